@@ -1,0 +1,5 @@
+//! Where matched packets go.
+
+pub mod pcap;
+
+pub use pcap::PcapFileWriter;
