@@ -12,3 +12,5 @@ pub mod wire;
 pub use error::{Error, Result};
 pub use flow::{CommunityId, Endpoint, FlowKey, Proto};
 pub use time::{TimeWindow, Timestamp};
+#[doc(hidden)]
+pub mod testutil;

@@ -1,0 +1,1 @@
+//! Small pcap/pcapng files for tests (helper B).
