@@ -1,1 +1,300 @@
-fn main() {}
+//! The `capme` command line: parses arguments, calls capme-core, prints. No logic of its own.
+
+use capme_core::flow::{Endpoint, FlowKey, Proto};
+use capme_core::{Error, FlowSpec, Query, Store, Summary, TimeWindow};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Pull the packets of one network connection out of rolling full-packet-capture files.
+///
+/// A store is a directory tree of pcap/pcapng files, e.g. Security Onion's
+/// /nsm/sensor_data (<sensor>/dailylogs/YYYY-MM-DD/snort.log.<epoch>). Times are epoch seconds
+/// (1700000000; an integer end time covers its whole second), epoch with a fraction
+/// (1700000000.25) or RFC 3339 (2023-11-14T22:13:20Z).
+#[derive(Parser, Debug)]
+#[command(name = "capme", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Extract one flow's packets in a time window into a pcap file or a CapMe archive.
+    ///
+    /// Exit codes: 0 packets written, 1 no packet matched (no file is left), 2 invalid input,
+    /// 3 store or I/O error.
+    #[command(
+        after_help = "Examples:\n  capme extract --store /nsm/sensor_data --sip 10.0.0.5 --spt 51234 \\\n      --dip 93.184.216.34 --dpt 80 --proto tcp --stime 1700000000 --etime 1700000100 -o flow.pcap\n  capme extract --store /nsm/sensor_data --community-id '1:wCb3OG7yAFWelaUydu0D+125CLM=' \\\n      --stime 2023-11-14T22:13:20Z --etime 2023-11-14T22:15:00Z --archive /nsm/capme-archive --json"
+    )]
+    Extract(ExtractArgs),
+    /// List the capture files a time window would read, with their spans.
+    Files(FilesArgs),
+    /// Print the Community ID (v1) of a flow tuple.
+    ///
+    /// For ICMP/ICMPv6, --spt is the type and --dpt the code; for protocols without ports, omit
+    /// both.
+    #[command(name = "community-id")]
+    CommunityId(CidArgs),
+}
+
+#[derive(Args, Debug)]
+struct StoreArgs {
+    /// A store root directory (repeat for several). Every pcap/pcapng file below it is used.
+    #[arg(long = "store", value_name = "DIR", required = true)]
+    store: Vec<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct WindowArgs {
+    /// Window start: epoch seconds, epoch.fraction, or RFC 3339.
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+    stime: String,
+    /// Window end (inclusive; an integer covers its whole second).
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+    etime: String,
+}
+
+#[derive(Args, Debug)]
+struct ExtractArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Source IP address (IPv4 or IPv6).
+    #[arg(long, value_name = "IP", required_unless_present = "community_id")]
+    sip: Option<String>,
+    /// Source port (ICMP: type).
+    #[arg(long, value_name = "PORT")]
+    spt: Option<String>,
+    /// Destination IP address.
+    #[arg(long, value_name = "IP", required_unless_present = "community_id")]
+    dip: Option<String>,
+    /// Destination port (ICMP: code).
+    #[arg(long, value_name = "PORT")]
+    dpt: Option<String>,
+    /// Protocol: tcp, udp, sctp, icmp, icmp6 or a number. Default: tcp, udp and sctp.
+    #[arg(long, value_name = "PROTO")]
+    proto: Option<String>,
+    /// Name the flow by Community ID (v1, seed 0) instead of a 5-tuple.
+    #[arg(long = "community-id", value_name = "ID",
+          conflicts_with_all = ["sip", "spt", "dip", "dpt", "proto"])]
+    community_id: Option<String>,
+    #[command(flatten)]
+    window: WindowArgs,
+    /// Write the packets to this file (pcap; pcapng when inputs differ in link type or precision).
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "FILE",
+        required_unless_present = "archive",
+        conflicts_with = "archive"
+    )]
+    output: Option<PathBuf>,
+    /// Write into a CapMe-like archive: DIR/YYYY-MM-DD/<sensor>/<flow>_<window>.pcap, reusing
+    /// an existing complete archive of the same flow and window.
+    #[arg(long, value_name = "DIR")]
+    archive: Option<PathBuf>,
+    /// Rescan even when the archive already holds this flow and window.
+    #[arg(long, requires = "archive")]
+    force: bool,
+    /// Print one JSON object (the summary) on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct FilesArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
+    window: WindowArgs,
+    /// Print a JSON array instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct CidArgs {
+    /// Source IP address.
+    #[arg(long, value_name = "IP")]
+    sip: String,
+    /// Source port (ICMP: type).
+    #[arg(long, value_name = "N")]
+    spt: Option<String>,
+    /// Destination IP address.
+    #[arg(long, value_name = "IP")]
+    dip: String,
+    /// Destination port (ICMP: code).
+    #[arg(long, value_name = "N")]
+    dpt: Option<String>,
+    /// Protocol: tcp, udp, sctp, icmp, icmp6 or a number.
+    #[arg(long, value_name = "P")]
+    proto: String,
+    /// Community ID seed.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    seed: u16,
+    /// Print the hash as hex instead of base64.
+    #[arg(long = "no-base64")]
+    no_base64: bool,
+}
+
+fn exit_code(e: &Error) -> u8 {
+    match e {
+        Error::NoPackets { .. } => 1,
+        Error::InvalidQuery { .. } => 2,
+        _ => 3,
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let r = match cli.cmd {
+        Cmd::Extract(a) => extract(a),
+        Cmd::Files(a) => files(a),
+        Cmd::CommunityId(a) => community_id(a),
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("capme: {e}");
+            ExitCode::from(exit_code(&e))
+        }
+    }
+}
+
+fn extract(a: ExtractArgs) -> Result<(), Error> {
+    let window = TimeWindow::parse(&a.window.stime, &a.window.etime)?;
+    let flow = match &a.community_id {
+        Some(id) => FlowSpec::parse_community_id(id)?,
+        None => FlowSpec::parse_tuple(
+            a.sip.as_deref().unwrap_or_default(),
+            a.spt.as_deref(),
+            a.dip.as_deref().unwrap_or_default(),
+            a.dpt.as_deref(),
+            a.proto.as_deref(),
+        )?,
+    };
+    let query = Query::new(flow, window);
+    let store = Store::open(&a.store.store)?;
+    let summary = match (&a.output, &a.archive) {
+        (Some(out), _) => store.extract_to_file(&query, out)?,
+        (None, Some(dir)) => store.extract_to_archive(&query, dir, a.force)?,
+        (None, None) => unreachable!("clap requires -o or --archive"),
+    };
+    for w in &summary.warning_messages {
+        eprintln!("capme: warning: {w}");
+    }
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string(&summary).expect("summary serializes")
+        );
+    } else {
+        print_human(&summary);
+    }
+    Ok(())
+}
+
+fn print_human(s: &Summary) {
+    let out = s
+        .output
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let when = |ns: Option<i64>| {
+        ns.map(|n| capme_core::Timestamp(n).to_rfc3339())
+            .unwrap_or_default()
+    };
+    println!(
+        "{} {} packets ({} bytes) to {out}",
+        if s.cached { "archive has" } else { "wrote" },
+        s.packets,
+        s.bytes
+    );
+    println!(
+        "  first {}  last {}",
+        when(s.first_ts_ns),
+        when(s.last_ts_ns)
+    );
+    if let Some(c) = &s.community_id {
+        println!("  community id {c}");
+    }
+    println!(
+        "  scanned {} files ({} bytes) in {} ms{}",
+        s.files_scanned,
+        s.bytes_read,
+        s.elapsed_ms,
+        if s.warnings > 0 {
+            format!(", {} warnings", s.warnings)
+        } else {
+            String::new()
+        }
+    );
+}
+
+fn files(a: FilesArgs) -> Result<(), Error> {
+    let window = TimeWindow::parse(&a.window.stime, &a.window.etime)?;
+    let store = Store::open(&a.store.store)?;
+    let plan = store.plan(&window)?;
+    for w in &plan.warnings {
+        eprintln!("capme: warning: {w}");
+    }
+    if a.json {
+        let v: Vec<serde_json::Value> = plan
+            .files()
+            .map(|f| {
+                serde_json::json!({
+                    "path": f.path,
+                    "sensor": &*f.sensor,
+                    "start": f.start.as_secs_f64(),
+                    "start_ns": f.start.as_nanos(),
+                    "end": f.end.map(|e| e.as_secs_f64()),
+                    "end_ns": f.end.map(|e| e.as_nanos()),
+                    "size": f.size,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(v));
+    } else {
+        for f in plan.files() {
+            let end = f
+                .end
+                .map(|e| e.to_rfc3339())
+                .unwrap_or_else(|| "(newest)".into());
+            println!(
+                "{}\t{}\t{}\t{}\t{}",
+                f.path.display(),
+                f.sensor,
+                f.start.to_rfc3339(),
+                end,
+                f.size
+            );
+        }
+    }
+    Ok(())
+}
+
+fn community_id(a: CidArgs) -> Result<(), Error> {
+    let proto = Proto::parse("proto", &a.proto)?;
+    let spec = FlowSpec::parse_tuple(
+        &a.sip,
+        a.spt.as_deref(),
+        &a.dip,
+        a.dpt.as_deref(),
+        Some(&a.proto),
+    )?;
+    let (src, dst): (Endpoint, Endpoint) = match spec {
+        FlowSpec::Tuple { src, dst, .. } => (src, dst),
+        FlowSpec::CommunityId { .. } => unreachable!(),
+    };
+    let id = FlowKey::new(proto, src, dst).community_id(a.seed);
+    println!(
+        "{}",
+        if a.no_base64 {
+            id.to_hex()
+        } else {
+            id.to_base64()
+        }
+    );
+    Ok(())
+}

@@ -1,16 +1,49 @@
 //! capme-core: pull the packets of one connection out of rolling full-packet-capture stores.
+//!
+//! A query (a flow and a time window) goes through five stages, each owned by one module:
+//!
+//! ```text
+//! Query ─► store: which capture files overlap the window?       (discovery, spans, plan)
+//!       ─► search: read each file's records in the window        (one reader per rotation chain)
+//!       ─► matcher: does this record belong to the flow?         (wire decode → FlowKey, fragments)
+//!       ─► merge: one stream in timestamp order across files     (k-way, bounded memory)
+//!       ─► sink: where matched records go                        (pcap, pcapng, archive)
+//! ```
+//!
+//! ```no_run
+//! use capme_core::{FlowSpec, Query, Store, TimeWindow};
+//!
+//! let store = Store::open(["/nsm/sensor_data"])?;
+//! let flow = FlowSpec::parse_tuple("10.0.0.1", Some("51234"), "93.184.216.34", Some("80"), Some("tcp"))?;
+//! let query = Query::new(flow, TimeWindow::parse("1700000000", "1700000100")?);
+//! let summary = store.extract_to_file(&query, "out.pcap")?;
+//! println!("{} packets", summary.packets);
+//! for packet in store.search(&query)? {
+//!     let packet = packet?;
+//!     println!("{} {} bytes from {}", packet.ts, packet.data.len(), packet.file.display());
+//! }
+//! # Ok::<(), capme_core::Error>(())
+//! ```
 
 #![warn(missing_docs)]
 
 pub mod capture;
 pub mod error;
+pub mod extract;
 pub mod flow;
+pub mod search;
 pub mod sink;
+pub mod store;
 pub mod time;
 pub mod wire;
 
-pub use error::{Error, Result};
-pub use flow::{CommunityId, Endpoint, FlowKey, Proto};
-pub use time::{TimeWindow, Timestamp};
 #[doc(hidden)]
 pub mod testutil;
+
+pub use error::{Error, Result};
+pub use extract::Summary;
+pub use flow::{CommunityId, Endpoint, FlowKey, Proto};
+pub use search::{FlowSpec, Packet, Query, Search};
+pub use sink::{FileSink, Sink};
+pub use store::Store;
+pub use time::{TimeWindow, Timestamp};

@@ -1,7 +1,35 @@
 //! Record framing for pcap and pcapng files.
 //!
-//! TODO(helper B): `CaptureReader` over pcap (µs/ns, both byte orders) and pcapng (sections,
-//! interfaces, if_tsresol incl. power-of-two, if_tsoffset, EPB, obsolete PB, SPB counted).
+//! [`CaptureReader`] streams the packet records of one capture file: legacy pcap (µs and ns
+//! magics, both byte orders, and the "modified" Kuznetsov variant that `pcap-parser` accepts) and
+//! pcapng (several sections of either byte order, interfaces with `if_tsresol` including the
+//! power-of-two form and `if_tsoffset`, Enhanced Packet Blocks and the obsolete Packet Block;
+//! Simple Packet Blocks are counted, they carry no timestamp). Every record is returned as a
+//! [`Record`] borrowing the reader's buffer, with its timestamp converted exactly to integer
+//! nanoseconds and the raw timestamp words kept so that writers can reproduce it.
+//!
+//! ```
+//! use capme_core::capture::CaptureReader;
+//! use capme_core::testutil::capture::PcapBuilder;
+//!
+//! let bytes = PcapBuilder::new(1, false, false)
+//!     .packet((1_700_000_000, 250_000), &[0u8; 60])
+//!     .bytes();
+//! let mut r = CaptureReader::from_read(Box::new(std::io::Cursor::new(bytes)), "x.pcap".into())?;
+//! let rec = r.next_record()?.expect("one record");
+//! assert_eq!(rec.ts.as_nanos(), 1_700_000_000_250_000_000);
+//! assert_eq!(rec.data.len(), 60);
+//! assert!(r.next_record()?.is_none());
+//! # Ok::<(), capme_core::Error>(())
+//! ```
+
+mod reader;
+mod ts;
+
+#[cfg(test)]
+mod tests;
+
+pub use reader::{CaptureReader, DEFAULT_BUFFER_SIZE, MAX_BLOCK_LEN};
 
 use crate::time::Timestamp;
 
@@ -36,6 +64,24 @@ pub struct Interface {
     pub tsoffset: i64,
 }
 
+impl Interface {
+    /// The absolute timestamp of raw timestamp words `ts_raw` (as in [`Record::ts_raw`]) recorded
+    /// on this interface, computed exactly as the reader does.
+    ///
+    /// Legacy pcap: `(seconds, fraction in µs or ns)`; pcapng: `(ts_high, ts_low)` in units of
+    /// `if_tsresol`, plus `if_tsoffset`. Saturates at [`Timestamp::MIN`]/[`Timestamp::MAX`]; an
+    /// `if_tsresol` beyond what a `u64` unit count can express yields the offset alone.
+    pub fn timestamp(&self, ts_raw: (u32, u32)) -> Timestamp {
+        match self.format {
+            Format::Pcap { nanos, .. } => ts::pcap_ts(ts_raw.0, ts_raw.1, nanos),
+            Format::Pcapng => {
+                let conv = ts::TsConv::from_tsresol(self.tsresol).unwrap_or(ts::TsConv::Zero);
+                conv.timestamp(self.tsoffset, ts::raw64(ts_raw))
+            }
+        }
+    }
+}
+
 /// One captured packet, borrowed from the reader's buffer.
 #[derive(Debug, Clone, Copy)]
 pub struct Record<'a> {
@@ -50,4 +96,57 @@ pub struct Record<'a> {
     pub data: &'a [u8],
     /// Index into the reader's `interfaces()`.
     pub iface: usize,
+}
+
+/// What the first bytes of a file say it is (see [`sniff_format`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SniffedFormat {
+    /// Legacy pcap with the given magic.
+    Pcap {
+        /// Nanosecond magic (0xa1b23c4d).
+        nanos: bool,
+        /// Big-endian file.
+        big_endian: bool,
+        /// The "modified" (Kuznetsov, 0xa1b2cd34) variant with 24-byte record headers; µs,
+        /// little-endian only (as `pcap-parser` reads it).
+        modified: bool,
+    },
+    /// pcapng (a Section Header Block comes first).
+    Pcapng,
+}
+
+impl SniffedFormat {
+    /// The [`Format`] of records read from such a file (a modified pcap reads as µs pcap).
+    pub fn format(self) -> Format {
+        match self {
+            SniffedFormat::Pcap {
+                nanos, big_endian, ..
+            } => Format::Pcap { nanos, big_endian },
+            SniffedFormat::Pcapng => Format::Pcapng,
+        }
+    }
+}
+
+/// Recognises a capture file by its first four bytes (more are ignored; fewer give `None`).
+///
+/// Legacy pcap: `a1b2c3d4` (µs) and `a1b23c4d` (ns) in either byte order, and the modified
+/// `a1b2cd34` written little-endian; pcapng: the Section Header Block type `0a0d0d0a`.
+pub fn sniff_format(first_bytes: &[u8]) -> Option<SniffedFormat> {
+    let m: [u8; 4] = first_bytes.get(..4)?.try_into().ok()?;
+    let pcap = |nanos, big_endian, modified| {
+        Some(SniffedFormat::Pcap {
+            nanos,
+            big_endian,
+            modified,
+        })
+    };
+    match m {
+        [0x0a, 0x0d, 0x0d, 0x0a] => Some(SniffedFormat::Pcapng),
+        [0xd4, 0xc3, 0xb2, 0xa1] => pcap(false, false, false),
+        [0xa1, 0xb2, 0xc3, 0xd4] => pcap(false, true, false),
+        [0x4d, 0x3c, 0xb2, 0xa1] => pcap(true, false, false),
+        [0xa1, 0xb2, 0x3c, 0x4d] => pcap(true, true, false),
+        [0x34, 0xcd, 0xb2, 0xa1] => pcap(false, false, true),
+        _ => None,
+    }
 }

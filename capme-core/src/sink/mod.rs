@@ -1,5 +1,43 @@
 //! Where matched packets go.
+//!
+//! A [`Sink`] receives the merged stream of a search. The searcher never knows where packets
+//! end up; sinks never know how files were read. [`FileSink`] writes a capture file (pcap, or
+//! pcapng when the inputs differ) atomically; the archive, the Python iterator and the C
+//! callback are sinks or adapters over the same stream.
 
+pub mod archive;
+pub mod file;
 pub mod pcap;
+pub mod pcapng;
 
+pub use file::FileSink;
 pub use pcap::PcapFileWriter;
+pub use pcapng::PcapngFileWriter;
+
+use crate::error::Result;
+use crate::search::Packet;
+
+/// Receives matched packets in timestamp order.
+pub trait Sink {
+    /// Called once before the first packet.
+    fn begin(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Receives one packet. Return `Ok(false)` to stop the search early.
+    fn packet(&mut self, packet: &Packet) -> Result<bool>;
+
+    /// Called once after the last packet when at least one packet was received and no error
+    /// occurred. A sink that is dropped without `finish` must leave nothing behind.
+    fn finish(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Collects packets in memory (for tests and small results).
+impl Sink for Vec<Packet> {
+    fn packet(&mut self, packet: &Packet) -> Result<bool> {
+        self.push(packet.clone());
+        Ok(true)
+    }
+}

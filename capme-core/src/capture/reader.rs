@@ -1,0 +1,702 @@
+//! The streaming reader: one buffer, refilled in large reads, records decoded in place.
+//!
+//! Framing is done here rather than through `pcap-parser`'s iterators so that every length is
+//! checked before it is used and a cut-off last record can be told apart from a corrupt one.
+//! `pcap-parser` parses the legacy file header, Section Header Blocks and Interface Description
+//! Blocks (whose options it frames); packet blocks (EPB, PB, SPB) have fixed headers and are
+//! decoded directly, because its EPB parser allocates a `Vec` for the options of every packet and
+//! reports a captured length larger than its block as "incomplete" instead of corrupt.
+
+use super::ts::{self, TsConv};
+use super::{sniff_format, Format, Interface, Record, SniffedFormat};
+use crate::error::{Error, Result};
+use crate::time::Timestamp;
+use pcap_parser::pcapng::{
+    parse_interfacedescriptionblock_be, parse_interfacedescriptionblock_le,
+    parse_sectionheaderblock, BOM_MAGIC, EPB_MAGIC, IDB_MAGIC, SHB_MAGIC, SPB_MAGIC,
+};
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+/// Initial size of the read buffer (and the size it shrinks back to after a large block).
+pub const DEFAULT_BUFFER_SIZE: usize = 256 * 1024;
+
+/// The largest block (pcapng) or record (legacy pcap, header included) the reader accepts; a
+/// larger declared length is reported as corrupt. It bounds the reader's memory.
+pub const MAX_BLOCK_LEN: usize = 256 * 1024 * 1024;
+
+/// Legacy pcap: a record may exceed the header's snaplen up to this many bytes (libpcap and
+/// Wireshark use the same 256 KiB limit).
+const PCAP_MAX_CAPLEN: u32 = 262_144;
+
+/// The obsolete pcapng Packet Block.
+const PB_MAGIC: u32 = 0x0000_0002;
+
+/// At most this many interfaces across all sections of a file.
+const MAX_INTERFACES: usize = 65_536;
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Pcap {
+        big_endian: bool,
+        modified: bool,
+        nanos: bool,
+        max_caplen: u32,
+    },
+    Pcapng,
+}
+
+/// A decoded packet whose bytes are `buf[start..end]`.
+struct Pkt {
+    ts: Timestamp,
+    ts_raw: (u32, u32),
+    orig_len: u32,
+    start: usize,
+    end: usize,
+    iface: usize,
+}
+
+/// Streams the records of one pcap or pcapng file.
+///
+/// Reads in large blocks into one buffer ([`DEFAULT_BUFFER_SIZE`], grown for a block larger
+/// than it up to [`MAX_BLOCK_LEN`]) and returns each packet as a [`Record`] borrowing that
+/// buffer: no allocation per packet, memory bounded by the largest block.
+///
+/// End of file: a clean end, or a last record cut short (a file still being written, or cut),
+/// gives `Ok(None)`; [`trailing_bytes`](Self::trailing_bytes) then tells how many bytes were
+/// left over. A length that cannot be right (beyond the limits, not a multiple of 4 in pcapng,
+/// a block whose trailing length differs, a captured length larger than its block) gives
+/// [`Error::Format`] with the byte offset of the record. After an error, or once the end was
+/// reached, `next_record` keeps returning `Ok(None)`.
+pub struct CaptureReader {
+    path: PathBuf,
+    inner: Box<dyn Read + Send>,
+    buf: Vec<u8>,
+    /// `buf[start..end]` holds read but not consumed bytes.
+    start: usize,
+    end: usize,
+    base_size: usize,
+    /// File offset of `buf[start]`.
+    offset: u64,
+    /// The underlying reader returned 0.
+    eof: bool,
+    /// No more records will be returned (end reached or error).
+    done: bool,
+    kind: Kind,
+    interfaces: Vec<Interface>,
+    /// pcapng, per global interface: timestamp conversion and offset in seconds.
+    convs: Vec<(TsConv, i64)>,
+    /// pcapng: byte order of the current section.
+    section_be: bool,
+    /// pcapng: section-local interface id → global index.
+    section_ifaces: Vec<usize>,
+    spb_skipped: u64,
+    trailing: u64,
+}
+
+impl fmt::Debug for CaptureReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CaptureReader")
+            .field("path", &self.path)
+            .field("kind", &self.kind)
+            .field("offset", &self.offset)
+            .field("interfaces", &self.interfaces)
+            .field("buffer_len", &self.buf.len())
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads a `u32` at `at` in the given byte order; 0 when out of bounds (callers check bounds
+/// first, this only guarantees the reader cannot panic).
+#[inline]
+fn rd32(b: &[u8], at: usize, big_endian: bool) -> u32 {
+    match b.get(at..at.wrapping_add(4)) {
+        Some(&[a, b, c, d]) => {
+            if big_endian {
+                u32::from_be_bytes([a, b, c, d])
+            } else {
+                u32::from_le_bytes([a, b, c, d])
+            }
+        }
+        _ => 0,
+    }
+}
+
+#[inline]
+fn rd16(b: &[u8], at: usize, big_endian: bool) -> u16 {
+    match b.get(at..at.wrapping_add(2)) {
+        Some(&[a, b]) => {
+            if big_endian {
+                u16::from_be_bytes([a, b])
+            } else {
+                u16::from_le_bytes([a, b])
+            }
+        }
+        _ => 0,
+    }
+}
+
+fn block_name(block_type: u32) -> &'static str {
+    match block_type {
+        IDB_MAGIC => "interface description block",
+        EPB_MAGIC => "enhanced packet block",
+        PB_MAGIC => "packet block",
+        SPB_MAGIC => "simple packet block",
+        SHB_MAGIC => "section header block",
+        _ => "block",
+    }
+}
+
+impl CaptureReader {
+    /// Opens a capture file and reads its file header (legacy pcap) or first Section Header
+    /// Block (pcapng).
+    ///
+    /// Errors: [`Error::Io`] naming `path` when it cannot be opened or read; [`Error::Format`]
+    /// when it is empty ("empty file"), not a pcap/pcapng file, or its header is cut short.
+    pub fn open(path: &Path) -> Result<CaptureReader> {
+        let f = File::open(path).map_err(|e| Error::io(path, e))?;
+        Self::from_read(Box::new(f), path.to_path_buf())
+    }
+
+    /// Like [`open`](Self::open) over any byte stream; `path` is only used in messages.
+    pub fn from_read(r: Box<dyn Read + Send>, path: PathBuf) -> Result<CaptureReader> {
+        Self::with_buffer_size(r, path, DEFAULT_BUFFER_SIZE)
+    }
+
+    /// [`from_read`](Self::from_read) with a chosen initial buffer size (tests use tiny ones to
+    /// exercise the refill paths).
+    pub(crate) fn with_buffer_size(
+        inner: Box<dyn Read + Send>,
+        path: PathBuf,
+        size: usize,
+    ) -> Result<CaptureReader> {
+        let size = size.max(64);
+        let mut r = CaptureReader {
+            path,
+            inner,
+            buf: vec![0; size],
+            start: 0,
+            end: 0,
+            base_size: size,
+            offset: 0,
+            eof: false,
+            done: false,
+            kind: Kind::Pcapng,
+            interfaces: Vec::new(),
+            convs: Vec::new(),
+            section_be: false,
+            section_ifaces: Vec::new(),
+            spb_skipped: 0,
+            trailing: 0,
+        };
+        if !r.fill(4)? {
+            return Err(if r.end == 0 {
+                r.err(0, "empty file")
+            } else {
+                r.err(
+                    0,
+                    format!("not a pcap or pcapng file: only {} bytes", r.end),
+                )
+            });
+        }
+        match sniff_format(&r.buf[..4]) {
+            None => {
+                let b = &r.buf[..4];
+                Err(r.err(
+                    0,
+                    format!(
+                        "not a pcap or pcapng file: magic {:02x}{:02x}{:02x}{:02x}",
+                        b[0], b[1], b[2], b[3]
+                    ),
+                ))
+            }
+            Some(SniffedFormat::Pcapng) => {
+                if !r.section_header()? {
+                    return Err(r.err(
+                        0,
+                        format!(
+                            "pcapng section header block cut short ({} bytes in file)",
+                            r.end
+                        ),
+                    ));
+                }
+                // Read the interfaces declared before the first packet.
+                r.next_pcapng(true)?;
+                Ok(r)
+            }
+            Some(SniffedFormat::Pcap { .. }) => {
+                r.pcap_header()?;
+                Ok(r)
+            }
+        }
+    }
+
+    /// The next packet record, or `None` at the end of the file (see the type's docs for
+    /// how a cut-off last record and corrupt lengths are treated).
+    ///
+    /// The record borrows the reader; use [`next_with_interface`](Self::next_with_interface)
+    /// to get the record's [`Interface`] along with it.
+    pub fn next_record(&mut self) -> Result<Option<Record<'_>>> {
+        Ok(self.advance()?.map(|p| self.record(p)))
+    }
+
+    /// [`next_record`](Self::next_record) together with the interface the record was captured
+    /// on (`interfaces()[record.iface]`).
+    pub fn next_with_interface(&mut self) -> Result<Option<(Record<'_>, &Interface)>> {
+        match self.advance()? {
+            None => Ok(None),
+            Some(p) => match self.interfaces.get(p.iface) {
+                Some(iface) => Ok(Some((self.record(p), iface))),
+                None => Ok(None), // unreachable: packet interfaces are always known
+            },
+        }
+    }
+
+    fn record(&self, p: Pkt) -> Record<'_> {
+        Record {
+            ts: p.ts,
+            ts_raw: p.ts_raw,
+            orig_len: p.orig_len,
+            data: self.buf.get(p.start..p.end).unwrap_or(&[]),
+            iface: p.iface,
+        }
+    }
+
+    fn advance(&mut self) -> Result<Option<Pkt>> {
+        if self.done {
+            return Ok(None);
+        }
+        let r = match self.kind {
+            Kind::Pcap {
+                big_endian,
+                modified,
+                nanos,
+                max_caplen,
+            } => self.next_pcap(big_endian, modified, nanos, max_caplen),
+            Kind::Pcapng => self.next_pcapng(false),
+        };
+        if r.is_err() {
+            self.done = true;
+        }
+        r
+    }
+
+    /// All interfaces seen so far ([`Record::iface`] indexes this list). Legacy pcap: exactly
+    /// one; pcapng: one per Interface Description Block, across all sections, in file order.
+    /// The IDBs before the first packet are read by `open`; later ones (e.g. in a second
+    /// section) appear once the reader has passed them.
+    pub fn interfaces(&self) -> &[Interface] {
+        &self.interfaces
+    }
+
+    /// The number of Simple Packet Blocks passed over: they carry no timestamp, so they can
+    /// never fall in a time window and are not returned.
+    pub fn spb_skipped(&self) -> u64 {
+        self.spb_skipped
+    }
+
+    /// Byte offset in the file of the next unread block or record.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The path given at creation.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The file's container format (`Format::Pcap` with its magic, or `Format::Pcapng`).
+    pub fn format(&self) -> Format {
+        match self.kind {
+            Kind::Pcap {
+                big_endian, nanos, ..
+            } => Format::Pcap { nanos, big_endian },
+            Kind::Pcapng => Format::Pcapng,
+        }
+    }
+
+    /// Once `next_record` returned `None`: the bytes after the last complete record, i.e. a
+    /// record cut short (a file still being written, or cut). 0 for a clean end.
+    pub fn trailing_bytes(&self) -> u64 {
+        self.trailing
+    }
+
+    /// The current size of the read buffer.
+    #[cfg(test)]
+    pub(crate) fn buffer_len(&self) -> usize {
+        self.buf.len()
+    }
+
+    fn err(&self, offset: u64, reason: impl Into<String>) -> Error {
+        Error::Format {
+            path: self.path.clone(),
+            offset,
+            reason: reason.into(),
+        }
+    }
+
+    /// Makes at least `n` unconsumed bytes available in `buf[start..]`, reading as much as the
+    /// buffer holds. `Ok(false)` when the input ends first.
+    fn fill(&mut self, n: usize) -> Result<bool> {
+        if self.end - self.start >= n {
+            return Ok(true);
+        }
+        if self.eof {
+            return Ok(false);
+        }
+        // Move the partial block to the front (it is shorter than `n`), then size the buffer.
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.buf.len() > self.base_size && n <= self.base_size {
+            // Back to the normal size after a large block (`end < n`: the data fits).
+            self.buf.truncate(self.base_size);
+            self.buf.shrink_to_fit();
+        }
+        while self.end < n {
+            if self.end == self.buf.len() {
+                // Grow as the data arrives, so that a corrupt length near the end of a file
+                // does not allocate memory that will never be filled.
+                let want = self.buf.len().saturating_mul(2).min(n);
+                self.buf.resize(want, 0);
+            }
+            let space = &mut self.buf[self.end..];
+            match self.inner.read(space) {
+                Ok(0) => {
+                    self.eof = true;
+                    return Ok(false);
+                }
+                Ok(k) => self.end += k.min(space.len()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::io(&self.path, e)),
+            }
+        }
+        Ok(true)
+    }
+
+    fn consume(&mut self, len: usize) {
+        self.start += len;
+        self.offset += len as u64;
+    }
+
+    /// End of input: remember what was left over.
+    fn finish(&mut self) -> Option<Pkt> {
+        self.trailing = (self.end - self.start) as u64;
+        self.done = true;
+        None
+    }
+
+    fn pcap_header(&mut self) -> Result<()> {
+        if !self.fill(24)? {
+            return Err(self.err(
+                0,
+                format!("pcap file header cut short ({} of 24 bytes)", self.end),
+            ));
+        }
+        let hdr = match pcap_parser::parse_pcap_header(&self.buf[..24]) {
+            Ok((_, h)) => h,
+            Err(_) => return Err(self.err(0, "pcap file header not recognised")),
+        };
+        let big_endian = hdr.is_bigendian();
+        let modified = hdr.is_modified_format();
+        let nanos = hdr.is_nanosecond_precision();
+        let max_caplen = hdr
+            .snaplen
+            .max(PCAP_MAX_CAPLEN)
+            .min((MAX_BLOCK_LEN - 24) as u32);
+        self.kind = Kind::Pcap {
+            big_endian,
+            modified,
+            nanos,
+            max_caplen,
+        };
+        self.interfaces.push(Interface {
+            format: Format::Pcap { nanos, big_endian },
+            linktype: hdr.network.0 as u32,
+            snaplen: hdr.snaplen,
+            units_per_sec: if nanos { 1_000_000_000 } else { 1_000_000 },
+            tsresol: if nanos { 9 } else { 6 },
+            tsoffset: 0,
+        });
+        self.consume(24);
+        Ok(())
+    }
+
+    fn next_pcap(
+        &mut self,
+        big_endian: bool,
+        modified: bool,
+        nanos: bool,
+        max_caplen: u32,
+    ) -> Result<Option<Pkt>> {
+        // Modified pcap adds ifindex (4), protocol (2), pkt_type (1) and padding (1).
+        let hlen = if modified { 24 } else { 16 };
+        if !self.fill(hlen)? {
+            return Ok(self.finish());
+        }
+        let s = self.start;
+        let b = &self.buf;
+        let sec = rd32(b, s, big_endian);
+        let frac = rd32(b, s + 4, big_endian);
+        let caplen = rd32(b, s + 8, big_endian);
+        let orig_len = rd32(b, s + 12, big_endian);
+        if caplen > max_caplen {
+            return Err(self.err(
+                self.offset,
+                format!("record captured length {caplen} exceeds the limit of {max_caplen} bytes"),
+            ));
+        }
+        let total = hlen + caplen as usize;
+        if !self.fill(total)? {
+            return Ok(self.finish());
+        }
+        let s = self.start;
+        self.consume(total);
+        Ok(Some(Pkt {
+            ts: ts::pcap_ts(sec, frac, nanos),
+            ts_raw: (sec, frac),
+            orig_len,
+            start: s + hlen,
+            end: s + total,
+            iface: 0,
+        }))
+    }
+
+    /// Checks a pcapng block length read from the file.
+    fn check_len(&self, len: u32, min: usize, block_type: u32) -> Result<usize> {
+        let name = block_name(block_type);
+        let l = len as usize;
+        if l < min {
+            return Err(self.err(
+                self.offset,
+                format!("{name} (type {block_type:#x}) length {len} is below its minimum of {min}"),
+            ));
+        }
+        if l % 4 != 0 {
+            return Err(self.err(
+                self.offset,
+                format!("{name} (type {block_type:#x}) length {len} is not a multiple of 4"),
+            ));
+        }
+        if l > MAX_BLOCK_LEN {
+            return Err(self.err(
+                self.offset,
+                format!(
+                    "{name} (type {block_type:#x}) length {len} exceeds the limit of {MAX_BLOCK_LEN} bytes"
+                ),
+            ));
+        }
+        Ok(l)
+    }
+
+    /// The trailing copy of the block length must equal the leading one.
+    fn check_trailer(&self, len: usize, be: bool, block_type: u32) -> Result<()> {
+        let s = self.start;
+        let lead = rd32(&self.buf, s + 4, be);
+        let trail = rd32(&self.buf, s + len - 4, be);
+        if lead != trail {
+            return Err(self.err(
+                self.offset,
+                format!(
+                    "{} (type {block_type:#x}) trailing length {trail} differs from its length {lead}",
+                    block_name(block_type)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Reads a Section Header Block at `start`. `Ok(false)` when the input ends inside it.
+    fn section_header(&mut self) -> Result<bool> {
+        if !self.fill(12)? {
+            return Ok(false);
+        }
+        let s = self.start;
+        let be = match rd32(&self.buf, s + 8, false) {
+            BOM_MAGIC => false,
+            m if m == BOM_MAGIC.swap_bytes() => true,
+            m => {
+                return Err(self.err(
+                    self.offset,
+                    format!("section header block byte-order magic {m:#010x} is not 0x1a2b3c4d"),
+                ))
+            }
+        };
+        let len = self.check_len(rd32(&self.buf, s + 4, be), 28, SHB_MAGIC)?;
+        if !self.fill(len)? {
+            return Ok(false);
+        }
+        self.check_trailer(len, be, SHB_MAGIC)?;
+        let s = self.start;
+        let (major, minor) = match parse_sectionheaderblock(&self.buf[s..s + len]) {
+            Ok((_, shb)) => (shb.major_version, shb.minor_version),
+            Err(_) => return Err(self.err(self.offset, "invalid section header block")),
+        };
+        if major != 1 {
+            return Err(self.err(
+                self.offset,
+                format!("unsupported pcapng version {major}.{minor} (only 1.x is known)"),
+            ));
+        }
+        self.section_be = be;
+        self.section_ifaces.clear();
+        self.consume(len);
+        Ok(true)
+    }
+
+    fn interface_description(&mut self, len: usize) -> Result<()> {
+        let be = self.section_be;
+        let s = self.start;
+        let block = &self.buf[s..s + len];
+        let parsed = if be {
+            parse_interfacedescriptionblock_be(block)
+        } else {
+            parse_interfacedescriptionblock_le(block)
+        };
+        let idb = match parsed {
+            Ok((_, idb)) => idb,
+            Err(_) => return Err(self.err(self.offset, "invalid interface description block")),
+        };
+        let mut tsresol: Option<u8> = None;
+        let mut tsoffset: Option<i64> = None;
+        for opt in &idb.options {
+            match (opt.code.0, opt.as_bytes()) {
+                (0, _) => break,
+                (9, Ok(&[v])) if tsresol.is_none() => tsresol = Some(v),
+                (14, Ok(v)) if tsoffset.is_none() => {
+                    if let Ok(a) = <[u8; 8]>::try_from(v) {
+                        tsoffset = Some(if be {
+                            i64::from_be_bytes(a)
+                        } else {
+                            i64::from_le_bytes(a)
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        let tsresol = tsresol.unwrap_or(6);
+        let tsoffset = tsoffset.unwrap_or(0);
+        let (conv, units) = match (TsConv::from_tsresol(tsresol), ts::units_per_sec(tsresol)) {
+            (Some(c), Some(u)) => (c, u),
+            _ => {
+                return Err(self.err(
+                    self.offset,
+                    format!("interface if_tsresol {tsresol:#04x} is too fine (more than 2^63 or 10^19 units per second)"),
+                ))
+            }
+        };
+        if self.interfaces.len() >= MAX_INTERFACES {
+            return Err(self.err(
+                self.offset,
+                format!("more than {MAX_INTERFACES} interfaces in one file"),
+            ));
+        }
+        let iface = Interface {
+            format: Format::Pcapng,
+            linktype: u32::from(rd16(block, 8, be)),
+            snaplen: idb.snaplen,
+            units_per_sec: units,
+            tsresol,
+            tsoffset,
+        };
+        self.section_ifaces.push(self.interfaces.len());
+        self.interfaces.push(iface);
+        self.convs.push((conv, tsoffset));
+        Ok(())
+    }
+
+    /// EPB (`pb` false) or obsolete PB (`pb` true) at `start`, `len` bytes, already checked.
+    fn packet_block(&self, len: usize, pb: bool) -> Result<Pkt> {
+        let be = self.section_be;
+        let s = self.start;
+        let b = &self.buf;
+        let if_id = if pb {
+            u32::from(rd16(b, s + 8, be))
+        } else {
+            rd32(b, s + 8, be)
+        };
+        let ts_high = rd32(b, s + 12, be);
+        let ts_low = rd32(b, s + 16, be);
+        let caplen = rd32(b, s + 20, be);
+        let orig_len = rd32(b, s + 24, be);
+        let kind = if pb { PB_MAGIC } else { EPB_MAGIC };
+        if caplen as usize > len - 32 {
+            return Err(self.err(
+                self.offset,
+                format!(
+                    "{} captured length {caplen} does not fit its block length {len}",
+                    block_name(kind)
+                ),
+            ));
+        }
+        let iface = match self.section_ifaces.get(if_id as usize) {
+            Some(&g) => g,
+            None => {
+                return Err(self.err(
+                    self.offset,
+                    format!(
+                        "{} for interface {if_id}, but the section has {} interface(s)",
+                        block_name(kind),
+                        self.section_ifaces.len()
+                    ),
+                ))
+            }
+        };
+        let (conv, off) = self.convs.get(iface).copied().unwrap_or((TsConv::Zero, 0));
+        let ts_raw = (ts_high, ts_low);
+        Ok(Pkt {
+            ts: conv.timestamp(off, ts::raw64(ts_raw)),
+            ts_raw,
+            orig_len,
+            start: s + 28,
+            end: s + 28 + caplen as usize,
+            iface,
+        })
+    }
+
+    /// The next EPB/PB. `peek`: stop before it instead (and return `None`).
+    fn next_pcapng(&mut self, peek: bool) -> Result<Option<Pkt>> {
+        loop {
+            if !self.fill(8)? {
+                return Ok(self.finish());
+            }
+            if rd32(&self.buf, self.start, false) == SHB_MAGIC {
+                if !self.section_header()? {
+                    return Ok(self.finish());
+                }
+                continue;
+            }
+            let be = self.section_be;
+            let block_type = rd32(&self.buf, self.start, be);
+            let min = match block_type {
+                IDB_MAGIC => 20,
+                EPB_MAGIC | PB_MAGIC => 32,
+                SPB_MAGIC => 16,
+                _ => 12,
+            };
+            let len = self.check_len(rd32(&self.buf, self.start + 4, be), min, block_type)?;
+            if !self.fill(len)? {
+                return Ok(self.finish());
+            }
+            self.check_trailer(len, be, block_type)?;
+            match block_type {
+                EPB_MAGIC | PB_MAGIC if peek => return Ok(None),
+                EPB_MAGIC | PB_MAGIC => {
+                    let p = self.packet_block(len, block_type == PB_MAGIC)?;
+                    self.consume(len);
+                    return Ok(Some(p));
+                }
+                IDB_MAGIC => self.interface_description(len)?,
+                SPB_MAGIC => self.spb_skipped += 1,
+                _ => {}
+            }
+            self.consume(len);
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! The whole job: plan → search → sink, with the summary the CLI prints as JSON.
+
+use crate::capture::CaptureReader;
+use crate::error::{Error, Result};
+use crate::search::{FlowSpec, Matcher, Query, Search, Verdict};
+use crate::sink::archive::archive_path;
+use crate::sink::{FileSink, Sink};
+use crate::store::{last_record_ts, Store, PLAN_MARGIN_NS};
+use crate::time::Timestamp;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// What an extraction did. Field names are the CLI's `--json` keys (a stable interface).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Summary {
+    /// Packets written.
+    pub packets: u64,
+    /// Captured bytes of those packets (sum of caplen).
+    pub bytes: u64,
+    /// Timestamp of the first packet, epoch seconds (float).
+    pub first_ts: Option<f64>,
+    /// Timestamp of the last packet, epoch seconds (float).
+    pub last_ts: Option<f64>,
+    /// The written (or cached) file.
+    pub output: Option<PathBuf>,
+    /// Community ID (v1, seed 0, base64) of the flow found.
+    pub community_id: Option<String>,
+    /// Capture files opened.
+    pub files_scanned: u64,
+    /// Bytes of capture files read.
+    pub bytes_read: u64,
+    /// Wall time of the extraction in milliseconds.
+    pub elapsed_ms: u64,
+    /// True when an existing archive was returned without scanning.
+    pub cached: bool,
+    /// Count of non-fatal problems (corrupt records, vanished files...).
+    pub warnings: u64,
+    /// The messages of those problems.
+    pub warning_messages: Vec<String>,
+    /// `first_ts` as integer nanoseconds (exact).
+    pub first_ts_ns: Option<i64>,
+    /// `last_ts` as integer nanoseconds (exact).
+    pub last_ts_ns: Option<i64>,
+}
+
+impl Summary {
+    fn saw(&mut self, ts: Timestamp, caplen: usize) {
+        self.packets += 1;
+        self.bytes += caplen as u64;
+        if self.first_ts_ns.is_none() {
+            self.first_ts_ns = Some(ts.as_nanos());
+        }
+        self.last_ts_ns = Some(
+            self.last_ts_ns
+                .map_or(ts.as_nanos(), |l| l.max(ts.as_nanos())),
+        );
+        self.first_ts_ns = self.first_ts_ns.map(|f| f.min(ts.as_nanos()));
+    }
+
+    fn seal(&mut self, started: Instant) {
+        self.first_ts = self.first_ts_ns.map(|n| Timestamp(n).as_secs_f64());
+        self.last_ts = self.last_ts_ns.map(|n| Timestamp(n).as_secs_f64());
+        self.warnings = self.warning_messages.len() as u64;
+        self.elapsed_ms = started.elapsed().as_millis() as u64;
+    }
+}
+
+fn community_id_of(query: &Query, found: Option<crate::flow::FlowKey>) -> Option<String> {
+    match &query.flow {
+        FlowSpec::CommunityId { id, .. } => Some(id.to_base64()),
+        FlowSpec::Tuple { .. } => found.map(|k| k.community_id(0).to_base64()),
+    }
+}
+
+impl Store {
+    /// The matched packets of `query`, merged in timestamp order, as an iterator.
+    pub fn search(&self, query: &Query) -> Result<Search> {
+        let plan = self.plan(&query.window)?;
+        Ok(Search::new(plan, query))
+    }
+
+    /// Runs `query` into any sink. An empty result is [`Error::NoPackets`] and the sink is not
+    /// finished (a [`FileSink`] then leaves no file).
+    pub fn extract<S: Sink + ?Sized>(&self, query: &Query, sink: &mut S) -> Result<Summary> {
+        let started = Instant::now();
+        let mut search = self.search(query)?;
+        let mut sum = Summary::default();
+        sink.begin()?;
+        for p in search.by_ref() {
+            let p = p?;
+            sum.saw(p.ts, p.data.len());
+            if !sink.packet(&p)? {
+                break;
+            }
+        }
+        let stats = search.stats();
+        sum.files_scanned = stats.files_scanned;
+        sum.bytes_read = stats.bytes_read;
+        sum.warning_messages = stats.warnings;
+        if sum.packets == 0 {
+            return Err(Error::NoPackets {
+                flow: query.flow.to_string(),
+                window: query.window.to_string(),
+            });
+        }
+        sink.finish()?;
+        sum.community_id = community_id_of(query, stats.matched_key);
+        sum.seal(started);
+        Ok(sum)
+    }
+
+    /// Extracts into a capture file at `out` (pcap, or pcapng when inputs differ), atomically.
+    pub fn extract_to_file(&self, query: &Query, out: impl AsRef<Path>) -> Result<Summary> {
+        let mut sink = FileSink::create(out.as_ref())?;
+        let mut sum = self.extract(query, &mut sink)?;
+        sum.output = Some(out.as_ref().to_path_buf());
+        Ok(sum)
+    }
+
+    /// Extracts into a CapMe-like archive under `dir` (see [`crate::sink::archive`]). An existing
+    /// archive for the same key and window is returned without scanning, unless `force`, or
+    /// unless the window reaches past the newest packet in the store (the capture may still be
+    /// running, so the result may grow).
+    pub fn extract_to_archive(
+        &self,
+        query: &Query,
+        dir: impl AsRef<Path>,
+        force: bool,
+    ) -> Result<Summary> {
+        let started = Instant::now();
+        let dir = dir.as_ref();
+        let plan = self.plan(&query.window)?;
+        let path = archive_path(dir, query, &plan.sensors());
+        if !force && path.is_file() && self.window_is_complete(query, plan.newest_start)? {
+            let mut sum = summarize_archive(&path, query)?;
+            sum.cached = true;
+            sum.output = Some(path);
+            sum.seal(started);
+            return Ok(sum);
+        }
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        let mut sink = FileSink::create(&path)?;
+        let mut search = Search::new(plan, query);
+        let mut sum = Summary::default();
+        for p in search.by_ref() {
+            let p = p?;
+            sum.saw(p.ts, p.data.len());
+            sink.packet(&p)?;
+        }
+        let stats = search.stats();
+        sum.files_scanned = stats.files_scanned;
+        sum.bytes_read = stats.bytes_read;
+        sum.warning_messages = stats.warnings;
+        if sum.packets == 0 {
+            return Err(Error::NoPackets {
+                flow: query.flow.to_string(),
+                window: query.window.to_string(),
+            });
+        }
+        sink.finish()?;
+        sum.community_id = community_id_of(query, stats.matched_key);
+        sum.output = Some(path);
+        sum.seal(started);
+        Ok(sum)
+    }
+
+    /// True when the store holds a packet later than the window's end, so the window's result
+    /// cannot grow any more.
+    fn window_is_complete(&self, query: &Query, newest_start: Option<Timestamp>) -> Result<bool> {
+        let end = query.window.end;
+        match newest_start {
+            None => return Ok(false),
+            Some(s) if end.saturating_add_nanos(PLAN_MARGIN_NS) < s => return Ok(true),
+            _ => {}
+        }
+        let listing = self.list()?;
+        let mut newest: Option<Timestamp> = None;
+        for f in listing.files.iter().filter(|f| f.end.is_none()) {
+            if let Some(t) = last_record_ts(&f.path)? {
+                newest = Some(newest.map_or(t, |n| n.max(t)));
+            }
+        }
+        Ok(newest.is_some_and(|n| end < n))
+    }
+}
+
+/// The summary of an existing archive file (packets, bytes, times, Community ID of the flow).
+fn summarize_archive(path: &Path, query: &Query) -> Result<Summary> {
+    let mut sum = Summary::default();
+    let mut r = CaptureReader::open(path)?;
+    let mut m = Matcher::new(query.flow.clone());
+    while let Some((rec, iface)) = r.next_with_interface()? {
+        sum.saw(rec.ts, rec.data.len());
+        if m.matched_key().is_none() {
+            let _: Verdict = m.check(iface.linktype, rec.data);
+        }
+    }
+    sum.community_id = community_id_of(query, m.matched_key());
+    Ok(sum)
+}

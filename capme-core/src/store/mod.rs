@@ -1,0 +1,425 @@
+//! Capture stores: discovery of capture files and their time spans, and the plan of which files
+//! a time window must read.
+//!
+//! A store is one or more root directories. Every regular file below a root whose first bytes are
+//! a pcap or pcapng magic is a capture file, whatever its name (hidden directories such as
+//! `.capme` are skipped). Security Onion's layout `ROOT/<sensor>/dailylogs/YYYY-MM-DD/snort.log.<epoch>`
+//! is recognised for the sensor name.
+//!
+//! ## Spans
+//! A file's start is the trailing 9–11 digit epoch of its name (`snort.log.1700000000`,
+//! `so-pcap.1700000000`, `capture-1700000000.pcap`), else the timestamp of its first record.
+//! Files are grouped in *rotation chains*: same sensor directory and same name once the epoch
+//! digits and extension are removed (so `snort.log.*` of one sensor form one chain across its day
+//! directories). A file ends where the next file of its chain starts; the newest file of a chain
+//! is open-ended (it may still be growing). Files are chosen with a margin of
+//! [`PLAN_MARGIN_NS`] on both sides, because a file named for its first packet's second can
+//! hold a packet a little earlier (multi-queue capture) and a little past the next file's start.
+
+use crate::capture::{sniff_format, CaptureReader};
+use crate::error::{Error, Result};
+use crate::time::{TimeWindow, Timestamp};
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Margin (ns) added on both sides of a file's span when planning: 2 seconds.
+pub const PLAN_MARGIN_NS: i64 = 2_000_000_000;
+
+/// One capture file of a store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaptureFile {
+    /// Full path.
+    pub path: PathBuf,
+    /// Sensor name: the directory before `dailylogs` in the Security Onion layout, else the
+    /// first directory below the root (or the root's own name for files directly in it).
+    pub sensor: Arc<str>,
+    /// Rotation chain this file belongs to (sensor directory + name without epoch/extension).
+    pub chain: Arc<str>,
+    /// Start time: epoch of the name, or first record.
+    pub start: Timestamp,
+    /// True when `start` came from the file name.
+    pub start_from_name: bool,
+    /// Start of the next file of the chain; `None` for the newest file of its chain.
+    pub end: Option<Timestamp>,
+    /// Size in bytes when listed.
+    pub size: u64,
+}
+
+impl CaptureFile {
+    /// True when this file may hold packets of `window` (span widened by [`PLAN_MARGIN_NS`]).
+    pub fn may_overlap(&self, window: &TimeWindow) -> bool {
+        let a = self.start.saturating_add_nanos(-PLAN_MARGIN_NS);
+        let b = match self.end {
+            Some(e) => e.saturating_add_nanos(PLAN_MARGIN_NS),
+            None => Timestamp::MAX,
+        };
+        window.overlaps(a, b)
+    }
+}
+
+/// A set of store roots.
+#[derive(Debug, Clone)]
+pub struct Store {
+    roots: Vec<PathBuf>,
+}
+
+/// Files that a listing skipped, with the reason (not capture files are skipped silently).
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    /// Capture files sorted by (chain, start, path).
+    pub files: Vec<CaptureFile>,
+    /// Human-readable warnings (e.g. an empty capture file).
+    pub warnings: Vec<String>,
+}
+
+impl Store {
+    /// A store over `roots`. Each root must be an existing directory (or a capture file).
+    pub fn open<I, P>(roots: I) -> Result<Store>
+    where
+        I: IntoIterator<Item = P>,
+        P: AsRef<Path>,
+    {
+        let roots: Vec<PathBuf> = roots
+            .into_iter()
+            .map(|p| p.as_ref().to_path_buf())
+            .collect();
+        if roots.is_empty() {
+            return Err(Error::invalid(
+                "store",
+                "",
+                "at least one store root is required",
+            ));
+        }
+        for r in &roots {
+            match fs::metadata(r) {
+                Ok(m) if m.is_dir() || m.is_file() => {}
+                Ok(_) => {
+                    return Err(Error::Store {
+                        path: r.clone(),
+                        reason: "not a directory".into(),
+                    })
+                }
+                Err(e) => {
+                    return Err(Error::Store {
+                        path: r.clone(),
+                        reason: e.to_string(),
+                    });
+                }
+            }
+        }
+        Ok(Store { roots })
+    }
+
+    /// The roots of this store.
+    pub fn roots(&self) -> &[PathBuf] {
+        &self.roots
+    }
+
+    /// Lists every capture file of the store with its span.
+    pub fn list(&self) -> Result<Listing> {
+        let mut found: Vec<(PathBuf, Arc<str>, String, u64)> = Vec::new();
+        let mut warnings = Vec::new();
+        for root in &self.roots {
+            walk(root, root, &mut found, &mut warnings)?;
+        }
+        let mut files = Vec::with_capacity(found.len());
+        for (path, sensor, chain, size) in found {
+            let (start, from_name) = match name_epoch(&path) {
+                Some(t) => (t, true),
+                None => match first_record_ts(&path) {
+                    Ok(Some(t)) => (t, false),
+                    Ok(None) => continue, // no record yet: nothing to find in it
+                    Err(e) => {
+                        warnings.push(format!("skipped {}: {e}", path.display()));
+                        continue;
+                    }
+                },
+            };
+            files.push(CaptureFile {
+                path,
+                sensor,
+                chain: chain.into(),
+                start,
+                start_from_name: from_name,
+                end: None,
+                size,
+            });
+        }
+        files.sort_by(|a, b| (&a.chain, a.start, &a.path).cmp(&(&b.chain, b.start, &b.path)));
+        for i in 1..files.len() {
+            if files[i].chain == files[i - 1].chain {
+                files[i - 1].end = Some(files[i].start);
+            }
+        }
+        Ok(Listing { files, warnings })
+    }
+
+    /// The files a window must read, grouped by chain (each group in start order).
+    pub fn plan(&self, window: &TimeWindow) -> Result<Plan> {
+        let listing = self.list()?;
+        let newest_start = listing.files.iter().map(|f| f.start).max();
+        let mut chains: BTreeMap<Arc<str>, Vec<CaptureFile>> = BTreeMap::new();
+        for f in listing.files {
+            if f.may_overlap(window) {
+                chains.entry(f.chain.clone()).or_default().push(f);
+            }
+        }
+        Ok(Plan {
+            chains: chains.into_values().collect(),
+            warnings: listing.warnings,
+            newest_start,
+        })
+    }
+}
+
+/// The files a query reads: one `Vec` per rotation chain, each in start order.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// Chains of files, each sorted by start.
+    pub chains: Vec<Vec<CaptureFile>>,
+    /// Warnings from the listing.
+    pub warnings: Vec<String>,
+    /// Start of the newest file in the whole store, if any.
+    pub newest_start: Option<Timestamp>,
+}
+
+impl Plan {
+    /// All planned files, chain by chain.
+    pub fn files(&self) -> impl Iterator<Item = &CaptureFile> {
+        self.chains.iter().flatten()
+    }
+
+    /// Sorted, de-duplicated sensor names of the planned files.
+    pub fn sensors(&self) -> Vec<Arc<str>> {
+        let mut s: Vec<Arc<str>> = self.files().map(|f| f.sensor.clone()).collect();
+        s.sort();
+        s.dedup();
+        s
+    }
+}
+
+fn walk(
+    root: &Path,
+    dir: &Path,
+    out: &mut Vec<(PathBuf, Arc<str>, String, u64)>,
+    warnings: &mut Vec<String>,
+) -> Result<()> {
+    let meta = fs::metadata(dir).map_err(|e| Error::io(dir, e))?;
+    if meta.is_file() {
+        if is_capture(dir) {
+            let (sensor, chain) = sensor_and_chain(root, dir);
+            out.push((dir.to_path_buf(), sensor, chain, meta.len()));
+        }
+        return Ok(());
+    }
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if dir == root => {
+            return Err(Error::Store {
+                path: root.into(),
+                reason: e.to_string(),
+            })
+        }
+        Err(e) => {
+            warnings.push(format!("skipped directory {}: {e}", dir.display()));
+            return Ok(());
+        }
+    };
+    let mut entries: Vec<_> = rd.filter_map(|e| e.ok()).collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let name = e.file_name();
+        if name.to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let path = e.path();
+        let ft = match e.file_type() {
+            Ok(ft) => ft,
+            Err(_) => continue,
+        };
+        // Follow symlinks to files or directories, as a sensor's store often links days.
+        let (is_dir, is_file, len) = if ft.is_symlink() {
+            match fs::metadata(&path) {
+                Ok(m) => (m.is_dir(), m.is_file(), m.len()),
+                Err(_) => continue,
+            }
+        } else {
+            let len = if ft.is_file() {
+                e.metadata().map(|m| m.len()).unwrap_or(0)
+            } else {
+                0
+            };
+            (ft.is_dir(), ft.is_file(), len)
+        };
+        if is_dir {
+            walk(root, &path, out, warnings)?;
+        } else if is_file && len > 0 && is_capture(&path) {
+            let (sensor, chain) = sensor_and_chain(root, &path);
+            out.push((path, sensor, chain, len));
+        }
+    }
+    Ok(())
+}
+
+fn is_capture(path: &Path) -> bool {
+    let mut buf = [0u8; 4];
+    match fs::File::open(path).and_then(|mut f| f.read_exact(&mut buf)) {
+        Ok(()) => sniff_format(&buf).is_some(),
+        Err(_) => false,
+    }
+}
+
+/// Sensor name and chain key of a capture file below `root`.
+fn sensor_and_chain(root: &Path, path: &Path) -> (Arc<str>, String) {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    let comps: Vec<String> = rel
+        .parent()
+        .map(|p| {
+            p.components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let root_name = root
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| root.display().to_string());
+    // Security Onion: <sensor>/dailylogs/<day>/file; the sensor may be the root itself.
+    let (sensor, sensor_dir): (String, PathBuf) =
+        if let Some(i) = comps.iter().position(|c| c == "dailylogs") {
+            if i == 0 {
+                (root_name, root.to_path_buf())
+            } else {
+                (
+                    comps[i - 1].clone(),
+                    root.join(comps[..i].iter().collect::<PathBuf>()),
+                )
+            }
+        } else if comps.is_empty() {
+            (root_name, root.to_path_buf())
+        } else {
+            (
+                comps[0].clone(),
+                path.parent().unwrap_or(root).to_path_buf(),
+            )
+        };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let chain = format!("{}\u{0}{}", sensor_dir.display(), chain_stem(&name));
+    (sensor.into(), chain)
+}
+
+/// The name without known capture extensions and trailing digits: the rotation prefix.
+fn chain_stem(name: &str) -> &str {
+    let mut n = name;
+    for ext in [".pcapng", ".pcap", ".cap"] {
+        if let Some(s) = n.strip_suffix(ext) {
+            n = s;
+            break;
+        }
+    }
+    n.trim_end_matches(|c: char| c.is_ascii_digit())
+}
+
+/// The trailing 9–11 digit epoch of a file name (after removing a capture extension).
+pub fn name_epoch(path: &Path) -> Option<Timestamp> {
+    let name = path.file_name()?.to_str()?;
+    let mut n = name;
+    for ext in [".pcapng", ".pcap", ".cap"] {
+        if let Some(s) = n.strip_suffix(ext) {
+            n = s;
+            break;
+        }
+    }
+    let digits = n.len() - n.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    if !(9..=11).contains(&digits) {
+        return None;
+    }
+    // The epoch must stand on its own, not be the tail of a longer word like "v2x123456789".
+    let before = n[..n.len() - digits].chars().last();
+    if let Some(c) = before {
+        if c.is_ascii_alphanumeric() {
+            return None;
+        }
+    }
+    n[n.len() - digits..]
+        .parse::<i64>()
+        .ok()
+        .map(Timestamp::from_secs)
+}
+
+/// Timestamp of the first record of a capture file, `None` when it has none.
+pub fn first_record_ts(path: &Path) -> Result<Option<Timestamp>> {
+    let mut r = CaptureReader::open(path)?;
+    Ok(r.next_record()?.map(|rec| rec.ts))
+}
+
+/// Timestamp of the latest record of a capture file (reads it to the end), `None` when empty.
+/// A corrupt tail stops the read; what was read before counts.
+pub fn last_record_ts(path: &Path) -> Result<Option<Timestamp>> {
+    let mut r = CaptureReader::open(path)?;
+    let mut last: Option<Timestamp> = None;
+    loop {
+        match r.next_record() {
+            Ok(Some(rec)) => last = Some(last.map_or(rec.ts, |l| l.max(rec.ts))),
+            Ok(None) => return Ok(last),
+            Err(Error::Format { .. }) => return Ok(last),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epochs_from_names() {
+        let t = |n: &str| name_epoch(Path::new(n)).map(|t| t.secs());
+        assert_eq!(t("snort.log.1700000000"), Some(1_700_000_000));
+        assert_eq!(t("so-pcap.1700000000"), Some(1_700_000_000));
+        assert_eq!(t("capture-1700000000.pcap"), Some(1_700_000_000));
+        assert_eq!(t("x_999999999.pcapng"), Some(999_999_999));
+        assert_eq!(t("capture.pcap3"), None);
+        assert_eq!(t("capture.pcap"), None);
+        assert_eq!(t("v1700000000"), None);
+        assert_eq!(t("x.170000000000"), None);
+    }
+
+    #[test]
+    fn stems_and_sensors() {
+        assert_eq!(chain_stem("snort.log.1700000000"), "snort.log.");
+        assert_eq!(chain_stem("cap-1700000000.pcap"), "cap-");
+        let root = Path::new("/nsm/sensor_data");
+        let (s, c1) = sensor_and_chain(
+            root,
+            Path::new("/nsm/sensor_data/s1-eth1/dailylogs/2024-01-01/snort.log.1"),
+        );
+        let (_, c2) = sensor_and_chain(
+            root,
+            Path::new("/nsm/sensor_data/s1-eth1/dailylogs/2024-01-02/snort.log.2"),
+        );
+        assert_eq!(&*s, "s1-eth1");
+        assert_eq!(c1, c2, "day directories of one sensor form one chain");
+        let (s, _) = sensor_and_chain(
+            Path::new("/data/s2"),
+            Path::new("/data/s2/dailylogs/2024-01-01/snort.log.1"),
+        );
+        assert_eq!(&*s, "s2");
+        let (s, _) = sensor_and_chain(Path::new("/pcaps"), Path::new("/pcaps/a.pcap"));
+        assert_eq!(&*s, "pcaps");
+    }
+
+    #[test]
+    fn missing_root_is_an_error() {
+        let e = Store::open(["/definitely/not/here"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("/definitely/not/here"), "{e}");
+    }
+}
