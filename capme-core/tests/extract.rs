@@ -1,0 +1,391 @@
+//! End-to-end tests of the engine (store → search → merge → sink) on small stores built here.
+
+use capme_core::capture::CaptureReader;
+use capme_core::sink::file::OutputFormat;
+use capme_core::testutil::capture::{PcapBuilder, PcapngBuilder};
+use capme_core::{Error, FileSink, FlowSpec, Packet, Query, Store, TimeWindow, Timestamp};
+use std::fs;
+use std::path::Path;
+
+const A: [u8; 4] = [10, 0, 0, 1];
+const B: [u8; 4] = [10, 0, 0, 2];
+const C: [u8; 4] = [10, 0, 0, 3];
+
+/// Ethernet + IPv4 + UDP, with a marker byte in the payload so packets can be told apart.
+fn udp(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, mark: u8) -> Vec<u8> {
+    let mut p = vec![0u8; 12];
+    p.extend_from_slice(&[0x08, 0x00]);
+    let payload = [mark; 8];
+    let total = (20 + 8 + payload.len()) as u16;
+    p.extend_from_slice(&[
+        0x45,
+        0,
+        (total >> 8) as u8,
+        total as u8,
+        0,
+        1,
+        0,
+        0,
+        64,
+        17,
+        0,
+        0,
+    ]);
+    p.extend_from_slice(&src);
+    p.extend_from_slice(&dst);
+    p.extend_from_slice(&sport.to_be_bytes());
+    p.extend_from_slice(&dport.to_be_bytes());
+    p.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    p.extend_from_slice(&[0, 0]);
+    p.extend_from_slice(&payload);
+    p
+}
+
+/// The same packet as raw IPv4 (DLT 101), without the Ethernet header.
+fn raw(eth: &[u8]) -> Vec<u8> {
+    eth[14..].to_vec()
+}
+
+fn query(stime: &str, etime: &str) -> Query {
+    Query::new(
+        FlowSpec::parse_tuple(
+            "10.0.0.1",
+            Some("5000"),
+            "10.0.0.2",
+            Some("53"),
+            Some("udp"),
+        )
+        .unwrap(),
+        TimeWindow::parse(stime, etime).unwrap(),
+    )
+}
+
+fn marks(packets: &[Packet]) -> Vec<u8> {
+    packets.iter().map(|p| *p.data.last().unwrap()).collect()
+}
+
+fn day_dir(root: &Path, sensor: &str, day: &str) -> std::path::PathBuf {
+    let d = root.join(sensor).join("dailylogs").join(day);
+    fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Two sensors, two files each, slight disorder and overlap between adjacent files.
+fn two_sensor_store(root: &Path) {
+    let fl = |m| udp(A, 5000, B, 53, m);
+    let rev = |m| udp(B, 53, A, 5000, m);
+    let other = |m| udp(A, 5001, B, 53, m);
+    let d1 = day_dir(root, "s1-eth1", "2023-11-14");
+    PcapBuilder::new(1, false, false)
+        .packet((1000, 0), &fl(1))
+        .packet((1000, 500_000), &other(90))
+        .packet((1002, 0), &rev(3))
+        .packet((1001, 900_000), &fl(2)) // 100 ms earlier than its predecessor
+        .packet((1010, 0), &fl(6)) // later than the first packet of the next file
+        .write(d1.join("snort.log.1000"))
+        .unwrap();
+    PcapBuilder::new(1, false, false)
+        .packet((1009, 500_000), &fl(5))
+        .packet((1020, 0), &rev(8))
+        .write(d1.join("snort.log.1009"))
+        .unwrap();
+    let d2 = day_dir(root, "s2-eth0", "2023-11-14");
+    PcapBuilder::new(1, false, false)
+        .packet((1005, 0), &fl(4))
+        .packet((1010, 0), &udp(C, 5000, B, 53, 91))
+        .packet((1010, 0), &rev(7)) // same ts as fl(6) on s1: stable order, s1 first
+        .write(d2.join("snort.log.1005"))
+        .unwrap();
+    // Not a capture file: ignored whatever its name.
+    fs::write(d2.join("snort.log.1006"), b"not a pcap at all").unwrap();
+}
+
+#[test]
+fn merges_sensors_and_files_in_time_order() {
+    let dir = tempfile::tempdir().unwrap();
+    two_sensor_store(dir.path());
+    let store = Store::open([dir.path()]).unwrap();
+    let got: Vec<Packet> = store
+        .search(&query("1000", "1020"))
+        .unwrap()
+        .map(|p| p.unwrap())
+        .collect();
+    assert_eq!(marks(&got), vec![1, 2, 3, 4, 5, 6, 7, 8]);
+    assert!(got.windows(2).all(|w| w[0].ts <= w[1].ts));
+    assert_eq!(&*got[5].sensor, "s1-eth1");
+    assert_eq!(&*got[6].sensor, "s2-eth0");
+}
+
+#[test]
+fn window_is_inclusive_and_integer_end_covers_its_second() {
+    let dir = tempfile::tempdir().unwrap();
+    two_sensor_store(dir.path());
+    let store = Store::open([dir.path()]).unwrap();
+    let got: Vec<Packet> = store
+        .search(&query("1001", "1002"))
+        .unwrap()
+        .map(|p| p.unwrap())
+        .collect();
+    assert_eq!(marks(&got), vec![2, 3]);
+    let got: Vec<Packet> = store
+        .search(&query("1001.95", "1009.5"))
+        .unwrap()
+        .map(|p| p.unwrap())
+        .collect();
+    assert_eq!(marks(&got), vec![3, 4, 5]);
+    let got: Vec<Packet> = store
+        .search(&query("1009.5000001", "1009.9"))
+        .unwrap()
+        .map(|p| p.unwrap())
+        .collect();
+    assert!(got.is_empty());
+}
+
+#[test]
+fn plan_skips_files_outside_the_window() {
+    let dir = tempfile::tempdir().unwrap();
+    two_sensor_store(dir.path());
+    let store = Store::open([dir.path()]).unwrap();
+    let plan = store
+        .plan(&TimeWindow::parse("1015", "1016").unwrap())
+        .unwrap();
+    let names: Vec<String> = plan
+        .files()
+        .map(|f| f.path.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    // s1's second file (newest of its chain) and s2's only file (newest, open-ended).
+    assert_eq!(names, vec!["snort.log.1009", "snort.log.1005"]);
+    let plan = store
+        .plan(&TimeWindow::parse("900", "990").unwrap())
+        .unwrap();
+    assert_eq!(plan.files().count(), 0);
+}
+
+#[test]
+fn pcap_output_is_byte_identical_and_keeps_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("store");
+    let d = day_dir(&root, "s1", "2023-11-14");
+    // Big-endian nanosecond pcap, snaplen 200, orig_len larger than caplen.
+    PcapBuilder::new(1, true, true)
+        .snaplen(200)
+        .packet((1000, 123_456_789), &udp(A, 5000, B, 53, 1))
+        .orig_len(1500)
+        .packet((1000, 223_456_789), &udp(A, 5000, C, 53, 2))
+        .packet((1000, 323_456_789), &udp(B, 53, A, 5000, 3))
+        .write(d.join("snort.log.1000"))
+        .unwrap();
+    let input = fs::read(d.join("snort.log.1000")).unwrap();
+    let store = Store::open([&root]).unwrap();
+    let out = dir.path().join("out.pcap");
+    let sum = store.extract_to_file(&query("1000", "1000"), &out).unwrap();
+    assert_eq!(sum.packets, 2);
+    let output = fs::read(&out).unwrap();
+    // Header identical (magic, version, snaplen, link type), record 1 and 3 identical.
+    assert_eq!(&output[..24], &input[..24]);
+    let rec = |buf: &[u8], off: usize| {
+        let caplen = u32::from_be_bytes(buf[off + 8..off + 12].try_into().unwrap()) as usize;
+        buf[off..off + 16 + caplen].to_vec()
+    };
+    let r1 = rec(&input, 24);
+    let r2 = rec(&input, 24 + r1.len());
+    let r3 = rec(&input, 24 + r1.len() + r2.len());
+    assert_eq!(output, [&input[..24], &r1[..], &r3[..]].concat());
+    assert_eq!(sum.first_ts_ns, Some(1000 * 1_000_000_000 + 123_456_789));
+    assert_eq!(sum.bytes, (r1.len() - 16 + r3.len() - 16) as u64);
+}
+
+#[test]
+fn differing_link_types_give_pcapng_with_one_interface_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("store");
+    let d1 = day_dir(&root, "s1", "2023-11-14");
+    let d2 = day_dir(&root, "s2", "2023-11-14");
+    PcapBuilder::new(1, false, false)
+        .packet((1000, 0), &udp(A, 5000, B, 53, 1))
+        .packet((1002, 0), &udp(A, 5000, B, 53, 3))
+        .write(d1.join("snort.log.1000"))
+        .unwrap();
+    // Raw IP with a power-of-two pcapng resolution: 2^-20 s units.
+    let mut ng = PcapngBuilder::new();
+    ng.section(false);
+    let i = ng.interface(101, 0, Some(0x80 | 20), None);
+    ng.epb(
+        i,
+        1001u64 << 20 | 1 << 19,
+        &raw(&udp(B, 53, A, 5000, 2)),
+        36,
+    );
+    ng.write(d2.join("capture.pcapng")).unwrap();
+    let store = Store::open([&root]).unwrap();
+    let out = dir.path().join("out.pcap");
+    let mut sink = FileSink::create(&out).unwrap();
+    let sum = store.extract(&query("1000", "1002"), &mut sink).unwrap();
+    assert_eq!(sink.format(), None, "finish resets the state");
+    assert_eq!(sum.packets, 3);
+    drop(sink);
+    let mut r = CaptureReader::open(&out).unwrap();
+    let mut seen = Vec::new();
+    while let Some((rec, iface)) = r.next_with_interface().unwrap() {
+        seen.push((rec.ts, iface.linktype, *rec.data.last().unwrap()));
+    }
+    assert_eq!(
+        seen,
+        vec![
+            (Timestamp::from_secs(1000), 1, 1),
+            (Timestamp::from_parts(1001, 500_000_000), 101, 2),
+            (Timestamp::from_secs(1002), 1, 3),
+        ]
+    );
+    assert_eq!(r.interfaces().len(), 2);
+    // No temporary file left in the output directory.
+    let leftovers: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains("capme-tmp"))
+        .collect();
+    assert!(leftovers.is_empty());
+}
+
+#[test]
+fn same_link_type_pcapng_input_gives_pcap() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("store");
+    fs::create_dir_all(&root).unwrap();
+    let mut ng = PcapngBuilder::new();
+    ng.section(false);
+    let i = ng.interface(1, 65535, None, None);
+    ng.epb(i, 1_000_000_000, &udp(A, 5000, B, 53, 1), 50);
+    ng.write(root.join("a.pcapng")).unwrap();
+    let store = Store::open([&root]).unwrap();
+    let out = dir.path().join("out.pcap");
+    let mut sink = FileSink::create(&out).unwrap();
+    store.extract(&query("1000", "1000"), &mut sink).unwrap();
+    let r = CaptureReader::open(&out).unwrap();
+    assert!(matches!(
+        r.format(),
+        capme_core::capture::Format::Pcap { nanos: false, .. }
+    ));
+    let _ = OutputFormat::Pcap;
+}
+
+#[test]
+fn empty_result_leaves_no_file_and_names_flow_and_window() {
+    let dir = tempfile::tempdir().unwrap();
+    two_sensor_store(&dir.path().join("store"));
+    let store = Store::open([dir.path().join("store")]).unwrap();
+    let out = dir.path().join("out.pcap");
+    let e = store
+        .extract_to_file(&query("5000", "6000"), &out)
+        .unwrap_err();
+    assert!(matches!(e, Error::NoPackets { .. }));
+    let msg = e.to_string();
+    assert!(
+        msg.contains("10.0.0.1:5000") && msg.contains("1970-01-01T01:23:20"),
+        "{msg}"
+    );
+    assert!(!out.exists());
+    assert_eq!(
+        fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "only the store directory"
+    );
+}
+
+#[test]
+fn corrupt_record_stops_that_file_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    two_sensor_store(dir.path());
+    // Append a record header with an absurd caplen to s2's file, then a valid-looking tail.
+    let f = dir
+        .path()
+        .join("s2-eth0/dailylogs/2023-11-14/snort.log.1005");
+    let mut bytes = fs::read(&f).unwrap();
+    let good = bytes.len();
+    bytes.extend_from_slice(&[
+        0xf0, 3, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff, 0x7f,
+    ]);
+    bytes.extend_from_slice(&[0u8; 64]);
+    fs::write(&f, &bytes).unwrap();
+    let store = Store::open([dir.path()]).unwrap();
+    let mut got: Vec<Packet> = Vec::new();
+    let sum = store.extract(&query("1000", "1020"), &mut got).unwrap();
+    assert_eq!(marks(&got), vec![1, 2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(sum.warnings, 1, "{:?}", sum.warning_messages);
+    assert!(
+        sum.warning_messages[0].contains("snort.log.1005"),
+        "{:?}",
+        sum.warning_messages
+    );
+    assert!(
+        sum.warning_messages[0].contains(&good.to_string()),
+        "{:?}",
+        sum.warning_messages
+    );
+}
+
+#[test]
+fn archive_is_cached_per_window_and_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("store");
+    two_sensor_store(&root);
+    let arch = dir.path().join("archive");
+    let store = Store::open([&root]).unwrap();
+    let q = query("1000", "1005");
+    let s1 = store.extract_to_archive(&q, &arch, false).unwrap();
+    assert!(!s1.cached);
+    let path = s1.output.clone().unwrap();
+    assert_eq!(
+        path,
+        arch.join("1970-01-01/s1-eth1+s2-eth0/udp_10.0.0.1_5000_10.0.0.2_53_1000-1005.pcap")
+    );
+    // The store has packets after 1005: the archive is complete and is reused.
+    let s2 = store.extract_to_archive(&q, &arch, false).unwrap();
+    assert!(s2.cached);
+    assert_eq!(
+        (s2.packets, s2.bytes, s2.first_ts_ns),
+        (s1.packets, s1.bytes, s1.first_ts_ns)
+    );
+    assert_eq!(s2.community_id, s1.community_id);
+    assert_eq!(s2.files_scanned, 0);
+    let s3 = store.extract_to_archive(&q, &arch, true).unwrap();
+    assert!(!s3.cached);
+    // Another window of the same 5-tuple is another archive (CapMe's stale-pcap bug).
+    let s4 = store
+        .extract_to_archive(&query("1006", "1020"), &arch, false)
+        .unwrap();
+    assert_ne!(s4.output, s1.output);
+    assert_eq!(s4.packets, 4);
+    // A window reaching past the newest packet (1020) may still grow: rescanned.
+    let q5 = query("1006", "2000");
+    assert!(!store.extract_to_archive(&q5, &arch, false).unwrap().cached);
+    assert!(!store.extract_to_archive(&q5, &arch, false).unwrap().cached);
+}
+
+#[test]
+fn community_id_query_finds_the_same_packets() {
+    let dir = tempfile::tempdir().unwrap();
+    two_sensor_store(dir.path());
+    let store = Store::open([dir.path()]).unwrap();
+    let mut by_tuple: Vec<Packet> = Vec::new();
+    let sum = store
+        .extract(&query("1000", "1020"), &mut by_tuple)
+        .unwrap();
+    let cid = sum.community_id.clone().unwrap();
+    let q = Query::new(
+        FlowSpec::parse_community_id(&cid).unwrap(),
+        TimeWindow::parse("1000", "1020").unwrap(),
+    );
+    let mut by_cid: Vec<Packet> = Vec::new();
+    let sum2 = store.extract(&q, &mut by_cid).unwrap();
+    assert_eq!(marks(&by_cid), marks(&by_tuple));
+    assert_eq!(sum2.community_id.as_deref(), Some(cid.as_str()));
+}
+
+#[test]
+fn missing_root_and_bad_output_are_clear_errors() {
+    let e = Store::open(["/nonexistent/capme/store"]).unwrap_err();
+    assert!(e.to_string().contains("/nonexistent/capme/store"));
+    let e = FileSink::create("/nonexistent/dir/out.pcap").err().unwrap();
+    assert!(e.to_string().contains("/nonexistent/dir"), "{e}");
+}
