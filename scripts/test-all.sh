@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every test of capme on a fresh machine: installs what the tests need (Debian's tcpdump
+# and tshark for the differential tests), then formatting, lints and the whole test suite.
+# This is the README's test command and what .ci/run calls.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
+command -v tshark >/dev/null 2>&1 || need+=(tshark)
+if [ ${#need[@]} -gt 0 ]; then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    echo "installing ${need[*]} (Debian packages) for the differential tests"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+echo "== cargo fmt --check"
+cargo fmt --all --check
+echo "== cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+echo "== cargo test"
+# CAPME_REQUIRE_TOOLS makes the differential tests fail, not skip, when tcpdump/tshark are missing.
+CAPME_REQUIRE_TOOLS=1 cargo test --workspace

@@ -1,0 +1,446 @@
+//! End-to-end tests of the `capme` command line on the bundled sample store: both output modes,
+//! `--json`, the archive cache, and every exit code.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn store() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/data/store")
+}
+
+fn capme(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_capme"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// The QinQ flow of the sample store (CapMe's filter lost it): 15 packets.
+const QINQ: [&str; 10] = [
+    "--sip",
+    "10.10.5.10",
+    "--spt",
+    "52001",
+    "--dip",
+    "10.10.5.20",
+    "--dpt",
+    "22",
+    "--proto",
+    "tcp",
+];
+const QINQ_WINDOW: [&str; 4] = ["--stime", "1718407577", "--etime", "1718407578"];
+
+fn extract(extra: &[&str]) -> Output {
+    let st = store();
+    let mut a = vec!["extract", "--store", s(&st)];
+    a.extend_from_slice(extra);
+    capme(&a)
+}
+
+fn json(o: &Output) -> Value {
+    assert!(
+        o.status.success(),
+        "exit {:?}: {}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).expect("stdout is one JSON object")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn extract_to_file_with_json_summary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("flow.pcap");
+    let mut a: Vec<&str> = QINQ.to_vec();
+    a.extend_from_slice(&QINQ_WINDOW);
+    a.extend_from_slice(&["-o", s(&out), "--json"]);
+    let v = json(&extract(&a));
+    for k in [
+        "packets",
+        "bytes",
+        "first_ts",
+        "last_ts",
+        "output",
+        "community_id",
+        "files_scanned",
+        "bytes_read",
+        "elapsed_ms",
+        "cached",
+        "warnings",
+    ] {
+        assert!(v.get(k).is_some(), "JSON lacks {k}: {v}");
+    }
+    assert_eq!(v["packets"], 15);
+    assert_eq!(v["cached"], false);
+    assert_eq!(v["output"], s(&out));
+    assert_eq!(v["first_ts_ns"], 1_718_407_577_678_912_000i64);
+    assert_eq!(
+        v["bytes"].as_u64().unwrap() + 24 + 16 * 15,
+        std::fs::metadata(&out).unwrap().len()
+    );
+    // The Community ID printed is the flow's, as `community-id` computes it.
+    let cid = capme(&[
+        "community-id",
+        "--sip",
+        "10.10.5.20",
+        "--spt",
+        "22",
+        "--dip",
+        "10.10.5.10",
+        "--dpt",
+        "52001",
+        "--proto",
+        "tcp",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&cid.stdout).trim(),
+        v["community_id"].as_str().unwrap()
+    );
+    // The reverse direction, and no --proto, find the same packets.
+    let out2 = tmp.path().join("rev.pcap");
+    let rev = extract(&[
+        "--sip",
+        "10.10.5.20",
+        "--spt",
+        "22",
+        "--dip",
+        "10.10.5.10",
+        "--dpt",
+        "52001",
+        "--stime",
+        "1718407577",
+        "--etime",
+        "1718407578",
+        "-o",
+        s(&out2),
+        "--json",
+    ]);
+    assert_eq!(json(&rev)["packets"], 15);
+    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&out2).unwrap());
+}
+
+#[test]
+fn human_output_without_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("flow.pcap");
+    let mut a: Vec<&str> = QINQ.to_vec();
+    a.extend_from_slice(&QINQ_WINDOW);
+    a.extend_from_slice(&["-o", s(&out)]);
+    let o = extract(&a);
+    assert!(o.status.success());
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.starts_with("wrote 15 packets"), "{text}");
+    assert!(text.contains("2024-06-14T23:26:17.678912000Z"), "{text}");
+}
+
+#[test]
+fn community_id_query_equals_tuple_query() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (o1, o2) = (tmp.path().join("a.pcap"), tmp.path().join("b.pcap"));
+    let mut a: Vec<&str> = QINQ.to_vec();
+    a.extend_from_slice(&QINQ_WINDOW);
+    a.extend_from_slice(&["-o", s(&o1), "--json"]);
+    let v = json(&extract(&a));
+    let cid = v["community_id"].as_str().unwrap().to_string();
+    let mut b = vec!["--community-id", cid.as_str()];
+    b.extend_from_slice(&QINQ_WINDOW);
+    b.extend_from_slice(&["-o", s(&o2), "--json"]);
+    let w = json(&extract(&b));
+    assert_eq!(w["packets"], 15);
+    assert_eq!(w["community_id"], cid.as_str());
+    assert_eq!(std::fs::read(&o1).unwrap(), std::fs::read(&o2).unwrap());
+}
+
+#[test]
+fn archive_mode_caches_and_separates_reused_ports() {
+    let tmp = tempfile::tempdir().unwrap();
+    let arch = tmp.path().join("archive");
+    std::fs::create_dir(&arch).unwrap();
+    let reused = [
+        "--sip",
+        "10.10.9.10",
+        "--spt",
+        "44123",
+        "--dip",
+        "10.10.9.20",
+        "--dpt",
+        "443",
+        "--proto",
+        "tcp",
+    ];
+    let run = |stime: &str, etime: &str, force: bool| {
+        let mut a: Vec<&str> = reused.to_vec();
+        a.extend_from_slice(&[
+            "--stime",
+            stime,
+            "--etime",
+            etime,
+            "--archive",
+            s(&arch),
+            "--json",
+        ]);
+        if force {
+            a.push("--force");
+        }
+        json(&extract(&a))
+    };
+    let first = run("1718406569", "1718406570", false);
+    assert_eq!(first["packets"], 11);
+    assert_eq!(first["cached"], false);
+    let path = first["output"].as_str().unwrap().to_string();
+    assert_eq!(
+        path,
+        s(&arch.join("2024-06-14/sensor1-eth1+sensor2-eth0/tcp_10.10.9.10_44123_10.10.9.20_443_1718406569-1718406570.pcap"))
+    );
+    let again = run("1718406569", "1718406570", false);
+    assert_eq!(again["cached"], true);
+    assert_eq!(again["packets"], 11);
+    assert_eq!(again["files_scanned"], 0);
+    assert_eq!(again["community_id"], first["community_id"]);
+    assert_eq!(run("1718406569", "1718406570", true)["cached"], false);
+    // The same 5-tuple an hour later: another archive file, other packets (CapMe's stale-pcap bug).
+    let later = run("1718410186", "1718410187", false);
+    assert_eq!(later["cached"], false);
+    assert_ne!(later["output"], first["output"]);
+    assert!(later["first_ts"].as_f64().unwrap() > 1_718_410_186.0);
+    // A window past the newest packet of the store is not served from the archive.
+    assert_eq!(run("1718410186", "1999999999", false)["cached"], false);
+    assert_eq!(run("1718410186", "1999999999", false)["cached"], false);
+}
+
+#[test]
+fn exit_1_no_packets_names_flow_and_window_and_leaves_no_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("none.pcap");
+    let mut a: Vec<&str> = QINQ.to_vec();
+    a.extend_from_slice(&[
+        "--stime",
+        "1718406137",
+        "--etime",
+        "1718406140",
+        "-o",
+        s(&out),
+    ]);
+    let o = extract(&a);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(
+        e.contains("10.10.5.10:52001") && e.contains("2024-06-14T23:02:17"),
+        "{e}"
+    );
+    assert!(!out.exists());
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        0,
+        "no temporary file left"
+    );
+}
+
+#[test]
+fn exit_2_invalid_input_names_the_field_and_value() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("x.pcap");
+    let o = s(&out);
+    let cases: Vec<(Vec<&str>, &str, &str)> = vec![
+        (
+            vec![
+                "--sip",
+                "10.10.5.300",
+                "--spt",
+                "1",
+                "--dip",
+                "10.0.0.1",
+                "--dpt",
+                "2",
+            ],
+            "sip",
+            "10.10.5.300",
+        ),
+        (
+            vec![
+                "--sip", "10.0.0.1", "--spt", "99999", "--dip", "10.0.0.2", "--dpt", "2",
+            ],
+            "spt",
+            "99999",
+        ),
+        (
+            vec![
+                "--sip", "10.0.0.1", "--spt", "1", "--dip", "10.0.0.2", "--dpt", "2", "--proto",
+                "tcpp",
+            ],
+            "proto",
+            "tcpp",
+        ),
+        (
+            vec!["--community-id", "1:notanid"],
+            "community-id",
+            "1:notanid",
+        ),
+    ];
+    for (args, field, value) in cases {
+        let mut a = args.clone();
+        a.extend_from_slice(&["--stime", "1718407577", "--etime", "1718407578", "-o", o]);
+        let r = extract(&a);
+        assert_eq!(r.status.code(), Some(2), "{args:?}: {}", stderr(&r));
+        let e = stderr(&r);
+        assert!(e.contains(field) && e.contains(value), "{args:?}: {e}");
+    }
+    let mut a: Vec<&str> = QINQ.to_vec();
+    a.extend_from_slice(&["--stime", "1718407578", "--etime", "1718407577", "-o", o]);
+    let r = extract(&a);
+    assert_eq!(r.status.code(), Some(2));
+    assert!(
+        stderr(&r).contains("etime") && stderr(&r).contains("1718407577"),
+        "{}",
+        stderr(&r)
+    );
+    let mut a: Vec<&str> = QINQ.to_vec();
+    a.extend_from_slice(&["--stime", "last tuesday", "--etime", "1718407577", "-o", o]);
+    let r = extract(&a);
+    assert_eq!(r.status.code(), Some(2));
+    assert!(stderr(&r).contains("stime") && stderr(&r).contains("last tuesday"));
+    // Neither -o nor --archive: a usage error, also 2.
+    let mut a: Vec<&str> = QINQ.to_vec();
+    a.extend_from_slice(&QINQ_WINDOW);
+    assert_eq!(extract(&a).status.code(), Some(2));
+    assert!(!out.exists());
+}
+
+#[test]
+fn exit_3_store_and_io_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("no-such-store");
+    let mut a = vec!["extract", "--store", s(&missing)];
+    a.extend_from_slice(&QINQ);
+    a.extend_from_slice(&QINQ_WINDOW);
+    a.extend_from_slice(&["-o", "/tmp/never-written.pcap"]);
+    let r = capme(&a);
+    assert_eq!(r.status.code(), Some(3));
+    assert!(stderr(&r).contains("no-such-store"), "{}", stderr(&r));
+    let bad_out = tmp.path().join("missing-dir/out.pcap");
+    let mut a: Vec<&str> = QINQ.to_vec();
+    a.extend_from_slice(&QINQ_WINDOW);
+    a.extend_from_slice(&["-o", s(&bad_out)]);
+    let r = extract(&a);
+    assert_eq!(r.status.code(), Some(3));
+    assert!(stderr(&r).contains("missing-dir"), "{}", stderr(&r));
+}
+
+#[test]
+fn community_id_command_prints_only_the_id() {
+    // A record of the specification's baseline (shared/data/community-id).
+    let o = capme(&[
+        "community-id",
+        "--sip",
+        "128.232.110.120",
+        "--spt",
+        "34855",
+        "--dip",
+        "66.35.250.204",
+        "--dpt",
+        "80",
+        "--proto",
+        "tcp",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "1:LQU9qZlK+B5F3KDmev6m5PMibrg=\n"
+    );
+    let o = capme(&[
+        "community-id",
+        "--sip",
+        "128.232.110.120",
+        "--spt",
+        "34855",
+        "--dip",
+        "66.35.250.204",
+        "--dpt",
+        "80",
+        "--proto",
+        "tcp",
+        "--no-base64",
+        "--seed",
+        "1",
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.starts_with("1:") && out.trim().len() == 42, "{out}");
+    // Port-less protocol: no ports.
+    let o = capme(&[
+        "community-id",
+        "--sip",
+        "10.0.0.1",
+        "--dip",
+        "10.0.0.2",
+        "--proto",
+        "47",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = capme(&[
+        "community-id",
+        "--sip",
+        "10.0.0.1",
+        "--dip",
+        "10.0.0.2",
+        "--proto",
+        "tcp",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("spt"));
+}
+
+#[test]
+fn files_lists_both_days_of_a_midnight_window() {
+    let st = store();
+    let o = capme(&[
+        "files",
+        "--store",
+        s(&st),
+        "--stime",
+        "2024-06-14T23:55:00Z",
+        "--etime",
+        "2024-06-15T00:05:00Z",
+        "--json",
+    ]);
+    let v = json(&o);
+    let paths: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        paths
+            .iter()
+            .any(|p| p.contains("2024-06-14/snort.log.1718408847")),
+        "{paths:?}"
+    );
+    assert!(
+        paths
+            .iter()
+            .any(|p| p.contains("2024-06-15/snort.log.1718409747")),
+        "{paths:?}"
+    );
+    assert!(
+        !paths.iter().any(|p| p.contains("snort.log.1718406137")),
+        "{paths:?}"
+    );
+}
+
+#[test]
+fn help_explains_exit_codes_and_time_formats() {
+    let o = capme(&["extract", "--help"]);
+    let h = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        h.contains("Exit codes") && h.contains("--community-id") && h.contains("RFC 3339"),
+        "{h}"
+    );
+}
