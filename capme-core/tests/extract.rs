@@ -389,3 +389,51 @@ fn missing_root_and_bad_output_are_clear_errors() {
     let e = FileSink::create("/nonexistent/dir/out.pcap").err().unwrap();
     assert!(e.to_string().contains("/nonexistent/dir"), "{e}");
 }
+
+#[test]
+fn unreadable_capture_file_in_the_window_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = day_dir(dir.path(), "s1", "2023-11-14");
+    PcapBuilder::new(1, false, false)
+        .packet((1_700_000_000, 0), &udp(A, 5000, B, 53, 1))
+        .packet((1_700_000_100, 0), &udp(A, 5000, B, 53, 2))
+        .write(d.join("snort.log.1700000000"))
+        .unwrap();
+    // A symlink loop cannot be opened, even by root (whom permission bits would not stop).
+    std::os::unix::fs::symlink("snort.log.1700000600", d.join("snort.log.1700000600")).unwrap();
+    std::os::unix::fs::symlink("capture.pcap", d.join("capture.pcap")).unwrap();
+    // And a directory loop must not make the walk recurse forever.
+    std::os::unix::fs::symlink("..", d.join("loop")).unwrap();
+    let store = Store::open([dir.path()]).unwrap();
+    // A window before the unreadable file does not need it; the file without a time in its
+    // name cannot be placed and is a warning.
+    let q = |a: &str, b: &str| {
+        Query::new(
+            FlowSpec::parse_tuple(
+                "10.0.0.1",
+                Some("5000"),
+                "10.0.0.2",
+                Some("53"),
+                Some("udp"),
+            )
+            .unwrap(),
+            TimeWindow::parse(a, b).unwrap(),
+        )
+    };
+    let mut got: Vec<Packet> = Vec::new();
+    let sum = store
+        .extract(&q("1700000000", "1700000100"), &mut got)
+        .unwrap();
+    assert_eq!(marks(&got), vec![1, 2]);
+    assert_eq!(sum.warnings, 1, "{:?}", sum.warning_messages);
+    assert!(
+        sum.warning_messages[0].contains("capture.pcap"),
+        "{:?}",
+        sum.warning_messages
+    );
+    let e = store
+        .extract(&q("1700000000", "1700000700"), &mut Vec::new())
+        .unwrap_err();
+    assert!(matches!(e, Error::Io { .. }), "{e:?}");
+    assert!(e.to_string().contains("snort.log.1700000600"), "{e}");
+}

@@ -120,13 +120,30 @@ impl Store {
 
     /// Lists every capture file of the store with its span.
     pub fn list(&self) -> Result<Listing> {
-        let mut found: Vec<(PathBuf, Arc<str>, String, u64)> = Vec::new();
+        let mut found = Found::default();
         let mut warnings = Vec::new();
         for root in &self.roots {
             walk(root, root, &mut found, &mut warnings)?;
         }
-        let mut files = Vec::with_capacity(found.len());
-        for (path, sensor, chain, size) in found {
+        let mut files = Vec::with_capacity(found.files.len());
+        // A file that cannot be read but is named for its start takes its place in its chain,
+        // so that a window needing it fails with a clear I/O error when it is opened. Without a
+        // time in its name it cannot be placed: it is reported as a warning of every listing.
+        for (path, sensor, chain, err) in found.unreadable {
+            match name_epoch(&path) {
+                Some(start) => files.push(CaptureFile {
+                    path,
+                    sensor,
+                    chain: chain.into(),
+                    start,
+                    start_from_name: true,
+                    end: None,
+                    size: 0,
+                }),
+                None => warnings.push(format!("skipped {}: {err}", path.display())),
+            }
+        }
+        for (path, sensor, chain, size) in found.files {
             let (start, from_name) = match name_epoch(&path) {
                 Some(t) => (t, true),
                 None => match first_record_ts(&path) {
@@ -201,19 +218,28 @@ impl Plan {
     }
 }
 
-fn walk(
-    root: &Path,
-    dir: &Path,
-    out: &mut Vec<(PathBuf, Arc<str>, String, u64)>,
-    warnings: &mut Vec<String>,
-) -> Result<()> {
+/// What the walk found: capture files (readable, by magic) and files that could not be read.
+#[derive(Default)]
+struct Found {
+    files: Vec<(PathBuf, Arc<str>, String, u64)>,
+    unreadable: Vec<(PathBuf, Arc<str>, String, std::io::Error)>,
+    /// Directories visited, by (device, inode), so symlink loops end.
+    #[cfg(unix)]
+    seen: std::collections::HashSet<(u64, u64)>,
+}
+
+fn walk(root: &Path, dir: &Path, found: &mut Found, warnings: &mut Vec<String>) -> Result<()> {
     let meta = fs::metadata(dir).map_err(|e| Error::io(dir, e))?;
     if meta.is_file() {
-        if is_capture(dir) {
-            let (sensor, chain) = sensor_and_chain(root, dir);
-            out.push((dir.to_path_buf(), sensor, chain, meta.len()));
-        }
+        consider_file(root, dir, meta.len(), found);
         return Ok(());
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if !found.seen.insert((meta.dev(), meta.ino())) {
+            return Ok(());
+        }
     }
     let rd = match fs::read_dir(dir) {
         Ok(rd) => rd,
@@ -231,44 +257,45 @@ fn walk(
     let mut entries: Vec<_> = rd.filter_map(|e| e.ok()).collect();
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
-        let name = e.file_name();
-        if name.to_string_lossy().starts_with('.') {
+        if e.file_name().to_string_lossy().starts_with('.') {
             continue;
         }
         let path = e.path();
-        let ft = match e.file_type() {
-            Ok(ft) => ft,
-            Err(_) => continue,
-        };
-        // Follow symlinks to files or directories, as a sensor's store often links days.
-        let (is_dir, is_file, len) = if ft.is_symlink() {
-            match fs::metadata(&path) {
-                Ok(m) => (m.is_dir(), m.is_file(), m.len()),
-                Err(_) => continue,
+        // Follows symlinks to files or directories, as a sensor's store often links days.
+        match fs::metadata(&path) {
+            Ok(m) if m.is_dir() => walk(root, &path, found, warnings)?,
+            Ok(m) if m.is_file() && m.len() > 0 => consider_file(root, &path, m.len(), found),
+            Ok(_) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {} // dangling link, or gone
+            Err(err) => {
+                let (sensor, chain) = sensor_and_chain(root, &path);
+                found.unreadable.push((path, sensor, chain, err));
             }
-        } else {
-            let len = if ft.is_file() {
-                e.metadata().map(|m| m.len()).unwrap_or(0)
-            } else {
-                0
-            };
-            (ft.is_dir(), ft.is_file(), len)
-        };
-        if is_dir {
-            walk(root, &path, out, warnings)?;
-        } else if is_file && len > 0 && is_capture(&path) {
-            let (sensor, chain) = sensor_and_chain(root, &path);
-            out.push((path, sensor, chain, len));
         }
     }
     Ok(())
 }
 
-fn is_capture(path: &Path) -> bool {
+/// Keeps a file when its first bytes are a capture magic; remembers it when it cannot be read.
+fn consider_file(root: &Path, path: &Path, len: u64, found: &mut Found) {
     let mut buf = [0u8; 4];
     match fs::File::open(path).and_then(|mut f| f.read_exact(&mut buf)) {
-        Ok(()) => sniff_format(&buf).is_some(),
-        Err(_) => false,
+        Ok(()) if sniff_format(&buf).is_some() => {
+            let (sensor, chain) = sensor_and_chain(root, path);
+            found.files.push((path.to_path_buf(), sensor, chain, len));
+        }
+        Ok(()) => {}
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::NotFound
+            ) => {}
+        Err(e) => {
+            let (sensor, chain) = sensor_and_chain(root, path);
+            found
+                .unreadable
+                .push((path.to_path_buf(), sensor, chain, e));
+        }
     }
 }
 
