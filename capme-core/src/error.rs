@@ -52,6 +52,9 @@ pub enum Error {
         /// Why it cannot be used.
         reason: String,
     },
+    /// The search was cancelled through its cancel flag (e.g. Ctrl-C in Python).
+    #[error("cancelled")]
+    Cancelled,
     /// The query matched no packet.
     #[error("no packet matched {flow} between {window}")]
     NoPackets {
@@ -93,6 +96,7 @@ impl Error {
             Error::Format { .. } => "format",
             Error::Store { .. } => "store",
             Error::NoPackets { .. } => "nopackets",
+            Error::Cancelled => "cancelled",
         }
     }
 }

@@ -77,7 +77,11 @@ impl Store {
     /// The matched packets of `query`, merged in timestamp order, as an iterator.
     pub fn search(&self, query: &Query) -> Result<Search> {
         let plan = self.plan(&query.window)?;
-        Ok(Search::new(plan, query))
+        Ok(Search::with_cancel(
+            plan,
+            query,
+            self.cancel_flag().cloned(),
+        ))
     }
 
     /// Runs `query` into any sink. An empty result is [`Error::NoPackets`] and the sink is not
@@ -143,7 +147,7 @@ impl Store {
             std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
         }
         let mut sink = FileSink::create(&path)?;
-        let mut search = Search::new(plan, query);
+        let mut search = Search::with_cancel(plan, query, self.cancel_flag().cloned());
         let mut sum = Summary::default();
         for p in search.by_ref() {
             let p = p?;

@@ -437,3 +437,28 @@ fn unreadable_capture_file_in_the_window_is_a_clear_error() {
     assert!(matches!(e, Error::Io { .. }), "{e:?}");
     assert!(e.to_string().contains("snort.log.1700000600"), "{e}");
 }
+
+#[test]
+fn a_set_cancel_flag_stops_the_search() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let d = day_dir(dir.path(), "s1", "2023-11-14");
+    let mut b = PcapBuilder::new(1, false, false);
+    for i in 0..10_000u32 {
+        b.packet(
+            (1000 + i / 1000, i % 1000),
+            &udp(A, 5000, B, 53, (i % 250) as u8),
+        );
+    }
+    b.write(d.join("a.pcap")).unwrap();
+    let flag = Arc::new(AtomicBool::new(false));
+    let store = Store::open([dir.path()]).unwrap().with_cancel(flag.clone());
+    assert_eq!(
+        store.search(&query("1000", "1010")).unwrap().count(),
+        10_000
+    );
+    flag.store(true, Ordering::Relaxed);
+    let r: Result<Vec<Packet>, Error> = store.search(&query("1000", "1010")).unwrap().collect();
+    assert!(matches!(r, Err(Error::Cancelled)), "{r:?}");
+}

@@ -29,6 +29,7 @@ use bytes::Bytes;
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, VecDeque};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
 /// At most this many matched packets wait in one chain's reorder buffer.
@@ -39,6 +40,9 @@ pub const REORDER_MAX_BYTES: usize = 8 << 20;
 pub const REORDER_SLACK_NS: i64 = 2_000_000_000;
 /// At most this many non-first fragments wait for their first fragment, per chain.
 pub const PENDING_MAX: usize = 256;
+
+/// How many records are read between two looks at the cancel flag.
+const CANCEL_CHECK_RECORDS: u32 = 4096;
 
 /// A matched packet, owning its bytes.
 #[derive(Debug, Clone)]
@@ -111,6 +115,8 @@ pub struct ChainScan {
     max_seen: Timestamp,
     exhausted: bool,
     stats: SearchStats,
+    cancel: Option<Arc<AtomicBool>>,
+    since_check: u32,
 }
 
 impl ChainScan {
@@ -128,7 +134,14 @@ impl ChainScan {
             max_seen: Timestamp::MIN,
             exhausted: false,
             stats: SearchStats::default(),
+            cancel: None,
+            since_check: 0,
         }
+    }
+
+    /// Stops this scan with [`Error::Cancelled`] soon after `flag` becomes true.
+    pub fn set_cancel(&mut self, flag: Option<Arc<AtomicBool>>) {
+        self.cancel = flag;
     }
 
     /// Counters so far.
@@ -188,6 +201,17 @@ impl ChainScan {
                 }
                 Err(e) => return Err(e),
             };
+            self.since_check += 1;
+            if self.since_check >= CANCEL_CHECK_RECORDS {
+                self.since_check = 0;
+                if self
+                    .cancel
+                    .as_ref()
+                    .is_some_and(|c| c.load(AtomicOrdering::Relaxed))
+                {
+                    return Err(Error::Cancelled);
+                }
+            }
             if rec.ts > self.max_seen {
                 self.max_seen = rec.ts;
             }
@@ -308,10 +332,19 @@ pub struct Search {
 impl Search {
     /// A search over a plan.
     pub fn new(plan: Plan, query: &Query) -> Search {
+        Self::with_cancel(plan, query, None)
+    }
+
+    /// A search over a plan that stops with [`Error::Cancelled`] soon after `cancel` is set.
+    pub fn with_cancel(plan: Plan, query: &Query, cancel: Option<Arc<AtomicBool>>) -> Search {
         let chains: Vec<ChainScan> = plan
             .chains
             .into_iter()
-            .map(|c| ChainScan::new(c, query))
+            .map(|c| {
+                let mut scan = ChainScan::new(c, query);
+                scan.set_cancel(cancel.clone());
+                scan
+            })
             .collect();
         let n = chains.len();
         Search {

@@ -23,6 +23,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 /// Margin (ns) added on both sides of a file's span when planning: 2 seconds.
@@ -64,6 +65,7 @@ impl CaptureFile {
 #[derive(Debug, Clone)]
 pub struct Store {
     roots: Vec<PathBuf>,
+    cancel: Option<Arc<AtomicBool>>,
 }
 
 /// Files that a listing skipped, with the reason (not capture files are skipped silently).
@@ -110,7 +112,22 @@ impl Store {
                 }
             }
         }
-        Ok(Store { roots })
+        Ok(Store {
+            roots,
+            cancel: None,
+        })
+    }
+
+    /// Searches of this store stop with [`Error::Cancelled`] soon after `flag` becomes true
+    /// (checked every few thousand records), so a binding can offer Ctrl-C.
+    pub fn with_cancel(mut self, flag: Arc<AtomicBool>) -> Store {
+        self.cancel = Some(flag);
+        self
+    }
+
+    /// The cancel flag set by [`Store::with_cancel`].
+    pub fn cancel_flag(&self) -> Option<&Arc<AtomicBool>> {
+        self.cancel.as_ref()
     }
 
     /// The roots of this store.
