@@ -66,10 +66,9 @@ fn bench(c: &mut Criterion) {
     g.bench_function("pcap_records", |b| {
         b.iter(|| {
             let mut n = 0usize;
-            for f in &files {
+            for f in &shared {
                 let mut r =
-                    CaptureReader::from_read(Box::new(Cursor::new(f.clone())), "mem".into())
-                        .unwrap();
+                    CaptureReader::from_read(Box::new(Shared(f.clone(), 0)), "mem".into()).unwrap();
                 while let Some(rec) = r.next_record().unwrap() {
                     n += rec.data.len();
                 }
