@@ -24,6 +24,7 @@
 //! ```
 
 mod reader;
+pub mod seek;
 mod ts;
 
 #[cfg(test)]

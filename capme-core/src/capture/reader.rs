@@ -161,6 +161,12 @@ impl CaptureReader {
         Self::from_read(Box::new(f), path.to_path_buf())
     }
 
+    /// Declares that the stream handed to [`from_read`](Self::from_read) continues the file at
+    /// byte `offset` (after its header), so that error offsets name the file's real bytes.
+    pub(crate) fn set_offset(&mut self, offset: u64) {
+        self.offset = offset;
+    }
+
     /// Like [`open`](Self::open) over any byte stream; `path` is only used in messages.
     pub fn from_read(r: Box<dyn Read + Send>, path: PathBuf) -> Result<CaptureReader> {
         Self::with_buffer_size(r, path, DEFAULT_BUFFER_SIZE)

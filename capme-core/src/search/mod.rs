@@ -8,6 +8,12 @@
 //! and the overlap of adjacent files come out sorted; a k-way merge over the chains' heads makes
 //! the final order (ties keep chain order, then read order: the merge is stable).
 //!
+//! ## Time pruning
+//! A file is opened near the window's start (minus the slack) by bisection over byte offsets
+//! ([`crate::capture::seek`]), and left once [`LATE_RUN_STOP`] consecutive records are later
+//! than the window's end plus [`REORDER_SLACK_NS`]; a late record or two from another capture
+//! queue never stops it.
+//!
 //! Memory per chain is bounded by the reader's buffer, the reorder buffer
 //! ([`REORDER_MAX_PACKETS`] packets and [`REORDER_MAX_BYTES`] bytes) and the pending-fragment
 //! buffer ([`PENDING_MAX`] packets), whatever the size of the store. A packet is held in the
@@ -20,6 +26,7 @@ mod query;
 pub use matcher::{FragId, Matcher, Verdict, FRAG_TRACK};
 pub use query::{FlowSpec, Query};
 
+use crate::capture::seek::open_near;
 use crate::capture::{CaptureReader, Interface};
 use crate::error::{Error, Result};
 use crate::flow::FlowKey;
@@ -40,6 +47,10 @@ pub const REORDER_MAX_BYTES: usize = 8 << 20;
 pub const REORDER_SLACK_NS: i64 = 2_000_000_000;
 /// At most this many non-first fragments wait for their first fragment, per chain.
 pub const PENDING_MAX: usize = 256;
+
+/// A file is left once this many consecutive records are later than the window's end plus
+/// [`REORDER_SLACK_NS`].
+pub const LATE_RUN_STOP: u32 = 1024;
 
 /// How many records are read between two looks at the cancel flag.
 const CANCEL_CHECK_RECORDS: u32 = 4096;
@@ -97,6 +108,10 @@ impl Ord for Held {
 
 struct OpenFile {
     reader: CaptureReader,
+    /// Bytes skipped by time pruning at open (not read).
+    skipped: u64,
+    /// Consecutive records later than the window's end plus the slack.
+    late_run: u32,
     ifaces: Vec<Arc<Interface>>,
     path: Arc<Path>,
     sensor: Arc<str>,
@@ -114,6 +129,7 @@ pub struct ChainScan {
     seq: u64,
     max_seen: Timestamp,
     exhausted: bool,
+    late_limit: Timestamp,
     stats: SearchStats,
     cancel: Option<Arc<AtomicBool>>,
     since_check: u32,
@@ -133,6 +149,7 @@ impl ChainScan {
             seq: 0,
             max_seen: Timestamp::MIN,
             exhausted: false,
+            late_limit: query.window.end.saturating_add_nanos(REORDER_SLACK_NS),
             stats: SearchStats::default(),
             cancel: None,
             since_check: 0,
@@ -212,6 +229,17 @@ impl ChainScan {
                     return Err(Error::Cancelled);
                 }
             }
+            if rec.ts > self.late_limit {
+                // Far enough past the window, for long enough, that disorder cannot bring
+                // another packet of it: the rest of this file is not read.
+                f.late_run += 1;
+                if f.late_run >= LATE_RUN_STOP {
+                    self.close_current(None);
+                    return Ok(());
+                }
+            } else {
+                f.late_run = 0;
+            }
             if rec.ts > self.max_seen {
                 self.max_seen = rec.ts;
             }
@@ -271,7 +299,7 @@ impl ChainScan {
 
     fn close_current(&mut self, warning: Option<String>) {
         if let Some(f) = self.cur.take() {
-            self.stats.bytes_read += f.reader.offset();
+            self.stats.bytes_read += f.reader.offset().saturating_sub(f.skipped);
             let spb = f.reader.spb_skipped();
             if spb > 0 {
                 self.stats.warnings.push(format!(
@@ -288,11 +316,14 @@ impl ChainScan {
 
     fn open_next(&mut self) -> Result<bool> {
         while let Some(file) = self.files.pop_front() {
-            match CaptureReader::open(&file.path) {
-                Ok(reader) => {
+            let from = self.window.start.saturating_add_nanos(-REORDER_SLACK_NS);
+            match open_near(&file.path, from) {
+                Ok((reader, skipped)) => {
                     self.stats.files_scanned += 1;
                     self.cur = Some(OpenFile {
                         reader,
+                        skipped,
+                        late_run: 0,
                         ifaces: Vec::new(),
                         path: Arc::from(file.path.as_path()),
                         sensor: file.sensor.clone(),

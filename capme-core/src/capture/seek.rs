@@ -1,0 +1,228 @@
+//! Time pruning inside a legacy pcap file without an index: find, by bisection over byte
+//! offsets, a record shortly before a time, and start reading there.
+//!
+//! A pcap file has no record index, so a byte offset in the middle usually falls inside a
+//! packet. [`resync`] finds the first offset after it where a *chain* of [`CHAIN`] consecutive
+//! record headers is plausible (fraction below one second, lengths within the snap length, the
+//! seconds near the file's first record, and each record ending where the next begins). A false
+//! chain inside packet bytes is then vanishingly unlikely; when no chain is found the bisection
+//! moves left, which only costs reading more. The probe's time is the *latest* of the chain, so
+//! a start is chosen only when every probed record is before the target: slight disorder
+//! (multi-queue capture) is covered by the caller's slack.
+
+use super::{sniff_format, CaptureReader, SniffedFormat};
+use crate::error::{Error, Result};
+use crate::time::Timestamp;
+use std::fs::File;
+use std::io::{Cursor, Read, Seek, SeekFrom};
+use std::path::Path;
+
+/// Records that must chain up for an offset to count as a record boundary.
+pub const CHAIN: usize = 8;
+/// Files smaller than this are read from the start: bisection would not pay.
+pub const MIN_PRUNE_SIZE: u64 = 4 << 20;
+/// Bytes read at a probe.
+const PROBE: usize = 256 << 10;
+/// Bisection stops when the interval is this small.
+const STOP: u64 = 1 << 20;
+/// Largest caplen accepted in a probe (also beyond the snap length, as libpcap does).
+const MAX_CAPLEN: u32 = 262_144;
+
+#[derive(Clone, Copy)]
+struct Hdr {
+    big_endian: bool,
+    nanos: bool,
+    snaplen: u32,
+    first_sec: u32,
+}
+
+impl Hdr {
+    fn u32_at(&self, b: &[u8], at: usize) -> Option<u32> {
+        let w: [u8; 4] = b.get(at..at + 4)?.try_into().ok()?;
+        Some(if self.big_endian {
+            u32::from_be_bytes(w)
+        } else {
+            u32::from_le_bytes(w)
+        })
+    }
+
+    /// `(ts, next offset)` when a plausible record header stands at `at` in `b`.
+    fn record_at(&self, b: &[u8], at: usize) -> Option<(Timestamp, usize)> {
+        let (sec, frac) = (self.u32_at(b, at)?, self.u32_at(b, at + 4)?);
+        let (caplen, orig) = (self.u32_at(b, at + 8)?, self.u32_at(b, at + 12)?);
+        let units = if self.nanos { 1_000_000_000 } else { 1_000_000 };
+        let max_cap = MAX_CAPLEN.max(self.snaplen);
+        let near = sec.abs_diff(self.first_sec) <= 7 * 86_400;
+        if frac >= units || caplen > max_cap || caplen > orig || !near || orig > 16 * max_cap {
+            return None;
+        }
+        let nanos = if self.nanos { frac } else { frac * 1000 };
+        Some((
+            Timestamp::from_parts(sec as i64, nanos),
+            at + 16 + caplen as usize,
+        ))
+    }
+}
+
+/// The first offset in `b` (at or after 0) where [`CHAIN`] records chain up, with the latest
+/// timestamp among them.
+fn resync(h: &Hdr, b: &[u8]) -> Option<(usize, Timestamp)> {
+    'start: for at in 0..b.len().saturating_sub(16 * CHAIN) {
+        let mut pos = at;
+        let mut latest = Timestamp::MIN;
+        for _ in 0..CHAIN {
+            match h.record_at(b, pos) {
+                Some((ts, next)) if next <= b.len() => {
+                    latest = latest.max(ts);
+                    pos = next;
+                }
+                _ => continue 'start,
+            }
+        }
+        return Some((at, latest));
+    }
+    None
+}
+
+/// Opens `path` positioned at a record boundary whose records before it are all (as far as the
+/// probes saw) earlier than `t`; `.1` is the byte offset skipped. Legacy pcap files of at least
+/// [`MIN_PRUNE_SIZE`] bytes are pruned; anything else opens at the start.
+pub fn open_near(path: &Path, t: Timestamp) -> Result<(CaptureReader, u64)> {
+    let io = |e| Error::io(path, e);
+    let mut f = File::open(path).map_err(io)?;
+    let size = f.metadata().map_err(io)?.len();
+    let mut head = [0u8; 40];
+    let n = read_full(&mut f, &mut head).map_err(io)?;
+    let pcap = match sniff_format(&head[..n.min(4)]) {
+        Some(SniffedFormat::Pcap {
+            nanos,
+            big_endian,
+            modified: false,
+        }) => Some((nanos, big_endian)),
+        _ => None,
+    };
+    let (Some((nanos, big_endian)), true) = (pcap, size >= MIN_PRUNE_SIZE && n == 40) else {
+        return Ok((CaptureReader::open(path)?, 0));
+    };
+    let mut h = Hdr {
+        big_endian,
+        nanos,
+        snaplen: 0,
+        first_sec: 0,
+    };
+    h.snaplen = h.u32_at(&head, 16).unwrap_or(0);
+    h.first_sec = h.u32_at(&head, 24).unwrap_or(0);
+    match h.record_at(&head, 24) {
+        Some((ts, _)) if ts < t => {}
+        _ => return Ok((CaptureReader::open(path)?, 0)),
+    }
+    let (mut lo, mut hi) = (24u64, size);
+    let mut buf = vec![0u8; PROBE];
+    while hi - lo > STOP {
+        let mid = lo + (hi - lo) / 2;
+        f.seek(SeekFrom::Start(mid)).map_err(io)?;
+        let got = read_full(&mut f, &mut buf).map_err(io)?;
+        match resync(&h, &buf[..got]) {
+            Some((at, latest)) if latest < t && mid + (at as u64) < hi => lo = mid + at as u64,
+            _ => hi = mid,
+        }
+    }
+    if lo == 24 {
+        return Ok((CaptureReader::open(path)?, 0));
+    }
+    f.seek(SeekFrom::Start(lo)).map_err(io)?;
+    let stream = Cursor::new(head[..24].to_vec()).chain(f);
+    let mut r = CaptureReader::from_read(Box::new(stream), path.to_path_buf())?;
+    r.set_offset(lo);
+    Ok((r, lo - 24))
+}
+
+fn read_full(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::capture::PcapBuilder;
+
+    /// A file of `n` records, one every 10 ms from t0, with sizes that vary and payload bytes
+    /// that imitate record headers (to tempt the resync).
+    fn build(n: u32, nanos: bool, be: bool) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("big.pcap");
+        let mut b = PcapBuilder::new(1, nanos, be);
+        for i in 0..n {
+            let len = 60 + (i as usize * 37) % 1400;
+            let mut data = vec![0u8; len];
+            // A fake header inside the payload: plausible seconds, small lengths.
+            data[20..24].copy_from_slice(&1_700_000_000u32.to_le_bytes());
+            data[28..32].copy_from_slice(&8u32.to_le_bytes());
+            data[32..36].copy_from_slice(&8u32.to_le_bytes());
+            data[0..4].copy_from_slice(&i.to_be_bytes());
+            let ms = i * 10;
+            let frac = (ms % 1000) * if nanos { 1_000_000 } else { 1000 };
+            b.packet((1_700_000_000 + ms / 1000, frac), &data);
+        }
+        b.write(&p).unwrap();
+        (dir, p)
+    }
+
+    fn index_of(data: &[u8]) -> u32 {
+        u32::from_be_bytes(data[0..4].try_into().unwrap())
+    }
+
+    #[test]
+    fn starts_shortly_before_the_target_and_loses_nothing() {
+        for (nanos, be) in [(false, false), (true, true)] {
+            let (_d, p) = build(20_000, nanos, be);
+            assert!(std::fs::metadata(&p).unwrap().len() >= MIN_PRUNE_SIZE);
+            for target_ms in [0u32, 5, 1234, 77_777, 150_000, 199_990, 300_000] {
+                let t = Timestamp::from_secs(1_700_000_000)
+                    .saturating_add_nanos(target_ms as i64 * 1_000_000);
+                let (mut r, skipped) = open_near(&p, t).unwrap();
+                let first = r.next_record().unwrap();
+                let Some(first) = first else {
+                    panic!("nothing after {target_ms} ms");
+                };
+                let i = index_of(first.data);
+                // Every record at or after t is read: the first one read is before t (or the
+                // file's first record).
+                assert!(first.ts < t || i == 0, "started at {i} for {target_ms} ms");
+                // And pruning happened for targets well inside the file.
+                if target_ms >= 77_777 {
+                    assert!(skipped > 0, "no pruning for {target_ms} ms");
+                    assert!(
+                        (target_ms / 10).min(20_000) - i < 2_000,
+                        "started {i} far before {target_ms} ms"
+                    );
+                }
+                let mut n = 1;
+                let mut last = i;
+                while let Some(rec) = r.next_record().unwrap() {
+                    let j = index_of(rec.data);
+                    assert_eq!(j, last + 1, "records are contiguous");
+                    last = j;
+                    n += 1;
+                }
+                assert_eq!(i + n, 20_000);
+            }
+        }
+    }
+
+    #[test]
+    fn small_or_other_files_open_at_the_start() {
+        let (_d, p) = build(100, false, false);
+        let (_, skipped) = open_near(&p, Timestamp::MAX).unwrap();
+        assert_eq!(skipped, 0);
+    }
+}
