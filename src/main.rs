@@ -100,6 +100,9 @@ struct ExtractArgs {
     /// Print one JSON object (the summary) on stdout.
     #[arg(long)]
     json: bool,
+    /// Scan threads (default: the available cores). Results are the same for any number.
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
 }
 
 #[derive(Args, Debug)]
@@ -175,7 +178,10 @@ fn extract(a: ExtractArgs) -> Result<(), Error> {
         )?,
     };
     let query = Query::new(flow, window);
-    let store = Store::open(&a.store.store)?;
+    let mut store = Store::open(&a.store.store)?;
+    if let Some(n) = a.threads {
+        store = store.with_threads(n);
+    }
     let summary = match (&a.output, &a.archive) {
         (Some(out), _) => store.extract_to_file(&query, out)?,
         (None, Some(dir)) => store.extract_to_archive(&query, dir, a.force)?,

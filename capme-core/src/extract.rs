@@ -77,10 +77,11 @@ impl Store {
     /// The matched packets of `query`, merged in timestamp order, as an iterator.
     pub fn search(&self, query: &Query) -> Result<Search> {
         let plan = self.plan(&query.window)?;
-        Ok(Search::with_cancel(
+        Ok(Search::with_options(
             plan,
             query,
             self.cancel_flag().cloned(),
+            self.threads(),
         ))
     }
 
@@ -147,7 +148,8 @@ impl Store {
             std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
         }
         let mut sink = FileSink::create(&path)?;
-        let mut search = Search::with_cancel(plan, query, self.cancel_flag().cloned());
+        let mut search =
+            Search::with_options(plan, query, self.cancel_flag().cloned(), self.threads());
         let mut sum = Summary::default();
         for p in search.by_ref() {
             let p = p?;

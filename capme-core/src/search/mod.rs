@@ -22,21 +22,24 @@
 
 mod matcher;
 mod query;
+mod scan;
 
 pub use matcher::{FragId, Matcher, Verdict, FRAG_TRACK};
 pub use query::{FlowSpec, Query};
 
-use crate::capture::seek::open_near;
-use crate::capture::{CaptureReader, Interface};
+use crate::capture::Interface;
 use crate::error::{Error, Result};
 use crate::flow::FlowKey;
 use crate::store::{CaptureFile, Plan};
-use crate::time::{TimeWindow, Timestamp};
+use crate::time::Timestamp;
 use bytes::Bytes;
+use scan::{scan_file, Event, ScanSpec};
 use std::cmp::{Ordering, Reverse};
+use std::collections::HashSet;
 use std::collections::{BinaryHeap, VecDeque};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 
 /// At most this many matched packets wait in one chain's reorder buffer.
@@ -52,8 +55,8 @@ pub const PENDING_MAX: usize = 256;
 /// [`REORDER_SLACK_NS`].
 pub const LATE_RUN_STOP: u32 = 1024;
 
-/// How many records are read between two looks at the cancel flag.
-const CANCEL_CHECK_RECORDS: u32 = 4096;
+/// Matched packets a file's scan thread may get ahead of the consumer.
+pub const CHANNEL_PACKETS: usize = 256;
 
 /// A matched packet, owning its bytes.
 #[derive(Debug, Clone)]
@@ -106,59 +109,63 @@ impl Ord for Held {
     }
 }
 
-struct OpenFile {
-    reader: CaptureReader,
-    /// Bytes skipped by time pruning at open (not read).
-    skipped: u64,
-    /// Consecutive records later than the window's end plus the slack.
-    late_run: u32,
-    ifaces: Vec<Arc<Interface>>,
-    path: Arc<Path>,
-    sensor: Arc<str>,
-}
-
-/// Reads one rotation chain file after file and yields its matched packets, nearly sorted.
+/// Reads one rotation chain and yields its matched packets, nearly sorted.
+///
+/// Files are scanned on worker threads, up to `parallel` consecutive files of the chain at
+/// once, each sending its matches through a bounded channel of [`CHANNEL_PACKETS`] packets;
+/// the chain consumes them in file order, so a worker ahead of the consumer waits when its
+/// channel is full and memory stays bounded.
 pub struct ChainScan {
     files: VecDeque<CaptureFile>,
-    cur: Option<OpenFile>,
-    matcher: Matcher,
-    window: TimeWindow,
+    inflight: VecDeque<Receiver<Event>>,
+    parallel: usize,
+    spec: ScanSpec,
+    frags: HashSet<FragId>,
+    frag_order: VecDeque<FragId>,
     held: BinaryHeap<Reverse<Held>>,
     held_bytes: usize,
     pending: VecDeque<(FragId, Packet)>,
     seq: u64,
     max_seen: Timestamp,
     exhausted: bool,
-    late_limit: Timestamp,
     stats: SearchStats,
-    cancel: Option<Arc<AtomicBool>>,
-    since_check: u32,
 }
 
 impl ChainScan {
-    /// A scan of `files` (in start order) for `query`.
+    /// A scan of `files` (in start order) for `query`, one file at a time.
     pub fn new(files: Vec<CaptureFile>, query: &Query) -> ChainScan {
+        Self::with_options(files, query, None, 1)
+    }
+
+    /// A scan that reads up to `parallel` files at once and stops with
+    /// [`Error::Cancelled`] soon after `cancel` is set.
+    pub fn with_options(
+        files: Vec<CaptureFile>,
+        query: &Query,
+        cancel: Option<Arc<AtomicBool>>,
+        parallel: usize,
+    ) -> ChainScan {
         ChainScan {
             files: files.into(),
-            cur: None,
-            matcher: Matcher::new(query.flow.clone()),
-            window: query.window,
+            inflight: VecDeque::new(),
+            parallel: parallel.max(1),
+            spec: ScanSpec {
+                flow: query.flow.clone(),
+                window: query.window,
+                late_limit: query.window.end.saturating_add_nanos(REORDER_SLACK_NS),
+                from: query.window.start.saturating_add_nanos(-REORDER_SLACK_NS),
+                cancel,
+            },
+            frags: HashSet::new(),
+            frag_order: VecDeque::new(),
             held: BinaryHeap::new(),
             held_bytes: 0,
             pending: VecDeque::new(),
             seq: 0,
             max_seen: Timestamp::MIN,
             exhausted: false,
-            late_limit: query.window.end.saturating_add_nanos(REORDER_SLACK_NS),
             stats: SearchStats::default(),
-            cancel: None,
-            since_check: 0,
         }
-    }
-
-    /// Stops this scan with [`Error::Cancelled`] soon after `flag` becomes true.
-    pub fn set_cancel(&mut self, flag: Option<Arc<AtomicBool>>) {
-        self.cancel = flag;
     }
 
     /// Counters so far.
@@ -197,90 +204,82 @@ impl ChainScan {
         Ok(Some(p))
     }
 
-    /// Reads records until one matches (or a file ends).
+    /// Starts workers up to the parallelism, then takes one event of the oldest file.
     fn step(&mut self) -> Result<()> {
-        if self.cur.is_none() && !self.open_next()? {
+        while self.inflight.len() < self.parallel {
+            let Some(file) = self.files.pop_front() else {
+                break;
+            };
+            let (tx, rx) = sync_channel(CHANNEL_PACKETS);
+            let spec = self.spec.clone();
+            std::thread::Builder::new()
+                .name("capme-scan".into())
+                .spawn(move || scan_file(file, spec, tx))
+                .map_err(|e| Error::io("capme-scan thread", e))?;
+            self.inflight.push_back(rx);
+        }
+        let Some(rx) = self.inflight.front() else {
             self.exhausted = true;
             return Ok(());
+        };
+        let event = rx.recv().map_err(|_| {
+            Error::io(
+                "capme-scan thread",
+                std::io::Error::other("a scan thread ended without a report"),
+            )
+        })?;
+        match event {
+            Event::Packet {
+                packet,
+                verdict,
+                max_seen,
+            } => {
+                self.max_seen = self.max_seen.max(max_seen);
+                match verdict {
+                    Verdict::Match { frag } => {
+                        self.hold(packet);
+                        if let Some(id) = frag {
+                            self.remember(id);
+                            self.release_pending(id);
+                        }
+                    }
+                    Verdict::Pending(id) if self.frags.contains(&id) => self.hold(packet),
+                    Verdict::Pending(id) => {
+                        if self.pending.len() >= PENDING_MAX {
+                            self.pending.pop_front();
+                        }
+                        self.pending.push_back((id, packet));
+                    }
+                    Verdict::NoMatch => {}
+                }
+            }
+            Event::Done(r) => {
+                self.inflight.pop_front();
+                self.max_seen = self.max_seen.max(r.max_seen);
+                self.stats.files_scanned += r.opened as u64;
+                self.stats.bytes_read += r.bytes_read;
+                self.stats.warnings.extend(r.warnings);
+                self.stats.matched_key = self.stats.matched_key.or(r.matched_key);
+            }
+            Event::Failed(e) => {
+                self.inflight.clear();
+                self.files.clear();
+                self.exhausted = true;
+                return Err(e);
+            }
         }
-        let f = self.cur.as_mut().expect("opened above");
-        loop {
-            let next = f.reader.next_with_interface();
-            let (rec, iface) = match next {
-                Ok(Some(x)) => x,
-                Ok(None) => {
-                    self.close_current(None);
-                    return Ok(());
-                }
-                Err(e @ Error::Format { .. }) => {
-                    self.close_current(Some(e.to_string()));
-                    return Ok(());
-                }
-                Err(e) => return Err(e),
-            };
-            self.since_check += 1;
-            if self.since_check >= CANCEL_CHECK_RECORDS {
-                self.since_check = 0;
-                if self
-                    .cancel
-                    .as_ref()
-                    .is_some_and(|c| c.load(AtomicOrdering::Relaxed))
-                {
-                    return Err(Error::Cancelled);
+        Ok(())
+    }
+
+    /// Remembers a datagram opened by a first fragment, for later fragments in later files.
+    fn remember(&mut self, id: FragId) {
+        if self.frags.insert(id) {
+            self.frag_order.push_back(id);
+            if self.frag_order.len() > FRAG_TRACK {
+                if let Some(old) = self.frag_order.pop_front() {
+                    self.frags.remove(&old);
                 }
             }
-            if rec.ts > self.late_limit {
-                // Far enough past the window, for long enough, that disorder cannot bring
-                // another packet of it: the rest of this file is not read.
-                f.late_run += 1;
-                if f.late_run >= LATE_RUN_STOP {
-                    self.close_current(None);
-                    return Ok(());
-                }
-            } else {
-                f.late_run = 0;
-            }
-            if rec.ts > self.max_seen {
-                self.max_seen = rec.ts;
-            }
-            if !self.window.contains(rec.ts) {
-                continue;
-            }
-            let verdict = self.matcher.check(iface.linktype, rec.data);
-            if verdict == Verdict::NoMatch {
-                continue;
-            }
-            while f.ifaces.len() <= rec.iface {
-                f.ifaces.push(Arc::new(iface.clone()));
-            }
-            if *f.ifaces[rec.iface] != *iface {
-                f.ifaces[rec.iface] = Arc::new(iface.clone());
-            }
-            let p = Packet {
-                ts: rec.ts,
-                ts_raw: rec.ts_raw,
-                orig_len: rec.orig_len,
-                data: Bytes::copy_from_slice(rec.data),
-                iface: f.ifaces[rec.iface].clone(),
-                sensor: f.sensor.clone(),
-                file: f.path.clone(),
-            };
-            match verdict {
-                Verdict::Match { frag } => {
-                    self.hold(p);
-                    if let Some(id) = frag {
-                        self.release_pending(id);
-                    }
-                }
-                Verdict::Pending(id) => {
-                    if self.pending.len() >= PENDING_MAX {
-                        self.pending.pop_front();
-                    }
-                    self.pending.push_back((id, p));
-                }
-                Verdict::NoMatch => unreachable!(),
-            }
-            return Ok(());
         }
     }
 
@@ -295,55 +294,6 @@ impl ChainScan {
                 i += 1;
             }
         }
-    }
-
-    fn close_current(&mut self, warning: Option<String>) {
-        if let Some(f) = self.cur.take() {
-            self.stats.bytes_read += f.reader.offset().saturating_sub(f.skipped);
-            let spb = f.reader.spb_skipped();
-            if spb > 0 {
-                self.stats.warnings.push(format!(
-                    "{}: {spb} simple packet blocks have no timestamp and were skipped",
-                    f.path.display()
-                ));
-            }
-            if let Some(w) = warning {
-                self.stats.warnings.push(w);
-            }
-        }
-        self.stats.matched_key = self.stats.matched_key.or(self.matcher.matched_key());
-    }
-
-    fn open_next(&mut self) -> Result<bool> {
-        while let Some(file) = self.files.pop_front() {
-            let from = self.window.start.saturating_add_nanos(-REORDER_SLACK_NS);
-            match open_near(&file.path, from) {
-                Ok((reader, skipped)) => {
-                    self.stats.files_scanned += 1;
-                    self.cur = Some(OpenFile {
-                        reader,
-                        skipped,
-                        late_run: 0,
-                        ifaces: Vec::new(),
-                        path: Arc::from(file.path.as_path()),
-                        sensor: file.sensor.clone(),
-                    });
-                    return Ok(true);
-                }
-                Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-                    self.stats.warnings.push(format!(
-                        "{}: removed before it could be read",
-                        file.path.display()
-                    ));
-                }
-                Err(e @ Error::Format { .. }) => {
-                    self.stats.files_scanned += 1;
-                    self.stats.warnings.push(e.to_string());
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(false)
     }
 }
 
@@ -361,21 +311,25 @@ pub struct Search {
 }
 
 impl Search {
-    /// A search over a plan.
+    /// A search over a plan, one thread per chain.
     pub fn new(plan: Plan, query: &Query) -> Search {
-        Self::with_cancel(plan, query, None)
+        Self::with_options(plan, query, None, 1)
     }
 
-    /// A search over a plan that stops with [`Error::Cancelled`] soon after `cancel` is set.
-    pub fn with_cancel(plan: Plan, query: &Query, cancel: Option<Arc<AtomicBool>>) -> Search {
+    /// A search over a plan with about `threads` scan threads in all (at least one per chain:
+    /// each chain reads `ceil(threads / chains)` files at once), which stops with
+    /// [`Error::Cancelled`] soon after `cancel` is set.
+    pub fn with_options(
+        plan: Plan,
+        query: &Query,
+        cancel: Option<Arc<AtomicBool>>,
+        threads: usize,
+    ) -> Search {
+        let per_chain = threads.max(1).div_ceil(plan.chains.len().max(1));
         let chains: Vec<ChainScan> = plan
             .chains
             .into_iter()
-            .map(|c| {
-                let mut scan = ChainScan::new(c, query);
-                scan.set_cancel(cancel.clone());
-                scan
-            })
+            .map(|c| ChainScan::with_options(c, query, cancel.clone(), per_chain))
             .collect();
         let n = chains.len();
         Search {
@@ -400,7 +354,7 @@ impl Search {
             s.files_scanned += cs.files_scanned;
             s.bytes_read += cs.bytes_read;
             s.warnings.extend(cs.warnings.iter().cloned());
-            s.matched_key = s.matched_key.or(cs.matched_key).or(c.matcher.matched_key());
+            s.matched_key = s.matched_key.or(cs.matched_key);
         }
         s
     }

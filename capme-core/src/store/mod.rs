@@ -66,6 +66,7 @@ impl CaptureFile {
 pub struct Store {
     roots: Vec<PathBuf>,
     cancel: Option<Arc<AtomicBool>>,
+    threads: usize,
 }
 
 /// Files that a listing skipped, with the reason (not capture files are skipped silently).
@@ -112,9 +113,11 @@ impl Store {
                 }
             }
         }
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         Ok(Store {
             roots,
             cancel: None,
+            threads,
         })
     }
 
@@ -123,6 +126,17 @@ impl Store {
     pub fn with_cancel(mut self, flag: Arc<AtomicBool>) -> Store {
         self.cancel = Some(flag);
         self
+    }
+
+    /// Scan with about `threads` threads (default: the available cores; 0 means 1).
+    pub fn with_threads(mut self, threads: usize) -> Store {
+        self.threads = threads.max(1);
+        self
+    }
+
+    /// The number of scan threads.
+    pub fn threads(&self) -> usize {
+        self.threads
     }
 
     /// The cancel flag set by [`Store::with_cancel`].

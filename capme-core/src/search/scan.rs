@@ -1,0 +1,179 @@
+//! One capture file, scanned on its own thread: read the records in the window, match them,
+//! and send what matched (in file order) to the chain that owns the file.
+//!
+//! The matcher here sees one file only; links between fragments of different files of a chain
+//! are made by the consumer ([`super::ChainScan`]), which receives every verdict.
+
+use super::matcher::{Matcher, Verdict};
+use super::query::FlowSpec;
+use super::{Packet, LATE_RUN_STOP};
+use crate::capture::seek::open_near;
+use crate::capture::Interface;
+use crate::error::Error;
+use crate::flow::FlowKey;
+use crate::store::CaptureFile;
+use crate::time::{TimeWindow, Timestamp};
+use bytes::Bytes;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::SyncSender;
+use std::sync::Arc;
+
+/// How many records are read between two looks at the cancel flag.
+const CANCEL_CHECK_RECORDS: u32 = 4096;
+
+/// What a file scan reports, in order.
+pub(crate) enum Event {
+    /// A packet that matched (or may match, for a pending fragment), with the latest timestamp
+    /// the scan had read when it was found.
+    Packet {
+        packet: Packet,
+        verdict: Verdict,
+        max_seen: Timestamp,
+    },
+    /// The file is finished.
+    Done(FileReport),
+    /// The scan failed (I/O error, cancelled): the search stops.
+    Failed(Error),
+}
+
+/// The counters of one finished file.
+#[derive(Default)]
+pub(crate) struct FileReport {
+    /// The file was opened.
+    pub opened: bool,
+    /// Bytes read (not skipped by time pruning).
+    pub bytes_read: u64,
+    /// Non-fatal problems.
+    pub warnings: Vec<String>,
+    /// The first key that matched in this file.
+    pub matched_key: Option<FlowKey>,
+    /// Latest timestamp read.
+    pub max_seen: Timestamp,
+}
+
+/// What a file scan needs to know about the query.
+#[derive(Clone)]
+pub(crate) struct ScanSpec {
+    pub flow: FlowSpec,
+    pub window: TimeWindow,
+    /// Records later than this count toward the early stop.
+    pub late_limit: Timestamp,
+    /// Where to start reading (window start minus the slack).
+    pub from: Timestamp,
+    pub cancel: Option<Arc<AtomicBool>>,
+}
+
+/// Scans `file` and sends its events to `tx`; returns quietly when the receiver is gone (the
+/// search was dropped).
+pub(crate) fn scan_file(file: CaptureFile, spec: ScanSpec, tx: SyncSender<Event>) {
+    let mut report = FileReport {
+        max_seen: Timestamp::MIN,
+        ..Default::default()
+    };
+    let (mut reader, skipped) = match open_near(&file.path, spec.from) {
+        Ok(x) => x,
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            report.warnings.push(format!(
+                "{}: removed before it could be read",
+                file.path.display()
+            ));
+            let _ = tx.send(Event::Done(report));
+            return;
+        }
+        Err(e @ Error::Format { .. }) => {
+            report.opened = true;
+            report.warnings.push(e.to_string());
+            let _ = tx.send(Event::Done(report));
+            return;
+        }
+        Err(e) => {
+            let _ = tx.send(Event::Failed(e));
+            return;
+        }
+    };
+    report.opened = true;
+    let path: Arc<Path> = Arc::from(file.path.as_path());
+    let mut ifaces: Vec<Arc<Interface>> = Vec::new();
+    let mut matcher = Matcher::new(spec.flow.clone());
+    let (mut late_run, mut since_check) = (0u32, 0u32);
+    loop {
+        let (rec, iface) = match reader.next_with_interface() {
+            Ok(Some(x)) => x,
+            Ok(None) => break,
+            Err(e @ Error::Format { .. }) => {
+                report.warnings.push(e.to_string());
+                break;
+            }
+            Err(e) => {
+                let _ = tx.send(Event::Failed(e));
+                return;
+            }
+        };
+        since_check += 1;
+        if since_check >= CANCEL_CHECK_RECORDS {
+            since_check = 0;
+            if spec
+                .cancel
+                .as_ref()
+                .is_some_and(|c| c.load(Ordering::Relaxed))
+            {
+                let _ = tx.send(Event::Failed(Error::Cancelled));
+                return;
+            }
+        }
+        if rec.ts > spec.late_limit {
+            // Far enough past the window, for long enough, that disorder cannot bring another
+            // packet of it: the rest of this file is not read.
+            late_run += 1;
+            if late_run >= LATE_RUN_STOP {
+                break;
+            }
+        } else {
+            late_run = 0;
+        }
+        report.max_seen = report.max_seen.max(rec.ts);
+        if !spec.window.contains(rec.ts) {
+            continue;
+        }
+        let verdict = matcher.check(iface.linktype, rec.data);
+        if verdict == Verdict::NoMatch {
+            continue;
+        }
+        if ifaces.len() <= rec.iface {
+            ifaces.resize_with(rec.iface + 1, || Arc::new(iface.clone()));
+        }
+        if *ifaces[rec.iface] != *iface {
+            ifaces[rec.iface] = Arc::new(iface.clone());
+        }
+        let packet = Packet {
+            ts: rec.ts,
+            ts_raw: rec.ts_raw,
+            orig_len: rec.orig_len,
+            data: Bytes::copy_from_slice(rec.data),
+            iface: ifaces[rec.iface].clone(),
+            sensor: file.sensor.clone(),
+            file: path.clone(),
+        };
+        if tx
+            .send(Event::Packet {
+                packet,
+                verdict,
+                max_seen: report.max_seen,
+            })
+            .is_err()
+        {
+            return;
+        }
+    }
+    report.bytes_read = reader.offset().saturating_sub(skipped);
+    let spb = reader.spb_skipped();
+    if spb > 0 {
+        report.warnings.push(format!(
+            "{}: {spb} simple packet blocks have no timestamp and were skipped",
+            file.path.display()
+        ));
+    }
+    report.matched_key = matcher.matched_key();
+    let _ = tx.send(Event::Done(report));
+}
