@@ -31,6 +31,13 @@ enum Cmd {
     Extract(ExtractArgs),
     /// List the capture files a time window would read, with their spans.
     Files(FilesArgs),
+    /// Build the flow index of every pcap file of a store, so that extractions read only the
+    /// blocks that can hold their flow.
+    ///
+    /// One sidecar per capture file, under <root>/.capme/ mirroring the capture file's path (or
+    /// under --index-dir). Files whose index is fresh are skipped; a file still being written
+    /// is indexed up to its last whole record. pcapng files are not indexed (they are scanned).
+    Index(IndexArgs),
     /// Print the Community ID (v1) of a flow tuple.
     ///
     /// For ICMP/ICMPv6, --spt is the type and --dpt the code; for protocols without ports, omit
@@ -103,6 +110,33 @@ struct ExtractArgs {
     /// Scan threads (default: the available cores). Results are the same for any number.
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
+    #[command(flatten)]
+    index: IndexDirArgs,
+    /// Scan every file, even where a fresh index exists.
+    #[arg(long = "no-index")]
+    no_index: bool,
+}
+
+#[derive(Args, Debug)]
+struct IndexDirArgs {
+    /// Where flow indexes are kept (default: <root>/.capme/ of each store root).
+    #[arg(long = "index-dir", value_name = "DIR")]
+    index_dir: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct IndexArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
+    index: IndexDirArgs,
+    /// Keep indexing new and growing files (every 10 s) and remove the indexes of deleted
+    /// capture files, until interrupted.
+    #[arg(long)]
+    follow: bool,
+    /// Print a JSON report per pass instead of a line.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -155,6 +189,7 @@ fn main() -> ExitCode {
         Cmd::Extract(a) => extract(a),
         Cmd::Files(a) => files(a),
         Cmd::CommunityId(a) => community_id(a),
+        Cmd::Index(a) => index(a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
@@ -178,9 +213,12 @@ fn extract(a: ExtractArgs) -> Result<(), Error> {
         )?,
     };
     let query = Query::new(flow, window);
-    let mut store = Store::open(&a.store.store)?;
+    let mut store = Store::open(&a.store.store)?.use_index(!a.no_index);
     if let Some(n) = a.threads {
         store = store.with_threads(n);
+    }
+    if let Some(d) = &a.index.index_dir {
+        store = store.with_index_dir(d);
     }
     let summary = match (&a.output, &a.archive) {
         (Some(out), _) => store.extract_to_file(&query, out)?,
@@ -226,8 +264,9 @@ fn print_human(s: &Summary) {
         println!("  community id {c}");
     }
     println!(
-        "  scanned {} files ({} bytes) in {} ms{}",
+        "  scanned {} files, {} through their index ({} bytes read) in {} ms{}",
         s.files_scanned,
+        s.files_indexed,
         s.bytes_read,
         s.elapsed_ms,
         if s.warnings > 0 {
@@ -278,6 +317,41 @@ fn files(a: FilesArgs) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+fn index(a: IndexArgs) -> Result<(), Error> {
+    let mut store = Store::open(&a.store.store)?;
+    if let Some(d) = &a.index.index_dir {
+        store = store.with_index_dir(d);
+    }
+    loop {
+        let t0 = std::time::Instant::now();
+        let r = store.build_indexes()?;
+        for w in &r.warnings {
+            eprintln!("capme: warning: {w}");
+        }
+        if a.json {
+            println!("{}", serde_json::to_string(&r).expect("report serializes"));
+        } else {
+            let secs = t0.elapsed().as_secs_f64();
+            println!(
+                "indexed {} files ({} bytes) in {:.2} s, {:.0} MB/s; {} already fresh, {} not indexable; index {} bytes ({:.3} % of the capture); removed {} orphaned",
+                r.built,
+                r.capture_bytes,
+                secs,
+                r.capture_bytes as f64 / 1e6 / secs.max(1e-9),
+                r.fresh,
+                r.skipped,
+                r.index_bytes,
+                100.0 * r.index_bytes as f64 / (r.capture_bytes.max(1)) as f64,
+                r.removed
+            );
+        }
+        if !a.follow {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_secs(10));
+    }
 }
 
 fn community_id(a: CidArgs) -> Result<(), Error> {

@@ -26,8 +26,10 @@ pub struct Summary {
     pub output: Option<PathBuf>,
     /// Community ID (v1, seed 0, base64) of the flow found.
     pub community_id: Option<String>,
-    /// Capture files opened.
+    /// Capture files read by scanning (no fresh index).
     pub files_scanned: u64,
+    /// Capture files answered through their flow index.
+    pub files_indexed: u64,
     /// Bytes of capture files read.
     pub bytes_read: u64,
     /// Wall time of the extraction in milliseconds.
@@ -101,6 +103,7 @@ impl Store {
         }
         let stats = search.stats();
         sum.files_scanned = stats.files_scanned;
+        sum.files_indexed = stats.files_indexed;
         sum.bytes_read = stats.bytes_read;
         sum.warning_messages = stats.warnings;
         if sum.packets == 0 {
@@ -158,6 +161,7 @@ impl Store {
         }
         let stats = search.stats();
         sum.files_scanned = stats.files_scanned;
+        sum.files_indexed = stats.files_indexed;
         sum.bytes_read = stats.bytes_read;
         sum.warning_messages = stats.warnings;
         if sum.packets == 0 {

@@ -31,6 +31,7 @@ pub mod capture;
 pub mod error;
 pub mod extract;
 pub mod flow;
+pub mod index;
 pub mod search;
 pub mod sink;
 pub mod store;

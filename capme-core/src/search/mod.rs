@@ -80,8 +80,10 @@ pub struct Packet {
 /// Counters of a search, filled as it runs.
 #[derive(Debug, Clone, Default)]
 pub struct SearchStats {
-    /// Capture files opened.
+    /// Capture files read by scanning.
     pub files_scanned: u64,
+    /// Capture files answered through their flow index.
+    pub files_indexed: u64,
     /// Bytes of capture files read.
     pub bytes_read: u64,
     /// Non-fatal problems (corrupt record, vanished file, SPB without timestamp...).
@@ -155,6 +157,7 @@ impl ChainScan {
                 late_limit: query.window.end.saturating_add_nanos(REORDER_SLACK_NS),
                 from: query.window.start.saturating_add_nanos(-REORDER_SLACK_NS),
                 cancel,
+                hashes: ScanSpec::hashes_of(&query.flow),
             },
             frags: HashSet::new(),
             frag_order: VecDeque::new(),
@@ -256,7 +259,8 @@ impl ChainScan {
             Event::Done(r) => {
                 self.inflight.pop_front();
                 self.max_seen = self.max_seen.max(r.max_seen);
-                self.stats.files_scanned += r.opened as u64;
+                self.stats.files_scanned += (r.opened && !r.indexed) as u64;
+                self.stats.files_indexed += r.indexed as u64;
                 self.stats.bytes_read += r.bytes_read;
                 self.stats.warnings.extend(r.warnings);
                 self.stats.matched_key = self.stats.matched_key.or(r.matched_key);
@@ -352,6 +356,7 @@ impl Search {
         for c in &self.chains {
             let cs = c.stats();
             s.files_scanned += cs.files_scanned;
+            s.files_indexed += cs.files_indexed;
             s.bytes_read += cs.bytes_read;
             s.warnings.extend(cs.warnings.iter().cloned());
             s.matched_key = s.matched_key.or(cs.matched_key);

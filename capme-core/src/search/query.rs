@@ -73,7 +73,7 @@ impl FlowSpec {
                 .map_err(|_| Error::invalid(field, t, "not an IPv4 or IPv6 address"))
         };
         let proto = proto.map(|p| Proto::parse("proto", p)).transpose()?;
-        let needs_ports = proto.map_or(true, |p| p.has_ports());
+        let needs_ports = proto.is_none_or(|p| p.has_ports());
         let port = |field: &'static str, t: Option<&str>| -> Result<u16> {
             match t {
                 Some(t) => t.trim().parse::<u16>().map_err(|_| {

@@ -8,12 +8,14 @@ use super::matcher::{Matcher, Verdict};
 use super::query::FlowSpec;
 use super::{Packet, LATE_RUN_STOP};
 use crate::capture::seek::open_near;
-use crate::capture::Interface;
+use crate::capture::{CaptureReader, Interface};
 use crate::error::Error;
 use crate::flow::FlowKey;
+use crate::index::{key_hash, pair_hash, FileIndex, Freshness, RangesReader};
 use crate::store::CaptureFile;
 use crate::time::{TimeWindow, Timestamp};
 use bytes::Bytes;
+use std::io::Read;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
@@ -42,6 +44,8 @@ pub(crate) enum Event {
 pub(crate) struct FileReport {
     /// The file was opened.
     pub opened: bool,
+    /// It was read through its flow index.
+    pub indexed: bool,
     /// Bytes read (not skipped by time pruning).
     pub bytes_read: u64,
     /// Non-fatal problems.
@@ -62,6 +66,74 @@ pub(crate) struct ScanSpec {
     /// Where to start reading (window start minus the slack).
     pub from: Timestamp,
     pub cancel: Option<Arc<AtomicBool>>,
+    /// Index hashes of the flow (`None`: the index cannot answer, e.g. a Community ID).
+    pub hashes: Option<Vec<u32>>,
+}
+
+impl ScanSpec {
+    /// The index hashes a flow is found under: its keys, and its address pairs for fragments.
+    pub fn hashes_of(flow: &FlowSpec) -> Option<Vec<u32>> {
+        match flow {
+            FlowSpec::Tuple { keys, .. } => {
+                let mut v: Vec<u32> = keys.iter().map(key_hash).collect();
+                v.extend(
+                    keys.iter()
+                        .map(|k| pair_hash(k.proto(), k.first().addr, k.second().addr)),
+                );
+                Some(v)
+            }
+            FlowSpec::CommunityId { .. } => None,
+        }
+    }
+}
+
+/// Opens a capture file through its index: only the blocks that can hold the flow in the
+/// window, plus the unindexed tail of a growing file. `None` when there is no usable index.
+fn open_indexed(
+    file: &CaptureFile,
+    index: &Path,
+    spec: &ScanSpec,
+    hashes: &[u32],
+    report: &mut FileReport,
+) -> Option<crate::error::Result<CaptureReader>> {
+    let idx = match FileIndex::load(index) {
+        Ok(Some(i)) => i,
+        Ok(None) => return None,
+        Err(why) => {
+            report
+                .warnings
+                .push(format!("{}: index not used: {why}", index.display()));
+            return None;
+        }
+    };
+    let open = || -> std::io::Result<(std::fs::File, std::fs::Metadata, Vec<u8>)> {
+        let mut f = std::fs::File::open(&file.path)?;
+        let meta = f.metadata()?;
+        let mut head = vec![0u8; 24];
+        f.read_exact(&mut head)?;
+        Ok((f, meta, head))
+    };
+    let (f, meta, head) = match open() {
+        Ok(x) => x,
+        Err(e) => return Some(Err(Error::io(&file.path, e))),
+    };
+    let (from, to) = (spec.from.as_nanos(), spec.late_limit.as_nanos());
+    let mut ranges: Vec<(u64, u64)> = idx
+        .blocks
+        .iter()
+        .filter(|b| b.max_ts >= from && b.min_ts <= to && idx.block_has_any(b, hashes))
+        .map(|b| (b.offset, b.len))
+        .collect();
+    match idx.freshness(&meta) {
+        Freshness::Fresh => {}
+        Freshness::Growing => ranges.push((idx.indexed_len, meta.len() - idx.indexed_len)),
+        Freshness::Stale => return None,
+    }
+    let stream = RangesReader::new(head, f, ranges);
+    Some(CaptureReader::from_read(
+        Box::new(stream),
+        file.path.clone(),
+    ))
 }
 
 /// Scans `file` and sends its events to `tx`; returns quietly when the receiver is gone (the
@@ -71,7 +143,16 @@ pub(crate) fn scan_file(file: CaptureFile, spec: ScanSpec, tx: SyncSender<Event>
         max_seen: Timestamp::MIN,
         ..Default::default()
     };
-    let (mut reader, skipped) = match open_near(&file.path, spec.from) {
+    let indexed = match (&spec.hashes, &file.index) {
+        (Some(h), Some(ip)) => open_indexed(&file, ip, &spec, h, &mut report),
+        _ => None,
+    };
+    report.indexed = indexed.is_some();
+    let opened = match indexed {
+        Some(r) => r.map(|reader| (reader, 0)),
+        None => open_near(&file.path, spec.from),
+    };
+    let (mut reader, skipped) = match opened {
         Ok(x) => x,
         Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
             report.warnings.push(format!(

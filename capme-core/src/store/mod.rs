@@ -47,6 +47,8 @@ pub struct CaptureFile {
     pub end: Option<Timestamp>,
     /// Size in bytes when listed.
     pub size: u64,
+    /// Where this file's flow index is (or would be); `None` when indexes are not used.
+    pub index: Option<PathBuf>,
 }
 
 impl CaptureFile {
@@ -67,6 +69,8 @@ pub struct Store {
     roots: Vec<PathBuf>,
     cancel: Option<Arc<AtomicBool>>,
     threads: usize,
+    index_dir: Option<PathBuf>,
+    use_index: bool,
 }
 
 /// Files that a listing skipped, with the reason (not capture files are skipped silently).
@@ -118,6 +122,8 @@ impl Store {
             roots,
             cancel: None,
             threads,
+            index_dir: None,
+            use_index: true,
         })
     }
 
@@ -137,6 +143,54 @@ impl Store {
     /// The number of scan threads.
     pub fn threads(&self) -> usize {
         self.threads
+    }
+
+    /// Keep flow indexes under `dir` (mirroring each capture file's path below its root)
+    /// instead of `<root>/.capme/`, e.g. when the capture directories are read-only.
+    pub fn with_index_dir(mut self, dir: impl Into<PathBuf>) -> Store {
+        self.index_dir = Some(dir.into());
+        self
+    }
+
+    /// Use flow indexes when fresh (the default), or always scan.
+    pub fn use_index(mut self, yes: bool) -> Store {
+        self.use_index = yes;
+        self
+    }
+
+    /// The index file of a capture file of this store (whether or not it exists), `None` when
+    /// indexes are off. Default: `<root>/.capme/<path below the root>.cidx`.
+    pub fn index_for(&self, path: &Path) -> Option<PathBuf> {
+        if !self.use_index {
+            return None;
+        }
+        let root = self
+            .roots
+            .iter()
+            .filter(|r| path.starts_with(r))
+            .max_by_key(|r| r.as_os_str().len())?;
+        let (base, rel) = if root.as_path() == path {
+            (
+                root.parent().unwrap_or(Path::new(".")).to_path_buf(),
+                PathBuf::from(path.file_name()?),
+            )
+        } else {
+            (root.clone(), path.strip_prefix(root).ok()?.to_path_buf())
+        };
+        let dir = match &self.index_dir {
+            Some(d) => d.clone(),
+            None => base.join(".capme"),
+        };
+        Some(crate::index::index_path(&dir, &rel))
+    }
+
+    /// The directory indexes go to for `root` (`--index-dir`, or `<root>/.capme`).
+    pub fn index_dir_for(&self, root: &Path) -> PathBuf {
+        match &self.index_dir {
+            Some(d) => d.clone(),
+            None if root.is_file() => root.parent().unwrap_or(Path::new(".")).join(".capme"),
+            None => root.join(".capme"),
+        }
     }
 
     /// The cancel flag set by [`Store::with_cancel`].
@@ -163,6 +217,7 @@ impl Store {
         for (path, sensor, chain, err) in found.unreadable {
             match name_epoch(&path) {
                 Some(start) => files.push(CaptureFile {
+                    index: self.index_for(&path),
                     path,
                     sensor,
                     chain: chain.into(),
@@ -186,7 +241,9 @@ impl Store {
                     }
                 },
             };
+            let index = self.index_for(&path);
             files.push(CaptureFile {
+                index,
                 path,
                 sensor,
                 chain: chain.into(),

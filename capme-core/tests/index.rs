@@ -1,0 +1,242 @@
+//! Flow index: an indexed extraction returns exactly what a scan returns, and an index that is
+//! missing, stale, corrupt, partial (growing file) or orphaned is handled.
+
+use capme_core::testutil::capture::PcapBuilder;
+use capme_core::{FlowSpec, Packet, Query, Store, TimeWindow};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+fn sample_store() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/data/store")
+}
+
+fn run(store: &Store, q: &Query) -> (Vec<(i64, Vec<u8>)>, capme_core::Summary) {
+    let mut got: Vec<Packet> = Vec::new();
+    match store.extract(q, &mut got) {
+        Ok(sum) => (
+            got.iter()
+                .map(|p| (p.ts.as_nanos(), p.data.to_vec()))
+                .collect(),
+            sum,
+        ),
+        Err(capme_core::Error::NoPackets { .. }) => (Vec::new(), capme_core::Summary::default()),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn indexed_equals_scanned_for_every_manifest_flow() {
+    let idx = tempfile::tempdir().unwrap();
+    let scan = Store::open([sample_store()]).unwrap().use_index(false);
+    let indexed = Store::open([sample_store()])
+        .unwrap()
+        .with_index_dir(idx.path());
+    let rep = indexed.build_indexes().unwrap();
+    assert_eq!(rep.built, 16, "{rep:?}");
+    assert!(
+        rep.index_bytes * 50 < rep.capture_bytes,
+        "index larger than 2 %: {rep:?}"
+    );
+    assert!(
+        !sample_store().join(".capme").exists(),
+        "--index-dir must not write into the store"
+    );
+    let m: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/data/manifest.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut n = 0;
+    for f in m["flows"].as_array().unwrap() {
+        let s = |k: &str| f[k].to_string().trim_matches('"').to_string();
+        let flow = FlowSpec::parse_tuple(
+            &s("src_ip"),
+            Some(&s("src_port")),
+            &s("dst_ip"),
+            Some(&s("dst_port")),
+            Some(&s("proto")),
+        )
+        .unwrap();
+        let ns = |k: &str| f[k].as_i64().unwrap();
+        for (a, b) in [
+            (
+                ns("first_ts_ns") - 60_000_000_000,
+                ns("last_ts_ns") + 60_000_000_000,
+            ),
+            (ns("first_ts_ns"), ns("first_ts_ns")),
+        ] {
+            let w = TimeWindow::new(capme_core::Timestamp(a), capme_core::Timestamp(b)).unwrap();
+            let q = Query::new(flow.clone(), w);
+            let (want, _) = run(&scan, &q);
+            let (got, sum) = run(&indexed, &q);
+            assert_eq!(got, want, "{}", f["name"]);
+            assert!(!want.is_empty());
+            assert!(
+                sum.files_indexed > 0 && sum.files_scanned == 0,
+                "{} {sum:?}",
+                f["name"]
+            );
+            n += 1;
+        }
+    }
+    assert!(n >= 30);
+}
+
+const A: [u8; 4] = [10, 0, 0, 1];
+const B: [u8; 4] = [10, 0, 0, 2];
+
+fn udp(sport: u16, mark: u8, pad: usize) -> Vec<u8> {
+    let mut p = vec![0u8; 12];
+    p.extend_from_slice(&[0x08, 0x00]);
+    let total = (20 + 8 + 8 + pad) as u16;
+    p.extend_from_slice(&[
+        0x45,
+        0,
+        (total >> 8) as u8,
+        total as u8,
+        0,
+        1,
+        0,
+        0,
+        64,
+        17,
+        0,
+        0,
+    ]);
+    p.extend_from_slice(&A);
+    p.extend_from_slice(&B);
+    p.extend_from_slice(&sport.to_be_bytes());
+    p.extend_from_slice(&53u16.to_be_bytes());
+    p.extend_from_slice(&((16 + pad) as u16).to_be_bytes());
+    p.extend_from_slice(&[0, 0]);
+    p.extend_from_slice(&[mark; 8]);
+    p.extend(std::iter::repeat_n(0u8, pad));
+    p
+}
+
+/// A 3 MB file: background flows (ports 6000+) and flow 5000 in the middle only.
+fn big_file(path: &Path) -> PcapBuilder {
+    let mut b = PcapBuilder::new(1, false, false);
+    for i in 0..3000u32 {
+        let sport = if (1400..1410).contains(&i) {
+            5000
+        } else {
+            6000 + (i % 50) as u16
+        };
+        b.packet(
+            (1_700_000_000 + i / 10, (i % 10) * 100_000),
+            &udp(sport, (i % 200) as u8, 1000),
+        );
+    }
+    b.write(path).unwrap();
+    b
+}
+
+fn q5000(a: &str, b: &str) -> Query {
+    Query::new(
+        FlowSpec::parse_tuple(
+            "10.0.0.1",
+            Some("5000"),
+            "10.0.0.2",
+            Some("53"),
+            Some("udp"),
+        )
+        .unwrap(),
+        TimeWindow::parse(a, b).unwrap(),
+    )
+}
+
+#[test]
+fn index_reads_only_matching_blocks_and_handles_stale_corrupt_missing_growing_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("s1/dailylogs/2023-11-14");
+    fs::create_dir_all(&d).unwrap();
+    let cap = d.join("snort.log.1700000000");
+    let mut builder = big_file(&cap);
+    let store = Store::open([dir.path()]).unwrap();
+    let scan = Store::open([dir.path()]).unwrap().use_index(false);
+    let q = q5000("1700000000", "1700000400");
+    let (want, s0) = run(&scan, &q);
+    assert_eq!(want.len(), 10);
+
+    // Missing index: scanned.
+    let (got, sum) = run(&store, &q);
+    assert_eq!(
+        (got == want, sum.files_indexed, sum.files_scanned),
+        (true, 0, 1)
+    );
+
+    // Fresh index: one block of three read.
+    let rep = store.build_indexes().unwrap();
+    assert_eq!(rep.built, 1);
+    let ip = store.index_for(&cap).unwrap();
+    assert_eq!(
+        ip,
+        dir.path()
+            .join(".capme/s1/dailylogs/2023-11-14/snort.log.1700000000.cidx")
+    );
+    let (got, sum) = run(&store, &q);
+    assert_eq!(
+        (got == want, sum.files_indexed, sum.files_scanned),
+        (true, 1, 0)
+    );
+    assert!(
+        sum.bytes_read * 2 < s0.bytes_read,
+        "indexed read {} vs scan {}",
+        sum.bytes_read,
+        s0.bytes_read
+    );
+    assert_eq!(
+        store.build_indexes().unwrap().fresh,
+        1,
+        "a fresh index is not rebuilt"
+    );
+
+    // Corrupt index: a warning, and the file is scanned.
+    let good = fs::read(&ip).unwrap();
+    let mut bad = good.clone();
+    bad[60] ^= 1;
+    fs::write(&ip, &bad).unwrap();
+    let (got, sum) = run(&store, &q);
+    assert_eq!((got == want, sum.files_indexed), (true, 0));
+    assert!(
+        sum.warning_messages.iter().any(|w| w.contains("checksum")),
+        "{:?}",
+        sum.warning_messages
+    );
+    fs::write(&ip, &good).unwrap();
+
+    // Growing file: packets appended after indexing are found in the unindexed tail.
+    let mut bytes = fs::read(&cap).unwrap();
+    let extra = PcapBuilder::new(1, false, false)
+        .packet((1_700_000_350, 0), &udp(5000, 250, 10))
+        .bytes();
+    bytes.extend_from_slice(&extra[24..]);
+    fs::write(&cap, &bytes).unwrap();
+    let (want2, _) = run(&scan, &q);
+    assert_eq!(want2.len(), 11);
+    let (got, sum) = run(&store, &q);
+    assert_eq!((got == want2, sum.files_indexed), (true, 1));
+
+    // Stale (rewritten smaller): scanned, and the index rebuilt on the next pass.
+    builder = {
+        let mut b = PcapBuilder::new(1, false, false);
+        b.packet((1_700_000_001, 0), &udp(5000, 7, 0));
+        b.write(&cap).unwrap();
+        std::mem::drop(builder);
+        b
+    };
+    let (got, sum) = run(&store, &q);
+    assert_eq!((got.len(), sum.files_indexed, sum.files_scanned), (1, 0, 1));
+    assert_eq!(store.build_indexes().unwrap().built, 1);
+    let (got, sum) = run(&store, &q);
+    assert_eq!((got.len(), sum.files_indexed), (1, 1));
+    drop(builder);
+
+    // Deleted capture file: its index is removed.
+    fs::remove_file(&cap).unwrap();
+    assert_eq!(store.build_indexes().unwrap().removed, 1);
+    assert!(!ip.exists());
+}
