@@ -470,45 +470,80 @@ pub struct IndexReport {
     pub warnings: Vec<String>,
 }
 
+/// Indexes one capture file unless its index is fresh.
+fn index_one(f: &crate::store::CaptureFile, rep: &mut IndexReport) -> Result<()> {
+    let Some(ip) = &f.index else { return Ok(()) };
+    let meta = match fs::metadata(&f.path) {
+        Ok(m) => m,
+        Err(e) => {
+            rep.warnings.push(format!("{}: {e}", f.path.display()));
+            rep.skipped += 1;
+            return Ok(());
+        }
+    };
+    if let Ok(Some(old)) = FileIndex::load(ip) {
+        if old.freshness(&meta) == Freshness::Fresh {
+            rep.fresh += 1;
+            return Ok(());
+        }
+    }
+    match FileIndex::build(&f.path) {
+        Ok(Some(idx)) => {
+            rep.capture_bytes += idx.indexed_len;
+            rep.index_bytes += idx.to_bytes().len() as u64;
+            idx.save(ip)?;
+            rep.built += 1;
+        }
+        Ok(None) => rep.skipped += 1,
+        Err(e) => {
+            rep.warnings.push(e.to_string());
+            rep.skipped += 1;
+        }
+    }
+    Ok(())
+}
+
 impl crate::store::Store {
     /// Builds (or refreshes) the flow index of every legacy pcap file of the store whose index
     /// is missing, stale or corrupt. A file still being written is indexed up to its last whole
     /// record; queries scan the rest.
+    /// Files are indexed in parallel on [`Store::threads`](crate::Store::threads) threads.
     pub fn build_indexes(&self) -> Result<IndexReport> {
         let listing = self.list()?;
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let files = &listing.files;
+        let reports: Vec<Result<IndexReport>> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..self.threads().min(files.len()).max(1))
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut rep = IndexReport::default();
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(f) = files.get(i) else {
+                                return Ok(rep);
+                            };
+                            index_one(f, &mut rep)?;
+                        }
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("index worker panicked"))
+                .collect()
+        });
         let mut rep = IndexReport {
-            warnings: listing.warnings,
+            warnings: listing.warnings.clone(),
             ..Default::default()
         };
-        for f in &listing.files {
-            let Some(ip) = &f.index else { continue };
-            let meta = match fs::metadata(&f.path) {
-                Ok(m) => m,
-                Err(e) => {
-                    rep.warnings.push(format!("{}: {e}", f.path.display()));
-                    rep.skipped += 1;
-                    continue;
-                }
-            };
-            if let Ok(Some(old)) = FileIndex::load(ip) {
-                if old.freshness(&meta) == Freshness::Fresh {
-                    rep.fresh += 1;
-                    continue;
-                }
-            }
-            match FileIndex::build(&f.path) {
-                Ok(Some(idx)) => {
-                    rep.capture_bytes += idx.indexed_len;
-                    rep.index_bytes += idx.to_bytes().len() as u64;
-                    idx.save(ip)?;
-                    rep.built += 1;
-                }
-                Ok(None) => rep.skipped += 1,
-                Err(e) => {
-                    rep.warnings.push(e.to_string());
-                    rep.skipped += 1;
-                }
-            }
+        for r in reports {
+            let r = r?;
+            rep.built += r.built;
+            rep.fresh += r.fresh;
+            rep.skipped += r.skipped;
+            rep.capture_bytes += r.capture_bytes;
+            rep.index_bytes += r.index_bytes;
+            rep.warnings.extend(r.warnings);
         }
         rep.removed = self.remove_orphan_indexes()?;
         Ok(rep)
