@@ -3,8 +3,11 @@
 use capme_core::flow::{Endpoint, FlowKey, Proto};
 use capme_core::{Error, FlowSpec, Query, Store, Summary, TimeWindow};
 use clap::{Args, Parser, Subcommand};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// Pull the packets of one network connection out of rolling full-packet-capture files.
 ///
@@ -220,11 +223,14 @@ fn extract(a: ExtractArgs) -> Result<(), Error> {
     if let Some(d) = &a.index.index_dir {
         store = store.with_index_dir(d);
     }
-    let summary = match (&a.output, &a.archive) {
-        (Some(out), _) => store.extract_to_file(&query, out)?,
-        (None, Some(dir)) => store.extract_to_archive(&query, dir, a.force)?,
+    let progress = Progress::start(&mut store, &query)?;
+    let result = match (&a.output, &a.archive) {
+        (Some(out), _) => store.extract_to_file(&query, out),
+        (None, Some(dir)) => store.extract_to_archive(&query, dir, a.force),
         (None, None) => unreachable!("clap requires -o or --archive"),
     };
+    drop(progress);
+    let summary = result?;
     for w in &summary.warning_messages {
         eprintln!("capme: warning: {w}");
     }
@@ -237,6 +243,66 @@ fn extract(a: ExtractArgs) -> Result<(), Error> {
         print_human(&summary);
     }
     Ok(())
+}
+
+/// A progress bar on stderr for extractions that take more than a second, when stderr is a
+/// terminal (never on stdout, so `--json` output stays one object).
+struct Progress {
+    done: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Progress {
+    fn start(store: &mut Store, query: &Query) -> Result<Option<Progress>, Error> {
+        if !std::io::stderr().is_terminal() {
+            return Ok(None);
+        }
+        let total: u64 = store.plan(&query.window)?.files().map(|f| f.size).sum();
+        let counter = Arc::new(AtomicU64::new(0));
+        *store = store.clone().with_progress(counter.clone());
+        let done = Arc::new(AtomicBool::new(false));
+        let stop = done.clone();
+        let thread = std::thread::spawn(move || {
+            let t0 = std::time::Instant::now();
+            let mut bar: Option<indicatif::ProgressBar> = None;
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                if t0.elapsed() < std::time::Duration::from_secs(1) {
+                    continue;
+                }
+                let b = bar.get_or_insert_with(|| {
+                    let b = indicatif::ProgressBar::with_draw_target(
+                        Some(total),
+                        indicatif::ProgressDrawTarget::stderr(),
+                    );
+                    b.set_style(
+                        indicatif::ProgressStyle::with_template(
+                            "{spinner} {bytes}/{total_bytes} of capture files ({bytes_per_sec}, {eta} left)",
+                        )
+                        .expect("valid template"),
+                    );
+                    b
+                });
+                b.set_position(counter.load(Ordering::Relaxed).min(total));
+            }
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
+        });
+        Ok(Some(Progress {
+            done,
+            thread: Some(thread),
+        }))
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 fn print_human(s: &Summary) {

@@ -79,12 +79,7 @@ impl Store {
     /// The matched packets of `query`, merged in timestamp order, as an iterator.
     pub fn search(&self, query: &Query) -> Result<Search> {
         let plan = self.plan(&query.window)?;
-        Ok(Search::with_options(
-            plan,
-            query,
-            self.cancel_flag().cloned(),
-            self.threads(),
-        ))
+        Ok(Search::with_options(plan, query, &self.scan_options()))
     }
 
     /// Runs `query` into any sink. An empty result is [`Error::NoPackets`] and the sink is not
@@ -151,8 +146,7 @@ impl Store {
             std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
         }
         let mut sink = FileSink::create(&path)?;
-        let mut search =
-            Search::with_options(plan, query, self.cancel_flag().cloned(), self.threads());
+        let mut search = Search::with_options(plan, query, &self.scan_options());
         let mut sum = Summary::default();
         for p in search.by_ref() {
             let p = p?;

@@ -44,7 +44,7 @@ pub mod testutil;
 pub use error::{Error, Result};
 pub use extract::Summary;
 pub use flow::{CommunityId, Endpoint, FlowKey, Proto};
-pub use search::{FlowSpec, Packet, Query, Search};
+pub use search::{FlowSpec, Packet, Query, ScanOptions, Search};
 pub use sink::{FileSink, Sink};
 pub use store::Store;
 pub use time::{TimeWindow, Timestamp};

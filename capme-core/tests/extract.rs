@@ -555,3 +555,20 @@ fn results_do_not_depend_on_the_number_of_threads() {
             .all(|(a, b)| a.ts == b.ts && a.data == b.data && a.file == b.file));
     }
 }
+
+#[test]
+fn progress_counter_reaches_the_planned_bytes() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    two_sensor_store(dir.path());
+    let counter = Arc::new(AtomicU64::new(0));
+    let store = Store::open([dir.path()])
+        .unwrap()
+        .with_progress(counter.clone());
+    let q = query("1000", "1020");
+    let total: u64 = store.plan(&q.window).unwrap().files().map(|f| f.size).sum();
+    assert!(total > 0);
+    store.extract(&q, &mut Vec::new()).unwrap();
+    assert_eq!(counter.load(Ordering::Relaxed), total);
+}

@@ -38,7 +38,7 @@ use std::cmp::{Ordering, Reverse};
 use std::collections::HashSet;
 use std::collections::{BinaryHeap, VecDeque};
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 
@@ -75,6 +75,17 @@ pub struct Packet {
     pub sensor: Arc<str>,
     /// The capture file it was read from.
     pub file: Arc<Path>,
+}
+
+/// How a search runs.
+#[derive(Debug, Clone, Default)]
+pub struct ScanOptions {
+    /// Stop with [`Error::Cancelled`] soon after this becomes true.
+    pub cancel: Option<Arc<AtomicBool>>,
+    /// About this many scan threads in all (0 counts as 1).
+    pub threads: usize,
+    /// Bytes of planned capture files done so far, for a progress display.
+    pub progress: Option<Arc<AtomicU64>>,
 }
 
 /// Counters of a search, filled as it runs.
@@ -136,15 +147,15 @@ pub struct ChainScan {
 impl ChainScan {
     /// A scan of `files` (in start order) for `query`, one file at a time.
     pub fn new(files: Vec<CaptureFile>, query: &Query) -> ChainScan {
-        Self::with_options(files, query, None, 1)
+        Self::with_options(files, query, &ScanOptions::default(), 1)
     }
 
-    /// A scan that reads up to `parallel` files at once and stops with
-    /// [`Error::Cancelled`] soon after `cancel` is set.
+    /// A scan that reads up to `parallel` files at once, with the cancel flag and progress
+    /// counter of `opts`.
     pub fn with_options(
         files: Vec<CaptureFile>,
         query: &Query,
-        cancel: Option<Arc<AtomicBool>>,
+        opts: &ScanOptions,
         parallel: usize,
     ) -> ChainScan {
         ChainScan {
@@ -156,8 +167,9 @@ impl ChainScan {
                 window: query.window,
                 late_limit: query.window.end.saturating_add_nanos(REORDER_SLACK_NS),
                 from: query.window.start.saturating_add_nanos(-REORDER_SLACK_NS),
-                cancel,
+                cancel: opts.cancel.clone(),
                 hashes: ScanSpec::hashes_of(&query.flow),
+                progress: opts.progress.clone(),
             },
             frags: HashSet::new(),
             frag_order: VecDeque::new(),
@@ -317,23 +329,24 @@ pub struct Search {
 impl Search {
     /// A search over a plan, one thread per chain.
     pub fn new(plan: Plan, query: &Query) -> Search {
-        Self::with_options(plan, query, None, 1)
+        Self::with_options(
+            plan,
+            query,
+            &ScanOptions {
+                threads: 1,
+                ..Default::default()
+            },
+        )
     }
 
-    /// A search over a plan with about `threads` scan threads in all (at least one per chain:
-    /// each chain reads `ceil(threads / chains)` files at once), which stops with
-    /// [`Error::Cancelled`] soon after `cancel` is set.
-    pub fn with_options(
-        plan: Plan,
-        query: &Query,
-        cancel: Option<Arc<AtomicBool>>,
-        threads: usize,
-    ) -> Search {
-        let per_chain = threads.max(1).div_ceil(plan.chains.len().max(1));
+    /// A search over a plan with about `opts.threads` scan threads in all (at least one per
+    /// chain: each chain reads `ceil(threads / chains)` files at once).
+    pub fn with_options(plan: Plan, query: &Query, opts: &ScanOptions) -> Search {
+        let per_chain = opts.threads.max(1).div_ceil(plan.chains.len().max(1));
         let chains: Vec<ChainScan> = plan
             .chains
             .into_iter()
-            .map(|c| ChainScan::with_options(c, query, cancel.clone(), per_chain))
+            .map(|c| ChainScan::with_options(c, query, opts, per_chain))
             .collect();
         let n = chains.len();
         Search {

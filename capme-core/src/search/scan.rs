@@ -17,7 +17,7 @@ use crate::time::{TimeWindow, Timestamp};
 use bytes::Bytes;
 use std::io::Read;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 
@@ -66,6 +66,9 @@ pub(crate) struct ScanSpec {
     /// Where to start reading (window start minus the slack).
     pub from: Timestamp,
     pub cancel: Option<Arc<AtomicBool>>,
+    /// Bytes of capture files done so far (read, or skipped by pruning or the index), for a
+    /// progress display.
+    pub progress: Option<Arc<AtomicU64>>,
     /// Index hashes of the flow (`None`: the index cannot answer, e.g. a Community ID).
     pub hashes: Option<Vec<u32>>,
 }
@@ -178,7 +181,25 @@ pub(crate) fn scan_file(file: CaptureFile, spec: ScanSpec, tx: SyncSender<Event>
     let mut ifaces: Vec<Arc<Interface>> = Vec::new();
     let mut matcher = Matcher::new(spec.flow.clone());
     let (mut late_run, mut since_check) = (0u32, 0u32);
+    let mut reported = skipped;
     loop {
+        since_check += 1;
+        if since_check >= CANCEL_CHECK_RECORDS {
+            since_check = 0;
+            if let Some(p) = &spec.progress {
+                let at = reader.offset();
+                p.fetch_add(at.saturating_sub(reported), Ordering::Relaxed);
+                reported = at;
+            }
+            if spec
+                .cancel
+                .as_ref()
+                .is_some_and(|c| c.load(Ordering::Relaxed))
+            {
+                let _ = tx.send(Event::Failed(Error::Cancelled));
+                return;
+            }
+        }
         let (rec, iface) = match reader.next_with_interface() {
             Ok(Some(x)) => x,
             Ok(None) => break,
@@ -191,18 +212,6 @@ pub(crate) fn scan_file(file: CaptureFile, spec: ScanSpec, tx: SyncSender<Event>
                 return;
             }
         };
-        since_check += 1;
-        if since_check >= CANCEL_CHECK_RECORDS {
-            since_check = 0;
-            if spec
-                .cancel
-                .as_ref()
-                .is_some_and(|c| c.load(Ordering::Relaxed))
-            {
-                let _ = tx.send(Event::Failed(Error::Cancelled));
-                return;
-            }
-        }
         if rec.ts > spec.late_limit {
             // Far enough past the window, for long enough, that disorder cannot bring another
             // packet of it: the rest of this file is not read.
@@ -248,6 +257,13 @@ pub(crate) fn scan_file(file: CaptureFile, spec: ScanSpec, tx: SyncSender<Event>
         }
     }
     report.bytes_read = reader.offset().saturating_sub(skipped);
+    if let Some(p) = &spec.progress {
+        // The whole file is done, whatever was skipped.
+        p.fetch_add(
+            file.size.saturating_sub(reported.min(file.size)),
+            Ordering::Relaxed,
+        );
+    }
     let spb = reader.spb_skipped();
     if spb > 0 {
         report.warnings.push(format!(

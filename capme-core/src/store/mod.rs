@@ -71,6 +71,7 @@ pub struct Store {
     threads: usize,
     index_dir: Option<PathBuf>,
     use_index: bool,
+    progress: Option<Arc<std::sync::atomic::AtomicU64>>,
 }
 
 /// Files that a listing skipped, with the reason (not capture files are skipped silently).
@@ -124,6 +125,7 @@ impl Store {
             threads,
             index_dir: None,
             use_index: true,
+            progress: None,
         })
     }
 
@@ -190,6 +192,22 @@ impl Store {
             Some(d) => d.clone(),
             None if root.is_file() => root.parent().unwrap_or(Path::new(".")).join(".capme"),
             None => root.join(".capme"),
+        }
+    }
+
+    /// Count the bytes of capture files done (read, or skipped by pruning or an index) into
+    /// `counter` as searches run, for a progress display.
+    pub fn with_progress(mut self, counter: Arc<std::sync::atomic::AtomicU64>) -> Store {
+        self.progress = Some(counter);
+        self
+    }
+
+    /// The options searches of this store run with.
+    pub fn scan_options(&self) -> crate::search::ScanOptions {
+        crate::search::ScanOptions {
+            cancel: self.cancel.clone(),
+            threads: self.threads,
+            progress: self.progress.clone(),
         }
     }
 
