@@ -444,3 +444,48 @@ fn help_explains_exit_codes_and_time_formats() {
         "{h}"
     );
 }
+
+#[test]
+fn index_command_then_indexed_extraction_equals_scan() {
+    let tmp = tempfile::tempdir().unwrap();
+    let idx = tmp.path().join("idx");
+    let st = store();
+    let o = capme(&["index", "--store", s(&st), "--index-dir", s(&idx), "--json"]);
+    let rep = json(&o);
+    assert_eq!(rep["built"], 16);
+    let again = json(&capme(&[
+        "index",
+        "--store",
+        s(&st),
+        "--index-dir",
+        s(&idx),
+        "--json",
+    ]));
+    assert_eq!(
+        (again["built"].as_u64(), again["fresh"].as_u64()),
+        (Some(0), Some(16))
+    );
+    let (o1, o2) = (tmp.path().join("scan.pcap"), tmp.path().join("idx.pcap"));
+    let mut a: Vec<&str> = QINQ.to_vec();
+    a.extend_from_slice(&QINQ_WINDOW);
+    let mut scan = a.clone();
+    scan.extend_from_slice(&["-o", s(&o1), "--json", "--no-index", "--index-dir", s(&idx)]);
+    let mut ix = a.clone();
+    ix.extend_from_slice(&[
+        "-o",
+        s(&o2),
+        "--json",
+        "--index-dir",
+        s(&idx),
+        "--threads",
+        "1",
+    ]);
+    let v1 = json(&extract(&scan));
+    let v2 = json(&extract(&ix));
+    assert_eq!(
+        (v1["files_indexed"].as_u64(), v2["files_scanned"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert!(v2["files_indexed"].as_u64().unwrap() > 0);
+    assert_eq!(std::fs::read(&o1).unwrap(), std::fs::read(&o2).unwrap());
+}
