@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use crate::search::{FlowSpec, Matcher, Query, Search, Verdict};
 use crate::sink::archive::archive_path;
 use crate::sink::{FileSink, Sink};
-use crate::store::{last_record_ts, Store, PLAN_MARGIN_NS};
+use crate::store::{last_record_ts, Plan, Store, PLAN_MARGIN_NS};
 use crate::time::Timestamp;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -86,7 +86,19 @@ impl Store {
     /// finished (a [`FileSink`] then leaves no file).
     pub fn extract<S: Sink + ?Sized>(&self, query: &Query, sink: &mut S) -> Result<Summary> {
         let started = Instant::now();
-        let mut search = self.search(query)?;
+        let plan = self.plan(&query.window)?;
+        self.run(plan, query, sink, started)
+    }
+
+    /// Streams the search of a plan into a sink and sums it up.
+    fn run<S: Sink + ?Sized>(
+        &self,
+        plan: Plan,
+        query: &Query,
+        sink: &mut S,
+        started: Instant,
+    ) -> Result<Summary> {
+        let mut search = Search::with_options(plan, query, &self.scan_options());
         let mut sum = Summary::default();
         sink.begin()?;
         for p in search.by_ref() {
@@ -146,28 +158,8 @@ impl Store {
             std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
         }
         let mut sink = FileSink::create(&path)?;
-        let mut search = Search::with_options(plan, query, &self.scan_options());
-        let mut sum = Summary::default();
-        for p in search.by_ref() {
-            let p = p?;
-            sum.saw(p.ts, p.data.len());
-            sink.packet(&p)?;
-        }
-        let stats = search.stats();
-        sum.files_scanned = stats.files_scanned;
-        sum.files_indexed = stats.files_indexed;
-        sum.bytes_read = stats.bytes_read;
-        sum.warning_messages = stats.warnings;
-        if sum.packets == 0 {
-            return Err(Error::NoPackets {
-                flow: query.flow.to_string(),
-                window: query.window.to_string(),
-            });
-        }
-        sink.finish()?;
-        sum.community_id = community_id_of(query, stats.matched_key);
+        let mut sum = self.run(plan, query, &mut sink, started)?;
         sum.output = Some(path);
-        sum.seal(started);
         Ok(sum)
     }
 
