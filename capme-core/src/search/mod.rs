@@ -41,6 +41,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 
 /// At most this many matched packets wait in one chain's reorder buffer.
 pub const REORDER_MAX_PACKETS: usize = 1024;
@@ -130,7 +131,7 @@ impl Ord for Held {
 /// channel is full and memory stays bounded.
 pub struct ChainScan {
     files: VecDeque<CaptureFile>,
-    inflight: VecDeque<Receiver<Event>>,
+    inflight: VecDeque<(Receiver<Event>, JoinHandle<()>)>,
     parallel: usize,
     spec: ScanSpec,
     frags: HashSet<FragId>,
@@ -170,6 +171,7 @@ impl ChainScan {
                 cancel: opts.cancel.clone(),
                 hashes: ScanSpec::hashes_of(&query.flow),
                 progress: opts.progress.clone(),
+                stop: Arc::new(AtomicBool::new(false)),
             },
             frags: HashSet::new(),
             frag_order: VecDeque::new(),
@@ -227,13 +229,13 @@ impl ChainScan {
             };
             let (tx, rx) = sync_channel(CHANNEL_PACKETS);
             let spec = self.spec.clone();
-            std::thread::Builder::new()
+            let handle = std::thread::Builder::new()
                 .name("capme-scan".into())
                 .spawn(move || scan_file(file, spec, tx))
                 .map_err(|e| Error::io("capme-scan thread", e))?;
-            self.inflight.push_back(rx);
+            self.inflight.push_back((rx, handle));
         }
-        let Some(rx) = self.inflight.front() else {
+        let Some((rx, _)) = self.inflight.front() else {
             self.exhausted = true;
             return Ok(());
         };
@@ -269,7 +271,10 @@ impl ChainScan {
                 }
             }
             Event::Done(r) => {
-                self.inflight.pop_front();
+                if let Some((_, h)) = self.inflight.pop_front() {
+                    // It has sent its last event: the join is immediate.
+                    let _ = h.join();
+                }
                 self.max_seen = self.max_seen.max(r.max_seen);
                 self.stats.files_scanned += (r.opened && !r.indexed) as u64;
                 self.stats.files_indexed += r.indexed as u64;
@@ -278,13 +283,25 @@ impl ChainScan {
                 self.stats.matched_key = self.stats.matched_key.or(r.matched_key);
             }
             Event::Failed(e) => {
-                self.inflight.clear();
+                self.stop_workers();
                 self.files.clear();
                 self.exhausted = true;
                 return Err(e);
             }
         }
         Ok(())
+    }
+
+    /// Stops and joins every scan thread still running, so none outlives the search (a C
+    /// program may unload the library after freeing it).
+    fn stop_workers(&mut self) {
+        self.spec
+            .stop
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        for (rx, h) in self.inflight.drain(..) {
+            drop(rx); // a worker blocked on a full channel now fails its send and returns
+            let _ = h.join();
+        }
     }
 
     /// Remembers a datagram opened by a first fragment, for later fragments in later files.
@@ -310,6 +327,12 @@ impl ChainScan {
                 i += 1;
             }
         }
+    }
+}
+
+impl Drop for ChainScan {
+    fn drop(&mut self) {
+        self.stop_workers();
     }
 }
 

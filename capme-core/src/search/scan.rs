@@ -66,6 +66,8 @@ pub(crate) struct ScanSpec {
     /// Where to start reading (window start minus the slack).
     pub from: Timestamp,
     pub cancel: Option<Arc<AtomicBool>>,
+    /// Set when the owning search is dropped: the scan ends quietly.
+    pub stop: Arc<AtomicBool>,
     /// Bytes of capture files done so far (read, or skipped by pruning or the index), for a
     /// progress display.
     pub progress: Option<Arc<AtomicU64>>,
@@ -190,6 +192,9 @@ pub(crate) fn scan_file(file: CaptureFile, spec: ScanSpec, tx: SyncSender<Event>
                 let at = reader.offset();
                 p.fetch_add(at.saturating_sub(reported), Ordering::Relaxed);
                 reported = at;
+            }
+            if spec.stop.load(Ordering::Relaxed) {
+                return;
             }
             if spec
                 .cancel
