@@ -23,3 +23,5 @@ cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test"
 # CAPME_REQUIRE_TOOLS makes the differential tests fail, not skip, when tcpdump/tshark are missing.
 CAPME_REQUIRE_TOOLS=1 cargo test --workspace
+echo "== capme-c: C ABI, valgrind, pkg-config install, Tcl extension"
+./capme-c/scripts/test.sh

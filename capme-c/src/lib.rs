@@ -1,0 +1,1096 @@
+//! capme-c: the C ABI of capme.
+//!
+//! The header `include/capme.h` is generated from this file by cbindgen (see `cbindgen.toml`);
+//! the test `tests/header.rs` fails when the checked-in header differs from what cbindgen
+//! generates now (`CAPME_BLESS=1 cargo test -p capme-c --test header` rewrites it).
+//!
+//! Conventions (as the regex crate's C API): one `capme_` prefix; opaque handles; every fallible
+//! function returns a [`capme_status`] and fills an out-parameter; the message of the last failure
+//! of a thread is read with [`capme_last_error`]; every object the library allocates has exactly
+//! one `_free`; no panic crosses the boundary (each export runs under `catch_unwind` and reports
+//! [`capme_status::CAPME_PANIC`]); every pointer argument is null-checked
+//! ([`capme_status::CAPME_NULL`]). All error messages are the `Display` text of
+//! `capme_core::Error`, i.e. what the `capme` CLI prints after `capme: `.
+
+#![allow(non_camel_case_types)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+use capme_core::flow::{Endpoint, FlowKey, Proto};
+use capme_core::{Error, FlowSpec, Packet, Query, Search, Store, Summary, TimeWindow, Timestamp};
+use std::cell::RefCell;
+use std::ffi::{c_char, c_int, CStr, CString, OsStr};
+use std::os::unix::ffi::OsStrExt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// The result of every fallible capme function.
+///
+/// `CAPME_OK` is 0; the error kinds mirror `capme_core::Error::kind()` (and the CLI's exit
+/// codes: no packets 1, invalid input 2, store or I/O 3 and up). The message of a failure is read
+/// with `capme_last_error()` on the same thread.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum capme_status {
+    /// Success.
+    CAPME_OK = 0,
+    /// The query matched no packet (an extraction then leaves no file behind).
+    CAPME_NO_PACKETS = 1,
+    /// Invalid input: the message names the field and the value (e.g. `invalid sip "x": ...`).
+    CAPME_INVALID = 2,
+    /// An I/O error on a path (the message starts with the path).
+    CAPME_IO = 3,
+    /// A capture file that is not a readable pcap/pcapng.
+    CAPME_FORMAT = 4,
+    /// A store root that does not exist or is not a directory.
+    CAPME_STORE = 5,
+    /// The search was cancelled with `capme_store_set_cancelled()`.
+    CAPME_CANCELLED = 6,
+    /// A bug: a Rust panic was caught at the boundary. The handles passed in may be left in an
+    /// unspecified (but memory-safe) state; free them.
+    CAPME_PANIC = 7,
+    /// A required pointer argument was NULL (the message names the argument).
+    CAPME_NULL = 8,
+    /// Not an error: `capme_search_next()` has no more packets.
+    CAPME_DONE = 9,
+}
+
+/// A store: one or more root directories of capture files.
+///
+/// Created by `capme_store_open()`, freed by `capme_store_free()`. Searches and summaries made
+/// from it do not borrow it: it may be freed while they live.
+///
+/// Thread-safety: a store may be used from several threads at once (searches and extractions
+/// only read it); `capme_store_set_cancelled()` may be called from any thread at any time.
+pub struct capme_store {
+    store: Store,
+    cancel: Arc<AtomicBool>,
+}
+
+/// A query: a flow (5-tuple or Community ID) and an inclusive time window.
+///
+/// Created by one of the `capme_query_new_*()` functions, freed by `capme_query_free()`. It is
+/// immutable: it may be shared by several threads, and searches made from it do not borrow it.
+pub struct capme_query {
+    query: Query,
+}
+
+/// A running search: an iterator over the matched packets of a query, in timestamp order.
+///
+/// Created by `capme_search_new()`, advanced by `capme_search_next()`, freed by
+/// `capme_search_free()`. It owns what it needs and does not borrow its store or query (they may
+/// be freed before it). Thread-safety: it may be moved to another thread, but must not be used by
+/// two threads at once.
+pub struct capme_search {
+    search: Search,
+    current: Option<Packet>,
+    sensor: CString,
+    file: CString,
+    last_sensor: Option<Arc<str>>,
+    last_file: Option<Arc<Path>>,
+}
+
+/// The summary of an extraction (the CLI's `--json` object).
+///
+/// Created by `capme_extract_to_file()` or `capme_extract_to_archive()`, freed by
+/// `capme_summary_free()`. It is immutable and independent of the store and query; the strings
+/// its accessors return are owned by it and valid until it is freed. It may be read by several
+/// threads at once.
+pub struct capme_summary {
+    summary: Summary,
+    json: CString,
+    output: Option<CString>,
+    community_id: Option<CString>,
+    warnings: Vec<CString>,
+}
+
+/// One matched packet, filled by `capme_search_next()`.
+///
+/// A view: `data`, `sensor` and `file` point into the search and are valid until the next call of
+/// `capme_search_next()` or `capme_search_free()` on that search. Copy what you keep.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct capme_packet {
+    /// Timestamp, nanoseconds since the Unix epoch (UTC).
+    pub ts_ns: i64,
+    /// Captured length: the number of bytes at `data`.
+    pub caplen: u32,
+    /// Original length on the wire.
+    pub origlen: u32,
+    /// The captured bytes, unchanged (`caplen` bytes; NULL only when `caplen` is 0).
+    pub data: *const u8,
+    /// Link type (LINKTYPE_* value) of the packet's capture interface, e.g. 1 for Ethernet.
+    pub linktype: u32,
+    /// Sensor name of the capture file (NUL-terminated).
+    pub sensor: *const c_char,
+    /// Path of the capture file the packet was read from (NUL-terminated).
+    pub file: *const c_char,
+}
+
+impl capme_packet {
+    const EMPTY: capme_packet = capme_packet {
+        ts_ns: 0,
+        caplen: 0,
+        origlen: 0,
+        data: std::ptr::null(),
+        linktype: 0,
+        sensor: std::ptr::null(),
+        file: std::ptr::null(),
+    };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors and the boundary guard.
+
+thread_local! {
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+enum Fail {
+    Core(Error),
+    Null(&'static str),
+}
+
+impl From<Error> for Fail {
+    fn from(e: Error) -> Fail {
+        Fail::Core(e)
+    }
+}
+
+fn status_of(e: &Error) -> capme_status {
+    match e.kind() {
+        "invalid" => capme_status::CAPME_INVALID,
+        "io" => capme_status::CAPME_IO,
+        "format" => capme_status::CAPME_FORMAT,
+        "store" => capme_status::CAPME_STORE,
+        "nopackets" => capme_status::CAPME_NO_PACKETS,
+        "cancelled" => capme_status::CAPME_CANCELLED,
+        _ => capme_status::CAPME_IO,
+    }
+}
+
+fn cstring_lossy(s: impl Into<Vec<u8>>) -> CString {
+    let mut v: Vec<u8> = s.into();
+    v.retain(|&b| b != 0);
+    CString::new(v).unwrap_or_default()
+}
+
+fn set_last_error(msg: &str) {
+    LAST_ERROR.with(|l| *l.borrow_mut() = cstring_lossy(msg));
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    let what = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_string());
+    format!("internal error (panic) in capme: {what}")
+}
+
+/// Runs `f` at the boundary: its error or panic becomes a status and the thread's last error.
+fn guard(f: impl FnOnce() -> Result<capme_status, Fail>) -> capme_status {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(status)) => status,
+        Ok(Err(Fail::Core(e))) => {
+            set_last_error(&e.to_string());
+            status_of(&e)
+        }
+        Ok(Err(Fail::Null(arg))) => {
+            set_last_error(&format!("{arg} is NULL"));
+            capme_status::CAPME_NULL
+        }
+        Err(payload) => {
+            set_last_error(&panic_message(payload.as_ref()));
+            capme_status::CAPME_PANIC
+        }
+    }
+}
+
+/// Runs an infallible accessor at the boundary: a panic gives `default`.
+fn guard_value<T>(default: T, f: impl FnOnce() -> T) -> T {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(v) => v,
+        Err(payload) => {
+            set_last_error(&panic_message(payload.as_ref()));
+            default
+        }
+    }
+}
+
+/// # Safety
+/// `p` is NULL or a valid NUL-terminated string that outlives `'a`.
+unsafe fn opt_text<'a>(p: *const c_char, field: &'static str) -> Result<Option<&'a str>, Fail> {
+    if p.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: the caller guarantees a valid NUL-terminated string.
+    let c = unsafe { CStr::from_ptr(p) };
+    match c.to_str() {
+        Ok(s) => Ok(Some(s)),
+        Err(_) => Err(Error::invalid(
+            field,
+            String::from_utf8_lossy(c.to_bytes()).into_owned(),
+            "not valid UTF-8",
+        )
+        .into()),
+    }
+}
+
+/// # Safety
+/// As [`opt_text`].
+unsafe fn text<'a>(p: *const c_char, field: &'static str) -> Result<&'a str, Fail> {
+    // SAFETY: forwarded.
+    unsafe { opt_text(p, field) }?.ok_or(Fail::Null(field))
+}
+
+/// # Safety
+/// `p` is NULL or a valid NUL-terminated string.
+unsafe fn path_arg(p: *const c_char, field: &'static str) -> Result<PathBuf, Fail> {
+    if p.is_null() {
+        return Err(Fail::Null(field));
+    }
+    // SAFETY: the caller guarantees a valid NUL-terminated string.
+    let c = unsafe { CStr::from_ptr(p) };
+    Ok(PathBuf::from(OsStr::from_bytes(c.to_bytes())))
+}
+
+/// # Safety
+/// `out` is NULL or valid for a write of `*mut T`.
+unsafe fn clear_out<T>(out: *mut *mut T, name: &'static str) -> Result<(), Fail> {
+    if out.is_null() {
+        return Err(Fail::Null(name));
+    }
+    // SAFETY: non-null and valid per the caller.
+    unsafe { *out = std::ptr::null_mut() };
+    Ok(())
+}
+
+/// # Safety
+/// `p` is NULL or points to a live `T`.
+unsafe fn handle<'a, T>(p: *const T, name: &'static str) -> Result<&'a T, Fail> {
+    // SAFETY: non-null pointers are valid per the caller.
+    unsafe { p.as_ref() }.ok_or(Fail::Null(name))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Library-wide functions.
+
+/// The message of the most recent failed capme call on the calling thread, as the `capme` CLI
+/// prints it after `capme: ` (for example `invalid sip "x": not an IPv4 or IPv6 address`).
+///
+/// Returns "" when no call has failed on this thread. The string is owned by the library and
+/// valid until the next failing capme call on the same thread; never free it. Thread-safety:
+/// each thread has its own last error.
+#[no_mangle]
+pub extern "C" fn capme_last_error() -> *const c_char {
+    guard_value(c"".as_ptr(), || LAST_ERROR.with(|l| l.borrow().as_ptr()))
+}
+
+/// A short stable name for a status (a `capme_status` value): "ok", "nopackets", "invalid",
+/// "io", "format", "store", "cancelled", "panic", "null", "done" (those from "nopackets" to
+/// "cancelled" are `capme_core::Error::kind()`).
+/// A static string; never free it. Unknown values give "unknown".
+#[no_mangle]
+pub extern "C" fn capme_status_kind(status: c_int) -> *const c_char {
+    guard_value(c"unknown".as_ptr(), || {
+        let s: &'static CStr = match status {
+            0 => c"ok",
+            1 => c"nopackets",
+            2 => c"invalid",
+            3 => c"io",
+            4 => c"format",
+            5 => c"store",
+            6 => c"cancelled",
+            7 => c"panic",
+            8 => c"null",
+            9 => c"done",
+            _ => c"unknown",
+        };
+        s.as_ptr()
+    })
+}
+
+/// The library version, e.g. "0.1.0". A static string; never free it. Thread-safe.
+#[no_mangle]
+pub extern "C" fn capme_version() -> *const c_char {
+    guard_value(c"".as_ptr(), || {
+        concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+    })
+}
+
+/// Frees a string allocated by the library (`capme_community_id()`). NULL is ignored. Call at
+/// most once per string, and never on strings that accessors return (those are owned by their
+/// object).
+///
+/// # Safety
+/// `s` is NULL or a string returned by a capme function documented to need this call.
+#[no_mangle]
+pub unsafe extern "C" fn capme_string_free(s: *mut c_char) {
+    if s.is_null() {
+        return;
+    }
+    guard_value((), || {
+        // SAFETY: `s` came from `CString::into_raw` per the contract.
+        drop(unsafe { CString::from_raw(s) })
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stores.
+
+/// Opens a store over `nroots` root directories (`roots[0..nroots]`, NUL-terminated paths,
+/// bytes as the OS takes them). Every pcap/pcapng file below a root is a capture file; Security
+/// Onion's `ROOT/<sensor>/dailylogs/YYYY-MM-DD/snort.log.<epoch>` gives the sensor names.
+///
+/// On success `*out` is a new store (free it with `capme_store_free()`); on failure `*out` is
+/// NULL and the status is CAPME_STORE (a root is missing or not a directory), CAPME_INVALID (no
+/// root) or CAPME_NULL.
+///
+/// # Safety
+/// `roots` points to `nroots` valid strings (or is NULL when `nroots` is 0); `out` is valid for
+/// a write.
+#[no_mangle]
+pub unsafe extern "C" fn capme_store_open(
+    roots: *const *const c_char,
+    nroots: usize,
+    out: *mut *mut capme_store,
+) -> capme_status {
+    guard(|| {
+        // SAFETY: per the contract.
+        unsafe { clear_out(out, "out") }?;
+        let mut paths = Vec::with_capacity(nroots);
+        if nroots > 0 {
+            if roots.is_null() {
+                return Err(Fail::Null("roots"));
+            }
+            // SAFETY: `roots` points to `nroots` pointers per the contract.
+            let slice = unsafe { std::slice::from_raw_parts(roots, nroots) };
+            for &r in slice {
+                // SAFETY: each is a valid string or NULL.
+                paths.push(unsafe { path_arg(r, "roots[i]") }?);
+            }
+        }
+        let cancel = Arc::new(AtomicBool::new(false));
+        let store = Store::open(&paths)?.with_cancel(cancel.clone());
+        let b = Box::new(capme_store { store, cancel });
+        // SAFETY: checked non-null above.
+        unsafe { *out = Box::into_raw(b) };
+        Ok(capme_status::CAPME_OK)
+    })
+}
+
+/// Sets (`cancelled` true) or clears the store's cancel flag. While it is set, searches and
+/// extractions on this store stop with CAPME_CANCELLED soon after (the flag is looked at every
+/// few thousand records read). Thread-safe: meant to be called from another thread (a signal
+/// handler's thread, a UI thread) while a search runs.
+///
+/// # Safety
+/// `store` is NULL or a live store.
+#[no_mangle]
+pub unsafe extern "C" fn capme_store_set_cancelled(
+    store: *const capme_store,
+    cancelled: bool,
+) -> capme_status {
+    guard(|| {
+        // SAFETY: per the contract.
+        let s = unsafe { handle(store, "store") }?;
+        s.cancel.store(cancelled, Ordering::SeqCst);
+        Ok(capme_status::CAPME_OK)
+    })
+}
+
+/// Frees a store. NULL is ignored. Call at most once per store.
+///
+/// # Safety
+/// `store` is NULL or a store from `capme_store_open()` not freed yet.
+#[no_mangle]
+pub unsafe extern "C" fn capme_store_free(store: *mut capme_store) {
+    if store.is_null() {
+        return;
+    }
+    guard_value((), || {
+        // SAFETY: from Box::into_raw per the contract.
+        drop(unsafe { Box::from_raw(store) })
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Queries.
+
+fn window_text(stime: &str, etime: &str) -> Result<TimeWindow, Fail> {
+    Ok(TimeWindow::parse(stime, etime)?)
+}
+
+fn window_ns(start_ns: i64, end_ns: i64) -> Result<TimeWindow, Fail> {
+    Ok(TimeWindow::new(Timestamp(start_ns), Timestamp(end_ns))?)
+}
+
+/// # Safety
+/// Strings valid or NULL.
+unsafe fn tuple_flow(
+    sip: *const c_char,
+    spt: *const c_char,
+    dip: *const c_char,
+    dpt: *const c_char,
+    proto: *const c_char,
+) -> Result<FlowSpec, Fail> {
+    // SAFETY: per the contract of the callers.
+    unsafe {
+        Ok(FlowSpec::parse_tuple(
+            text(sip, "sip")?,
+            opt_text(spt, "spt")?,
+            text(dip, "dip")?,
+            opt_text(dpt, "dpt")?,
+            opt_text(proto, "proto")?,
+        )?)
+    }
+}
+
+fn new_query(out: *mut *mut capme_query, flow: FlowSpec, window: TimeWindow) -> capme_status {
+    let b = Box::new(capme_query {
+        query: Query::new(flow, window),
+    });
+    // SAFETY: the callers checked `out` with `clear_out`.
+    unsafe { *out = Box::into_raw(b) };
+    capme_status::CAPME_OK
+}
+
+/// A 5-tuple query with a window given as text, exactly as the CLI's `extract` options:
+/// `sip`/`dip` IPv4 or IPv6 addresses; `spt`/`dpt` ports as decimal text (for ICMP the type and
+/// code; NULL only for protocols without ports); `proto` "tcp", "udp", "sctp", "icmp", "icmp6"
+/// or a number, or NULL for TCP, UDP and SCTP; `stime`/`etime` epoch seconds ("1700000000"),
+/// with a fraction ("1700000000.25") or RFC 3339 ("2023-11-14T22:13:20Z"), inclusive, an
+/// `etime` without a fraction covering its whole second. Direction does not matter.
+///
+/// On success `*out` is a new query (free it with `capme_query_free()`); on failure NULL, with
+/// CAPME_INVALID (the message names the field) or CAPME_NULL.
+///
+/// # Safety
+/// Every string is NULL or valid and NUL-terminated; `out` is valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn capme_query_new_tuple(
+    sip: *const c_char,
+    spt: *const c_char,
+    dip: *const c_char,
+    dpt: *const c_char,
+    proto: *const c_char,
+    stime: *const c_char,
+    etime: *const c_char,
+    out: *mut *mut capme_query,
+) -> capme_status {
+    guard(|| {
+        // SAFETY: per the contract.
+        unsafe {
+            clear_out(out, "out")?;
+            let window = window_text(text(stime, "stime")?, text(etime, "etime")?)?;
+            let flow = tuple_flow(sip, spt, dip, dpt, proto)?;
+            Ok(new_query(out, flow, window))
+        }
+    })
+}
+
+/// As `capme_query_new_tuple()`, with the window as epoch nanoseconds: a packet matches when
+/// `start_ns <= ts <= end_ns` (both inclusive, exact).
+///
+/// # Safety
+/// As `capme_query_new_tuple()`.
+#[no_mangle]
+pub unsafe extern "C" fn capme_query_new_tuple_ns(
+    sip: *const c_char,
+    spt: *const c_char,
+    dip: *const c_char,
+    dpt: *const c_char,
+    proto: *const c_char,
+    start_ns: i64,
+    end_ns: i64,
+    out: *mut *mut capme_query,
+) -> capme_status {
+    guard(|| {
+        // SAFETY: per the contract.
+        unsafe {
+            clear_out(out, "out")?;
+            let window = window_ns(start_ns, end_ns)?;
+            let flow = tuple_flow(sip, spt, dip, dpt, proto)?;
+            Ok(new_query(out, flow, window))
+        }
+    })
+}
+
+/// A Community ID query (v1, seed 0: "1:" + base64, or hex) with a window given as text (see
+/// `capme_query_new_tuple()`). On success `*out` is a new query (free it with
+/// `capme_query_free()`); on failure NULL.
+///
+/// # Safety
+/// Every string is NULL or valid and NUL-terminated; `out` is valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn capme_query_new_community_id(
+    community_id: *const c_char,
+    stime: *const c_char,
+    etime: *const c_char,
+    out: *mut *mut capme_query,
+) -> capme_status {
+    guard(|| {
+        // SAFETY: per the contract.
+        unsafe {
+            clear_out(out, "out")?;
+            let window = window_text(text(stime, "stime")?, text(etime, "etime")?)?;
+            let flow = FlowSpec::parse_community_id(text(community_id, "community_id")?)?;
+            Ok(new_query(out, flow, window))
+        }
+    })
+}
+
+/// As `capme_query_new_community_id()`, with the window as inclusive epoch nanoseconds.
+///
+/// # Safety
+/// As `capme_query_new_community_id()`.
+#[no_mangle]
+pub unsafe extern "C" fn capme_query_new_community_id_ns(
+    community_id: *const c_char,
+    start_ns: i64,
+    end_ns: i64,
+    out: *mut *mut capme_query,
+) -> capme_status {
+    guard(|| {
+        // SAFETY: per the contract.
+        unsafe {
+            clear_out(out, "out")?;
+            let window = window_ns(start_ns, end_ns)?;
+            let flow = FlowSpec::parse_community_id(text(community_id, "community_id")?)?;
+            Ok(new_query(out, flow, window))
+        }
+    })
+}
+
+/// Frees a query. NULL is ignored. Call at most once per query.
+///
+/// # Safety
+/// `query` is NULL or a query from `capme_query_new_*()` not freed yet.
+#[no_mangle]
+pub unsafe extern "C" fn capme_query_free(query: *mut capme_query) {
+    if query.is_null() {
+        return;
+    }
+    guard_value((), || {
+        // SAFETY: from Box::into_raw per the contract.
+        drop(unsafe { Box::from_raw(query) })
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Searches.
+
+/// Starts a search: the matched packets of `query` in `store`, streamed in timestamp order with
+/// bounded memory. Only the store's file listing is done here; packets are read by
+/// `capme_search_next()`.
+///
+/// On success `*out` is a new search (free it with `capme_search_free()`); on failure NULL.
+///
+/// # Safety
+/// `store` and `query` are NULL or live handles; `out` is valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn capme_search_new(
+    store: *const capme_store,
+    query: *const capme_query,
+    out: *mut *mut capme_search,
+) -> capme_status {
+    guard(|| {
+        // SAFETY: per the contract.
+        let (s, q) = unsafe {
+            clear_out(out, "out")?;
+            (handle(store, "store")?, handle(query, "query")?)
+        };
+        let search = s.store.search(&q.query)?;
+        let b = Box::new(capme_search {
+            search,
+            current: None,
+            sensor: CString::default(),
+            file: CString::default(),
+            last_sensor: None,
+            last_file: None,
+        });
+        // SAFETY: checked by clear_out.
+        unsafe { *out = Box::into_raw(b) };
+        Ok(capme_status::CAPME_OK)
+    })
+}
+
+/// Advances a search. Returns CAPME_OK and fills `*packet` with the next matched packet (its
+/// pointers are valid until the next call on this search or its free), CAPME_DONE when there
+/// are no more packets (`*packet` zeroed), or an error (CAPME_IO, CAPME_FORMAT,
+/// CAPME_CANCELLED...), after which the search is finished and further calls return CAPME_DONE.
+/// A search that matches nothing returns CAPME_DONE at once, not CAPME_NO_PACKETS.
+///
+/// # Safety
+/// `search` is NULL or a live search; `packet` is NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn capme_search_next(
+    search: *mut capme_search,
+    packet: *mut capme_packet,
+) -> capme_status {
+    guard(|| {
+        // SAFETY: per the contract.
+        let s = unsafe { search.as_mut() }.ok_or(Fail::Null("search"))?;
+        // SAFETY: per the contract.
+        let out = unsafe { packet.as_mut() }.ok_or(Fail::Null("packet"))?;
+        *out = capme_packet::EMPTY;
+        s.current = None;
+        let p = match s.search.next() {
+            None => return Ok(capme_status::CAPME_DONE),
+            Some(r) => r?,
+        };
+        if s.last_sensor
+            .as_ref()
+            .is_none_or(|l| !Arc::ptr_eq(l, &p.sensor))
+        {
+            s.sensor = cstring_lossy(p.sensor.as_bytes());
+            s.last_sensor = Some(p.sensor.clone());
+        }
+        if s.last_file
+            .as_ref()
+            .is_none_or(|l| !Arc::ptr_eq(l, &p.file))
+        {
+            s.file = cstring_lossy(p.file.as_os_str().as_bytes());
+            s.last_file = Some(p.file.clone());
+        }
+        let p = s.current.insert(p);
+        *out = capme_packet {
+            ts_ns: p.ts.as_nanos(),
+            caplen: p.data.len() as u32,
+            origlen: p.orig_len,
+            data: if p.data.is_empty() {
+                std::ptr::null()
+            } else {
+                p.data.as_ptr()
+            },
+            linktype: p.iface.linktype,
+            sensor: s.sensor.as_ptr(),
+            file: s.file.as_ptr(),
+        };
+        Ok(capme_status::CAPME_OK)
+    })
+}
+
+/// Frees a search (and the last packet's bytes). NULL is ignored. Call at most once per search.
+///
+/// # Safety
+/// `search` is NULL or a search from `capme_search_new()` not freed yet.
+#[no_mangle]
+pub unsafe extern "C" fn capme_search_free(search: *mut capme_search) {
+    if search.is_null() {
+        return;
+    }
+    guard_value((), || {
+        // SAFETY: from Box::into_raw per the contract.
+        drop(unsafe { Box::from_raw(search) })
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Extraction and summaries.
+
+fn new_summary(summary: Summary) -> Box<capme_summary> {
+    let json = cstring_lossy(serde_json::to_string(&summary).expect("summary serializes"));
+    let output = summary
+        .output
+        .as_ref()
+        .map(|p| cstring_lossy(p.as_os_str().as_bytes()));
+    let community_id = summary.community_id.as_deref().map(cstring_lossy);
+    let warnings = summary
+        .warning_messages
+        .iter()
+        .map(|w| cstring_lossy(w.as_str()))
+        .collect();
+    Box::new(capme_summary {
+        summary,
+        json,
+        output,
+        community_id,
+        warnings,
+    })
+}
+
+/// Extracts the packets of `query` into a capture file at `path` (pcap with the input's link
+/// type, snaplen and precision; pcapng when the matched inputs differ), written to a temporary
+/// name and renamed into place. When nothing matches the status is CAPME_NO_PACKETS and no file
+/// is left.
+///
+/// On success `*out` is a new summary (free it with `capme_summary_free()`); on failure NULL.
+///
+/// # Safety
+/// `store`, `query` are NULL or live handles; `path` is NULL or a valid string; `out` is valid
+/// for a write.
+#[no_mangle]
+pub unsafe extern "C" fn capme_extract_to_file(
+    store: *const capme_store,
+    query: *const capme_query,
+    path: *const c_char,
+    out: *mut *mut capme_summary,
+) -> capme_status {
+    guard(|| {
+        // SAFETY: per the contract.
+        let (s, q, p) = unsafe {
+            clear_out(out, "out")?;
+            (
+                handle(store, "store")?,
+                handle(query, "query")?,
+                path_arg(path, "path")?,
+            )
+        };
+        let sum = s.store.extract_to_file(&q.query, p)?;
+        // SAFETY: checked by clear_out.
+        unsafe { *out = Box::into_raw(new_summary(sum)) };
+        Ok(capme_status::CAPME_OK)
+    })
+}
+
+/// Extracts into a CapMe-like archive under `dir`
+/// (`DIR/YYYY-MM-DD/<sensor>/<flow>_<stime>-<etime>.pcap`). An existing archive of the same flow
+/// and window is returned without scanning (`capme_summary_cached()` true) unless `force`, or
+/// unless the window reaches past the newest packet of the store.
+///
+/// On success `*out` is a new summary (free it with `capme_summary_free()`); on failure NULL.
+///
+/// # Safety
+/// As `capme_extract_to_file()`.
+#[no_mangle]
+pub unsafe extern "C" fn capme_extract_to_archive(
+    store: *const capme_store,
+    query: *const capme_query,
+    dir: *const c_char,
+    force: bool,
+    out: *mut *mut capme_summary,
+) -> capme_status {
+    guard(|| {
+        // SAFETY: per the contract.
+        let (s, q, d) = unsafe {
+            clear_out(out, "out")?;
+            (
+                handle(store, "store")?,
+                handle(query, "query")?,
+                path_arg(dir, "dir")?,
+            )
+        };
+        let sum = s.store.extract_to_archive(&q.query, d, force)?;
+        // SAFETY: checked by clear_out.
+        unsafe { *out = Box::into_raw(new_summary(sum)) };
+        Ok(capme_status::CAPME_OK)
+    })
+}
+
+/// # Safety
+/// `s` is NULL or a live summary.
+unsafe fn summary_ref<'a>(s: *const capme_summary) -> Option<&'a capme_summary> {
+    // SAFETY: per the contract.
+    unsafe { s.as_ref() }
+}
+
+/// The summary as one JSON object, byte for byte what `capme extract --json` prints (without
+/// the newline): keys `packets`, `bytes`, `first_ts`, `last_ts`, `output`, `community_id`,
+/// `files_scanned`, `files_indexed`, `bytes_read`, `elapsed_ms`, `cached`, `warnings`,
+/// `warning_messages`, `first_ts_ns`, `last_ts_ns` (as capme-core's `Summary` serializes). Owned
+/// by the summary; NULL when `summary` is NULL.
+///
+/// # Safety
+/// `summary` is NULL or a live summary.
+#[no_mangle]
+pub unsafe extern "C" fn capme_summary_json(summary: *const capme_summary) -> *const c_char {
+    // SAFETY: per the contract.
+    guard_value(std::ptr::null(), || match unsafe { summary_ref(summary) } {
+        Some(s) => s.json.as_ptr(),
+        None => std::ptr::null(),
+    })
+}
+
+fn summary_u64(summary: *const capme_summary, f: fn(&Summary) -> u64) -> u64 {
+    // SAFETY: the exported callers pass on their contract (NULL or a live summary).
+    guard_value(0, || {
+        unsafe { summary_ref(summary) }.map_or(0, |s| f(&s.summary))
+    })
+}
+
+/// Packets written (`packets`). 0 when `summary` is NULL.
+///
+/// # Safety
+/// `summary` is NULL or a live summary.
+#[no_mangle]
+pub unsafe extern "C" fn capme_summary_packets(summary: *const capme_summary) -> u64 {
+    summary_u64(summary, |s| s.packets)
+}
+
+/// Captured bytes of those packets (`bytes`). 0 when `summary` is NULL.
+///
+/// # Safety
+/// `summary` is NULL or a live summary.
+#[no_mangle]
+pub unsafe extern "C" fn capme_summary_bytes(summary: *const capme_summary) -> u64 {
+    summary_u64(summary, |s| s.bytes)
+}
+
+/// Capture files read by scanning (`files_scanned`). 0 when `summary` is NULL.
+///
+/// # Safety
+/// `summary` is NULL or a live summary.
+#[no_mangle]
+pub unsafe extern "C" fn capme_summary_files_scanned(summary: *const capme_summary) -> u64 {
+    summary_u64(summary, |s| s.files_scanned)
+}
+
+/// Capture files answered through their flow index instead of a scan (`files_indexed`). 0 when
+/// `summary` is NULL.
+///
+/// # Safety
+/// `summary` is NULL or a live summary.
+#[no_mangle]
+pub unsafe extern "C" fn capme_summary_files_indexed(summary: *const capme_summary) -> u64 {
+    summary_u64(summary, |s| s.files_indexed)
+}
+
+/// Bytes of capture files read (`bytes_read`). 0 when `summary` is NULL.
+///
+/// # Safety
+/// `summary` is NULL or a live summary.
+#[no_mangle]
+pub unsafe extern "C" fn capme_summary_bytes_read(summary: *const capme_summary) -> u64 {
+    summary_u64(summary, |s| s.bytes_read)
+}
+
+/// Wall time in milliseconds (`elapsed_ms`). 0 when `summary` is NULL.
+///
+/// # Safety
+/// `summary` is NULL or a live summary.
+#[no_mangle]
+pub unsafe extern "C" fn capme_summary_elapsed_ms(summary: *const capme_summary) -> u64 {
+    summary_u64(summary, |s| s.elapsed_ms)
+}
+
+/// Timestamp of the first packet in epoch nanoseconds (`first_ts_ns`): true and `*out` set when
+/// the summary has one; false otherwise (or when an argument is NULL).
+///
+/// # Safety
+/// `summary` is NULL or a live summary; `out` is NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn capme_summary_first_ts_ns(
+    summary: *const capme_summary,
+    out: *mut i64,
+) -> bool {
+    // SAFETY: per the contract.
+    guard_value(false, || unsafe { ts_out(summary, out, |s| s.first_ts_ns) })
+}
+
+/// Timestamp of the last packet in epoch nanoseconds (`last_ts_ns`); as
+/// `capme_summary_first_ts_ns()`.
+///
+/// # Safety
+/// As `capme_summary_first_ts_ns()`.
+#[no_mangle]
+pub unsafe extern "C" fn capme_summary_last_ts_ns(
+    summary: *const capme_summary,
+    out: *mut i64,
+) -> bool {
+    // SAFETY: per the contract.
+    guard_value(false, || unsafe { ts_out(summary, out, |s| s.last_ts_ns) })
+}
+
+/// # Safety
+/// As `capme_summary_first_ts_ns()`.
+unsafe fn ts_out(
+    summary: *const capme_summary,
+    out: *mut i64,
+    f: impl Fn(&Summary) -> Option<i64>,
+) -> bool {
+    // SAFETY: per the contract.
+    let (Some(s), Some(o)) = (unsafe { summary_ref(summary) }, unsafe { out.as_mut() }) else {
+        return false;
+    };
+    match f(&s.summary) {
+        Some(v) => {
+            *o = v;
+            true
+        }
+        None => false,
+    }
+}
+
+/// True when an existing archive was returned without scanning (`cached`).
+///
+/// # Safety
+/// `summary` is NULL or a live summary.
+#[no_mangle]
+pub unsafe extern "C" fn capme_summary_cached(summary: *const capme_summary) -> bool {
+    // SAFETY: per the contract.
+    guard_value(false, || {
+        unsafe { summary_ref(summary) }.is_some_and(|s| s.summary.cached)
+    })
+}
+
+/// The file written or found in the archive (`output`). Owned by the summary; NULL when absent
+/// or when `summary` is NULL.
+///
+/// # Safety
+/// `summary` is NULL or a live summary.
+#[no_mangle]
+pub unsafe extern "C" fn capme_summary_output(summary: *const capme_summary) -> *const c_char {
+    // SAFETY: per the contract.
+    guard_value(std::ptr::null(), || {
+        unsafe { summary_ref(summary) }
+            .and_then(|s| s.output.as_ref())
+            .map_or(std::ptr::null(), |c| c.as_ptr())
+    })
+}
+
+/// The Community ID (v1, seed 0, base64) of the flow found (`community_id`). Owned by the
+/// summary; NULL when absent or when `summary` is NULL.
+///
+/// # Safety
+/// `summary` is NULL or a live summary.
+#[no_mangle]
+pub unsafe extern "C" fn capme_summary_community_id(
+    summary: *const capme_summary,
+) -> *const c_char {
+    // SAFETY: per the contract.
+    guard_value(std::ptr::null(), || {
+        unsafe { summary_ref(summary) }
+            .and_then(|s| s.community_id.as_ref())
+            .map_or(std::ptr::null(), |c| c.as_ptr())
+    })
+}
+
+/// The number of non-fatal warnings (`warnings`); 0 when `summary` is NULL.
+///
+/// # Safety
+/// `summary` is NULL or a live summary.
+#[no_mangle]
+pub unsafe extern "C" fn capme_summary_warning_count(summary: *const capme_summary) -> usize {
+    // SAFETY: per the contract.
+    guard_value(0, || {
+        unsafe { summary_ref(summary) }.map_or(0, |s| s.warnings.len())
+    })
+}
+
+/// Warning number `i` (0-based) of `warning_messages`. Owned by the summary; NULL when `i` is out
+/// of range or `summary` is NULL.
+///
+/// # Safety
+/// `summary` is NULL or a live summary.
+#[no_mangle]
+pub unsafe extern "C" fn capme_summary_warning(
+    summary: *const capme_summary,
+    i: usize,
+) -> *const c_char {
+    // SAFETY: per the contract.
+    guard_value(std::ptr::null(), || {
+        unsafe { summary_ref(summary) }
+            .and_then(|s| s.warnings.get(i))
+            .map_or(std::ptr::null(), |c| c.as_ptr())
+    })
+}
+
+/// Frees a summary and the strings its accessors returned. NULL is ignored. Call at most once
+/// per summary.
+///
+/// # Safety
+/// `summary` is NULL or a summary from `capme_extract_to_*()` not freed yet.
+#[no_mangle]
+pub unsafe extern "C" fn capme_summary_free(summary: *mut capme_summary) {
+    if summary.is_null() {
+        return;
+    }
+    guard_value((), || {
+        // SAFETY: from Box::into_raw per the contract.
+        drop(unsafe { Box::from_raw(summary) })
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Community ID.
+
+/// Computes the Community ID (v1) of a flow tuple, as `capme community-id`: `proto` is required
+/// ("tcp", "udp", "sctp", "icmp", "icmp6" or a number); for ICMP `spt`/`dpt` are type and code;
+/// for protocols without ports pass NULL ports. `base64` true gives "1:" + base64 (the usual
+/// form), false "1:" + hex.
+///
+/// On success `*out` is a new string (free it with `capme_string_free()`); on failure NULL.
+///
+/// # Safety
+/// Every string is NULL or valid and NUL-terminated; `out` is valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn capme_community_id(
+    sip: *const c_char,
+    spt: *const c_char,
+    dip: *const c_char,
+    dpt: *const c_char,
+    proto: *const c_char,
+    seed: u16,
+    base64: bool,
+    out: *mut *mut c_char,
+) -> capme_status {
+    guard(|| {
+        // SAFETY: per the contract.
+        unsafe { clear_out(out, "out") }?;
+        // SAFETY: per the contract.
+        let proto_text = unsafe { text(proto, "proto") }?;
+        let p = Proto::parse("proto", proto_text)?;
+        let proto_ptr = proto;
+        // SAFETY: per the contract.
+        let spec = unsafe { tuple_flow(sip, spt, dip, dpt, proto_ptr) }?;
+        let (src, dst): (Endpoint, Endpoint) = match spec {
+            FlowSpec::Tuple { src, dst, .. } => (src, dst),
+            FlowSpec::CommunityId { .. } => unreachable!("parse_tuple gives a tuple"),
+        };
+        let id = FlowKey::new(p, src, dst).community_id(seed);
+        let s = if base64 { id.to_base64() } else { id.to_hex() };
+        // SAFETY: checked by clear_out.
+        unsafe { *out = cstring_lossy(s).into_raw() };
+        Ok(capme_status::CAPME_OK)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn last() -> String {
+        // SAFETY: capme_last_error returns a valid string.
+        unsafe { CStr::from_ptr(capme_last_error()) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    #[test]
+    fn panics_become_status() {
+        let st = guard(|| panic!("boom"));
+        assert_eq!(st, capme_status::CAPME_PANIC);
+        assert!(last().contains("boom"), "{}", last());
+        let v = guard_value(7u64, || panic!("bang {}", 1));
+        assert_eq!(v, 7);
+        assert!(last().contains("bang 1"), "{}", last());
+    }
+
+    #[test]
+    fn null_out_is_reported() {
+        // SAFETY: NULLs are allowed by the contract.
+        let st = unsafe { capme_store_open(std::ptr::null(), 0, std::ptr::null_mut()) };
+        assert_eq!(st, capme_status::CAPME_NULL);
+        assert_eq!(last(), "out is NULL");
+    }
+
+    #[test]
+    fn status_kinds_match_core() {
+        for (st, k) in [
+            (capme_status::CAPME_INVALID, "invalid"),
+            (capme_status::CAPME_IO, "io"),
+            (capme_status::CAPME_FORMAT, "format"),
+            (capme_status::CAPME_STORE, "store"),
+            (capme_status::CAPME_NO_PACKETS, "nopackets"),
+            (capme_status::CAPME_CANCELLED, "cancelled"),
+        ] {
+            // SAFETY: static strings.
+            let got = unsafe { CStr::from_ptr(capme_status_kind(st as c_int)) };
+            assert_eq!(got.to_str().unwrap(), k);
+        }
+        assert_eq!(status_of(&Error::Cancelled), capme_status::CAPME_CANCELLED);
+    }
+}

@@ -1,0 +1,408 @@
+/*
+ * test_api.c: exercises the whole C API of capme on the bundled sample store.
+ *
+ * usage: test_api STORE_DIR TMP_DIR BIG_STORE_DIR
+ * (BIG_STORE_DIR: 10,000 records matching nothing, and a truncated capture file)
+ *
+ * It checks what it can know by itself (the QinQ flow of examples/data/manifest.json has 15
+ * packets and 3776 bytes; statuses of bad input; no file left on CAPME_NO_PACKETS...) and prints
+ * machine-readable lines that tests/c_api.rs compares with the Rust API:
+ *   P <ts_ns> <caplen> <origlen> <linktype> <sensor> <file> <hex bytes>   (one per packet)
+ *   J <json of capme_extract_to_file>
+ *   A <label> <json of capme_extract_to_archive>
+ *   E <label> <kind> <message>                                          (one per error case)
+ *   C <label> <community id>
+ *   W <json of an extraction with a warning>, WM <its warning>
+ * It exits 1 (after printing "FAIL ..." lines) when a check fails, and frees everything it
+ * allocates, so that a valgrind run reports no leak.
+ */
+#include "capme.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int failures = 0;
+
+#define CHECK(cond, ...)                                                                  \
+    do {                                                                                  \
+        if (!(cond)) {                                                                    \
+            failures++;                                                                   \
+            printf("FAIL line %d: %s: ", __LINE__, #cond);                                \
+            printf(__VA_ARGS__);                                                          \
+            printf(" (last error: %s)\n", capme_last_error());                            \
+        }                                                                                 \
+    } while (0)
+
+#define SIP "10.10.5.10"
+#define SPT "52001"
+#define DIP "10.10.5.20"
+#define DPT "22"
+#define STIME "1718407577"
+#define ETIME "1718407578"
+
+static void report_error(const char *label, capme_status st) {
+    printf("E %s %s %s\n", label, capme_status_kind((int)st), capme_last_error());
+}
+
+/* Iterates a query, printing P lines when `print`; returns the packet count, adds the bytes. */
+static long run_search(const capme_store *store, const capme_query *q, int print, uint64_t *bytes) {
+    capme_search *s = NULL;
+    capme_status st = capme_search_new(store, q, &s);
+    CHECK(st == CAPME_OK && s != NULL, "capme_search_new: %s", capme_status_kind((int)st));
+    if (st != CAPME_OK) return -1;
+    long n = 0;
+    capme_packet p;
+    int64_t prev = INT64_MIN;
+    while ((st = capme_search_next(s, &p)) == CAPME_OK) {
+        n++;
+        *bytes += p.caplen;
+        CHECK(p.ts_ns >= prev, "packets in timestamp order");
+        prev = p.ts_ns;
+        CHECK(p.data != NULL && p.caplen > 0 && p.origlen >= p.caplen, "packet %ld shape", n);
+        CHECK(p.sensor != NULL && p.file != NULL, "packet %ld names", n);
+        if (print) {
+            printf("P %" PRId64 " %u %u %u %s %s ", p.ts_ns, p.caplen, p.origlen, p.linktype,
+                   p.sensor, p.file);
+            for (uint32_t i = 0; i < p.caplen; i++) printf("%02x", p.data[i]);
+            printf("\n");
+        }
+    }
+    CHECK(st == CAPME_DONE, "search ends with CAPME_DONE, got %s", capme_status_kind((int)st));
+    CHECK(p.data == NULL && p.caplen == 0, "packet zeroed at the end");
+    /* After the end, it stays done. */
+    CHECK(capme_search_next(s, &p) == CAPME_DONE, "done stays done");
+    capme_search_free(s);
+    return n;
+}
+
+static void test_search(const capme_store *store) {
+    capme_query *q = NULL;
+    capme_status st = capme_query_new_tuple(SIP, SPT, DIP, DPT, "tcp", STIME, ETIME, &q);
+    CHECK(st == CAPME_OK && q != NULL, "query_new_tuple");
+    uint64_t bytes = 0;
+    long n = run_search(store, q, 1, &bytes);
+    CHECK(n == 15, "QinQ flow has 15 packets, got %ld", n);
+    CHECK(bytes == 3776, "QinQ flow has 3776 bytes, got %" PRIu64, bytes);
+    capme_query_free(q);
+
+    /* The same window in nanoseconds (an integer etime covers its whole second), reversed
+     * direction, protocol omitted. */
+    q = NULL;
+    st = capme_query_new_tuple_ns(DIP, DPT, SIP, SPT, NULL, 1718407577000000000LL,
+                                  1718407578999999999LL, &q);
+    CHECK(st == CAPME_OK, "query_new_tuple_ns");
+    bytes = 0;
+    n = run_search(store, q, 0, &bytes);
+    CHECK(n == 15 && bytes == 3776, "ns window: %ld packets %" PRIu64 " bytes", n, bytes);
+    capme_query_free(q);
+
+    /* A window that ends before the last packet (1718407578.222645) loses packets. */
+    q = NULL;
+    st = capme_query_new_tuple_ns(SIP, SPT, DIP, DPT, "tcp", 1718407577000000000LL,
+                                  1718407578000000000LL, &q);
+    CHECK(st == CAPME_OK, "query_new_tuple_ns short");
+    bytes = 0;
+    n = run_search(store, q, 0, &bytes);
+    CHECK(n > 0 && n < 15, "a shorter window finds fewer packets, got %ld", n);
+    capme_query_free(q);
+}
+
+static void test_community_id(const capme_store *store) {
+    char *cid = NULL;
+    capme_status st = capme_community_id(SIP, SPT, DIP, DPT, "tcp", 0, true, &cid);
+    CHECK(st == CAPME_OK && cid != NULL, "community_id");
+    if (!cid) return;
+    printf("C qinq %s\n", cid);
+    CHECK(strcmp(cid, "1:Lh7B4JI0U9bVwZ4Y66OAnkQk4Rk=") == 0, "QinQ community id %s", cid);
+    char *hex = NULL;
+    st = capme_community_id(SIP, SPT, DIP, DPT, "6", 0, false, &hex);
+    CHECK(st == CAPME_OK && hex != NULL && strlen(hex) == 42, "hex community id");
+    if (hex) printf("C qinq-hex %s\n", hex);
+    capme_string_free(hex);
+    char *seeded = NULL;
+    st = capme_community_id(SIP, SPT, DIP, DPT, "tcp", 1, true, &seeded);
+    CHECK(st == CAPME_OK && seeded && strcmp(seeded, cid) != 0, "seed changes the id");
+    if (seeded) printf("C qinq-seed1 %s\n", seeded);
+    capme_string_free(seeded);
+
+    capme_query *q = NULL;
+    st = capme_query_new_community_id(cid, STIME, ETIME, &q);
+    CHECK(st == CAPME_OK, "query by community id");
+    uint64_t bytes = 0;
+    long n = run_search(store, q, 0, &bytes);
+    CHECK(n == 15 && bytes == 3776, "community id query: %ld packets", n);
+    capme_query_free(q);
+    q = NULL;
+    st = capme_query_new_community_id_ns(cid, 1718407577000000000LL, 1718407578999999999LL, &q);
+    CHECK(st == CAPME_OK, "query by community id ns");
+    bytes = 0;
+    n = run_search(store, q, 0, &bytes);
+    CHECK(n == 15, "community id ns query: %ld packets", n);
+    capme_query_free(q);
+    capme_string_free(cid);
+}
+
+static void test_extract(const capme_store *store, const char *tmp) {
+    char out[4096], archive[4096];
+    snprintf(out, sizeof out, "%s/c-flow.pcap", tmp);
+    snprintf(archive, sizeof archive, "%s/c-archive", tmp);
+    capme_query *q = NULL;
+    capme_status st = capme_query_new_tuple(SIP, SPT, DIP, DPT, "tcp", STIME, ETIME, &q);
+    CHECK(st == CAPME_OK, "query");
+
+    capme_summary *sum = NULL;
+    st = capme_extract_to_file(store, q, out, &sum);
+    CHECK(st == CAPME_OK && sum != NULL, "extract_to_file");
+    if (sum) {
+        printf("J %s\n", capme_summary_json(sum));
+        CHECK(capme_summary_packets(sum) == 15, "packets");
+        CHECK(capme_summary_bytes(sum) == 3776, "bytes");
+        CHECK(capme_summary_files_scanned(sum) + capme_summary_files_indexed(sum) >= 1,
+              "files_scanned + files_indexed");
+        CHECK(capme_summary_bytes_read(sum) > 0, "bytes_read");
+        CHECK(!capme_summary_cached(sum), "not cached");
+        CHECK(strcmp(capme_summary_output(sum), out) == 0, "output %s", capme_summary_output(sum));
+        CHECK(strcmp(capme_summary_community_id(sum), "1:Lh7B4JI0U9bVwZ4Y66OAnkQk4Rk=") == 0,
+              "community id");
+        int64_t first = 0, last = 0;
+        CHECK(capme_summary_first_ts_ns(sum, &first) && first == 1718407577678912000LL,
+              "first_ts_ns %" PRId64, first);
+        CHECK(capme_summary_last_ts_ns(sum, &last) && last == 1718407578222645000LL,
+              "last_ts_ns %" PRId64, last);
+        CHECK(capme_summary_warning_count(sum) == 0, "no warnings");
+        CHECK(capme_summary_warning(sum, 0) == NULL, "warning out of range");
+        CHECK(access(out, F_OK) == 0, "file written");
+        capme_summary_free(sum);
+    }
+
+    /* Archive: written, then cached, then forced. */
+    const char *labels[3] = {"first", "cached", "forced"};
+    bool force[3] = {false, false, true};
+    bool cached[3] = {false, true, false};
+    char archived[4096] = "";
+    for (int i = 0; i < 3; i++) {
+        sum = NULL;
+        st = capme_extract_to_archive(store, q, archive, force[i], &sum);
+        CHECK(st == CAPME_OK && sum != NULL, "extract_to_archive %s", labels[i]);
+        if (!sum) continue;
+        printf("A %s %s\n", labels[i], capme_summary_json(sum));
+        CHECK(capme_summary_cached(sum) == cached[i], "archive %s cached flag", labels[i]);
+        CHECK(capme_summary_packets(sum) == 15, "archive %s packets", labels[i]);
+        CHECK(strncmp(capme_summary_output(sum), archive, strlen(archive)) == 0, "in archive");
+        snprintf(archived, sizeof archived, "%s", capme_summary_output(sum));
+        capme_summary_free(sum);
+    }
+
+    /* A corrupt cached archive file is a format error. */
+    if (archived[0]) {
+        FILE *f = fopen(archived, "wb");
+        CHECK(f != NULL, "open archive file");
+        if (f) {
+            fputs("\xd4\xc3\xb2\xa1garbage", f);
+            fclose(f);
+        }
+        sum = NULL;
+        st = capme_extract_to_archive(store, q, archive, false, &sum);
+        CHECK(st == CAPME_FORMAT && sum == NULL, "corrupt archive: %s", capme_status_kind((int)st));
+        report_error("format", st);
+    }
+
+    /* No packets: status, message and no file left behind. */
+    capme_query *empty = NULL;
+    st = capme_query_new_tuple(SIP, SPT, DIP, DPT, "tcp", "1718400000", "1718400001", &empty);
+    CHECK(st == CAPME_OK, "empty query");
+    char none[4096];
+    snprintf(none, sizeof none, "%s/c-none.pcap", tmp);
+    sum = (capme_summary *)1; /* must be reset to NULL */
+    st = capme_extract_to_file(store, empty, none, &sum);
+    CHECK(st == CAPME_NO_PACKETS && sum == NULL, "no packets: %s", capme_status_kind((int)st));
+    report_error("nopackets", st);
+    CHECK(access(none, F_OK) != 0, "no file left for an empty result");
+    uint64_t bytes = 0;
+    CHECK(run_search(store, empty, 0, &bytes) == 0, "empty search yields nothing");
+    capme_query_free(empty);
+
+    /* I/O: output directory missing. */
+    sum = NULL;
+    st = capme_extract_to_file(store, q, "/nonexistent-capme-dir/x.pcap", &sum);
+    CHECK(st == CAPME_IO && sum == NULL, "io: %s", capme_status_kind((int)st));
+    report_error("io", st);
+    capme_query_free(q);
+}
+
+static void test_errors(const capme_store *store) {
+    capme_query *q = NULL;
+    capme_status st;
+
+    st = capme_query_new_tuple("sip", SPT, DIP, DPT, "tcp", STIME, ETIME, &q);
+    CHECK(st == CAPME_INVALID && q == NULL, "bad sip");
+    report_error("bad_sip", st);
+    st = capme_query_new_tuple(SIP, "70000", DIP, DPT, "tcp", STIME, ETIME, &q);
+    CHECK(st == CAPME_INVALID, "bad spt");
+    report_error("bad_spt", st);
+    st = capme_query_new_tuple(SIP, NULL, DIP, DPT, "tcp", STIME, ETIME, &q);
+    CHECK(st == CAPME_INVALID, "missing spt");
+    report_error("missing_spt", st);
+    st = capme_query_new_tuple(SIP, SPT, DIP, DPT, "bogus", STIME, ETIME, &q);
+    CHECK(st == CAPME_INVALID, "bad proto");
+    report_error("bad_proto", st);
+    st = capme_query_new_tuple(SIP, SPT, DIP, DPT, "tcp", "yesterday", ETIME, &q);
+    CHECK(st == CAPME_INVALID, "bad stime");
+    report_error("bad_stime", st);
+    st = capme_query_new_tuple(SIP, SPT, DIP, DPT, "tcp", "200", "100", &q);
+    CHECK(st == CAPME_INVALID, "etime before stime");
+    report_error("etime_before_stime", st);
+    st = capme_query_new_tuple_ns(SIP, SPT, DIP, DPT, "tcp", 200, 100, &q);
+    CHECK(st == CAPME_INVALID, "ns etime before stime");
+    report_error("ns_etime_before_stime", st);
+    st = capme_query_new_community_id("nope", STIME, ETIME, &q);
+    CHECK(st == CAPME_INVALID, "bad community id");
+    report_error("bad_cid", st);
+    st = capme_query_new_tuple("\xff", SPT, DIP, DPT, "tcp", STIME, ETIME, &q);
+    CHECK(st == CAPME_INVALID, "not utf-8");
+    report_error("not_utf8", st);
+    CHECK(q == NULL, "no query made by failures");
+
+    char *cid = NULL;
+    st = capme_community_id("1.2.3.4", "1", "::1", "2", "udp", 0, true, &cid);
+    CHECK(st == CAPME_INVALID && cid == NULL, "community id family mismatch");
+    report_error("cid_family", st);
+
+    /* Stores. */
+    capme_store *s = NULL;
+    const char *missing[] = {"/nonexistent-capme-store"};
+    st = capme_store_open(missing, 1, &s);
+    CHECK(st == CAPME_STORE && s == NULL, "missing store: %s", capme_status_kind((int)st));
+    report_error("missing_store", st);
+    st = capme_store_open(NULL, 0, &s);
+    CHECK(st == CAPME_INVALID && s == NULL, "no roots");
+    report_error("no_roots", st);
+
+    /* NULLs. */
+    st = capme_store_open(missing, 1, NULL);
+    CHECK(st == CAPME_NULL, "null out");
+    report_error("null_out", st);
+    st = capme_store_open(NULL, 1, &s);
+    CHECK(st == CAPME_NULL, "null roots");
+    report_error("null_roots", st);
+    st = capme_query_new_tuple(NULL, SPT, DIP, DPT, "tcp", STIME, ETIME, &q);
+    CHECK(st == CAPME_NULL, "null sip");
+    report_error("null_sip", st);
+    capme_search *search = NULL;
+    st = capme_search_new(NULL, NULL, &search);
+    CHECK(st == CAPME_NULL && search == NULL, "null store");
+    report_error("null_store", st);
+    capme_packet p;
+    st = capme_search_next(NULL, &p);
+    CHECK(st == CAPME_NULL, "null search");
+    capme_summary *sum = NULL;
+    st = capme_extract_to_file(store, NULL, "/tmp/x.pcap", &sum);
+    CHECK(st == CAPME_NULL, "null query");
+    report_error("null_query", st);
+    CHECK(capme_summary_packets(NULL) == 0 && capme_summary_json(NULL) == NULL, "null summary");
+    CHECK(capme_store_set_cancelled(NULL, true) == CAPME_NULL, "null cancel");
+    /* Frees accept NULL. */
+    capme_store_free(NULL);
+    capme_query_free(NULL);
+    capme_search_free(NULL);
+    capme_summary_free(NULL);
+    capme_string_free(NULL);
+    CHECK(strcmp(capme_status_kind(42), "unknown") == 0, "unknown status kind");
+}
+
+static void test_cancel(const char *big) {
+    capme_store *s = NULL;
+    const char *roots[] = {big};
+    capme_status st = capme_store_open(roots, 1, &s);
+    CHECK(st == CAPME_OK, "open big store");
+    if (!s) return;
+    capme_query *q = NULL;
+    st = capme_query_new_tuple("10.99.0.1", "1", "10.99.0.2", "2", "udp", "0", "2000000000", &q);
+    CHECK(st == CAPME_OK, "query for cancel");
+    uint64_t bytes = 0;
+    long n = run_search(s, q, 0, &bytes);
+    CHECK(n == 0, "big store has no packet of that flow, got %ld", n);
+    CHECK(capme_store_set_cancelled(s, true) == CAPME_OK, "set cancelled");
+    capme_search *search = NULL;
+    st = capme_search_new(s, q, &search);
+    CHECK(st == CAPME_OK, "search on cancelled store starts");
+    capme_packet p;
+    st = capme_search_next(search, &p);
+    CHECK(st == CAPME_CANCELLED, "cancelled: %s", capme_status_kind((int)st));
+    report_error("cancelled", st);
+    CHECK(capme_search_next(search, &p) == CAPME_DONE, "done after the error");
+    capme_search_free(search);
+    capme_summary *sum = NULL;
+    char out[4096];
+    snprintf(out, sizeof out, "%s/never.pcap", big);
+    st = capme_extract_to_file(s, q, out, &sum);
+    CHECK(st == CAPME_CANCELLED && sum == NULL, "extract cancelled");
+    CHECK(capme_store_set_cancelled(s, false) == CAPME_OK, "clear cancelled");
+    bytes = 0;
+    CHECK(run_search(s, q, 0, &bytes) == 0, "search runs again after clearing");
+    capme_query_free(q);
+    capme_store_free(s);
+}
+
+int main(int argc, char **argv) {
+    if (argc != 4) {
+        fprintf(stderr, "usage: %s STORE_DIR TMP_DIR BIG_STORE_DIR\n", argv[0]);
+        return 2;
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    CHECK(strlen(capme_version()) > 0, "version");
+    printf("V %s\n", capme_version());
+    CHECK(strcmp(capme_last_error(), "") == 0, "no error yet");
+
+    capme_store *store = NULL;
+    const char *roots[] = {argv[1]};
+    capme_status st = capme_store_open(roots, 1, &store);
+    CHECK(st == CAPME_OK && store != NULL, "store_open");
+    if (!store) return 1;
+
+    test_search(store);
+    test_community_id(store);
+    test_extract(store, argv[2]);
+    test_errors(store);
+    test_cancel(argv[3]);
+    capme_store_free(store);
+
+    /* Two roots, one with a truncated capture file: the extraction succeeds with a warning. */
+    {
+        const char *two[] = {argv[1], argv[3]};
+        char out[4096];
+        capme_summary *sum = NULL;
+        capme_query *q = NULL;
+        store = NULL;
+        snprintf(out, sizeof out, "%s/c-warn.pcap", argv[2]);
+        st = capme_store_open(two, 2, &store);
+        CHECK(st == CAPME_OK, "open two roots");
+        st = capme_query_new_tuple(SIP, SPT, DIP, DPT, "tcp", STIME, ETIME, &q);
+        CHECK(st == CAPME_OK, "query");
+        st = capme_extract_to_file(store, q, out, &sum);
+        CHECK(st == CAPME_OK && sum != NULL, "extract with a warning");
+        if (sum) {
+            printf("W %s\n", capme_summary_json(sum));
+            CHECK(capme_summary_packets(sum) == 15, "15 packets despite the bad file");
+            CHECK(capme_summary_warning_count(sum) == 1, "one warning");
+            CHECK(capme_summary_warning(sum, 0) != NULL &&
+                      strstr(capme_summary_warning(sum, 0), "corrupt capture") != NULL,
+                  "warning text");
+            CHECK(capme_summary_warning(sum, 1) == NULL, "one warning only");
+            if (capme_summary_warning(sum, 0)) printf("WM %s\n", capme_summary_warning(sum, 0));
+        }
+        capme_summary_free(sum);
+        capme_query_free(q);
+        capme_store_free(store);
+    }
+
+    if (failures) {
+        printf("FAILED: %d checks\n", failures);
+        return 1;
+    }
+    printf("OK\n");
+    return 0;
+}
