@@ -62,7 +62,13 @@ pub fn archive_name(query: &Query) -> String {
     format!("{flow}_{}.pcap", window_part(&query.window))
 }
 
-/// The sensor directory name for a set of sensors (`unknown` when empty).
+/// Longest sensor directory name written as the plain `+`-joined list.
+const SENSOR_PART_MAX: usize = 100;
+
+/// The sensor directory name for a set of sensors (`unknown` when empty): the names joined
+/// with `+`; when that would be longer than 100 bytes (many sensors), the first two names,
+/// the count of the others and a hash of the whole list, e.g. `s1+s2+22more-5f3a9c1e`, so the
+/// name stays a valid file name and stays deterministic.
 pub fn sensor_part(sensors: &[Arc<str>]) -> String {
     if sensors.is_empty() {
         return "unknown".into();
@@ -71,7 +77,20 @@ pub fn sensor_part(sensors: &[Arc<str>]) -> String {
         .iter()
         .map(|s| s.replace(['/', '\\', '\0'], "_"))
         .collect();
-    s.join("+")
+    let joined = s.join("+");
+    if joined.len() <= SENSOR_PART_MAX {
+        return joined;
+    }
+    let mut h: u32 = 0x811c_9dc5;
+    for b in joined.bytes() {
+        h = (h ^ b as u32).wrapping_mul(0x0100_0193);
+    }
+    let head: Vec<String> = s
+        .iter()
+        .take(2)
+        .map(|n| n.chars().take(32).collect())
+        .collect();
+    format!("{}+{}more-{h:08x}", head.join("+"), s.len() - head.len())
 }
 
 /// `dir/YYYY-MM-DD/<sensor>/<name>.pcap` for a query.
@@ -109,6 +128,16 @@ mod tests {
         let n = archive_name(&q6);
         assert!(!n.contains(':') && !n.contains('/'), "{n}");
         assert!(n.contains("100.500000000-200.999999999"), "{n}");
+        let many: Vec<Arc<str>> = (0..24)
+            .map(|i| Arc::from(format!("sensor{i:02}-eth1")))
+            .collect();
+        let part = sensor_part(&many);
+        assert!(
+            part.len() < 100 && part.starts_with("sensor00-eth1+sensor01-eth1+22more-"),
+            "{part}"
+        );
+        assert_eq!(part, sensor_part(&many), "deterministic");
+        assert_ne!(part, sensor_part(&many[1..]));
         let p = archive_path(Path::new("/a"), &q1, &["s1".into(), "s2".into()]);
         assert_eq!(
             p,
