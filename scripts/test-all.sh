@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of capme on a fresh machine: installs what the tests need (Debian's tcpdump
-# and tshark for the differential tests), then formatting, lints and the whole test suite.
+# and tshark for the differential tests; capme-c's and capme-py's scripts install tcl8.6-dev,
+# valgrind, pkg-config, python3-venv and, from PyPI, maturin, ziglang, pytest, splunk-sdk), then
+# formatting, lints and the whole test suite of the workspace, the C/Tcl and the Python parts.
 # This is the README's test command and what .ci/run calls.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,3 +27,5 @@ echo "== cargo test"
 CAPME_REQUIRE_TOOLS=1 cargo test --workspace
 echo "== capme-c: C ABI, valgrind, pkg-config install, Tcl extension"
 ./capme-c/scripts/test.sh
+echo "== capme-py: wheel (abi3, manylinux2014) in a fresh virtualenv, pytest, Splunk app"
+./capme-py/scripts/test.sh

@@ -1,0 +1,47 @@
+"""capme: pull the packets of one network connection out of rolling pcap/pcapng capture stores.
+
+A thin Python layer over the Rust engine capme-core (the same engine as the ``capme`` CLI)::
+
+    import capme
+
+    store = capme.Store("/nsm/sensor_data")
+    for p in store.search("10.10.5.10", 52001, "10.10.5.20", 22, 1718407577, 1718407578, proto="tcp"):
+        print(p.datetime, len(p.data), p.sensor)
+
+    summary = store.extract("10.10.5.10", 52001, "10.10.5.20", 22, 1718407577, 1718407578,
+                            proto="tcp", archive="/nsm/capme-archive")
+    print(summary.output, summary.packets, summary.as_dict())
+
+Times are an int or float epoch, a numeric or RFC 3339 string, or a ``datetime`` (naive values
+are UTC). Errors are ``CapmeError`` subclasses whose message is the CLI's message:
+``InvalidQuery`` (also ``ValueError``), ``StoreError`` (also ``OSError``) and ``NoPackets``.
+Long work releases the GIL and can be interrupted with Ctrl-C (``KeyboardInterrupt``).
+"""
+
+from ._capme import (
+    CapmeError,
+    FlowKey,
+    InvalidQuery,
+    NoPackets,
+    Packet,
+    SearchIterator,
+    Store,
+    StoreError,
+    Summary,
+    __version__,
+    community_id,
+)
+
+__all__ = [
+    "CapmeError",
+    "FlowKey",
+    "InvalidQuery",
+    "NoPackets",
+    "Packet",
+    "SearchIterator",
+    "Store",
+    "StoreError",
+    "Summary",
+    "__version__",
+    "community_id",
+]

@@ -1,0 +1,186 @@
+"""Type stubs of the compiled module ``capme._capme`` (hand-written; keep in step with src/lib.rs)."""
+
+import datetime as _dt
+import os
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+
+__version__: str
+
+_Path = Union[str, "os.PathLike[str]"]
+_Time = Union[int, float, str, _dt.datetime]
+_Port = Union[int, str, None]
+_Proto = Union[str, int, None]
+_Ip = Union[str, Any]  # str or ipaddress.IPv4Address / IPv6Address
+
+class CapmeError(Exception):
+    """Base class of every capme error; ``str(e)`` is the CLI's message without ``capme: ``."""
+
+    kind: str
+
+class InvalidQuery(CapmeError, ValueError):
+    """An invalid argument; the message names the field and the value."""
+
+class StoreError(CapmeError, OSError):
+    """A store root, I/O (``errno`` set when known) or corrupt-capture error."""
+
+class NoPackets(CapmeError):
+    """The query matched no packet; no file was written."""
+
+class Packet:
+    """One matched packet, owning its bytes."""
+
+    @property
+    def ts(self) -> float:
+        """Epoch seconds (float)."""
+    @property
+    def ts_ns(self) -> int:
+        """Epoch nanoseconds (exact)."""
+    @property
+    def datetime(self) -> _dt.datetime:
+        """Timezone-aware UTC datetime (microseconds)."""
+    @property
+    def data(self) -> bytes:
+        """The captured bytes, unchanged."""
+    @property
+    def orig_len(self) -> int:
+        """Length on the wire."""
+    @property
+    def linktype(self) -> int:
+        """LINKTYPE_* of the capture interface."""
+    @property
+    def sensor(self) -> str:
+        """Sensor name of the capture file."""
+    @property
+    def file(self) -> str:
+        """Path of the capture file."""
+
+class SearchIterator(Iterator[Packet]):
+    """The packets of one search in timestamp order, read lazily in batches (GIL released)."""
+
+    def __iter__(self) -> "SearchIterator": ...
+    def __next__(self) -> Packet: ...
+    def close(self) -> None:
+        """Stops the search; later iteration ends at once."""
+    @property
+    def files_scanned(self) -> int:
+        """Capture files read completely so far."""
+    @property
+    def bytes_read(self) -> int:
+        """Bytes of capture files read so far."""
+    @property
+    def warning_messages(self) -> List[str]:
+        """Non-fatal problems met so far."""
+
+class Summary:
+    """What an extraction did; the attributes are the CLI's ``--json`` fields."""
+
+    @property
+    def packets(self) -> int: ...
+    @property
+    def bytes(self) -> int: ...
+    @property
+    def first_ts(self) -> Optional[float]: ...
+    @property
+    def last_ts(self) -> Optional[float]: ...
+    @property
+    def first_ts_ns(self) -> Optional[int]: ...
+    @property
+    def last_ts_ns(self) -> Optional[int]: ...
+    @property
+    def output(self) -> Optional[str]: ...
+    @property
+    def community_id(self) -> Optional[str]: ...
+    @property
+    def files_scanned(self) -> int: ...
+    @property
+    def bytes_read(self) -> int: ...
+    @property
+    def elapsed_ms(self) -> int: ...
+    @property
+    def cached(self) -> bool: ...
+    @property
+    def warnings(self) -> int: ...
+    @property
+    def warning_messages(self) -> List[str]: ...
+    def as_dict(self) -> Dict[str, Any]:
+        """The object ``capme extract --json`` prints."""
+    def __getattr__(self, name: str) -> Any: ...
+
+class Store:
+    """A capture store over one or more root directories."""
+
+    def __init__(
+        self,
+        roots: Union[_Path, Iterable[_Path]],
+        index_dir: Optional[_Path] = None,
+        *,
+        threads: Optional[int] = None,
+    ) -> None: ...
+    @property
+    def roots(self) -> List[str]: ...
+    @property
+    def index_dir(self) -> Optional[str]:
+        """Where flow indexes are kept (None: each root's ``.capme/``)."""
+    def search(
+        self,
+        sip: Optional[_Ip] = None,
+        spt: _Port = None,
+        dip: Optional[_Ip] = None,
+        dpt: _Port = None,
+        stime: Optional[_Time] = None,
+        etime: Optional[_Time] = None,
+        proto: _Proto = None,
+        *,
+        community_id: Optional[str] = None,
+    ) -> SearchIterator:
+        """Packets of a flow (5-tuple or ``community_id=``) in ``stime <= ts <= etime``."""
+    def extract(
+        self,
+        sip: Optional[_Ip] = None,
+        spt: _Port = None,
+        dip: Optional[_Ip] = None,
+        dpt: _Port = None,
+        stime: Optional[_Time] = None,
+        etime: Optional[_Time] = None,
+        proto: _Proto = None,
+        *,
+        community_id: Optional[str] = None,
+        out: Optional[_Path] = None,
+        archive: Optional[_Path] = None,
+        force: bool = False,
+    ) -> Summary:
+        """Extract into ``out=`` (a pcap file) or ``archive=`` (a CapMe-like archive)."""
+
+class FlowKey:
+    """Canonical, bidirectional, hashable and ordered flow key."""
+
+    def __init__(self, sip: _Ip, spt: _Port, dip: _Ip, dpt: _Port, proto: Union[str, int]) -> None: ...
+    @classmethod
+    def from_tuple(cls, t: Tuple[_Ip, _Port, _Ip, _Port, Union[str, int]]) -> "FlowKey": ...
+    @property
+    def proto(self) -> str: ...
+    @property
+    def proto_number(self) -> int: ...
+    @property
+    def first(self) -> Tuple[str, int]: ...
+    @property
+    def second(self) -> Tuple[str, int]: ...
+    def as_tuple(self) -> Tuple[str, int, str, int, str]: ...
+    def community_id(self, seed: int = 0, base64: bool = True) -> str: ...
+    def __hash__(self) -> int: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __lt__(self, other: "FlowKey") -> bool: ...
+    def __le__(self, other: "FlowKey") -> bool: ...
+    def __gt__(self, other: "FlowKey") -> bool: ...
+    def __ge__(self, other: "FlowKey") -> bool: ...
+
+def community_id(
+    sip: _Ip,
+    spt: _Port,
+    dip: _Ip,
+    dpt: _Port,
+    proto: Union[str, int],
+    seed: int = 0,
+    base64: bool = True,
+) -> str:
+    """Community ID v1 of a flow, as ``capme community-id`` prints it."""

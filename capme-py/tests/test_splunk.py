@@ -1,0 +1,246 @@
+"""The Splunk app driven without a Splunk server: the | capme command through splunklib's
+chunked protocol v2 (getinfo and execute chunks on stdin, as splunkd sends them), once with
+the compiled module and once with the CLI fallback; and the scripted input."""
+
+import csv
+import io
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import capme
+from helpers import tuple_args
+
+SPLUNK_DIR = Path(__file__).resolve().parents[1] / "splunk"
+APP = SPLUNK_DIR / "capme_app"
+FIELDS = ["_time", "startTime", "endTime", "src", "src_port", "dest", "dest_port", "uid",
+          "proto", "community_id"]
+
+
+def _chunk(meta, body=""):
+    m = json.dumps(meta).encode()
+    b = body.encode()
+    return b"chunked 1.0,%d,%d\n" % (len(m), len(b)) + m + b
+
+
+def _read_chunks(data):
+    out = []
+    buf = io.BytesIO(data)
+    while True:
+        header = buf.readline()
+        if not header:
+            return out
+        assert header.startswith(b"chunked 1.0,"), header
+        mlen, blen = map(int, header[len(b"chunked 1.0,"):].split(b","))
+        meta = json.loads(buf.read(mlen))
+        body = buf.read(blen).decode()
+        out.append((meta, body))
+
+
+def run_command(python, app_dir, rows, args=(), env=None):
+    """Runs bin/capme_command.py as splunkd does (protocol v2) and returns (metas, rows)."""
+    dispatch = Path(app_dir) / "dispatch"
+    dispatch.mkdir(exist_ok=True)
+    searchinfo = {
+        "args": list(args), "raw_args": list(args), "dispatch_dir": str(dispatch),
+        "sid": "1718407600.42", "app": "capme_app", "owner": "admin", "username": "admin",
+        "session_key": "unused", "splunkd_uri": "https://127.0.0.1:8089",
+        "splunk_version": "9.3.2", "search": "%7C%20capme", "command": "capme",
+        "maxresultrows": 50000, "earliest_time": "0", "latest_time": "0",
+    }
+    getinfo = {"action": "getinfo", "preview": False, "streaming_command_will_restart": False,
+               "searchinfo": searchinfo}
+    body = io.StringIO()
+    w = csv.DictWriter(body, fieldnames=FIELDS, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow(r)
+    stdin = _chunk(getinfo) + _chunk({"action": "execute", "finished": True}, body.getvalue())
+    r = subprocess.run([python, str(Path(app_dir) / "bin" / "capme_command.py")], input=stdin,
+                       capture_output=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr.decode()
+    chunks = _read_chunks(r.stdout)
+    assert len(chunks) == 2, chunks
+    info, (meta, out) = chunks[0][0], chunks[1]
+    assert info.get("type") == "streaming", info
+    assert meta.get("finished") is True, meta
+    assert "inspector" not in meta or "ERROR" not in json.dumps(meta["inspector"]), meta
+    got = [{k: v for k, v in row.items() if not k.startswith("__mv_")}
+           for row in csv.DictReader(io.StringIO(out))]
+    return chunks, got
+
+
+def _rows(flows):
+    """Rows shaped like the issue's Splunk search, from the manifest's flows."""
+    rows = []
+    for i, f in enumerate(flows):
+        first, last = f["first_ts_ns"] / 1e9, f["last_ts_ns"] / 1e9
+        start = math.floor(first)
+        end = round(start + (last - first))
+        rows.append({"_time": f"{first:.6f}", "startTime": str(start), "endTime": str(end),
+                     "src": f["src_ip"], "src_port": str(f["src_port"]), "dest": f["dst_ip"],
+                     "dest_port": str(f["dst_port"]), "uid": f"C{i}", "proto": f["proto"],
+                     "community_id": ""})
+    return rows
+
+
+@pytest.fixture
+def app(tmp_path, sample_store):
+    if not (APP / "bin" / "lib" / "splunklib").is_dir():
+        raise RuntimeError("splunklib is not vendored: run capme-py/splunk/build.sh first")
+    app_dir = tmp_path / "capme_app"
+    shutil.copytree(APP, app_dir)
+    (app_dir / "local").mkdir(exist_ok=True)
+    return app_dir
+
+
+def _configure(app_dir, store, archive, mode, cli, extra=""):
+    (app_dir / "local" / "capme.conf").write_text(
+        f"[capme]\nstore = {store}\narchive = {archive}\nmode = {mode}\ncapme_cli = {cli}\n{extra}"
+    )
+
+
+def _python_without_module():
+    """An interpreter that cannot import capme (the base interpreter of the test venv)."""
+    for candidate in (getattr(sys, "_base_executable", None), shutil.which("python3"),
+                      "/usr/bin/python3"):
+        if not candidate or not os.path.exists(candidate):
+            continue
+        r = subprocess.run([candidate, "-c", "import capme"], capture_output=True)
+        if r.returncode != 0:
+            return candidate
+    raise RuntimeError("no Python interpreter without the capme module found")
+
+
+def _check_rows(rows, got, flows, sample_store, tmp_path, archive):
+    assert len(got) == len(rows)
+    store = capme.Store(sample_store)
+    for row, out, flow in zip(rows, got, flows):
+        for k in ("_time", "startTime", "endTime", "src", "src_port", "dest", "dest_port", "uid"):
+            assert out[k] == row[k]
+        assert out["capme_error"] == "", out
+        ref = tmp_path / f"ref-{row['uid']}.pcap"
+        s = store.extract(row["src"], row["src_port"], row["dest"], row["dest_port"],
+                          row["startTime"], row["endTime"], proto=row["proto"], out=ref)
+        assert int(out["pcap_packets"]) == s.packets > 0
+        assert int(out["pcap_bytes"]) == s.bytes
+        assert out["community_id"] == s.community_id == capme.community_id(
+            *tuple_args(flow), flow["proto"])
+        path = Path(out["pcap_path"])
+        assert path.is_file() and archive in path.parents
+        assert path.read_bytes() == ref.read_bytes()
+
+
+BAD_ROWS = [
+    ({"src": "10.10.5.999"}, 'invalid sip "10.10.5.999": not an IPv4 or IPv6 address'),
+    ({"dest_port": "23"}, "no packet matched tcp 10.10.5.10:52001 <-> 10.10.5.20:23 between "
+                          "2024-06-14T23:26:17.000000000Z and 2024-06-14T23:26:18.999999999Z"),
+    ({"startTime": ""}, 'invalid stime "": empty time; expected epoch seconds or RFC 3339'),
+]
+
+
+def _bad_rows(flows):
+    qinq = next(r for r, f in zip(_rows(flows), flows) if f["name"] == "qinq-tcp")
+    rows = []
+    for change, _ in BAD_ROWS:
+        r = dict(qinq, uid="bad")
+        r.update(change)
+        rows.append(r)
+    cid_row = dict(qinq, uid="cid", src="", src_port="", dest="", dest_port="", proto="",
+                   community_id="1:Lh7B4JI0U9bVwZ4Y66OAnkQk4Rk=")
+    return rows, cid_row
+
+
+@pytest.mark.parametrize("path", ["module", "cli"])
+def test_command(app, tmp_path, sample_store, flows, cli, path):
+    archive = tmp_path / "archive"
+    if path == "module":
+        # The CLI path is not valid: only the module can produce results.
+        _configure(app, sample_store, archive, "auto", tmp_path / "no-such-capme")
+        python = sys.executable
+    else:
+        _configure(app, sample_store, archive, "auto", cli)
+        python = _python_without_module()
+    rows = _rows(flows)
+    bad, cid_row = _bad_rows(flows)
+    _, got = run_command(python, app, rows + bad + [cid_row])
+    _check_rows(rows, got[:len(rows)], flows, sample_store, tmp_path, archive)
+    for out, (_, message) in zip(got[len(rows):], BAD_ROWS):
+        assert out["uid"] == "bad" and out["capme_error"] == message
+        assert out["pcap_path"] == "" and out["pcap_packets"] == ""
+    cid_out = got[-1]
+    assert cid_out["capme_error"] == "" and int(cid_out["pcap_packets"]) == 15
+    assert Path(cid_out["pcap_path"]).name.startswith("cid_")
+    # Field options: the same flow under other field names.
+    renamed = [{"_time": r["_time"], "startTime": r["startTime"], "endTime": r["endTime"],
+                "src": r["dest"], "src_port": r["dest_port"], "dest": r["src"],
+                "dest_port": r["src_port"], "uid": r["uid"], "proto": r["proto"],
+                "community_id": ""} for r in rows[:2]]
+    _, got2 = run_command(python, app, renamed,
+                          args=["src_field=dest", "dest_field=src", "src_port_field=dest_port",
+                                "dest_port_field=src_port", "force=true"])
+    assert [g["pcap_path"] for g in got2] == [g["pcap_path"] for g in got[:2]]
+    assert all(g["capme_error"] == "" for g in got2)
+
+
+def test_command_paths_really_differ(app, tmp_path, sample_store, flows):
+    """With no module and no CLI the command reports it (so the CLI test above used the CLI)."""
+    _configure(app, sample_store, tmp_path / "a", "auto", tmp_path / "no-such-capme")
+    _, got = run_command(_python_without_module(), app, _rows(flows)[:1])
+    assert "no-such-capme" in got[0]["capme_error"]
+    _configure(app, sample_store, tmp_path / "a", "cli", tmp_path / "no-such-capme")
+    _, got = run_command(sys.executable, app, _rows(flows)[:1])
+    assert "no-such-capme" in got[0]["capme_error"]
+
+
+@pytest.mark.parametrize("path", ["module", "cli"])
+def test_scripted_input(app, tmp_path, sample_store, flows, cli, path):
+    archive = tmp_path / "archive"
+    requests = tmp_path / "requests.jsonl"
+    checkpoint = tmp_path / "state" / "checkpoint.json"
+    extra = f"[input]\nrequests = {requests}\ncheckpoint = {checkpoint}\n"
+    if path == "module":
+        _configure(app, sample_store, archive, "module", "", extra)
+        python = sys.executable
+    else:
+        _configure(app, sample_store, archive, "cli", cli, extra)
+        python = _python_without_module()
+    rows = _rows(flows)
+
+    def run():
+        r = subprocess.run([python, str(app / "bin" / "capme_input.py"), str(app)],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        return [json.loads(line) for line in r.stdout.splitlines()]
+
+    assert run() == []  # no requests file yet
+    with open(requests, "w") as f:
+        for r in rows[:3]:
+            f.write(json.dumps(r) + "\n")
+    events = run()
+    assert [e["uid"] for e in events] == ["C0", "C1", "C2"]  # one event per archive
+    for e, flow in zip(events, flows):
+        assert e["capme_error"] == "" and e["pcap_packets"] == flow["packet_count"]
+        assert Path(e["pcap_path"]).is_file()
+    state = json.loads(checkpoint.read_text())
+    assert state["offset"] == requests.stat().st_size
+    assert [p.name for p in checkpoint.parent.iterdir()] == ["checkpoint.json"]  # no temp left
+    assert run() == []  # nothing new
+    with open(requests, "a") as f:
+        f.write(json.dumps(rows[3]) + "\n")
+        f.write("not json\n")
+        f.write(json.dumps(rows[4])[:20])  # a line still being written
+    events = run()
+    assert [e.get("uid") for e in events] == ["C3", None]
+    assert events[1]["capme_error"].startswith("bad request line")
+    with open(requests, "a") as f:
+        f.write(json.dumps(rows[4])[20:] + "\n")
+    events = run()
+    assert [e["uid"] for e in events] == ["C4"]
+    assert events[0]["pcap_packets"] == flows[4]["packet_count"]
