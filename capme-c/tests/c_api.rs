@@ -26,7 +26,9 @@ fn sample_store() -> PathBuf {
     crate_dir().join("../examples/data/store")
 }
 
-/// The profile directory holding the libraries (target/debug or target/release).
+/// The profile directory holding the libraries (target/debug or target/release). `cargo test`
+/// builds the library as an rlib for the tests, not always its staticlib/cdylib: when they are
+/// missing (a fresh clone), they are built here with `cargo build -p capme-c`.
 fn lib_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     let dir = exe
@@ -34,10 +36,31 @@ fn lib_dir() -> PathBuf {
         .and_then(|d| d.parent())
         .expect("test binary in <profile>/deps")
         .to_path_buf();
+    let have = |d: &Path| {
+        ["libcapme_c.a", "libcapme_c.so"]
+            .iter()
+            .all(|l| d.join(l).is_file())
+    };
+    if !have(&dir) {
+        static BUILD: std::sync::Once = std::sync::Once::new();
+        BUILD.call_once(|| {
+            let mut cmd = Command::new(env!("CARGO"));
+            cmd.args(["build", "-p", "capme-c"])
+                .current_dir(crate_dir());
+            if dir.file_name().is_some_and(|n| n == "release") {
+                cmd.arg("--release");
+            }
+            if let Some(target) = dir.parent() {
+                cmd.env("CARGO_TARGET_DIR", target);
+            }
+            let st = cmd.status().expect("run cargo build -p capme-c");
+            assert!(st.success(), "cargo build -p capme-c failed");
+        });
+    }
     for lib in ["libcapme_c.a", "libcapme_c.so"] {
         assert!(
             dir.join(lib).is_file(),
-            "{} not found: cargo builds it with the test (crate-type staticlib/cdylib)",
+            "{} not found after cargo build -p capme-c",
             dir.join(lib).display()
         );
     }
