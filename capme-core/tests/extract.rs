@@ -572,3 +572,50 @@ fn progress_counter_reaches_the_planned_bytes() {
     store.extract(&q, &mut Vec::new()).unwrap();
     assert_eq!(counter.load(Ordering::Relaxed), total);
 }
+
+/// Two sensors whose matches interleave in time and exceed the read-ahead budget of a chain
+/// ([`capme_core::search::CHAIN_AHEAD_BYTES`]) many times over: workers that read ahead must
+/// wait for the merge without deadlocking it, and every thread count gives the same stream.
+#[test]
+fn chains_reading_ahead_past_their_budget_still_merge_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut big = udp(A, 5000, B, 53, 0);
+    big.resize(1400, 0xAB);
+    let per_file = 3000u32; // 3000 x 1.4 kB = 4.2 MB per file, 12.6 MB per chain
+    for (s, sensor) in ["s1", "s2"].iter().enumerate() {
+        let d = day_dir(dir.path(), sensor, "2023-11-14");
+        for f in 0..3u32 {
+            let mut b = PcapBuilder::new(1, false, false);
+            for i in 0..per_file {
+                // Sensor s writes at even (s1) or odd (s2) milliseconds: the merge alternates.
+                let ms = f * per_file + i;
+                b.packet((1000 + ms / 1000, (ms % 1000) * 1000 + s as u32), &big);
+            }
+            b.write(d.join(format!("snort.log.{}", 1000 + f * 3)))
+                .unwrap();
+        }
+    }
+    let total = 2 * 3 * per_file as usize;
+    assert!(total * big.len() > 2 * capme_core::search::CHAIN_AHEAD_BYTES);
+    let mut first: Option<Vec<(Timestamp, String)>> = None;
+    for threads in [1, 2, 3, 8] {
+        let store = Store::open([dir.path()]).unwrap().with_threads(threads);
+        let got: Vec<(Timestamp, String)> = store
+            .search(&query("1000", "1010"))
+            .unwrap()
+            .map(|p| {
+                let p = p.unwrap();
+                (p.ts, p.sensor.to_string())
+            })
+            .collect();
+        assert_eq!(got.len(), total, "threads {threads}");
+        assert!(
+            got.windows(2).all(|w| w[0].0 <= w[1].0),
+            "threads {threads}"
+        );
+        match &first {
+            None => first = Some(got),
+            Some(f) => assert_eq!(f, &got, "threads {threads}"),
+        }
+    }
+}

@@ -33,14 +33,14 @@ use crate::flow::FlowKey;
 use crate::store::{CaptureFile, Plan};
 use crate::time::Timestamp;
 use bytes::Bytes;
-use scan::{scan_file, Event, ScanSpec};
+use scan::{scan_file, Budget, Event, FileTx, ScanSpec};
 use std::cmp::{Ordering, Reverse};
 use std::collections::HashSet;
 use std::collections::{BinaryHeap, VecDeque};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64};
-use std::sync::mpsc::{sync_channel, Receiver};
-use std::sync::Arc;
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 /// At most this many matched packets wait in one chain's reorder buffer.
@@ -56,8 +56,9 @@ pub const PENDING_MAX: usize = 256;
 /// [`REORDER_SLACK_NS`].
 pub const LATE_RUN_STOP: u32 = 1024;
 
-/// Matched packets a file's scan thread may get ahead of the consumer.
-pub const CHANNEL_PACKETS: usize = 256;
+/// Bytes of matched packets one chain's scan threads may have read ahead of the consumer (the
+/// file the consumer reads is exempt, so it always progresses): 8 MiB.
+pub const CHAIN_AHEAD_BYTES: usize = 8 << 20;
 
 /// A matched packet, owning its bytes.
 #[derive(Debug, Clone)]
@@ -125,13 +126,20 @@ impl Ord for Held {
 
 /// Reads one rotation chain and yields its matched packets, nearly sorted.
 ///
-/// Files are scanned on worker threads, up to `parallel` consecutive files of the chain at
-/// once, each sending its matches through a bounded channel of [`CHANNEL_PACKETS`] packets;
-/// the chain consumes them in file order, so a worker ahead of the consumer waits when its
-/// channel is full and memory stays bounded.
+/// Files are scanned by `parallel` worker threads of the chain, each taking the chain's next
+/// file as soon as it finishes one (not when the consumer asks: a chain whose matches are not
+/// needed yet keeps reading while the merge waits on another chain). Each file sends its
+/// matches through its own channel, queued in file order; the chain consumes them in file
+/// order. Memory stays bounded by bytes: a worker ahead of the consumer waits once the chain
+/// has [`CHAIN_AHEAD_BYTES`] of matched packets in flight (the file the consumer is reading
+/// never waits, so the chain always progresses).
 pub struct ChainScan {
     files: VecDeque<CaptureFile>,
-    inflight: VecDeque<(Receiver<Event>, JoinHandle<()>)>,
+    workers: Vec<JoinHandle<()>>,
+    order: Option<Receiver<(u64, Receiver<Event>)>>,
+    current: Option<Receiver<Event>>,
+    budget: Arc<Budget>,
+    started: bool,
     parallel: usize,
     spec: ScanSpec,
     frags: HashSet<FragId>,
@@ -161,7 +169,11 @@ impl ChainScan {
     ) -> ChainScan {
         ChainScan {
             files: files.into(),
-            inflight: VecDeque::new(),
+            workers: Vec::new(),
+            order: None,
+            current: None,
+            budget: Arc::new(Budget::new(CHAIN_AHEAD_BYTES)),
+            started: false,
             parallel: parallel.max(1),
             spec: ScanSpec {
                 flow: query.flow.clone(),
@@ -221,24 +233,53 @@ impl ChainScan {
         Ok(Some(p))
     }
 
-    /// Starts workers up to the parallelism, then takes one event of the oldest file.
-    fn step(&mut self) -> Result<()> {
-        while self.inflight.len() < self.parallel {
-            let Some(file) = self.files.pop_front() else {
-                break;
-            };
-            let (tx, rx) = sync_channel(CHANNEL_PACKETS);
-            let spec = self.spec.clone();
+    /// Starts the chain's workers (once): `parallel` threads that take the chain's files in
+    /// order, queue each file's event channel, and scan it.
+    pub(crate) fn start(&mut self) -> Result<()> {
+        if self.started {
+            return Ok(());
+        }
+        self.started = true;
+        let (order_tx, order_rx) = channel();
+        self.order = Some(order_rx);
+        let feed = Arc::new(Mutex::new(Feed {
+            files: std::mem::take(&mut self.files),
+            order: order_tx,
+            next_seq: 0,
+            budget: self.budget.clone(),
+        }));
+        let n = self
+            .parallel
+            .min(feed.lock().map(|f| f.files.len()).unwrap_or(0));
+        for _ in 0..n {
+            let (feed, spec) = (feed.clone(), self.spec.clone());
             let handle = std::thread::Builder::new()
                 .name("capme-scan".into())
-                .spawn(move || scan_file(file, spec, tx))
+                .spawn(move || feed_worker(&feed, &spec))
                 .map_err(|e| Error::io("capme-scan thread", e))?;
-            self.inflight.push_back((rx, handle));
+            self.workers.push(handle);
         }
-        let Some((rx, _)) = self.inflight.front() else {
-            self.exhausted = true;
-            return Ok(());
-        };
+        // The workers hold the only other references: when the last one ends, the queue's
+        // sender is dropped and the consumer sees the end of the chain.
+        Ok(())
+    }
+
+    /// Takes one event of the oldest unfinished file.
+    fn step(&mut self) -> Result<()> {
+        self.start()?;
+        if self.current.is_none() {
+            match self.order.as_ref().map(|o| o.recv()) {
+                Some(Ok((seq, rx))) => {
+                    self.budget.advance(seq);
+                    self.current = Some(rx);
+                }
+                _ => {
+                    self.exhausted = true;
+                    return Ok(());
+                }
+            }
+        }
+        let rx = self.current.as_ref().expect("set above");
         let event = rx.recv().map_err(|_| {
             Error::io(
                 "capme-scan thread",
@@ -251,6 +292,7 @@ impl ChainScan {
                 verdict,
                 max_seen,
             } => {
+                self.budget.release(packet.data.len());
                 self.max_seen = self.max_seen.max(max_seen);
                 match verdict {
                     Verdict::Match { frag } => {
@@ -271,10 +313,7 @@ impl ChainScan {
                 }
             }
             Event::Done(r) => {
-                if let Some((_, h)) = self.inflight.pop_front() {
-                    // It has sent its last event: the join is immediate.
-                    let _ = h.join();
-                }
+                self.current = None;
                 self.max_seen = self.max_seen.max(r.max_seen);
                 self.stats.files_scanned += (r.opened && !r.indexed) as u64;
                 self.stats.files_indexed += r.indexed as u64;
@@ -284,7 +323,6 @@ impl ChainScan {
             }
             Event::Failed(e) => {
                 self.stop_workers();
-                self.files.clear();
                 self.exhausted = true;
                 return Err(e);
             }
@@ -298,8 +336,12 @@ impl ChainScan {
         self.spec
             .stop
             .store(true, std::sync::atomic::Ordering::Relaxed);
-        for (rx, h) in self.inflight.drain(..) {
-            drop(rx); // a worker blocked on a full channel now fails its send and returns
+        // A worker blocked on a full channel, or on the full queue of channels, now fails
+        // its send and returns.
+        self.current = None;
+        self.order = None;
+        self.budget.wake();
+        for h in self.workers.drain(..) {
             let _ = h.join();
         }
     }
@@ -327,6 +369,43 @@ impl ChainScan {
                 i += 1;
             }
         }
+    }
+}
+
+/// The files of a chain still to be taken, and the queue their channels go to.
+struct Feed {
+    files: VecDeque<CaptureFile>,
+    order: Sender<(u64, Receiver<Event>)>,
+    next_seq: u64,
+    budget: Arc<Budget>,
+}
+
+/// A chain's worker: takes the next file and queues its channel (under one lock, so channels
+/// are queued in file order), then scans it; ends when no file is left or the chain is gone.
+fn feed_worker(feed: &Mutex<Feed>, spec: &ScanSpec) {
+    loop {
+        let (file, tx) = {
+            let Ok(mut f) = feed.lock() else { return };
+            let Some(file) = f.files.pop_front() else {
+                return;
+            };
+            let (tx, rx) = channel();
+            let seq = f.next_seq;
+            f.next_seq += 1;
+            if f.order.send((seq, rx)).is_err() {
+                return;
+            }
+            let tx = FileTx {
+                tx,
+                budget: f.budget.clone(),
+                seq,
+            };
+            (file, tx)
+        };
+        if spec.stop.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        scan_file(file, spec.clone(), tx);
     }
 }
 
@@ -412,6 +491,10 @@ impl Search {
     fn next_inner(&mut self) -> Result<Option<Packet>> {
         if !self.started {
             self.started = true;
+            // Every chain reads from the start, whichever the merge asks first.
+            for c in &mut self.chains {
+                c.start()?;
+            }
             for i in 0..self.chains.len() {
                 self.refill(i)?;
             }

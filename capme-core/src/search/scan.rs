@@ -18,8 +18,10 @@ use bytes::Bytes;
 use std::io::Read;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::SyncSender;
+use std::sync::mpsc::{SendError, Sender};
 use std::sync::Arc;
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
 
 /// How many records are read between two looks at the cancel flag.
 const CANCEL_CHECK_RECORDS: u32 = 4096;
@@ -54,6 +56,89 @@ pub(crate) struct FileReport {
     pub matched_key: Option<FlowKey>,
     /// Latest timestamp read.
     pub max_seen: Timestamp,
+}
+
+/// The bytes of matched packets that one chain's workers may have sent and the consumer not
+/// yet taken, shared by the chain's files.
+///
+/// The file the consumer is reading (the oldest unfinished one) never waits, so the consumer
+/// can always make progress; files read ahead wait once the chain's matches in flight exceed
+/// the limit. This bounds memory by bytes, not by files: files with few matches (most of them)
+/// can be read far ahead while the merge waits on another chain.
+pub(crate) struct Budget {
+    limit: usize,
+    /// (bytes in flight, sequence number of the file the consumer reads)
+    state: Mutex<(usize, u64)>,
+    cv: Condvar,
+}
+
+impl Budget {
+    pub fn new(limit: usize) -> Budget {
+        Budget {
+            limit,
+            state: Mutex::new((0, 0)),
+            cv: Condvar::new(),
+        }
+    }
+
+    /// Takes `n` bytes for file `seq`; `false` when `stop` was set while waiting.
+    fn acquire(&self, n: usize, seq: u64, stop: &AtomicBool) -> bool {
+        let Ok(mut g) = self.state.lock() else {
+            return false;
+        };
+        while g.0 > 0 && g.0 + n > self.limit && g.1 != seq {
+            if stop.load(Ordering::Relaxed) {
+                return false;
+            }
+            g = match self.cv.wait_timeout(g, Duration::from_millis(50)) {
+                Ok((g, _)) => g,
+                Err(_) => return false,
+            };
+        }
+        g.0 += n;
+        true
+    }
+
+    /// Gives back `n` bytes the consumer took.
+    pub fn release(&self, n: usize) {
+        if let Ok(mut g) = self.state.lock() {
+            g.0 = g.0.saturating_sub(n);
+        }
+        self.cv.notify_all();
+    }
+
+    /// The consumer now reads file `seq`.
+    pub fn advance(&self, seq: u64) {
+        if let Ok(mut g) = self.state.lock() {
+            g.1 = seq;
+        }
+        self.cv.notify_all();
+    }
+
+    /// Wakes every waiter (to see a stop flag).
+    pub fn wake(&self) {
+        self.cv.notify_all();
+    }
+}
+
+/// Where one file's events go: its own channel, with matched bytes counted in the chain's
+/// [`Budget`].
+pub(crate) struct FileTx {
+    pub tx: Sender<Event>,
+    pub budget: Arc<Budget>,
+    pub seq: u64,
+}
+
+impl FileTx {
+    /// Sends an event; `Err` when the chain is gone (or stopped while waiting for room).
+    fn send(&self, event: Event, stop: &AtomicBool) -> Result<(), SendError<Event>> {
+        if let Event::Packet { packet, .. } = &event {
+            if !self.budget.acquire(packet.data.len(), self.seq, stop) {
+                return Err(SendError(event));
+            }
+        }
+        self.tx.send(event)
+    }
 }
 
 /// What a file scan needs to know about the query.
@@ -143,7 +228,9 @@ fn open_indexed(
 
 /// Scans `file` and sends its events to `tx`; returns quietly when the receiver is gone (the
 /// search was dropped).
-pub(crate) fn scan_file(file: CaptureFile, spec: ScanSpec, tx: SyncSender<Event>) {
+pub(crate) fn scan_file(file: CaptureFile, spec: ScanSpec, tx: FileTx) {
+    let stop = spec.stop.clone();
+    let send = |e: Event| tx.send(e, &stop);
     let mut report = FileReport {
         max_seen: Timestamp::MIN,
         ..Default::default()
@@ -164,17 +251,17 @@ pub(crate) fn scan_file(file: CaptureFile, spec: ScanSpec, tx: SyncSender<Event>
                 "{}: removed before it could be read",
                 file.path.display()
             ));
-            let _ = tx.send(Event::Done(report));
+            let _ = send(Event::Done(report));
             return;
         }
         Err(e @ Error::Format { .. }) => {
             report.opened = true;
             report.warnings.push(e.to_string());
-            let _ = tx.send(Event::Done(report));
+            let _ = send(Event::Done(report));
             return;
         }
         Err(e) => {
-            let _ = tx.send(Event::Failed(e));
+            let _ = send(Event::Failed(e));
             return;
         }
     };
@@ -201,7 +288,7 @@ pub(crate) fn scan_file(file: CaptureFile, spec: ScanSpec, tx: SyncSender<Event>
                 .as_ref()
                 .is_some_and(|c| c.load(Ordering::Relaxed))
             {
-                let _ = tx.send(Event::Failed(Error::Cancelled));
+                let _ = send(Event::Failed(Error::Cancelled));
                 return;
             }
         }
@@ -213,7 +300,7 @@ pub(crate) fn scan_file(file: CaptureFile, spec: ScanSpec, tx: SyncSender<Event>
                 break;
             }
             Err(e) => {
-                let _ = tx.send(Event::Failed(e));
+                let _ = send(Event::Failed(e));
                 return;
             }
         };
@@ -250,13 +337,12 @@ pub(crate) fn scan_file(file: CaptureFile, spec: ScanSpec, tx: SyncSender<Event>
             sensor: file.sensor.clone(),
             file: path.clone(),
         };
-        if tx
-            .send(Event::Packet {
-                packet,
-                verdict,
-                max_seen: report.max_seen,
-            })
-            .is_err()
+        if send(Event::Packet {
+            packet,
+            verdict,
+            max_seen: report.max_seen,
+        })
+        .is_err()
         {
             return;
         }
@@ -277,5 +363,5 @@ pub(crate) fn scan_file(file: CaptureFile, spec: ScanSpec, tx: SyncSender<Event>
         ));
     }
     report.matched_key = matcher.matched_key();
-    let _ = tx.send(Event::Done(report));
+    let _ = send(Event::Done(report));
 }
