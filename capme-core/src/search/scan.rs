@@ -18,7 +18,7 @@ use bytes::Bytes;
 use std::io::Read;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{SendError, Sender};
+use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
@@ -130,14 +130,14 @@ pub(crate) struct FileTx {
 }
 
 impl FileTx {
-    /// Sends an event; `Err` when the chain is gone (or stopped while waiting for room).
-    fn send(&self, event: Event, stop: &AtomicBool) -> Result<(), SendError<Event>> {
+    /// Sends an event; `false` when the chain is gone (or stopped while waiting for room).
+    fn send(&self, event: Event, stop: &AtomicBool) -> bool {
         if let Event::Packet { packet, .. } = &event {
             if !self.budget.acquire(packet.data.len(), self.seq, stop) {
-                return Err(SendError(event));
+                return false;
             }
         }
-        self.tx.send(event)
+        self.tx.send(event).is_ok()
     }
 }
 
@@ -337,13 +337,11 @@ pub(crate) fn scan_file(file: CaptureFile, spec: ScanSpec, tx: FileTx) {
             sensor: file.sensor.clone(),
             file: path.clone(),
         };
-        if send(Event::Packet {
+        if !send(Event::Packet {
             packet,
             verdict,
             max_seen: report.max_seen,
-        })
-        .is_err()
-        {
+        }) {
             return;
         }
     }
