@@ -8,11 +8,20 @@
 //! [`Verdict::Pending`]: the caller keeps it in a small buffer and releases it when a first
 //! fragment with the same id matches ([`Verdict::Match`] carries that id). At most
 //! [`FRAG_TRACK`] datagram ids are remembered (oldest forgotten first).
+//!
+//! ## Address pre-filter
+//! Every packet of a flow, fragments included, carries the flow's two addresses in its IP
+//! header. Before the full decode, [`Matcher::check`] finds the IP header (link, VLAN and MPLS
+//! layers only) and compares the raw address bytes with the flow's pairs; most records of a
+//! store fail there, for a few nanoseconds. The comparison reads the same bytes the decode
+//! would turn into addresses, so it rejects only what the full match would reject. A Community
+//! ID query gets its pre-filter once it has matched a packet (all packets with that ID share
+//! its addresses).
 
 use crate::flow::Endpoint;
 use crate::flow::{FlowKey, Proto};
 use crate::search::query::FlowSpec;
-use crate::wire::{decode, Decoded};
+use crate::wire::{decode, network_layer, Decoded, NetworkLayer};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
 
@@ -57,12 +66,69 @@ pub struct Matcher {
     frag_order: VecDeque<FragId>,
     cid_cache: HashMap<FlowKey, bool>,
     matched_key: Option<FlowKey>,
+    prefilter: Option<AddrFilter>,
+}
+
+/// The raw address pairs a packet of the flow can carry (either direction).
+#[derive(Debug, Default)]
+struct AddrFilter {
+    v4: Vec<([u8; 4], [u8; 4])>,
+    v6: Vec<([u8; 16], [u8; 16])>,
+}
+
+impl AddrFilter {
+    fn of<'a>(keys: impl IntoIterator<Item = &'a FlowKey>) -> AddrFilter {
+        let mut f = AddrFilter::default();
+        for k in keys {
+            match (k.first().addr, k.second().addr) {
+                (IpAddr::V4(a), IpAddr::V4(b)) => {
+                    let p = (a.octets(), b.octets());
+                    if !f.v4.contains(&p) {
+                        f.v4.push(p);
+                    }
+                }
+                (IpAddr::V6(a), IpAddr::V6(b)) => {
+                    let p = (a.octets(), b.octets());
+                    if !f.v6.contains(&p) {
+                        f.v6.push(p);
+                    }
+                }
+                // A mixed pair never matches a packet; keep it out of both lists.
+                _ => {}
+            }
+        }
+        f
+    }
+
+    /// `false` when the record certainly does not belong to the flow; `true` when the full
+    /// match must decide (including headers too short to read, which the decode rejects).
+    #[inline]
+    fn may_match(&self, linktype: u32, data: &[u8]) -> bool {
+        fn pair<const N: usize>(ip: &[u8], at: usize, pairs: &[([u8; N], [u8; N])]) -> bool {
+            let (Some(s), Some(d)) = (ip.get(at..at + N), ip.get(at + N..at + 2 * N)) else {
+                return true;
+            };
+            pairs
+                .iter()
+                .any(|(a, b)| (s == a && d == b) || (s == b && d == a))
+        }
+        match network_layer(linktype, data) {
+            None => false,
+            Some(NetworkLayer::Ipv4(ip)) => pair(ip, 12, &self.v4),
+            Some(NetworkLayer::Ipv6(ip)) => pair(ip, 8, &self.v6),
+        }
+    }
 }
 
 impl Matcher {
     /// A matcher for a flow.
     pub fn new(spec: FlowSpec) -> Matcher {
+        let prefilter = match &spec {
+            FlowSpec::Tuple { keys, .. } => Some(AddrFilter::of(keys)),
+            FlowSpec::CommunityId { .. } => None,
+        };
         Matcher {
+            prefilter,
             spec,
             frags: HashSet::new(),
             frag_order: VecDeque::new(),
@@ -79,6 +145,11 @@ impl Matcher {
 
     /// Classifies one record.
     pub fn check(&mut self, linktype: u32, data: &[u8]) -> Verdict {
+        if let Some(f) = &self.prefilter {
+            if !f.may_match(linktype, data) {
+                return Verdict::NoMatch;
+            }
+        }
         match decode(linktype, data) {
             Some(d) => self.check_decoded(&d),
             None => Verdict::NoMatch,
@@ -117,6 +188,9 @@ impl Matcher {
         }
         if self.matched_key.is_none() {
             self.matched_key = Some(key);
+            if self.prefilter.is_none() {
+                self.prefilter = Some(AddrFilter::of([&key]));
+            }
         }
         let frag = match d.frag {
             Some(fr) if fr.more => {
@@ -254,5 +328,76 @@ mod tests {
             m.check_decoded(&dec("10.9.9.9", 0, "10.0.0.2", 0, Some(other))),
             Verdict::NoMatch
         );
+    }
+
+    /// The pre-filter passes every packet of the flow the full match accepts (QinQ, MPLS,
+    /// fragments, IPv6, both directions) and rejects other hosts; a Community ID query
+    /// matches the same packets with and without it.
+    #[test]
+    fn prefilter_rejects_only_what_the_full_match_rejects() {
+        use crate::testutil::packet::PacketBuilder;
+        use std::net::Ipv4Addr;
+        let (a, b, c) = (
+            Ipv4Addr::new(10, 0, 0, 1),
+            Ipv4Addr::new(10, 0, 0, 2),
+            Ipv4Addr::new(10, 0, 0, 3),
+        );
+        let eth = || PacketBuilder::ethernet([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+        let frags = eth()
+            .stag(300)
+            .vlan(20)
+            .ipv4(a, b)
+            .id(42)
+            .udp(5000, 53)
+            .payload(&[0x55; 3000])
+            .fragments(3);
+        let mut flow: Vec<Vec<u8>> = vec![
+            eth().ipv4(a, b).udp(5000, 53).build(),
+            eth().vlan(7).ipv4(b, a).udp(53, 5000).build(),
+            eth().mpls(16).mpls(17).ipv4(a, b).udp(5000, 53).build(),
+        ];
+        flow.extend(frags.iter().rev().cloned()); // later fragments first: pending, then match
+        let others = [
+            eth().ipv4(a, c).udp(5000, 53).build(),
+            eth().ipv4(c, b).udp(5000, 53).build(),
+            eth().ipv4(a, b).udp(5001, 53).build(),
+            eth()
+                .ipv6(
+                    "2001:db8::1".parse().unwrap(),
+                    "2001:db8::2".parse().unwrap(),
+                )
+                .udp(5000, 53)
+                .build(),
+            vec![0u8; 20],
+        ];
+        let verdicts = |m: &mut Matcher| -> Vec<bool> {
+            flow.iter()
+                .chain(others.iter())
+                .map(|p| m.check(1, p) != Verdict::NoMatch)
+                .collect()
+        };
+        let mut m = Matcher::new(spec());
+        assert!(m.prefilter.is_some());
+        let want: Vec<bool> = (0..flow.len() + others.len())
+            .map(|i| i < flow.len())
+            .collect();
+        assert_eq!(verdicts(&mut m), want);
+        // Without the pre-filter (the full decode alone), the same verdicts.
+        let mut m = Matcher::new(spec());
+        m.prefilter = None;
+        assert_eq!(verdicts(&mut m), want);
+        // A Community ID query builds its pre-filter from the first match.
+        let key = FlowKey::new(
+            Proto::UDP,
+            Endpoint::new(IpAddr::V4(a), 5000),
+            Endpoint::new(IpAddr::V4(b), 53),
+        );
+        let mut m = Matcher::new(FlowSpec::CommunityId {
+            id: key.community_id(0),
+            seed: 0,
+        });
+        assert!(m.prefilter.is_none());
+        assert_eq!(verdicts(&mut m), want);
+        assert!(m.prefilter.is_some());
     }
 }
