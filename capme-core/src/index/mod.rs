@@ -1,27 +1,41 @@
 //! Flow index: one sidecar file per legacy pcap capture file, so that a pivot reads only the
-//! few blocks of a capture file that can hold the flow.
+//! records of a capture file that can belong to the flow.
 //!
 //! ## Design
-//! The capture file is cut into *blocks* of about [`BLOCK_BYTES`] of whole records. For each
-//! block the index keeps its byte range, the earliest and latest record time, and the sorted set
-//! of 32-bit hashes of the canonical [`FlowKey`]s of its packets. Non-first IP fragments carry no
-//! ports, so they are entered under the hash of their `(protocol, address pair)`; a query looks
-//! up its keys' hashes *and* its address pair's hash. A query reads, in file order, exactly the
-//! blocks whose time range meets the window (with the reorder slack) and whose set holds one of
-//! its hashes, through the same matcher as a scan: every packet a scan would return lies in such
-//! a block, so an indexed extraction returns exactly what an unindexed one does (hash collisions
-//! only cost reading a block more). VLAN/QinQ/MPLS packets are indexed by their decoded key like
-//! any other.
+//! Two tables, both built in one pass over the capture file:
+//! - **time → offset**: the file is cut into *blocks* of about [`BLOCK_BYTES`] of whole
+//!   records; each block keeps its byte range and its earliest and latest record time.
+//! - **flow → records**: for every 32-bit hash of a canonical [`FlowKey`] seen in the file, the
+//!   list of its records' byte ranges (offset and length), in file order. Non-first IP
+//!   fragments carry no ports, so they are entered under the hash of their `(protocol, address
+//!   pair)`; a query looks up its keys' hashes *and* its address pairs' hashes. VLAN/QinQ/MPLS
+//!   packets are entered under their decoded key like any other.
 //!
-//! Size: about 4 bytes per distinct flow per block plus 40 bytes per block: well under 1 % of
-//! the capture for realistic traffic. Build cost: one framing + decode + hash per packet.
+//! A query takes the union of its hashes' record lists, keeps the records inside blocks whose
+//! time range meets the window (with the reorder slack), coalesces neighbours into a few large
+//! reads, and feeds them through the same matcher as a scan. Every packet a scan would return
+//! is in those lists, so an indexed extraction returns exactly what an unindexed one does; a
+//! hash collision only costs reading a few records more. Per-record lists (rather than per-block
+//! hash sets, capme's first design) matter for the common pivot: a long TCP connection has a
+//! packet in nearly every block of its window, so block granularity read almost as much as
+//! time pruning alone.
+//!
+//! Size: per record a gap and a length as LEB128 varints (2–4 bytes, against a record of 16
+//! bytes of header plus the packet), plus 12 bytes per flow and 32 per block: about 0.4 % of
+//! a capture of 700-byte packets. Build cost: one framing + decode + hash per packet.
+//!
+//! A query reads the index partially: the header, the block and flow tables (checksummed
+//! together), then only its own flows' record lists (each with its own checksum). A corrupt
+//! part that the query reads makes it scan the capture file instead, with a warning.
 //!
 //! ## File format (little-endian)
-//! `"CAPMEIX1"`, version u32, flags u32, capture size u64, capture mtime ns i64, indexed length
-//! u64 (end of the last whole record indexed), block count u32, hash count u32, then per block
-//! `offset u64, len u64, min_ts i64, max_ts i64, first_hash u32, hash_count u32`, then the
-//! hashes (u32 each), then an FNV-1a 64 checksum of everything before it. Written to a
-//! temporary file and renamed.
+//! Header (64 bytes): `"CAPMEIX2"`, version u32, flags u32, capture size u64, capture mtime ns
+//! i64, indexed length u64 (end of the last whole record indexed), block count u32, flow count
+//! u32, record-lists length u64, checksum u64 of the header's first 56 bytes and both tables.
+//! Blocks: `offset u64, len u64, min_ts i64, max_ts i64`. Flows, sorted by hash:
+//! `hash u32, len u32, checksum u32`; the lists follow in the same order, each `len` bytes. A
+//! list is, per record, `gap` (offset minus the previous record's end, the first from 0) and
+//! `len` as LEB128. Written to a temporary file and renamed.
 //!
 //! ## Freshness
 //! An index is used when the capture file's size and mtime are those recorded. A capture file
@@ -33,18 +47,23 @@ use crate::capture::{CaptureReader, Format};
 use crate::error::{Error, Result};
 use crate::flow::{Endpoint, FlowKey, Proto};
 use crate::wire::decode;
+use std::collections::HashMap;
 use std::fs;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Write};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 /// Target size of an index block (whole records).
 pub const BLOCK_BYTES: u64 = 1 << 20;
-const MAGIC: &[u8; 8] = b"CAPMEIX1";
-const VERSION: u32 = 1;
-const HEADER_LEN: usize = 8 + 4 + 4 + 8 + 8 + 8 + 4 + 4;
-const BLOCK_LEN: usize = 8 + 8 + 8 + 8 + 4 + 4;
+/// Records whose gap is at most this many bytes are read in one request (the records in
+/// between are read too and rejected by the matcher).
+pub const COALESCE_GAP: u64 = 16 << 10;
+const MAGIC: &[u8; 8] = b"CAPMEIX2";
+const VERSION: u32 = 2;
+const HEADER_LEN: usize = 64;
+const BLOCK_LEN: usize = 32;
+const FLOW_LEN: usize = 12;
 /// The extension of index files.
 pub const EXTENSION: &str = "cidx";
 
@@ -59,11 +78,23 @@ pub struct Block {
     pub min_ts: i64,
     /// Latest record time (ns).
     pub max_ts: i64,
-    first_hash: u32,
-    hash_count: u32,
 }
 
-/// The index of one capture file.
+/// One flow hash's entry in the flow table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowEntry {
+    /// The key or address-pair hash ([`key_hash`], [`pair_hash`]).
+    pub hash: u32,
+    /// Where the list starts in the record lists (not stored: the sum of the lengths of the
+    /// lists before it).
+    pub start: u64,
+    /// Its length in bytes.
+    pub len: u32,
+    /// Checksum of the list's bytes.
+    pub sum: u32,
+}
+
+/// The index of one capture file, whole (as built, or parsed from bytes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileIndex {
     /// Size of the capture file when indexed.
@@ -74,7 +105,9 @@ pub struct FileIndex {
     pub indexed_len: u64,
     /// The blocks, in file order.
     pub blocks: Vec<Block>,
-    hashes: Vec<u32>,
+    /// The flow table, sorted by hash.
+    pub flows: Vec<FlowEntry>,
+    lists: Vec<u8>,
 }
 
 /// How an index relates to its capture file now.
@@ -97,34 +130,103 @@ fn fnv64(data: &[u8]) -> u64 {
     h
 }
 
-fn addr_bytes(a: IpAddr, out: &mut Vec<u8>) {
-    match a {
-        IpAddr::V4(v) => out.extend_from_slice(&v.octets()),
-        IpAddr::V6(v) => out.extend_from_slice(&v.octets()),
+/// Integrity checksum of index bytes, eight bytes at a time. Each step (xor a word, multiply
+/// by an odd constant, xor-shift) is a bijection of the state, so any change confined to one
+/// word always changes the result; it guards against accidental corruption, not forgery.
+fn sum64(data: &[u8]) -> u64 {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut h = (data.len() as u64).wrapping_mul(K) ^ 0x6361_706d_6569_7832;
+    let mut words = data.chunks_exact(8);
+    for w in &mut words {
+        h = (h ^ u64::from_le_bytes(w.try_into().expect("8 bytes"))).wrapping_mul(K);
+        h ^= h >> 29;
+    }
+    let mut last = [0u8; 8];
+    last[..words.remainder().len()].copy_from_slice(words.remainder());
+    h = (h ^ u64::from_le_bytes(last)).wrapping_mul(K);
+    // Final avalanche (MurmurHash3's fmix64, also a bijection): every input bit reaches
+    // every output bit, so the low half alone is a good 32-bit checksum.
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+fn sum32(data: &[u8]) -> u32 {
+    sum64(data) as u32
+}
+
+fn push_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Reads one LEB128 varint at `*at`; `None` when cut or longer than 10 bytes.
+fn read_varint(data: &[u8], at: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = *data.get(*at)?;
+        *at += 1;
+        v |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// Hashes up to 40 bytes built on the stack (no allocation per packet).
+struct KeyBytes {
+    buf: [u8; 40],
+    len: usize,
+}
+
+impl KeyBytes {
+    fn new() -> KeyBytes {
+        KeyBytes {
+            buf: [0; 40],
+            len: 0,
+        }
+    }
+    fn push(&mut self, b: &[u8]) {
+        self.buf[self.len..self.len + b.len()].copy_from_slice(b);
+        self.len += b.len();
+    }
+    fn addr(&mut self, a: IpAddr) {
+        match a {
+            IpAddr::V4(v) => self.push(&v.octets()),
+            IpAddr::V6(v) => self.push(&v.octets()),
+        }
+    }
+    fn hash(&self) -> u32 {
+        let h = fnv64(&self.buf[..self.len]);
+        (h ^ (h >> 32)) as u32
     }
 }
 
 /// The index hash of a canonical flow key.
 pub fn key_hash(k: &FlowKey) -> u32 {
-    let mut b = Vec::with_capacity(40);
-    b.push(k.proto().0);
+    let mut b = KeyBytes::new();
+    b.push(&[k.proto().0]);
     for e in [k.first(), k.second()] {
-        addr_bytes(e.addr, &mut b);
-        b.extend_from_slice(&e.port.to_be_bytes());
+        b.addr(e.addr);
+        b.push(&e.port.to_be_bytes());
     }
-    let h = fnv64(&b);
-    (h ^ (h >> 32)) as u32
+    b.hash()
 }
 
 /// The index hash under which non-first fragments of `(proto, a, b)` are entered.
 pub fn pair_hash(proto: Proto, a: IpAddr, b: IpAddr) -> u32 {
     let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
-    let mut v = Vec::with_capacity(34);
-    v.extend_from_slice(&[0xfe, proto.0]);
-    addr_bytes(lo, &mut v);
-    addr_bytes(hi, &mut v);
-    let h = fnv64(&v);
-    (h ^ (h >> 32)) as u32
+    let mut v = KeyBytes::new();
+    v.push(&[0xfe, proto.0]);
+    v.addr(lo);
+    v.addr(hi);
+    v.hash()
 }
 
 /// The hash a packet is indexed under, if it can belong to any flow.
@@ -152,6 +254,173 @@ fn mtime_ns(m: &fs::Metadata) -> i64 {
         .map_or(0, |d| d.as_nanos().min(i64::MAX as u128) as i64)
 }
 
+/// A flow's record list while building.
+#[derive(Default)]
+struct ListBuilder {
+    bytes: Vec<u8>,
+    prev_end: u64,
+}
+
+/// The parts of an index every query reads: header, blocks and flow table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Meta {
+    capture_size: u64,
+    capture_mtime_ns: i64,
+    indexed_len: u64,
+    blocks: Vec<Block>,
+    flows: Vec<FlowEntry>,
+    lists_len: u64,
+}
+
+fn meta_bytes(m: &Meta) -> Vec<u8> {
+    let mut v =
+        Vec::with_capacity(HEADER_LEN + m.blocks.len() * BLOCK_LEN + m.flows.len() * FLOW_LEN);
+    v.extend_from_slice(MAGIC);
+    v.extend_from_slice(&VERSION.to_le_bytes());
+    v.extend_from_slice(&0u32.to_le_bytes());
+    v.extend_from_slice(&m.capture_size.to_le_bytes());
+    v.extend_from_slice(&m.capture_mtime_ns.to_le_bytes());
+    v.extend_from_slice(&m.indexed_len.to_le_bytes());
+    v.extend_from_slice(&(m.blocks.len() as u32).to_le_bytes());
+    v.extend_from_slice(&(m.flows.len() as u32).to_le_bytes());
+    v.extend_from_slice(&m.lists_len.to_le_bytes());
+    v.extend_from_slice(&[0; 8]); // the checksum, below
+    for b in &m.blocks {
+        v.extend_from_slice(&b.offset.to_le_bytes());
+        v.extend_from_slice(&b.len.to_le_bytes());
+        v.extend_from_slice(&b.min_ts.to_le_bytes());
+        v.extend_from_slice(&b.max_ts.to_le_bytes());
+    }
+    for f in &m.flows {
+        v.extend_from_slice(&f.hash.to_le_bytes());
+        v.extend_from_slice(&f.len.to_le_bytes());
+        v.extend_from_slice(&f.sum.to_le_bytes());
+    }
+    let sum = meta_sum(&v);
+    v[56..64].copy_from_slice(&sum.to_le_bytes());
+    v
+}
+
+/// The checksum of a header + tables image (its checksum field excluded).
+fn meta_sum(v: &[u8]) -> u64 {
+    let mut h = sum64(&v[..56]);
+    h ^= sum64(&v[HEADER_LEN..]).rotate_left(17);
+    h
+}
+
+fn u32_at(b: &[u8], o: usize) -> u32 {
+    u32::from_le_bytes(b[o..o + 4].try_into().expect("4 bytes"))
+}
+fn u64_at(b: &[u8], o: usize) -> u64 {
+    u64::from_le_bytes(b[o..o + 8].try_into().expect("8 bytes"))
+}
+
+/// Parses a header; returns the length of the tables that follow it.
+fn parse_header(h: &[u8]) -> std::result::Result<usize, String> {
+    if h.len() < HEADER_LEN || &h[..8] != MAGIC {
+        return Err("not a capme index (or an index of an older capme: rebuild it)".into());
+    }
+    if u32_at(h, 8) != VERSION {
+        return Err(format!(
+            "index version {} (this capme reads {VERSION})",
+            u32_at(h, 8)
+        ));
+    }
+    let (nb, nf) = (u32_at(h, 40) as usize, u32_at(h, 44) as usize);
+    Ok(nb * BLOCK_LEN + nf * FLOW_LEN)
+}
+
+/// Parses header + tables (`v` holds exactly them); checks the checksum and every offset.
+fn parse_meta(v: &[u8]) -> std::result::Result<Meta, String> {
+    let tables = parse_header(v)?;
+    if v.len() != HEADER_LEN + tables {
+        return Err("cut in its tables".into());
+    }
+    if meta_sum(v) != u64_at(v, 56) {
+        return Err("checksum mismatch in its header or tables".into());
+    }
+    let (nb, nf) = (u32_at(v, 40) as usize, u32_at(v, 44) as usize);
+    let indexed_len = u64_at(v, 32);
+    let lists_len = u64_at(v, 48);
+    let mut blocks = Vec::with_capacity(nb);
+    for i in 0..nb {
+        let o = HEADER_LEN + i * BLOCK_LEN;
+        let b = Block {
+            offset: u64_at(v, o),
+            len: u64_at(v, o + 8),
+            min_ts: u64_at(v, o + 16) as i64,
+            max_ts: u64_at(v, o + 24) as i64,
+        };
+        if b.offset.checked_add(b.len).is_none_or(|e| e > indexed_len) {
+            return Err(format!("block {i} ends beyond the indexed length"));
+        }
+        blocks.push(b);
+    }
+    let mut flows = Vec::with_capacity(nf);
+    let mut start = 0u64;
+    for i in 0..nf {
+        let o = HEADER_LEN + nb * BLOCK_LEN + i * FLOW_LEN;
+        let f = FlowEntry {
+            hash: u32_at(v, o),
+            start,
+            len: u32_at(v, o + 4),
+            sum: u32_at(v, o + 8),
+        };
+        start += f.len as u64;
+        if f.start
+            .checked_add(f.len as u64)
+            .is_none_or(|e| e > lists_len)
+        {
+            return Err(format!("flow {i} names a list beyond the record lists"));
+        }
+        if flows.last().is_some_and(|p: &FlowEntry| p.hash >= f.hash) {
+            return Err(format!("flow table not sorted at entry {i}"));
+        }
+        flows.push(f);
+    }
+    if start != lists_len {
+        return Err("flow table does not account for the record lists".into());
+    }
+    Ok(Meta {
+        capture_size: u64_at(v, 16),
+        capture_mtime_ns: u64_at(v, 24) as i64,
+        indexed_len,
+        blocks,
+        flows,
+        lists_len,
+    })
+}
+
+/// Decodes one flow's record list into `(offset, end)` pairs, checking its checksum and that
+/// every record lies within the indexed length.
+fn decode_list(
+    f: &FlowEntry,
+    bytes: &[u8],
+    indexed_len: u64,
+    out: &mut Vec<(u64, u64)>,
+) -> std::result::Result<(), String> {
+    if bytes.len() != f.len as usize || sum32(bytes) != f.sum {
+        return Err(format!(
+            "checksum mismatch in the record list of flow {:08x}",
+            f.hash
+        ));
+    }
+    let (mut at, mut prev_end) = (0usize, 0u64);
+    while at < bytes.len() {
+        let bad = || format!("bad record list of flow {:08x}", f.hash);
+        let gap = read_varint(bytes, &mut at).ok_or_else(bad)?;
+        let len = read_varint(bytes, &mut at).ok_or_else(bad)?;
+        let off = prev_end.checked_add(gap).ok_or_else(bad)?;
+        let end = off.checked_add(len).ok_or_else(bad)?;
+        if end > indexed_len || len == 0 {
+            return Err(bad());
+        }
+        out.push((off, end));
+        prev_end = end;
+    }
+    Ok(())
+}
+
 impl FileIndex {
     /// Indexes a legacy pcap capture file. Other formats are `Ok(None)` (they are scanned).
     /// A corrupt or cut record ends the index there (the rest is scanned at query time).
@@ -161,168 +430,143 @@ impl FileIndex {
         if !matches!(r.format(), Format::Pcap { .. }) {
             return Ok(None);
         }
-        let mut idx = FileIndex {
-            capture_size: meta.len(),
-            capture_mtime_ns: mtime_ns(&meta),
-            indexed_len: r.offset(),
-            blocks: Vec::new(),
-            hashes: Vec::new(),
-        };
-        let mut cur: Option<Block> = None;
-        let mut set: Vec<u32> = Vec::new();
+        let mut indexed_len = r.offset();
+        let mut blocks: Vec<Block> = Vec::new();
+        let mut lists: HashMap<u32, ListBuilder> = HashMap::new();
         loop {
             let start = r.offset();
-            let (ts, hash, end) = match r.next_with_interface() {
+            let (ts, hash) = match r.next_with_interface() {
                 Ok(Some((rec, iface))) => {
-                    (rec.ts.as_nanos(), packet_hash(iface.linktype, rec.data), 0)
+                    (rec.ts.as_nanos(), packet_hash(iface.linktype, rec.data))
                 }
-                Ok(None) | Err(Error::Format { .. }) => (0, None, 1),
+                Ok(None) | Err(Error::Format { .. }) => break,
                 Err(e) => return Err(e),
             };
-            if end == 1 {
-                break;
-            }
-            let stop = r.offset();
-            let b = match &mut cur {
-                Some(b) if start - b.offset < BLOCK_BYTES => b,
-                _ => {
-                    if let Some(done) = cur.take() {
-                        idx.push_block(done, &mut set);
-                    }
-                    cur.insert(Block {
-                        offset: start,
-                        len: 0,
-                        min_ts: ts,
-                        max_ts: ts,
-                        first_hash: 0,
-                        hash_count: 0,
-                    })
+            let end = r.offset();
+            match blocks.last_mut() {
+                Some(b) if start - b.offset < BLOCK_BYTES => {
+                    b.len = end - b.offset;
+                    b.min_ts = b.min_ts.min(ts);
+                    b.max_ts = b.max_ts.max(ts);
                 }
-            };
-            b.len = stop - b.offset;
-            b.min_ts = b.min_ts.min(ts);
-            b.max_ts = b.max_ts.max(ts);
-            if let Some(h) = hash {
-                set.push(h);
+                _ => blocks.push(Block {
+                    offset: start,
+                    len: end - start,
+                    min_ts: ts,
+                    max_ts: ts,
+                }),
             }
-            idx.indexed_len = stop;
+            if let Some(h) = hash {
+                let l = lists.entry(h).or_default();
+                push_varint(&mut l.bytes, start - l.prev_end);
+                push_varint(&mut l.bytes, end - start);
+                l.prev_end = end;
+            }
+            indexed_len = end;
         }
-        if let Some(done) = cur.take() {
-            idx.push_block(done, &mut set);
+        let mut hashes: Vec<u32> = lists.keys().copied().collect();
+        hashes.sort_unstable();
+        let mut flows = Vec::with_capacity(hashes.len());
+        let mut all = Vec::new();
+        for h in hashes {
+            let l = &lists[&h];
+            flows.push(FlowEntry {
+                hash: h,
+                start: all.len() as u64,
+                len: l.bytes.len() as u32,
+                sum: sum32(&l.bytes),
+            });
+            all.extend_from_slice(&l.bytes);
         }
-        Ok(Some(idx))
+        Ok(Some(FileIndex {
+            capture_size: meta.len(),
+            capture_mtime_ns: mtime_ns(&meta),
+            indexed_len,
+            blocks,
+            flows,
+            lists: all,
+        }))
     }
 
-    fn push_block(&mut self, mut b: Block, set: &mut Vec<u32>) {
-        set.sort_unstable();
-        set.dedup();
-        b.first_hash = self.hashes.len() as u32;
-        b.hash_count = set.len() as u32;
-        self.hashes.append(set);
-        self.blocks.push(b);
+    fn meta(&self) -> Meta {
+        Meta {
+            capture_size: self.capture_size,
+            capture_mtime_ns: self.capture_mtime_ns,
+            indexed_len: self.indexed_len,
+            blocks: self.blocks.clone(),
+            flows: self.flows.clone(),
+            lists_len: self.lists.len() as u64,
+        }
     }
 
-    /// True when the block may hold one of `hashes`.
-    pub fn block_has_any(&self, b: &Block, hashes: &[u32]) -> bool {
-        let s = b.first_hash as usize;
-        let set = self.hashes.get(s..s + b.hash_count as usize).unwrap_or(&[]);
-        hashes.iter().any(|h| set.binary_search(h).is_ok())
+    /// The records listed under `hash`, as `(offset, end)` byte ranges in file order.
+    pub fn records(&self, hash: u32) -> std::result::Result<Vec<(u64, u64)>, String> {
+        let mut out = Vec::new();
+        if let Ok(i) = self.flows.binary_search_by_key(&hash, |f| f.hash) {
+            let f = &self.flows[i];
+            let s = f.start as usize;
+            decode_list(
+                f,
+                &self.lists[s..s + f.len as usize],
+                self.indexed_len,
+                &mut out,
+            )?;
+        }
+        Ok(out)
     }
 
     /// How this index relates to the capture file's current metadata.
     pub fn freshness(&self, meta: &fs::Metadata) -> Freshness {
-        if meta.len() == self.capture_size && mtime_ns(meta) == self.capture_mtime_ns {
-            Freshness::Fresh
-        } else if meta.len() > self.capture_size {
-            Freshness::Growing
-        } else {
-            Freshness::Stale
-        }
+        freshness(self.capture_size, self.capture_mtime_ns, meta)
     }
 
     /// Serialises the index.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(
-            HEADER_LEN + self.blocks.len() * BLOCK_LEN + self.hashes.len() * 4 + 8,
-        );
-        v.extend_from_slice(MAGIC);
-        v.extend_from_slice(&VERSION.to_le_bytes());
-        v.extend_from_slice(&0u32.to_le_bytes());
-        v.extend_from_slice(&self.capture_size.to_le_bytes());
-        v.extend_from_slice(&self.capture_mtime_ns.to_le_bytes());
-        v.extend_from_slice(&self.indexed_len.to_le_bytes());
-        v.extend_from_slice(&(self.blocks.len() as u32).to_le_bytes());
-        v.extend_from_slice(&(self.hashes.len() as u32).to_le_bytes());
-        for b in &self.blocks {
-            v.extend_from_slice(&b.offset.to_le_bytes());
-            v.extend_from_slice(&b.len.to_le_bytes());
-            v.extend_from_slice(&b.min_ts.to_le_bytes());
-            v.extend_from_slice(&b.max_ts.to_le_bytes());
-            v.extend_from_slice(&b.first_hash.to_le_bytes());
-            v.extend_from_slice(&b.hash_count.to_le_bytes());
-        }
-        for h in &self.hashes {
-            v.extend_from_slice(&h.to_le_bytes());
-        }
-        let sum = fnv64(&v);
-        v.extend_from_slice(&sum.to_le_bytes());
+        let mut v = meta_bytes(&self.meta());
+        v.extend_from_slice(&self.lists);
         v
     }
 
-    /// Parses an index; every length is checked against the data, the checksum verified.
+    /// Parses a whole index; every length is checked against the data, every checksum
+    /// verified.
     pub fn from_bytes(v: &[u8]) -> std::result::Result<FileIndex, String> {
-        if v.len() < HEADER_LEN + 8 || &v[..8] != MAGIC {
-            return Err("not a capme index".into());
+        let tables = parse_header(v)?;
+        let meta_len = HEADER_LEN + tables;
+        if v.len() < meta_len {
+            return Err("cut in its tables".into());
         }
-        let (body, sum) = v.split_at(v.len() - 8);
-        if fnv64(body) != u64::from_le_bytes(sum.try_into().map_err(|_| "short")?) {
-            return Err("checksum mismatch".into());
-        }
-        let u32_at = |o: usize| u32::from_le_bytes(body[o..o + 4].try_into().expect("4 bytes"));
-        let u64_at = |o: usize| u64::from_le_bytes(body[o..o + 8].try_into().expect("8 bytes"));
-        if u32_at(8) != VERSION {
+        let m = parse_meta(&v[..meta_len])?;
+        let lists = &v[meta_len..];
+        if lists.len() as u64 != m.lists_len {
             return Err(format!(
-                "index version {} (this capme reads {VERSION})",
-                u32_at(8)
+                "record lists are {} bytes, the header says {}",
+                lists.len(),
+                m.lists_len
             ));
         }
-        let nblocks = u32_at(40) as usize;
-        let nhashes = u32_at(44) as usize;
-        let want = HEADER_LEN as u64 + nblocks as u64 * BLOCK_LEN as u64 + nhashes as u64 * 4;
-        if want != body.len() as u64 {
-            return Err(format!(
-                "length {} does not match its {nblocks} blocks and {nhashes} hashes",
-                body.len()
-            ));
+        let mut scratch = Vec::new();
+        for f in &m.flows {
+            let s = f.start as usize;
+            decode_list(
+                f,
+                &lists[s..s + f.len as usize],
+                m.indexed_len,
+                &mut scratch,
+            )?;
+            scratch.clear();
         }
-        let mut blocks = Vec::with_capacity(nblocks);
-        for i in 0..nblocks {
-            let o = HEADER_LEN + i * BLOCK_LEN;
-            let b = Block {
-                offset: u64_at(o),
-                len: u64_at(o + 8),
-                min_ts: u64_at(o + 16) as i64,
-                max_ts: u64_at(o + 24) as i64,
-                first_hash: u32_at(o + 32),
-                hash_count: u32_at(o + 36),
-            };
-            if b.first_hash as u64 + b.hash_count as u64 > nhashes as u64 {
-                return Err(format!("block {i} names hashes beyond the table"));
-            }
-            blocks.push(b);
-        }
-        let h0 = HEADER_LEN + nblocks * BLOCK_LEN;
-        let hashes = (0..nhashes).map(|i| u32_at(h0 + i * 4)).collect();
         Ok(FileIndex {
-            capture_size: u64_at(16),
-            capture_mtime_ns: u64_at(24) as i64,
-            indexed_len: u64_at(32),
-            blocks,
-            hashes,
+            capture_size: m.capture_size,
+            capture_mtime_ns: m.capture_mtime_ns,
+            indexed_len: m.indexed_len,
+            blocks: m.blocks,
+            flows: m.flows,
+            lists: lists.to_vec(),
         })
     }
 
-    /// Reads an index file: `Ok(None)` when it does not exist, `Err(reason)` when unusable.
+    /// Reads a whole index file: `Ok(None)` when it does not exist, `Err(reason)` when
+    /// unusable.
     pub fn load(path: &Path) -> std::result::Result<Option<FileIndex>, String> {
         match fs::read(path) {
             Ok(v) => FileIndex::from_bytes(&v).map(Some),
@@ -330,7 +574,115 @@ impl FileIndex {
             Err(e) => Err(e.to_string()),
         }
     }
+}
 
+fn freshness(size: u64, mtime: i64, meta: &fs::Metadata) -> Freshness {
+    if meta.len() == size && mtime_ns(meta) == mtime {
+        Freshness::Fresh
+    } else if meta.len() > size {
+        Freshness::Growing
+    } else {
+        Freshness::Stale
+    }
+}
+
+/// Reads `buf.len()` bytes at `offset`.
+fn read_exact_at(file: &fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+    }
+    #[cfg(not(unix))]
+    {
+        use std::io::{Seek, SeekFrom};
+        let mut f = file;
+        f.seek(SeekFrom::Start(offset))?;
+        f.read_exact(buf)
+    }
+}
+
+/// An index opened for one query: the header and tables are read and checked, the record lists
+/// are read only for the hashes asked ([`IndexView::records`]), so a pivot reads a few KB of
+/// the index whatever its size.
+#[derive(Debug)]
+pub struct IndexView {
+    meta: Meta,
+    file: fs::File,
+    lists_at: u64,
+}
+
+impl IndexView {
+    /// Opens an index file: `Ok(None)` when it does not exist, `Err(reason)` when unusable.
+    pub fn open(path: &Path) -> std::result::Result<Option<IndexView>, String> {
+        let mut file = match fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.to_string()),
+        };
+        let file_len = file.metadata().map_err(|e| e.to_string())?.len();
+        let mut head = vec![0u8; HEADER_LEN];
+        file.read_exact(&mut head)
+            .map_err(|_| "not a capme index (too short)".to_string())?;
+        let tables = parse_header(&head)?;
+        let lists_at = (HEADER_LEN + tables) as u64;
+        let lists_len = u64_at(&head, 48);
+        if lists_at.checked_add(lists_len) != Some(file_len) {
+            return Err(format!(
+                "length {file_len} does not match its header (cut or corrupt)"
+            ));
+        }
+        head.resize(HEADER_LEN + tables, 0);
+        file.read_exact(&mut head[HEADER_LEN..])
+            .map_err(|e| e.to_string())?;
+        let meta = parse_meta(&head)?;
+        Ok(Some(IndexView {
+            meta,
+            file,
+            lists_at,
+        }))
+    }
+
+    /// How the index relates to the capture file's current metadata.
+    pub fn freshness(&self, meta: &fs::Metadata) -> Freshness {
+        freshness(self.meta.capture_size, self.meta.capture_mtime_ns, meta)
+    }
+
+    /// End of the last whole record indexed.
+    pub fn indexed_len(&self) -> u64 {
+        self.meta.indexed_len
+    }
+
+    /// The blocks (time → offset table), in file order.
+    pub fn blocks(&self) -> &[Block] {
+        &self.meta.blocks
+    }
+
+    /// The records listed under any of `hashes`, as `(offset, end)` byte ranges, sorted and
+    /// without duplicates. Each list read is checked against its checksum.
+    pub fn records(&self, hashes: &[u32]) -> std::result::Result<Vec<(u64, u64)>, String> {
+        let mut out = Vec::new();
+        let mut seen: Vec<u32> = Vec::with_capacity(hashes.len());
+        for &h in hashes {
+            if seen.contains(&h) {
+                continue;
+            }
+            seen.push(h);
+            let Ok(i) = self.meta.flows.binary_search_by_key(&h, |f| f.hash) else {
+                continue;
+            };
+            let f = &self.meta.flows[i];
+            let mut buf = vec![0u8; f.len as usize];
+            read_exact_at(&self.file, &mut buf, self.lists_at + f.start)
+                .map_err(|e| e.to_string())?;
+            decode_list(f, &buf, self.meta.indexed_len, &mut out)?;
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+}
+
+impl FileIndex {
     /// Writes the index atomically (temporary file in the same directory, then rename).
     pub fn save(&self, path: &Path) -> Result<()> {
         let dir = path.parent().unwrap_or(Path::new("."));
@@ -359,6 +711,7 @@ pub struct RangesReader {
     pos: usize,
     file: fs::File,
     ranges: std::collections::VecDeque<(u64, u64)>,
+    at: u64,
     left: u64,
 }
 
@@ -370,6 +723,7 @@ impl RangesReader {
             pos: 0,
             file,
             ranges: ranges.into(),
+            at: 0,
             left: 0,
         }
     }
@@ -392,19 +746,34 @@ impl Read for RangesReader {
             let Some((off, len)) = self.ranges.pop_front() else {
                 return Ok(0);
             };
-            self.file.seek(SeekFrom::Start(off))?;
+            self.at = off;
             self.left = len;
         }
         let want = (self.left.min(buf.len() as u64)) as usize;
-        let n = self.file.read(&mut buf[..want])?;
+        let n = read_at(&self.file, &mut buf[..want], self.at)?;
         if n == 0 {
-            // The file is shorter than the index said (truncated): end the stream here.
             self.left = 0;
             self.ranges.clear();
             return Ok(0);
         }
+        self.at += n as u64;
         self.left -= n as u64;
         Ok(n)
+    }
+}
+
+/// One positional read (no seek: one system call per range).
+fn read_at(file: &fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::read_at(file, buf, offset)
+    }
+    #[cfg(not(unix))]
+    {
+        use std::io::{Seek, SeekFrom};
+        let mut f = file;
+        f.seek(SeekFrom::Start(offset))?;
+        f.read(buf)
     }
 }
 
@@ -420,34 +789,114 @@ pub fn index_path(dir: &Path, rel: &Path) -> PathBuf {
 mod tests {
     use super::*;
 
-    #[test]
-    fn corrupt_bytes_are_rejected_not_panicked_on() {
-        let idx = FileIndex {
-            capture_size: 100,
+    fn sample() -> FileIndex {
+        let lists: Vec<(u32, Vec<(u64, u64)>)> =
+            vec![(3, vec![(24, 90), (300, 400)]), (9, vec![(90, 300)])];
+        let mut flows = Vec::new();
+        let mut all = Vec::new();
+        for (h, recs) in &lists {
+            let mut b = Vec::new();
+            let mut prev = 0;
+            for &(o, e) in recs {
+                push_varint(&mut b, o - prev);
+                push_varint(&mut b, e - o);
+                prev = e;
+            }
+            flows.push(FlowEntry {
+                hash: *h,
+                start: all.len() as u64,
+                len: b.len() as u32,
+                sum: sum32(&b),
+            });
+            all.extend_from_slice(&b);
+        }
+        FileIndex {
+            capture_size: 500,
             capture_mtime_ns: 5,
-            indexed_len: 90,
+            indexed_len: 400,
             blocks: vec![Block {
                 offset: 24,
-                len: 66,
+                len: 376,
                 min_ts: 1,
                 max_ts: 2,
-                first_hash: 0,
-                hash_count: 2,
             }],
-            hashes: vec![3, 9],
-        };
+            flows,
+            lists: all,
+        }
+    }
+
+    #[test]
+    fn corrupt_bytes_are_rejected_not_panicked_on() {
+        let idx = sample();
         let v = idx.to_bytes();
         assert_eq!(FileIndex::from_bytes(&v).unwrap(), idx);
+        assert_eq!(idx.records(3).unwrap(), vec![(24, 90), (300, 400)]);
+        assert_eq!(idx.records(4).unwrap(), vec![]);
         for cut in 0..v.len() {
-            assert!(FileIndex::from_bytes(&v[..cut]).is_err());
+            assert!(FileIndex::from_bytes(&v[..cut]).is_err(), "cut at {cut}");
         }
         for i in 0..v.len() {
-            let mut w = v.clone();
-            w[i] ^= 0x40;
-            assert!(FileIndex::from_bytes(&w).is_err(), "flip at {i} accepted");
+            for bit in [0x01, 0x40, 0x80] {
+                let mut w = v.clone();
+                w[i] ^= bit;
+                assert!(
+                    FileIndex::from_bytes(&w).is_err(),
+                    "flip {bit:#x} at {i} accepted"
+                );
+            }
         }
-        assert!(idx.block_has_any(&idx.blocks[0], &[9]));
-        assert!(!idx.block_has_any(&idx.blocks[0], &[4]));
+    }
+
+    /// The partial reader finds the same records, and rejects a corrupt list it reads (but
+    /// not one it does not need).
+    #[test]
+    fn view_reads_only_the_lists_asked_and_checks_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.cidx");
+        let idx = sample();
+        let v = idx.to_bytes();
+        fs::write(&p, &v).unwrap();
+        let view = IndexView::open(&p).unwrap().unwrap();
+        assert_eq!(
+            view.records(&[9, 3, 3, 77]).unwrap(),
+            vec![(24, 90), (90, 300), (300, 400)]
+        );
+        assert_eq!(view.blocks(), &idx.blocks[..]);
+        // Corrupt the list of hash 9 (the last bytes of the file).
+        let mut w = v.clone();
+        let n = w.len();
+        w[n - 1] ^= 0x02;
+        fs::write(&p, &w).unwrap();
+        let view = IndexView::open(&p).unwrap().unwrap();
+        assert_eq!(view.records(&[3]).unwrap().len(), 2);
+        assert!(view.records(&[9]).unwrap_err().contains("checksum"));
+        // Tables or header corrupt, or the file cut: not opened.
+        for at in [20, HEADER_LEN + 3, HEADER_LEN + BLOCK_LEN + 2] {
+            let mut w = v.clone();
+            w[at] ^= 0x10;
+            fs::write(&p, &w).unwrap();
+            assert!(IndexView::open(&p).is_err(), "flip at {at}");
+        }
+        fs::write(&p, &v[..v.len() - 1]).unwrap();
+        assert!(IndexView::open(&p).is_err());
+        assert!(IndexView::open(&dir.path().join("none.cidx"))
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn varints_round_trip_and_reject_overlong() {
+        for v in [0u64, 1, 127, 128, 300, 1 << 35, u64::MAX] {
+            let mut b = Vec::new();
+            push_varint(&mut b, v);
+            let mut at = 0;
+            assert_eq!(read_varint(&b, &mut at), Some(v));
+            assert_eq!(at, b.len());
+        }
+        let mut at = 0;
+        assert_eq!(read_varint(&[0x80; 11], &mut at), None);
+        let mut at = 0;
+        assert_eq!(read_varint(&[0x80, 0x80], &mut at), None);
     }
 }
 
@@ -481,7 +930,7 @@ fn index_one(f: &crate::store::CaptureFile, rep: &mut IndexReport) -> Result<()>
             return Ok(());
         }
     };
-    if let Ok(Some(old)) = FileIndex::load(ip) {
+    if let Ok(Some(old)) = IndexView::open(ip) {
         if old.freshness(&meta) == Freshness::Fresh {
             rep.fresh += 1;
             return Ok(());

@@ -138,6 +138,7 @@ pub struct ChainScan {
     workers: Vec<JoinHandle<()>>,
     order: Option<Receiver<(u64, Receiver<Event>)>>,
     current: Option<Receiver<Event>>,
+    inbox: VecDeque<(Packet, Verdict, Timestamp)>,
     budget: Arc<Budget>,
     started: bool,
     parallel: usize,
@@ -172,6 +173,7 @@ impl ChainScan {
             workers: Vec::new(),
             order: None,
             current: None,
+            inbox: VecDeque::new(),
             budget: Arc::new(Budget::new(CHAIN_AHEAD_BYTES)),
             started: false,
             parallel: parallel.max(1),
@@ -267,6 +269,11 @@ impl ChainScan {
     /// Takes one event of the oldest unfinished file.
     fn step(&mut self) -> Result<()> {
         self.start()?;
+        if let Some((packet, verdict, max_seen)) = self.inbox.pop_front() {
+            self.max_seen = self.max_seen.max(max_seen);
+            self.take(packet, verdict);
+            return Ok(());
+        }
         if self.current.is_none() {
             match self.order.as_ref().map(|o| o.recv()) {
                 Some(Ok((seq, rx))) => {
@@ -287,30 +294,12 @@ impl ChainScan {
             )
         })?;
         match event {
-            Event::Packet {
-                packet,
-                verdict,
-                max_seen,
-            } => {
-                self.budget.release(packet.data.len());
-                self.max_seen = self.max_seen.max(max_seen);
-                match verdict {
-                    Verdict::Match { frag } => {
-                        self.hold(packet);
-                        if let Some(id) = frag {
-                            self.remember(id);
-                            self.release_pending(id);
-                        }
-                    }
-                    Verdict::Pending(id) if self.frags.contains(&id) => self.hold(packet),
-                    Verdict::Pending(id) => {
-                        if self.pending.len() >= PENDING_MAX {
-                            self.pending.pop_front();
-                        }
-                        self.pending.push_back((id, packet));
-                    }
-                    Verdict::NoMatch => {}
-                }
+            Event::Packets(packets) => {
+                self.budget
+                    .release(packets.iter().map(|(p, _, _)| p.data.len()).sum());
+                // One packet per step, each with the time the scan had reached when it was
+                // found, so the reorder buffer behaves as if they came one by one.
+                self.inbox.extend(packets);
             }
             Event::Done(r) => {
                 self.current = None;
@@ -328,6 +317,27 @@ impl ChainScan {
             }
         }
         Ok(())
+    }
+
+    /// Files one matched (or pending) packet.
+    fn take(&mut self, packet: Packet, verdict: Verdict) {
+        match verdict {
+            Verdict::Match { frag } => {
+                self.hold(packet);
+                if let Some(id) = frag {
+                    self.remember(id);
+                    self.release_pending(id);
+                }
+            }
+            Verdict::Pending(id) if self.frags.contains(&id) => self.hold(packet),
+            Verdict::Pending(id) => {
+                if self.pending.len() >= PENDING_MAX {
+                    self.pending.pop_front();
+                }
+                self.pending.push_back((id, packet));
+            }
+            Verdict::NoMatch => {}
+        }
     }
 
     /// Stops and joins every scan thread still running, so none outlives the search (a C

@@ -11,7 +11,7 @@ use crate::capture::seek::open_near;
 use crate::capture::{CaptureReader, Interface};
 use crate::error::Error;
 use crate::flow::FlowKey;
-use crate::index::{key_hash, pair_hash, FileIndex, Freshness, RangesReader};
+use crate::index::{key_hash, pair_hash, Freshness, IndexView, RangesReader, COALESCE_GAP};
 use crate::store::CaptureFile;
 use crate::time::{TimeWindow, Timestamp};
 use bytes::Bytes;
@@ -23,18 +23,21 @@ use std::sync::Arc;
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
+/// At most this many matched packets are sent to the consumer at once.
+pub(crate) const BATCH_PACKETS: usize = 64;
+/// A batch is sent once it holds this many bytes of packets.
+pub(crate) const BATCH_BYTES: usize = 256 << 10;
+
 /// How many records are read between two looks at the cancel flag.
 const CANCEL_CHECK_RECORDS: u32 = 4096;
 
 /// What a file scan reports, in order.
 pub(crate) enum Event {
-    /// A packet that matched (or may match, for a pending fragment), with the latest timestamp
-    /// the scan had read when it was found.
-    Packet {
-        packet: Packet,
-        verdict: Verdict,
-        max_seen: Timestamp,
-    },
+    /// Packets that matched (or may match, for a pending fragment), in file order, each with
+    /// the latest timestamp the scan had read when it was found. Sent in batches (up to
+    /// [`BATCH_PACKETS`] packets or [`BATCH_BYTES`]): one wake-up of the consumer per packet
+    /// cost more than the rest of an indexed pivot.
+    Packets(Vec<(Packet, Verdict, Timestamp)>),
     /// The file is finished.
     Done(FileReport),
     /// The scan failed (I/O error, cancelled): the search stops.
@@ -132,8 +135,9 @@ pub(crate) struct FileTx {
 impl FileTx {
     /// Sends an event; `false` when the chain is gone (or stopped while waiting for room).
     fn send(&self, event: Event, stop: &AtomicBool) -> bool {
-        if let Event::Packet { packet, .. } = &event {
-            if !self.budget.acquire(packet.data.len(), self.seq, stop) {
+        if let Event::Packets(packets) = &event {
+            let n = packets.iter().map(|(p, _, _)| p.data.len()).sum();
+            if !self.budget.acquire(n, self.seq, stop) {
                 return false;
             }
         }
@@ -177,8 +181,9 @@ impl ScanSpec {
     }
 }
 
-/// Opens a capture file through its index: only the blocks that can hold the flow in the
-/// window, plus the unindexed tail of a growing file. `None` when there is no usable index.
+/// Opens a capture file through its index: only the records listed under the flow's hashes,
+/// inside blocks that meet the window, coalesced into few reads; plus the unindexed tail of a
+/// growing file. `None` when there is no usable index (a warning says why when it exists).
 fn open_indexed(
     file: &CaptureFile,
     index: &Path,
@@ -186,15 +191,16 @@ fn open_indexed(
     hashes: &[u32],
     report: &mut FileReport,
 ) -> Option<crate::error::Result<CaptureReader>> {
-    let idx = match FileIndex::load(index) {
+    let mut unusable = |why: String| {
+        report
+            .warnings
+            .push(format!("{}: index not used: {why}", index.display()));
+        None
+    };
+    let idx = match IndexView::open(index) {
         Ok(Some(i)) => i,
         Ok(None) => return None,
-        Err(why) => {
-            report
-                .warnings
-                .push(format!("{}: index not used: {why}", index.display()));
-            return None;
-        }
+        Err(why) => return unusable(why),
     };
     let open = || -> std::io::Result<(std::fs::File, std::fs::Metadata, Vec<u8>)> {
         let mut f = std::fs::File::open(&file.path)?;
@@ -207,23 +213,56 @@ fn open_indexed(
         Ok(x) => x,
         Err(e) => return Some(Err(Error::io(&file.path, e))),
     };
+    let fresh = idx.freshness(&meta);
+    if fresh == Freshness::Stale {
+        return None;
+    }
+    let records = match idx.records(hashes) {
+        Ok(r) => r,
+        Err(why) => return unusable(why),
+    };
     let (from, to) = (spec.from.as_nanos(), spec.late_limit.as_nanos());
-    let mut ranges: Vec<(u64, u64)> = idx
-        .blocks
+    let blocks: Vec<(u64, u64)> = idx
+        .blocks()
         .iter()
-        .filter(|b| b.max_ts >= from && b.min_ts <= to && idx.block_has_any(b, hashes))
-        .map(|b| (b.offset, b.len))
+        .filter(|b| b.max_ts >= from && b.min_ts <= to)
+        .map(|b| (b.offset, b.offset + b.len))
         .collect();
-    match idx.freshness(&meta) {
-        Freshness::Fresh => {}
-        Freshness::Growing => ranges.push((idx.indexed_len, meta.len() - idx.indexed_len)),
-        Freshness::Stale => return None,
+    let ranges = select_ranges(&records, &blocks, COALESCE_GAP);
+    let mut ranges: Vec<(u64, u64)> = ranges.into_iter().map(|(s, e)| (s, e - s)).collect();
+    if fresh == Freshness::Growing {
+        ranges.push((idx.indexed_len(), meta.len() - idx.indexed_len()));
     }
     let stream = RangesReader::new(head, f, ranges);
     Some(CaptureReader::from_read(
         Box::new(stream),
         file.path.clone(),
     ))
+}
+
+/// The byte ranges to read: the records (sorted `(offset, end)`) that start inside one of
+/// `blocks` (sorted, disjoint `(start, end)`), neighbours closer than `gap` merged into one
+/// range. Everything between two merged records is whole records too, so each range is a
+/// valid run of records.
+fn select_ranges(records: &[(u64, u64)], blocks: &[(u64, u64)], gap: u64) -> Vec<(u64, u64)> {
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    let mut b = 0;
+    for &(off, end) in records {
+        while b < blocks.len() && blocks[b].1 <= off {
+            b += 1;
+        }
+        if b == blocks.len() {
+            break;
+        }
+        if off < blocks[b].0 {
+            continue;
+        }
+        match out.last_mut() {
+            Some(last) if off <= last.1.saturating_add(gap) => last.1 = last.1.max(end),
+            _ => out.push((off, end)),
+        }
+    }
+    out
 }
 
 /// Scans `file` and sends its events to `tx`; returns quietly when the receiver is gone (the
@@ -271,6 +310,8 @@ pub(crate) fn scan_file(file: CaptureFile, spec: ScanSpec, tx: FileTx) {
     let mut matcher = Matcher::new(spec.flow.clone());
     let (mut late_run, mut since_check) = (0u32, 0u32);
     let mut reported = skipped;
+    let mut batch: Vec<(Packet, Verdict, Timestamp)> = Vec::new();
+    let mut batch_bytes = 0usize;
     loop {
         since_check += 1;
         if since_check >= CANCEL_CHECK_RECORDS {
@@ -337,13 +378,19 @@ pub(crate) fn scan_file(file: CaptureFile, spec: ScanSpec, tx: FileTx) {
             sensor: file.sensor.clone(),
             file: path.clone(),
         };
-        if !send(Event::Packet {
-            packet,
-            verdict,
-            max_seen: report.max_seen,
-        }) {
+        batch_bytes += packet.data.len();
+        batch.push((packet, verdict, report.max_seen));
+        if (batch.len() >= BATCH_PACKETS || batch_bytes >= BATCH_BYTES)
+            && !send(Event::Packets(std::mem::take(&mut batch)))
+        {
             return;
         }
+        if batch.is_empty() {
+            batch_bytes = 0;
+        }
+    }
+    if !batch.is_empty() && !send(Event::Packets(batch)) {
+        return;
     }
     report.bytes_read = reader.offset().saturating_sub(skipped);
     if let Some(p) = &spec.progress {
@@ -362,4 +409,33 @@ pub(crate) fn scan_file(file: CaptureFile, spec: ScanSpec, tx: FileTx) {
     }
     report.matched_key = matcher.matched_key();
     let _ = send(Event::Done(report));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::select_ranges;
+
+    #[test]
+    fn ranges_keep_records_of_selected_blocks_and_merge_neighbours() {
+        let recs = [
+            (24, 100),
+            (100, 150),
+            (400, 500),
+            (1000, 1100),
+            (5000, 5100),
+        ];
+        // Blocks [0, 600) and [900, 6000): all records; gap 0 merges only adjacent ones.
+        assert_eq!(
+            select_ranges(&recs, &[(0, 600), (900, 6000)], 0),
+            vec![(24, 150), (400, 500), (1000, 1100), (5000, 5100)]
+        );
+        // Gap 600 also merges 150..400 and 500..1000.
+        assert_eq!(
+            select_ranges(&recs, &[(0, 600), (900, 6000)], 600),
+            vec![(24, 1100), (5000, 5100)]
+        );
+        // Only the second block: records before it are left out.
+        assert_eq!(select_ranges(&recs, &[(900, 2000)], 0), vec![(1000, 1100)]);
+        assert_eq!(select_ranges(&recs, &[], 0), vec![]);
+    }
 }
