@@ -157,7 +157,8 @@ impl Store {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
         }
-        let mut sink = FileSink::create(&path)?;
+        // The archive is a cache served again later: it must survive a crash whole.
+        let mut sink = FileSink::create(&path)?.durable(true);
         let mut sum = self.run(plan, query, &mut sink, started)?;
         sum.output = Some(path);
         Ok(sum)
