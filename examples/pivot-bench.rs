@@ -35,11 +35,11 @@ fn main() -> Result<(), Error> {
         let flow = FlowSpec::parse_tuple(f[1], Some(f[2]), f[3], Some(f[4]), Some(f[0]))?;
         let q = Query::new(flow, TimeWindow::parse(f[5], f[6])?);
         let packets = match store.extract_to_file(&q, &out) {
-            Ok(s) => s.packets,
-            Err(Error::NoPackets { .. }) => 0,
+            Ok(s) => (s.packets, s.bytes),
+            Err(Error::NoPackets { .. }) => (0, 0),
             Err(e) => return Err(e),
         };
-        println!("{} {packets}", t0.elapsed().as_micros());
+        println!("{} {} {}", t0.elapsed().as_micros(), packets.0, packets.1);
     }
     Ok(())
 }
