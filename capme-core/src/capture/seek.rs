@@ -21,10 +21,13 @@ use std::path::Path;
 pub const CHAIN: usize = 8;
 /// Files smaller than this are read from the start: bisection would not pay.
 pub const MIN_PRUNE_SIZE: u64 = 4 << 20;
-/// Bytes read at a probe.
+/// Bytes read at a probe first: enough for a chain of ordinary records (8 x 1.5 kB).
+const PROBE_SMALL: usize = 32 << 10;
+/// Bytes read at a probe when the small one held no chain (jumbo or 256 KiB records).
 const PROBE: usize = 256 << 10;
-/// Bisection stops when the interval is this small.
-const STOP: u64 = 1 << 20;
+/// Bisection stops when the interval is this small (the reader then starts up to this far
+/// before the target).
+const STOP: u64 = 256 << 10;
 /// Largest caplen accepted in a probe (also beyond the snap length, as libpcap does).
 const MAX_CAPLEN: u32 = 262_144;
 
@@ -121,8 +124,13 @@ pub fn open_near(path: &Path, t: Timestamp) -> Result<(CaptureReader, u64)> {
     while hi - lo > STOP {
         let mid = lo + (hi - lo) / 2;
         f.seek(SeekFrom::Start(mid)).map_err(io)?;
-        let got = read_full(&mut f, &mut buf).map_err(io)?;
-        match resync(&h, &buf[..got]) {
+        let mut got = read_full(&mut f, &mut buf[..PROBE_SMALL]).map_err(io)?;
+        let mut found = resync(&h, &buf[..got]);
+        if found.is_none() && got == PROBE_SMALL {
+            got += read_full(&mut f, &mut buf[PROBE_SMALL..]).map_err(io)?;
+            found = resync(&h, &buf[..got]);
+        }
+        match found {
             Some((at, latest)) if latest < t && mid + (at as u64) < hi => lo = mid + at as u64,
             _ => hi = mid,
         }
@@ -158,11 +166,21 @@ mod tests {
     /// A file of `n` records, one every 10 ms from t0, with sizes that vary and payload bytes
     /// that imitate record headers (to tempt the resync).
     fn build(n: u32, nanos: bool, be: bool) -> (tempfile::TempDir, std::path::PathBuf) {
+        build_sized(n, nanos, be, 1400)
+    }
+
+    /// `n` records of 60 to `60 + spread` bytes, 10 ms apart.
+    fn build_sized(
+        n: u32,
+        nanos: bool,
+        be: bool,
+        spread: usize,
+    ) -> (tempfile::TempDir, std::path::PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("big.pcap");
         let mut b = PcapBuilder::new(1, nanos, be);
         for i in 0..n {
-            let len = 60 + (i as usize * 37) % 1400;
+            let len = 60 + (i as usize * 37) % spread;
             let mut data = vec![0u8; len];
             // A fake header inside the payload: plausible seconds, small lengths.
             data[20..24].copy_from_slice(&1_700_000_000u32.to_le_bytes());
@@ -217,6 +235,24 @@ mod tests {
                 assert_eq!(i + n, 20_000);
             }
         }
+    }
+
+    /// Jumbo records (up to 9 kB): eight of them do not fit the small probe, so the probe
+    /// grows and the bisection still prunes, losing nothing.
+    #[test]
+    fn jumbo_records_still_prune() {
+        let (_d, p) = build_sized(2_000, false, false, 9_000);
+        let t = Timestamp::from_secs(1_700_000_015);
+        let (mut r, skipped) = open_near(&p, t).unwrap();
+        assert!(skipped > 4 << 20, "skipped only {skipped}");
+        let first = r.next_record().unwrap().unwrap();
+        assert!(first.ts < t);
+        let mut last = index_of(first.data);
+        while let Some(rec) = r.next_record().unwrap() {
+            assert_eq!(index_of(rec.data), last + 1);
+            last += 1;
+        }
+        assert_eq!(last, 1_999);
     }
 
     #[test]
