@@ -619,3 +619,53 @@ fn chains_reading_ahead_past_their_budget_still_merge_everything() {
         }
     }
 }
+
+/// Files named for their start are opened only when a window needs them. A non-capture file
+/// in a chain (`snort.log.1700000010` below) is found to be one only then, and its
+/// predecessor's span must grow back over it: a window after 1700000010 still reads
+/// `snort.log.1700000000`.
+#[test]
+fn a_non_capture_file_in_the_window_does_not_cut_its_predecessor_short() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = day_dir(dir.path(), "s1", "2023-11-14");
+    PcapBuilder::new(1, false, false)
+        .packet((1_700_000_001, 0), &udp(A, 5000, B, 53, 1))
+        .packet((1_700_000_015, 0), &udp(A, 5000, B, 53, 2)) // a long file
+        .write(d.join("snort.log.1700000000"))
+        .unwrap();
+    fs::write(d.join("snort.log.1700000010"), b"not a pcap").unwrap();
+    fs::write(d.join("snort.log.1700000011"), b"").unwrap();
+    PcapBuilder::new(1, false, false)
+        .packet((1_700_000_030, 0), &udp(A, 5000, B, 53, 3))
+        .write(d.join("snort.log.1700000030"))
+        .unwrap();
+    // A newer non-capture file must not count as the store's newest capture.
+    fs::write(d.join("snort.log.1700000099"), b"junk").unwrap();
+    let store = Store::open([dir.path()]).unwrap();
+    let got: Vec<Packet> = store
+        .search(&query("1700000013", "1700000017"))
+        .unwrap()
+        .map(|p| p.unwrap())
+        .collect();
+    assert_eq!(marks(&got), vec![2]);
+    let plan = store
+        .plan(&TimeWindow::parse("1700000013", "1700000017").unwrap())
+        .unwrap();
+    let names: Vec<String> = plan
+        .files()
+        .map(|f| f.path.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, vec!["snort.log.1700000000"]);
+    // Planned files have their size once checked.
+    assert!(plan.files().all(|f| f.size > 0));
+    assert_eq!(plan.newest_start, Some(Timestamp::from_secs(1_700_000_030)));
+    // The full listing (capme files, capme index) opens everything, as before.
+    let all: Vec<String> = store
+        .list()
+        .unwrap()
+        .files
+        .iter()
+        .map(|f| f.path.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(all, vec!["snort.log.1700000000", "snort.log.1700000030"]);
+}

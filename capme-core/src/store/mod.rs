@@ -223,29 +223,46 @@ impl Store {
 
     /// Lists every capture file of the store with its span.
     pub fn list(&self) -> Result<Listing> {
-        let mut found = Found::default();
+        let (files, _, warnings) = self.listing(false)?;
+        Ok(Listing { files, warnings })
+    }
+
+    /// The listing, sorted by (chain, start, path) with each file's end set. With `lazy`,
+    /// regular files whose name carries their start are not opened (`.1` is true for them:
+    /// not yet known to be capture files, size unknown); [`Store::plan`] checks only those a
+    /// window needs. A store of thousands of files then costs a directory walk per query, not
+    /// thousands of opens.
+    fn listing(&self, lazy: bool) -> Result<(Vec<CaptureFile>, Vec<bool>, Vec<String>)> {
+        let mut found = Found {
+            lazy_ok: lazy,
+            ..Default::default()
+        };
         let mut warnings = Vec::new();
         for root in &self.roots {
             walk(root, root, &mut found, &mut warnings)?;
         }
-        let mut files = Vec::with_capacity(found.files.len());
+        let mut files: Vec<(CaptureFile, bool)> = Vec::with_capacity(found.files.len());
+        let file = |path: PathBuf, sensor, chain: String, start, from_name, size| CaptureFile {
+            index: self.index_for(&path),
+            path,
+            sensor,
+            chain: chain.into(),
+            start,
+            start_from_name: from_name,
+            end: None,
+            size,
+        };
         // A file that cannot be read but is named for its start takes its place in its chain,
         // so that a window needing it fails with a clear I/O error when it is opened. Without a
         // time in its name it cannot be placed: it is reported as a warning of every listing.
         for (path, sensor, chain, err) in found.unreadable {
             match name_epoch(&path) {
-                Some(start) => files.push(CaptureFile {
-                    index: self.index_for(&path),
-                    path,
-                    sensor,
-                    chain: chain.into(),
-                    start,
-                    start_from_name: true,
-                    end: None,
-                    size: 0,
-                }),
+                Some(start) => files.push((file(path, sensor, chain, start, true, 0), false)),
                 None => warnings.push(format!("skipped {}: {err}", path.display())),
             }
+        }
+        for (path, sensor, chain, start) in found.lazy {
+            files.push((file(path, sensor, chain, start, true, 0), true));
         }
         for (path, sensor, chain, size) in found.files {
             let (start, from_name) = match name_epoch(&path) {
@@ -259,42 +276,112 @@ impl Store {
                     }
                 },
             };
-            let index = self.index_for(&path);
-            files.push(CaptureFile {
-                index,
-                path,
-                sensor,
-                chain: chain.into(),
-                start,
-                start_from_name: from_name,
-                end: None,
-                size,
-            });
+            files.push((file(path, sensor, chain, start, from_name, size), false));
         }
-        files.sort_by(|a, b| (&a.chain, a.start, &a.path).cmp(&(&b.chain, b.start, &b.path)));
-        for i in 1..files.len() {
-            if files[i].chain == files[i - 1].chain {
-                files[i - 1].end = Some(files[i].start);
-            }
-        }
-        Ok(Listing { files, warnings })
+        files.sort_by(|(a, _), (b, _)| {
+            (&a.chain, a.start, &a.path).cmp(&(&b.chain, b.start, &b.path))
+        });
+        let (mut files, unchecked): (Vec<CaptureFile>, Vec<bool>) = files.into_iter().unzip();
+        link_chain_ends(&mut files);
+        Ok((files, unchecked, warnings))
     }
 
     /// The files a window must read, grouped by chain (each group in start order).
+    ///
+    /// Files named for their start are opened only when the window needs them (or when one of
+    /// them turns out not to be a capture file: it is dropped, its predecessor's span grows to
+    /// the next file, and the plan is made again).
     pub fn plan(&self, window: &TimeWindow) -> Result<Plan> {
-        let listing = self.list()?;
-        let newest_start = listing.files.iter().map(|f| f.start).max();
+        let (mut files, mut unchecked, warnings) = self.listing(true)?;
+        loop {
+            let mut drop = vec![false; files.len()];
+            for (i, f) in files.iter_mut().enumerate() {
+                if unchecked[i] && f.may_overlap(window) {
+                    unchecked[i] = false;
+                    match check_capture(&f.path) {
+                        Check::Capture(size) => f.size = size,
+                        Check::NotCapture => drop[i] = true,
+                        // Kept: opening it will fail with a clear I/O error, as for a file
+                        // that could not be read when listed.
+                        Check::Unreadable => {}
+                    }
+                }
+            }
+            if !drop.contains(&true) {
+                break;
+            }
+            let mut keep = drop.iter().map(|d| !d);
+            files.retain(|_| keep.next().unwrap_or(true));
+            let mut keep = drop.iter().map(|d| !d);
+            unchecked.retain(|_| keep.next().unwrap_or(true));
+            link_chain_ends(&mut files);
+        }
+        // The newest start of the store (archives use it to tell a complete window): the
+        // newest file that really is a capture file.
+        let mut order: Vec<usize> = (0..files.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(files[i].start));
+        let mut newest_start = None;
+        for i in order {
+            if unchecked[i] && matches!(check_capture(&files[i].path), Check::NotCapture) {
+                continue;
+            }
+            newest_start = Some(files[i].start);
+            break;
+        }
         let mut chains: BTreeMap<Arc<str>, Vec<CaptureFile>> = BTreeMap::new();
-        for f in listing.files {
+        for f in files {
             if f.may_overlap(window) {
                 chains.entry(f.chain.clone()).or_default().push(f);
             }
         }
         Ok(Plan {
             chains: chains.into_values().collect(),
-            warnings: listing.warnings,
+            warnings,
             newest_start,
         })
+    }
+}
+
+/// Sets each file's end to the start of the next file of its chain (`files` sorted by chain,
+/// then start); the last file of a chain has none.
+fn link_chain_ends(files: &mut [CaptureFile]) {
+    for i in 0..files.len() {
+        files[i].end = match files.get(i + 1) {
+            Some(n) if n.chain == files[i].chain => Some(n.start),
+            _ => None,
+        };
+    }
+}
+
+/// What opening a listed-but-unchecked file found.
+enum Check {
+    /// A capture file of this size.
+    Capture(u64),
+    /// Not a capture file (other magic, empty, shorter than a magic) or gone: not listed.
+    NotCapture,
+    /// Cannot be read (permissions...): kept, so that a query needing it fails clearly.
+    Unreadable,
+}
+
+fn check_capture(path: &Path) -> Check {
+    let mut buf = [0u8; 4];
+    let opened = fs::File::open(path).and_then(|mut f| {
+        let len = f.metadata()?.len();
+        f.read_exact(&mut buf)?;
+        Ok(len)
+    });
+    match opened {
+        Ok(len) if sniff_format(&buf).is_some() => Check::Capture(len),
+        Ok(_) => Check::NotCapture,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::NotFound
+            ) =>
+        {
+            Check::NotCapture
+        }
+        Err(_) => Check::Unreadable,
     }
 }
 
@@ -329,6 +416,9 @@ impl Plan {
 struct Found {
     files: Vec<(PathBuf, Arc<str>, String, u64)>,
     unreadable: Vec<(PathBuf, Arc<str>, String, std::io::Error)>,
+    /// Regular files named for their start, not opened yet (only when `lazy_ok`).
+    lazy: Vec<(PathBuf, Arc<str>, String, Timestamp)>,
+    lazy_ok: bool,
     /// Directories visited, by (device, inode), so symlink loops end.
     #[cfg(unix)]
     seen: std::collections::HashSet<(u64, u64)>,
@@ -367,6 +457,13 @@ fn walk(root: &Path, dir: &Path, found: &mut Found, warnings: &mut Vec<String>) 
             continue;
         }
         let path = e.path();
+        if found.lazy_ok && e.file_type().is_ok_and(|t| t.is_file()) {
+            if let Some(start) = name_epoch(&path) {
+                let (sensor, chain) = sensor_and_chain(root, &path);
+                found.lazy.push((path, sensor, chain, start));
+                continue;
+            }
+        }
         // Follows symlinks to files or directories, as a sensor's store often links days.
         match fs::metadata(&path) {
             Ok(m) if m.is_dir() => walk(root, &path, found, warnings)?,
