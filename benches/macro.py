@@ -11,7 +11,7 @@ once so it is in the page cache, then measures in the same run:
   W2 "scan": one flow, window = the whole store: capme vs the same tcpdump way, and vs the read
      limit (cat of the same files, two in parallel, to /dev/null);
   peak RSS of each capme run (/usr/bin/time -v, in a separate run);
-  every time is the best of 3 runs;
+  every time is the best of 3 runs (W2: of 5);
   the flow index: build rate and size, and W1 again through it (results equal to the scan's);
   the floor of W1: copying the indexed pivots' result files (what any tool must at least write).
 It checks that capme returned the same packets as tcpdump for flows where tcpdump is complete
@@ -147,14 +147,14 @@ def window_files(store, stime, etime):
     return [f["path"] for f in json.loads(out)]
 
 
-def capme_extract(store, flow, stime, etime, out, extra=()):
-    """Runs capme twice: once timed on its own (best of 3), once under /usr/bin/time -v for
+def capme_extract(store, flow, stime, etime, out, extra=(), runs=3):
+    """Runs capme timed on its own (best of `runs`), then once under /usr/bin/time -v for
     the peak RSS. Returns (seconds, peak RSS KiB, JSON summary)."""
     proto, src, sp, dst, dp = flow
     cmd = [CAPME, "extract", "--store", store, "--sip", src, "--spt", str(sp), "--dip", dst,
            "--dpt", str(dp), "--proto", proto, "--stime", stime, "--etime", etime, "-o", out,
            "--json", *extra]
-    dt = min(timed(cmd)[0] for _ in range(3))
+    dt = min(timed(cmd)[0] for _ in range(runs))
     _, peak, stdout = timed(cmd, rss=True)
     return dt, peak, (json.loads(stdout) if stdout.strip() else {"packets": 0})
 
@@ -278,10 +278,11 @@ def main():
 
     # W2: the first manifest flow (plain TCP), window = whole store.
     w2_flow = rows[0][0]
-    td2, outs = tcpdump_way(files, w2_flow, tmp)
-    cat2 = cat_way(files, runs=3)
+    # Best of 5 here: one run is short, and this machine's neighbours make single runs vary.
+    td2, outs = tcpdump_way(files, w2_flow, tmp, runs=5)
+    cat2 = cat_way(files, runs=5)
     out = os.path.join(tmp, "w2.pcap")
-    cm2, rss2, summ2 = capme_extract(store, w2_flow, "0", "4000000000", out, ["--no-index"])
+    cm2, rss2, summ2 = capme_extract(store, w2_flow, "0", "4000000000", out, ["--no-index"], runs=5)
     want = sorted(p for o in outs for p in read_pcap(o))
     got = sorted(read_pcap(out))
     w2_ok = all(p in got for p in want)
