@@ -34,12 +34,12 @@ enum Cmd {
     Extract(ExtractArgs),
     /// List the capture files a time window would read, with their spans.
     Files(FilesArgs),
-    /// Build the flow index of every pcap file of a store, so that extractions read only the
-    /// blocks that can hold their flow.
+    /// Build the flow index of every capture file (pcap or pcapng) of a store, so that
+    /// extractions read only the records of their flow.
     ///
     /// One sidecar per capture file, under <root>/.capme/ mirroring the capture file's path (or
     /// under --index-dir). Files whose index is fresh are skipped; a file still being written
-    /// is indexed up to its last whole record. pcapng files are not indexed (they are scanned).
+    /// is indexed up to its last whole record.
     Index(IndexArgs),
     /// Print the Community ID (v1) of a flow tuple.
     ///

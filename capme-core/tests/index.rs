@@ -1,7 +1,7 @@
 //! Flow index: an indexed extraction returns exactly what a scan returns, and an index that is
 //! missing, stale, corrupt, partial (growing file) or orphaned is handled.
 
-use capme_core::testutil::capture::PcapBuilder;
+use capme_core::testutil::capture::{PcapBuilder, PcapngBuilder};
 use capme_core::{FlowSpec, Packet, Query, Store, TimeWindow};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -243,4 +243,102 @@ fn index_reads_only_matching_blocks_and_handles_stale_corrupt_missing_growing_de
     fs::remove_file(&cap).unwrap();
     assert_eq!(store.build_indexes().unwrap().removed, 1);
     assert!(!ip.exists());
+}
+
+/// The sample store rewritten as pcapng, with what makes pcapng harder than pcap: an unused
+/// interface before the real one (packets on interface 1), a second section in the other byte
+/// order half-way through each file with its own interfaces (nanosecond resolution there), and
+/// a statistics block. Indexed extraction must equal the scan for every manifest flow.
+fn pcapng_copy_of_the_sample_store(to: &Path) {
+    let root = sample_store();
+    let mut stack = vec![root.clone()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            let mut r = capme_core::capture::CaptureReader::open(&p).unwrap();
+            let mut recs = Vec::new();
+            while let Some((rec, iface)) = r.next_with_interface().unwrap() {
+                recs.push((
+                    rec.ts.as_nanos(),
+                    rec.data.to_vec(),
+                    rec.orig_len,
+                    iface.linktype,
+                ));
+            }
+            let mut b = PcapngBuilder::new();
+            b.section(false);
+            let linktype = recs.first().map_or(1, |r| r.3) as u16;
+            b.interface(147, 65535, None, None); // unused
+            let i1 = b.interface(linktype, 65535, None, None); // microseconds
+            let half = recs.len() / 2;
+            let mut iface = i1;
+            let mut nanos = false;
+            for (k, (ts, data, orig, _)) in recs.iter().enumerate() {
+                if k == half {
+                    b.block(5, &[0u8; 8]); // an interface statistics block, ignored
+                    b.section(true);
+                    iface = b.interface(linktype, 65535, Some(9), None);
+                    nanos = true;
+                }
+                let raw = if nanos { *ts } else { *ts / 1000 } as u64;
+                b.epb(iface, raw, data, *orig);
+            }
+            let out = to.join(p.strip_prefix(&root).unwrap());
+            fs::create_dir_all(out.parent().unwrap()).unwrap();
+            b.write(&out).unwrap();
+        }
+    }
+}
+
+#[test]
+fn pcapng_files_are_indexed_and_answer_like_a_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let store_dir = dir.path().join("store");
+    pcapng_copy_of_the_sample_store(&store_dir);
+    let idx = dir.path().join("idx");
+    let scan = Store::open([&store_dir]).unwrap().use_index(false);
+    let indexed = Store::open([&store_dir]).unwrap().with_index_dir(&idx);
+    let rep = indexed.build_indexes().unwrap();
+    assert_eq!(rep.built, 16, "{rep:?}");
+    let m: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/data/manifest.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut n = 0;
+    for f in m["flows"].as_array().unwrap() {
+        let s = |k: &str| f[k].to_string().trim_matches('"').to_string();
+        let flow = FlowSpec::parse_tuple(
+            &s("src_ip"),
+            Some(&s("src_port")),
+            &s("dst_ip"),
+            Some(&s("dst_port")),
+            Some(&s("proto")),
+        )
+        .unwrap();
+        let ns = |k: &str| f[k].as_i64().unwrap();
+        let w = TimeWindow::new(
+            capme_core::Timestamp(ns("first_ts_ns") - 60_000_000_000),
+            capme_core::Timestamp(ns("last_ts_ns") + 60_000_000_000),
+        )
+        .unwrap();
+        let q = Query::new(flow, w);
+        let (want, _) = run(&scan, &q);
+        let (got, sum) = run(&indexed, &q);
+        assert_eq!(got, want, "{}", f["name"]);
+        assert!(!want.is_empty(), "{}", f["name"]);
+        assert!(
+            sum.files_indexed > 0 && sum.files_scanned == 0,
+            "{} {sum:?}",
+            f["name"]
+        );
+        n += 1;
+    }
+    assert!(n >= 10);
 }

@@ -94,6 +94,11 @@ pub struct CaptureReader {
     section_ifaces: Vec<usize>,
     spb_skipped: u64,
     trailing: u64,
+    /// File offsets `(start, end)` of the last packet record returned.
+    last_block: (u64, u64),
+    /// When indexing: the byte ranges of the blocks a reader needs before any packet block
+    /// (pcapng section headers and interface descriptions), in file order.
+    structure: Option<Vec<(u64, u64)>>,
 }
 
 impl fmt::Debug for CaptureReader {
@@ -172,12 +177,28 @@ impl CaptureReader {
         Self::with_buffer_size(r, path, DEFAULT_BUFFER_SIZE)
     }
 
+    /// Opens a file for indexing: like [`open`](Self::open), and also records the byte ranges
+    /// of the blocks that define how packets are read (see [`structure`](Self::structure)).
+    pub(crate) fn open_for_index(path: &Path) -> Result<CaptureReader> {
+        let f = File::open(path).map_err(|e| Error::io(path, e))?;
+        Self::build(Box::new(f), path.to_path_buf(), DEFAULT_BUFFER_SIZE, true)
+    }
+
     /// [`from_read`](Self::from_read) with a chosen initial buffer size (tests use tiny ones to
     /// exercise the refill paths).
     pub(crate) fn with_buffer_size(
         inner: Box<dyn Read + Send>,
         path: PathBuf,
         size: usize,
+    ) -> Result<CaptureReader> {
+        Self::build(inner, path, size, false)
+    }
+
+    fn build(
+        inner: Box<dyn Read + Send>,
+        path: PathBuf,
+        size: usize,
+        track_structure: bool,
     ) -> Result<CaptureReader> {
         let size = size.max(64);
         let mut r = CaptureReader {
@@ -197,6 +218,8 @@ impl CaptureReader {
             section_ifaces: Vec::new(),
             spb_skipped: 0,
             trailing: 0,
+            last_block: (0, 0),
+            structure: track_structure.then(Vec::new),
         };
         if !r.fill(4)? {
             return Err(if r.end == 0 {
@@ -296,6 +319,27 @@ impl CaptureReader {
     /// section) appear once the reader has passed them.
     pub fn interfaces(&self) -> &[Interface] {
         &self.interfaces
+    }
+
+    /// File offsets `(start, end)` of the whole record (pcap record header and data, or pcapng
+    /// packet block) last returned by [`next_record`](Self::next_record).
+    pub fn last_block(&self) -> (u64, u64) {
+        self.last_block
+    }
+
+    /// With [`open_for_index`](Self::open_for_index): the byte ranges, in file order, of the
+    /// blocks a reader must see before the packet blocks that follow them: the legacy pcap
+    /// header, or each pcapng section header and interface description block. A stream made
+    /// of these plus any whole packet blocks, in file order, reads those packets exactly as
+    /// the whole file does.
+    pub(crate) fn structure(&self) -> &[(u64, u64)] {
+        self.structure.as_deref().unwrap_or(&[])
+    }
+
+    fn note_structure(&mut self, len: usize) {
+        if let Some(s) = &mut self.structure {
+            s.push((self.offset, self.offset + len as u64));
+        }
     }
 
     /// The number of Simple Packet Blocks passed over: they carry no timestamp, so they can
@@ -429,6 +473,7 @@ impl CaptureReader {
             tsresol: if nanos { 9 } else { 6 },
             tsoffset: 0,
         });
+        self.note_structure(24);
         self.consume(24);
         Ok(())
     }
@@ -462,6 +507,7 @@ impl CaptureReader {
             return Ok(self.finish());
         }
         let s = self.start;
+        self.last_block = (self.offset, self.offset + total as u64);
         self.consume(total);
         Ok(Some(Pkt {
             ts: ts::pcap_ts(sec, frac, nanos),
@@ -551,6 +597,7 @@ impl CaptureReader {
         }
         self.section_be = be;
         self.section_ifaces.clear();
+        self.note_structure(len);
         self.consume(len);
         Ok(true)
     }
@@ -695,10 +742,14 @@ impl CaptureReader {
                 EPB_MAGIC | PB_MAGIC if peek => return Ok(None),
                 EPB_MAGIC | PB_MAGIC => {
                     let p = self.packet_block(len, block_type == PB_MAGIC)?;
+                    self.last_block = (self.offset, self.offset + len as u64);
                     self.consume(len);
                     return Ok(Some(p));
                 }
-                IDB_MAGIC => self.interface_description(len)?,
+                IDB_MAGIC => {
+                    self.interface_description(len)?;
+                    self.note_structure(len);
+                }
                 SPB_MAGIC => self.spb_skipped += 1,
                 _ => {}
             }

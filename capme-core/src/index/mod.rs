@@ -1,8 +1,12 @@
-//! Flow index: one sidecar file per legacy pcap capture file, so that a pivot reads only the
-//! records of a capture file that can belong to the flow.
+//! Flow index: one sidecar file per capture file (legacy pcap or pcapng), so that a pivot reads
+//! only the records of a capture file that can belong to the flow.
 //!
 //! ## Design
-//! Two tables, both built in one pass over the capture file:
+//! Three tables, all built in one pass over the capture file:
+//! - **structure**: the byte ranges of the blocks a reader needs before packet blocks: the pcap
+//!   file header, or each pcapng section header and interface description. A query reads
+//!   them, in file order, merged with the packet records it selects, so the reader sees a valid
+//!   stream (byte order, link types and timestamp resolutions of every section and interface).
 //! - **time → offset**: the file is cut into *blocks* of about [`BLOCK_BYTES`] of whole
 //!   records; each block keeps its byte range and its earliest and latest record time.
 //! - **flow → records**: for every 32-bit hash of a canonical [`FlowKey`] seen in the file, the
@@ -29,10 +33,11 @@
 //! part that the query reads makes it scan the capture file instead, with a warning.
 //!
 //! ## File format (little-endian)
-//! Header (64 bytes): `"CAPMEIX2"`, version u32, flags u32, capture size u64, capture mtime ns
+//! Header (64 bytes): `"CAPMEIX2"`, version u32, structure count u32, capture size u64, capture mtime ns
 //! i64, indexed length u64 (end of the last whole record indexed), block count u32, flow count
 //! u32, record-lists length u64, checksum u64 of the header's first 56 bytes and both tables.
-//! Blocks: `offset u64, len u64, min_ts i64, max_ts i64`. Flows, sorted by hash:
+//! Blocks: `offset u64, len u64, min_ts i64, max_ts i64`. Structure: `start u64, end u64`.
+//! Flows, sorted by hash:
 //! `hash u32, len u32, checksum u32`; the lists follow in the same order, each `len` bytes. A
 //! list is, per record, `gap` (offset minus the previous record's end, the first from 0) and
 //! `len` as LEB128. Written to a temporary file and renamed.
@@ -43,7 +48,7 @@
 //! from there on. Anything else (smaller, unreadable, corrupt or missing index) is scanned.
 //! Community ID queries cannot be hashed back to a key and are answered by scanning.
 
-use crate::capture::{CaptureReader, Format};
+use crate::capture::CaptureReader;
 use crate::error::{Error, Result};
 use crate::flow::{Endpoint, FlowKey, Proto};
 use crate::wire::decode;
@@ -64,6 +69,7 @@ const VERSION: u32 = 2;
 const HEADER_LEN: usize = 64;
 const BLOCK_LEN: usize = 32;
 const FLOW_LEN: usize = 12;
+const STRUCT_LEN: usize = 16;
 /// The extension of index files.
 pub const EXTENSION: &str = "cidx";
 
@@ -105,6 +111,9 @@ pub struct FileIndex {
     pub indexed_len: u64,
     /// The blocks, in file order.
     pub blocks: Vec<Block>,
+    /// The structure blocks `(start, end)` (pcap header; pcapng section headers and interface
+    /// descriptions), in file order.
+    pub structure: Vec<(u64, u64)>,
     /// The flow table, sorted by hash.
     pub flows: Vec<FlowEntry>,
     lists: Vec<u8>,
@@ -268,16 +277,21 @@ struct Meta {
     capture_mtime_ns: i64,
     indexed_len: u64,
     blocks: Vec<Block>,
+    structure: Vec<(u64, u64)>,
     flows: Vec<FlowEntry>,
     lists_len: u64,
 }
 
 fn meta_bytes(m: &Meta) -> Vec<u8> {
-    let mut v =
-        Vec::with_capacity(HEADER_LEN + m.blocks.len() * BLOCK_LEN + m.flows.len() * FLOW_LEN);
+    let mut v = Vec::with_capacity(
+        HEADER_LEN
+            + m.blocks.len() * BLOCK_LEN
+            + m.structure.len() * STRUCT_LEN
+            + m.flows.len() * FLOW_LEN,
+    );
     v.extend_from_slice(MAGIC);
     v.extend_from_slice(&VERSION.to_le_bytes());
-    v.extend_from_slice(&0u32.to_le_bytes());
+    v.extend_from_slice(&(m.structure.len() as u32).to_le_bytes());
     v.extend_from_slice(&m.capture_size.to_le_bytes());
     v.extend_from_slice(&m.capture_mtime_ns.to_le_bytes());
     v.extend_from_slice(&m.indexed_len.to_le_bytes());
@@ -290,6 +304,10 @@ fn meta_bytes(m: &Meta) -> Vec<u8> {
         v.extend_from_slice(&b.len.to_le_bytes());
         v.extend_from_slice(&b.min_ts.to_le_bytes());
         v.extend_from_slice(&b.max_ts.to_le_bytes());
+    }
+    for (a, b) in &m.structure {
+        v.extend_from_slice(&a.to_le_bytes());
+        v.extend_from_slice(&b.to_le_bytes());
     }
     for f in &m.flows {
         v.extend_from_slice(&f.hash.to_le_bytes());
@@ -326,8 +344,12 @@ fn parse_header(h: &[u8]) -> std::result::Result<usize, String> {
             u32_at(h, 8)
         ));
     }
-    let (nb, nf) = (u32_at(h, 40) as usize, u32_at(h, 44) as usize);
-    Ok(nb * BLOCK_LEN + nf * FLOW_LEN)
+    let (nb, ns, nf) = (
+        u32_at(h, 40) as usize,
+        u32_at(h, 12) as usize,
+        u32_at(h, 44) as usize,
+    );
+    Ok(nb * BLOCK_LEN + ns * STRUCT_LEN + nf * FLOW_LEN)
 }
 
 /// Parses header + tables (`v` holds exactly them); checks the checksum and every offset.
@@ -339,7 +361,11 @@ fn parse_meta(v: &[u8]) -> std::result::Result<Meta, String> {
     if meta_sum(v) != u64_at(v, 56) {
         return Err("checksum mismatch in its header or tables".into());
     }
-    let (nb, nf) = (u32_at(v, 40) as usize, u32_at(v, 44) as usize);
+    let (nb, ns, nf) = (
+        u32_at(v, 40) as usize,
+        u32_at(v, 12) as usize,
+        u32_at(v, 44) as usize,
+    );
     let indexed_len = u64_at(v, 32);
     let lists_len = u64_at(v, 48);
     let mut blocks = Vec::with_capacity(nb);
@@ -356,10 +382,22 @@ fn parse_meta(v: &[u8]) -> std::result::Result<Meta, String> {
         }
         blocks.push(b);
     }
+    let mut structure = Vec::with_capacity(ns);
+    for i in 0..ns {
+        let o = HEADER_LEN + nb * BLOCK_LEN + i * STRUCT_LEN;
+        let (a, b) = (u64_at(v, o), u64_at(v, o + 8));
+        let after_previous = structure.last().is_none_or(|&(_, e)| a >= e);
+        if a >= b || b > indexed_len || !after_previous {
+            return Err(format!(
+                "structure block {i} is out of order or out of range"
+            ));
+        }
+        structure.push((a, b));
+    }
     let mut flows = Vec::with_capacity(nf);
     let mut start = 0u64;
     for i in 0..nf {
-        let o = HEADER_LEN + nb * BLOCK_LEN + i * FLOW_LEN;
+        let o = HEADER_LEN + nb * BLOCK_LEN + ns * STRUCT_LEN + i * FLOW_LEN;
         let f = FlowEntry {
             hash: u32_at(v, o),
             start,
@@ -386,6 +424,7 @@ fn parse_meta(v: &[u8]) -> std::result::Result<Meta, String> {
         capture_mtime_ns: u64_at(v, 24) as i64,
         indexed_len,
         blocks,
+        structure,
         flows,
         lists_len,
     })
@@ -422,19 +461,16 @@ fn decode_list(
 }
 
 impl FileIndex {
-    /// Indexes a legacy pcap capture file. Other formats are `Ok(None)` (they are scanned).
-    /// A corrupt or cut record ends the index there (the rest is scanned at query time).
+    /// Indexes a capture file (legacy pcap or pcapng). `Ok(None)` is kept for formats that
+    /// cannot be indexed (none at present). A corrupt or cut record ends the index there (the
+    /// rest is scanned at query time).
     pub fn build(path: &Path) -> Result<Option<FileIndex>> {
         let meta = fs::metadata(path).map_err(|e| Error::io(path, e))?;
-        let mut r = CaptureReader::open(path)?;
-        if !matches!(r.format(), Format::Pcap { .. }) {
-            return Ok(None);
-        }
+        let mut r = CaptureReader::open_for_index(path)?;
         let mut indexed_len = r.offset();
         let mut blocks: Vec<Block> = Vec::new();
         let mut lists: HashMap<u32, ListBuilder> = HashMap::new();
         loop {
-            let start = r.offset();
             let (ts, hash) = match r.next_with_interface() {
                 Ok(Some((rec, iface))) => {
                     (rec.ts.as_nanos(), packet_hash(iface.linktype, rec.data))
@@ -442,7 +478,7 @@ impl FileIndex {
                 Ok(None) | Err(Error::Format { .. }) => break,
                 Err(e) => return Err(e),
             };
-            let end = r.offset();
+            let (start, end) = r.last_block();
             match blocks.last_mut() {
                 Some(b) if start - b.offset < BLOCK_BYTES => {
                     b.len = end - b.offset;
@@ -464,6 +500,13 @@ impl FileIndex {
             }
             indexed_len = end;
         }
+        // Structure blocks past the last whole packet are read again with the tail.
+        let structure: Vec<(u64, u64)> = r
+            .structure()
+            .iter()
+            .copied()
+            .filter(|&(_, e)| e <= indexed_len)
+            .collect();
         let mut hashes: Vec<u32> = lists.keys().copied().collect();
         hashes.sort_unstable();
         let mut flows = Vec::with_capacity(hashes.len());
@@ -483,6 +526,7 @@ impl FileIndex {
             capture_mtime_ns: mtime_ns(&meta),
             indexed_len,
             blocks,
+            structure,
             flows,
             lists: all,
         }))
@@ -494,6 +538,7 @@ impl FileIndex {
             capture_mtime_ns: self.capture_mtime_ns,
             indexed_len: self.indexed_len,
             blocks: self.blocks.clone(),
+            structure: self.structure.clone(),
             flows: self.flows.clone(),
             lists_len: self.lists.len() as u64,
         }
@@ -560,6 +605,7 @@ impl FileIndex {
             capture_mtime_ns: m.capture_mtime_ns,
             indexed_len: m.indexed_len,
             blocks: m.blocks,
+            structure: m.structure,
             flows: m.flows,
             lists: lists.to_vec(),
         })
@@ -655,6 +701,11 @@ impl IndexView {
     /// The blocks (time → offset table), in file order.
     pub fn blocks(&self) -> &[Block] {
         &self.meta.blocks
+    }
+
+    /// The structure blocks `(start, end)` a stream of selected records must include.
+    pub fn structure(&self) -> &[(u64, u64)] {
+        &self.meta.structure
     }
 
     /// The records listed under any of `hashes`, as `(offset, end)` byte ranges, sorted and
@@ -820,6 +871,7 @@ mod tests {
                 min_ts: 1,
                 max_ts: 2,
             }],
+            structure: vec![(0, 24)],
             flows,
             lists: all,
         }

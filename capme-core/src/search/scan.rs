@@ -15,7 +15,6 @@ use crate::index::{key_hash, pair_hash, Freshness, IndexView, RangesReader, COAL
 use crate::store::CaptureFile;
 use crate::time::{TimeWindow, Timestamp};
 use bytes::Bytes;
-use std::io::Read;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
@@ -202,14 +201,12 @@ fn open_indexed(
         Ok(None) => return None,
         Err(why) => return unusable(why),
     };
-    let open = || -> std::io::Result<(std::fs::File, std::fs::Metadata, Vec<u8>)> {
-        let mut f = std::fs::File::open(&file.path)?;
+    let open = || -> std::io::Result<(std::fs::File, std::fs::Metadata)> {
+        let f = std::fs::File::open(&file.path)?;
         let meta = f.metadata()?;
-        let mut head = vec![0u8; 24];
-        f.read_exact(&mut head)?;
-        Ok((f, meta, head))
+        Ok((f, meta))
     };
-    let (f, meta, head) = match open() {
+    let (f, meta) = match open() {
         Ok(x) => x,
         Err(e) => return Some(Err(Error::io(&file.path, e))),
     };
@@ -228,16 +225,33 @@ fn open_indexed(
         .filter(|b| b.max_ts >= from && b.min_ts <= to)
         .map(|b| (b.offset, b.offset + b.len))
         .collect();
-    let ranges = select_ranges(&records, &blocks, COALESCE_GAP);
-    let mut ranges: Vec<(u64, u64)> = ranges.into_iter().map(|(s, e)| (s, e - s)).collect();
+    let mut ranges = select_ranges(&records, &blocks, COALESCE_GAP);
+    // The file's header (pcap) or section headers and interface descriptions (pcapng), so the
+    // selected records read as they do in the whole file.
+    ranges.extend_from_slice(idx.structure());
     if fresh == Freshness::Growing {
-        ranges.push((idx.indexed_len(), meta.len() - idx.indexed_len()));
+        ranges.push((idx.indexed_len(), meta.len()));
     }
-    let stream = RangesReader::new(head, f, ranges);
+    let ranges: Vec<(u64, u64)> = union(ranges).into_iter().map(|(s, e)| (s, e - s)).collect();
+    let stream = RangesReader::new(Vec::new(), f, ranges);
     Some(CaptureReader::from_read(
         Box::new(stream),
         file.path.clone(),
     ))
+}
+
+/// The union of byte ranges `(start, end)`, sorted: overlapping or touching ranges merged, so
+/// that no byte (no block) is read twice.
+fn union(mut ranges: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
+    ranges.sort_unstable();
+    let mut out: Vec<(u64, u64)> = Vec::with_capacity(ranges.len());
+    for (s, e) in ranges {
+        match out.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => out.push((s, e)),
+        }
+    }
+    out
 }
 
 /// The byte ranges to read: the records (sorted `(offset, end)`) that start inside one of
@@ -413,7 +427,22 @@ pub(crate) fn scan_file(file: CaptureFile, spec: ScanSpec, tx: FileTx) {
 
 #[cfg(test)]
 mod tests {
-    use super::select_ranges;
+    use super::{select_ranges, union};
+
+    #[test]
+    fn union_merges_overlapping_and_touching_ranges() {
+        assert_eq!(
+            union(vec![
+                (100, 200),
+                (0, 24),
+                (150, 300),
+                (300, 310),
+                (400, 500)
+            ]),
+            vec![(0, 24), (100, 310), (400, 500)]
+        );
+        assert_eq!(union(vec![]), vec![]);
+    }
 
     #[test]
     fn ranges_keep_records_of_selected_blocks_and_merge_neighbours() {
