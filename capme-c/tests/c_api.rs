@@ -27,8 +27,9 @@ fn sample_store() -> PathBuf {
 }
 
 /// The profile directory holding the libraries (target/debug or target/release). `cargo test`
-/// builds the library as an rlib for the tests, not always its staticlib/cdylib: when they are
-/// missing (a fresh clone), they are built here with `cargo build -p capme-c`.
+/// builds the library as an rlib for the tests, not always its staticlib/cdylib: they are
+/// brought up to date here with `cargo build -p capme-c` (a no-op when they are), so the C
+/// programs never link a library older than the sources.
 fn lib_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     let dir = exe
@@ -36,12 +37,7 @@ fn lib_dir() -> PathBuf {
         .and_then(|d| d.parent())
         .expect("test binary in <profile>/deps")
         .to_path_buf();
-    let have = |d: &Path| {
-        ["libcapme_c.a", "libcapme_c.so"]
-            .iter()
-            .all(|l| d.join(l).is_file())
-    };
-    if !have(&dir) {
+    {
         static BUILD: std::sync::Once = std::sync::Once::new();
         BUILD.call_once(|| {
             let mut cmd = Command::new(env!("CARGO"));
