@@ -37,6 +37,12 @@ pub struct CommunityId {
 }
 
 impl CommunityId {
+    /// The first two bytes of the digest: the tag the flow index files a flow under for
+    /// Community ID lookups.
+    pub fn tag(&self) -> u16 {
+        u16::from_be_bytes([self.digest[0], self.digest[1]])
+    }
+
     /// The Community ID of a canonical key.
     pub fn of_key(key: &FlowKey, seed: u16) -> CommunityId {
         let (first, second) = (key.first(), key.second());

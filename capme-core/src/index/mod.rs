@@ -10,7 +10,10 @@
 //! - **time → offset**: the file is cut into *blocks* of about [`BLOCK_BYTES`] of whole
 //!   records; each block keeps its byte range and its earliest and latest record time.
 //! - **flow → records**: for every 32-bit hash of a canonical [`FlowKey`] seen in the file, the
-//!   list of its records' byte ranges (offset and length), in file order. Non-first IP
+//!   list of its records' byte ranges (offset and length), in file order, and the first two
+//!   bytes of the key's Community ID (seed 0), so that a Community ID query finds its flow's
+//!   list among the few with that tag (then the key, and the address pair of its fragments,
+//!   from the records themselves). Non-first IP
 //!   fragments carry no ports, so they are entered under the hash of their `(protocol, address
 //!   pair)`; a query looks up its keys' hashes *and* its address pairs' hashes. VLAN/QinQ/MPLS
 //!   packets are entered under their decoded key like any other.
@@ -25,7 +28,7 @@
 //! time pruning alone.
 //!
 //! Size: per record a gap and a length as LEB128 varints (2–4 bytes, against a record of 16
-//! bytes of header plus the packet), plus 12 bytes per flow and 32 per block: about 0.4 % of
+//! bytes of header plus the packet), plus 14 bytes per flow and 32 per block: about 0.4 % of
 //! a capture of 700-byte packets. Build cost: one framing + decode + hash per packet.
 //!
 //! A query reads the index partially: the header, the block and flow tables (checksummed
@@ -38,7 +41,8 @@
 //! u32, record-lists length u64, checksum u64 of the header's first 56 bytes and both tables.
 //! Blocks: `offset u64, len u64, min_ts i64, max_ts i64`. Structure: `start u64, end u64`.
 //! Flows, sorted by hash:
-//! `hash u32, len u32, checksum u32`; the lists follow in the same order, each `len` bytes. A
+//! `hash u32, len u32 (top bit: several keys share the list), checksum u32, Community ID tag
+//! u16`; the lists follow in the same order, each `len` bytes. A
 //! list is, per record, `gap` (offset minus the previous record's end, the first from 0) and
 //! `len` as LEB128. Written to a temporary file and renamed.
 //!
@@ -46,11 +50,11 @@
 //! An index is used when the capture file's size and mtime are those recorded. A capture file
 //! that has grown (still being written) uses the index for the part it covers and is scanned
 //! from there on. Anything else (smaller, unreadable, corrupt or missing index) is scanned.
-//! Community ID queries cannot be hashed back to a key and are answered by scanning.
+//! Community ID queries with a seed other than 0 are answered by scanning.
 
 use crate::capture::CaptureReader;
 use crate::error::{Error, Result};
-use crate::flow::{Endpoint, FlowKey, Proto};
+use crate::flow::{CommunityId, Endpoint, FlowKey, Proto};
 use crate::wire::decode;
 use std::collections::HashMap;
 use std::fs;
@@ -68,7 +72,7 @@ const MAGIC: &[u8; 8] = b"CAPMEIX2";
 const VERSION: u32 = 2;
 const HEADER_LEN: usize = 64;
 const BLOCK_LEN: usize = 32;
-const FLOW_LEN: usize = 12;
+const FLOW_LEN: usize = 14;
 const STRUCT_LEN: usize = 16;
 /// The extension of index files.
 pub const EXTENSION: &str = "cidx";
@@ -98,7 +102,15 @@ pub struct FlowEntry {
     pub len: u32,
     /// Checksum of the list's bytes.
     pub sum: u32,
+    /// [`CommunityId::tag`] (seed 0) of the flow key listed here.
+    pub cid_tag: u16,
+    /// The list holds records of more than one flow key (a hash collision): a candidate for
+    /// every Community ID lookup.
+    pub any_cid: bool,
 }
+
+/// Bit of a flow entry's stored length that marks [`FlowEntry::any_cid`].
+const ANY_CID_BIT: u32 = 1 << 31;
 
 /// The index of one capture file, whole (as built, or parsed from bytes).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -238,22 +250,39 @@ pub fn pair_hash(proto: Proto, a: IpAddr, b: IpAddr) -> u32 {
     v.hash()
 }
 
-/// The hash a packet is indexed under, if it can belong to any flow.
-fn packet_hash(linktype: u32, data: &[u8]) -> Option<u32> {
+/// The canonical key of a packet that carries one (not a non-first fragment, not a truncated
+/// transport header): what the matcher compares.
+pub(crate) fn packet_key(linktype: u32, data: &[u8]) -> Option<FlowKey> {
     let d = decode(linktype, data)?;
     if d.frag.is_some_and(|f| f.offset != 0) {
-        return Some(pair_hash(d.proto, d.src, d.dst));
+        return None;
     }
     let (sp, dp) = match (d.proto.has_ports(), d.ports) {
         (true, Some(p)) => p,
         (true, None) => return None,
         (false, _) => (0, 0),
     };
-    Some(key_hash(&FlowKey::new(
+    Some(FlowKey::new(
         d.proto,
         Endpoint::new(d.src, sp),
         Endpoint::new(d.dst, dp),
-    )))
+    ))
+}
+
+/// The hash a packet is indexed under, with its key (none for a non-first fragment, which is
+/// filed under its address pair), if it can belong to any flow.
+fn packet_hash(linktype: u32, data: &[u8]) -> Option<(u32, Option<FlowKey>)> {
+    let d = decode(linktype, data)?;
+    if d.frag.is_some_and(|f| f.offset != 0) {
+        return Some((pair_hash(d.proto, d.src, d.dst), None));
+    }
+    let (sp, dp) = match (d.proto.has_ports(), d.ports) {
+        (true, Some(p)) => p,
+        (true, None) => return None,
+        (false, _) => (0, 0),
+    };
+    let key = FlowKey::new(d.proto, Endpoint::new(d.src, sp), Endpoint::new(d.dst, dp));
+    Some((key_hash(&key), Some(key)))
 }
 
 fn mtime_ns(m: &fs::Metadata) -> i64 {
@@ -268,6 +297,10 @@ fn mtime_ns(m: &fs::Metadata) -> i64 {
 struct ListBuilder {
     bytes: Vec<u8>,
     prev_end: u64,
+    /// The flow key listed (`None` for an address pair's fragments).
+    key: Option<FlowKey>,
+    /// More than one key was listed under this hash.
+    multi: bool,
 }
 
 /// The parts of an index every query reads: header, blocks and flow table.
@@ -311,8 +344,9 @@ fn meta_bytes(m: &Meta) -> Vec<u8> {
     }
     for f in &m.flows {
         v.extend_from_slice(&f.hash.to_le_bytes());
-        v.extend_from_slice(&f.len.to_le_bytes());
+        v.extend_from_slice(&(f.len | if f.any_cid { ANY_CID_BIT } else { 0 }).to_le_bytes());
         v.extend_from_slice(&f.sum.to_le_bytes());
+        v.extend_from_slice(&f.cid_tag.to_le_bytes());
     }
     let sum = meta_sum(&v);
     v[56..64].copy_from_slice(&sum.to_le_bytes());
@@ -398,11 +432,14 @@ fn parse_meta(v: &[u8]) -> std::result::Result<Meta, String> {
     let mut start = 0u64;
     for i in 0..nf {
         let o = HEADER_LEN + nb * BLOCK_LEN + ns * STRUCT_LEN + i * FLOW_LEN;
+        let stored_len = u32_at(v, o + 4);
         let f = FlowEntry {
             hash: u32_at(v, o),
             start,
-            len: u32_at(v, o + 4),
+            len: stored_len & !ANY_CID_BIT,
             sum: u32_at(v, o + 8),
+            cid_tag: u16::from_le_bytes([v[o + 12], v[o + 13]]),
+            any_cid: stored_len & ANY_CID_BIT != 0,
         };
         start += f.len as u64;
         if f.start
@@ -492,8 +529,14 @@ impl FileIndex {
                     max_ts: ts,
                 }),
             }
-            if let Some(h) = hash {
+            if let Some((h, key)) = hash {
                 let l = lists.entry(h).or_default();
+                match (&l.key, key) {
+                    (None, Some(k)) if l.bytes.is_empty() => l.key = Some(k),
+                    (Some(a), Some(k)) if *a != k => l.multi = true,
+                    (None, Some(_)) | (Some(_), None) => l.multi = true,
+                    _ => {}
+                }
                 push_varint(&mut l.bytes, start - l.prev_end);
                 push_varint(&mut l.bytes, end - start);
                 l.prev_end = end;
@@ -513,11 +556,16 @@ impl FileIndex {
         let mut all = Vec::new();
         for h in hashes {
             let l = &lists[&h];
+            if l.bytes.len() >= ANY_CID_BIT as usize {
+                return Ok(None); // a list of over 2 GB: not indexed (the file is scanned)
+            }
             flows.push(FlowEntry {
                 hash: h,
                 start: all.len() as u64,
                 len: l.bytes.len() as u32,
                 sum: sum32(&l.bytes),
+                cid_tag: l.key.map_or(0, |k| k.community_id(0).tag()),
+                any_cid: l.multi,
             });
             all.extend_from_slice(&l.bytes);
         }
@@ -708,6 +756,19 @@ impl IndexView {
         &self.meta.structure
     }
 
+    /// The hashes whose lists may hold a flow with this Community ID (seed 0): the flows
+    /// filed under its [`CommunityId::tag`], and lists holding several keys. The records read
+    /// still go through the matcher, which compares the full ID.
+    pub fn cid_candidates(&self, id: &CommunityId) -> Vec<u32> {
+        let tag = id.tag();
+        self.meta
+            .flows
+            .iter()
+            .filter(|f| f.any_cid || f.cid_tag == tag)
+            .map(|f| f.hash)
+            .collect()
+    }
+
     /// The records listed under any of `hashes`, as `(offset, end)` byte ranges, sorted and
     /// without duplicates. Each list read is checked against its checksum.
     pub fn records(&self, hashes: &[u32]) -> std::result::Result<Vec<(u64, u64)>, String> {
@@ -858,6 +919,8 @@ mod tests {
                 start: all.len() as u64,
                 len: b.len() as u32,
                 sum: sum32(&b),
+                cid_tag: *h as u16,
+                any_cid: *h == 9,
             });
             all.extend_from_slice(&b);
         }

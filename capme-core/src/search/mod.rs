@@ -183,7 +183,7 @@ impl ChainScan {
                 late_limit: query.window.end.saturating_add_nanos(REORDER_SLACK_NS),
                 from: query.window.start.saturating_add_nanos(-REORDER_SLACK_NS),
                 cancel: opts.cancel.clone(),
-                hashes: ScanSpec::hashes_of(&query.flow),
+                lookup: ScanSpec::lookup_of(&query.flow),
                 progress: opts.progress.clone(),
                 stop: Arc::new(AtomicBool::new(false)),
             },

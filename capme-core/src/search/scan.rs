@@ -10,11 +10,15 @@ use super::{Packet, LATE_RUN_STOP};
 use crate::capture::seek::open_near;
 use crate::capture::{CaptureReader, Interface};
 use crate::error::Error;
+use crate::flow::CommunityId;
 use crate::flow::FlowKey;
-use crate::index::{key_hash, pair_hash, Freshness, IndexView, RangesReader, COALESCE_GAP};
+use crate::index::{
+    key_hash, packet_key, pair_hash, Freshness, IndexView, RangesReader, COALESCE_GAP,
+};
 use crate::store::CaptureFile;
 use crate::time::{TimeWindow, Timestamp};
 use bytes::Bytes;
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
@@ -159,22 +163,27 @@ pub(crate) struct ScanSpec {
     /// Bytes of capture files done so far (read, or skipped by pruning or the index), for a
     /// progress display.
     pub progress: Option<Arc<AtomicU64>>,
-    /// Index hashes of the flow (`None`: the index cannot answer, e.g. a Community ID).
-    pub hashes: Option<Vec<u32>>,
+    /// How the flow index finds the flow (`None`: it cannot, e.g. a Community ID with a seed
+    /// other than 0).
+    pub lookup: Option<Lookup>,
+}
+
+/// What a query looks up in a flow index.
+#[derive(Clone, Debug)]
+pub(crate) enum Lookup {
+    /// The hashes of its keys and of their address pairs (fragments).
+    Hashes(Vec<u32>),
+    /// A Community ID (seed 0): candidate lists by tag, then the keys found in their records.
+    CommunityId(CommunityId),
 }
 
 impl ScanSpec {
-    /// The index hashes a flow is found under: its keys, and its address pairs for fragments.
-    pub fn hashes_of(flow: &FlowSpec) -> Option<Vec<u32>> {
+    /// How the index finds a flow: the hashes of its keys and of their address pairs (for
+    /// fragments), or its Community ID when the seed is the one the index is built with (0).
+    pub fn lookup_of(flow: &FlowSpec) -> Option<Lookup> {
         match flow {
-            FlowSpec::Tuple { keys, .. } => {
-                let mut v: Vec<u32> = keys.iter().map(key_hash).collect();
-                v.extend(
-                    keys.iter()
-                        .map(|k| pair_hash(k.proto(), k.first().addr, k.second().addr)),
-                );
-                Some(v)
-            }
+            FlowSpec::Tuple { keys, .. } => Some(Lookup::Hashes(hashes_of_keys(keys))),
+            FlowSpec::CommunityId { id, seed: 0 } => Some(Lookup::CommunityId(*id)),
             FlowSpec::CommunityId { .. } => None,
         }
     }
@@ -187,7 +196,7 @@ fn open_indexed(
     file: &CaptureFile,
     index: &Path,
     spec: &ScanSpec,
-    hashes: &[u32],
+    lookup: &Lookup,
     report: &mut FileReport,
 ) -> Option<crate::error::Result<CaptureReader>> {
     let mut unusable = |why: String| {
@@ -214,10 +223,6 @@ fn open_indexed(
     if fresh == Freshness::Stale {
         return None;
     }
-    let records = match idx.records(hashes) {
-        Ok(r) => r,
-        Err(why) => return unusable(why),
-    };
     let (from, to) = (spec.from.as_nanos(), spec.late_limit.as_nanos());
     let blocks: Vec<(u64, u64)> = idx
         .blocks()
@@ -225,6 +230,14 @@ fn open_indexed(
         .filter(|b| b.max_ts >= from && b.min_ts <= to)
         .map(|b| (b.offset, b.offset + b.len))
         .collect();
+    let records = match lookup {
+        Lookup::Hashes(h) => idx.records(h),
+        Lookup::CommunityId(id) => cid_records(&idx, &f, id, &blocks),
+    };
+    let records = match records {
+        Ok(r) => r,
+        Err(why) => return unusable(why),
+    };
     let mut ranges = select_ranges(&records, &blocks, COALESCE_GAP);
     // The file's header (pcap) or section headers and interface descriptions (pcapng), so the
     // selected records read as they do in the whole file.
@@ -238,6 +251,61 @@ fn open_indexed(
         Box::new(stream),
         file.path.clone(),
     ))
+}
+
+/// The index hashes of flow keys and of their address pairs (where their non-first fragments
+/// are filed).
+fn hashes_of_keys(keys: &[FlowKey]) -> Vec<u32> {
+    let mut v: Vec<u32> = keys.iter().map(key_hash).collect();
+    v.extend(
+        keys.iter()
+            .map(|k| pair_hash(k.proto(), k.first().addr, k.second().addr)),
+    );
+    v
+}
+
+/// The records a Community ID query reads through an index: the lists filed under its tag,
+/// and the lists of the address pairs of the keys that really have this ID, found by decoding
+/// those lists' records (inside `blocks`) once. A list's records that belong to another flow
+/// (same tag) are read too and rejected by the matcher, which compares the whole ID.
+fn cid_records(
+    idx: &IndexView,
+    file: &std::fs::File,
+    id: &CommunityId,
+    blocks: &[(u64, u64)],
+) -> std::result::Result<Vec<(u64, u64)>, String> {
+    let mut records = idx.records(&idx.cid_candidates(id))?;
+    let mut ranges = select_ranges(&records, blocks, COALESCE_GAP);
+    if ranges.is_empty() {
+        return Ok(records);
+    }
+    ranges.extend_from_slice(idx.structure());
+    let ranges = union(ranges).into_iter().map(|(s, e)| (s, e - s)).collect();
+    let f = file.try_clone().map_err(|e| e.to_string())?;
+    let mut r = CaptureReader::from_read(
+        Box::new(RangesReader::new(Vec::new(), f, ranges)),
+        "index".into(),
+    )
+    .map_err(|e| e.to_string())?;
+    let mut seen: HashSet<FlowKey> = HashSet::new();
+    let mut keys: Vec<FlowKey> = Vec::new();
+    while let Ok(Some((rec, iface))) = r.next_with_interface() {
+        if let Some(k) = packet_key(iface.linktype, rec.data) {
+            if seen.insert(k) && k.community_id(0) == *id {
+                keys.push(k);
+            }
+        }
+    }
+    if !keys.is_empty() {
+        let pairs: Vec<u32> = keys
+            .iter()
+            .map(|k| pair_hash(k.proto(), k.first().addr, k.second().addr))
+            .collect();
+        records.extend(idx.records(&pairs)?);
+        records.sort_unstable();
+        records.dedup();
+    }
+    Ok(records)
 }
 
 /// The union of byte ranges `(start, end)`, sorted: overlapping or touching ranges merged, so
@@ -288,8 +356,8 @@ pub(crate) fn scan_file(file: CaptureFile, spec: ScanSpec, tx: FileTx) {
         max_seen: Timestamp::MIN,
         ..Default::default()
     };
-    let indexed = match (&spec.hashes, &file.index) {
-        (Some(h), Some(ip)) => open_indexed(&file, ip, &spec, h, &mut report),
+    let indexed = match (&spec.lookup, &file.index) {
+        (Some(l), Some(ip)) => open_indexed(&file, ip, &spec, l, &mut report),
         _ => None,
     };
     report.indexed = indexed.is_some();
