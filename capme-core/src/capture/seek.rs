@@ -2,7 +2,7 @@
 //! offsets, a record shortly before a time, and start reading there.
 //!
 //! A pcap file has no record index, so a byte offset in the middle usually falls inside a
-//! packet. [`resync`] finds the first offset after it where a *chain* of [`CHAIN`] consecutive
+//! packet. `resync` finds the first offset after it where a *chain* of [`CHAIN`] consecutive
 //! record headers is plausible (fraction below one second, lengths within the snap length, the
 //! seconds near the file's first record, and each record ending where the next begins). A false
 //! chain inside packet bytes is then vanishingly unlikely; when no chain is found the bisection

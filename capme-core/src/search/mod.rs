@@ -2,11 +2,13 @@
 //! of all files into one stream in timestamp order.
 //!
 //! ## Streaming and memory bound
-//! Each rotation chain of the plan (one sensor's `snort.log.*` sequence, say) is read file after
-//! file by one [`ChainScan`]; only one file per chain is open at a time. Matched packets pass
-//! through a small per-chain reorder buffer so that the slight disorder of multi-queue capture
-//! and the overlap of adjacent files come out sorted; a k-way merge over the chains' heads makes
-//! the final order (ties keep chain order, then read order: the merge is stable).
+//! Each rotation chain of the plan (one sensor's `snort.log.*` sequence, say) is read by one
+//! [`ChainScan`]: its worker threads (about `threads / chains` of them) take the chain's files
+//! in order and keep reading ahead while the merge waits on another chain; matches are consumed
+//! in file order. Matched packets pass through a small per-chain reorder buffer so that the
+//! slight disorder of multi-queue capture and the overlap of adjacent files come out sorted; a
+//! k-way merge over the chains' heads makes the final order (ties keep chain order, then read
+//! order: the merge is stable).
 //!
 //! ## Time pruning
 //! A file is opened near the window's start (minus the slack) by bisection over byte offsets
@@ -14,7 +16,8 @@
 //! than the window's end plus [`REORDER_SLACK_NS`]; a late record or two from another capture
 //! queue never stops it.
 //!
-//! Memory per chain is bounded by the reader's buffer, the reorder buffer
+//! Memory per chain is bounded by its workers' read buffers, the matched bytes read ahead
+//! ([`CHAIN_AHEAD_BYTES`]; the file the consumer reads is exempt), the reorder buffer
 //! ([`REORDER_MAX_PACKETS`] packets and [`REORDER_MAX_BYTES`] bytes) and the pending-fragment
 //! buffer ([`PENDING_MAX`] packets), whatever the size of the store. A packet is held in the
 //! reorder buffer until a record more than [`REORDER_SLACK_NS`] later has been read, or the
