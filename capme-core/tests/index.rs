@@ -24,6 +24,45 @@ fn run(store: &Store, q: &Query) -> (Vec<(i64, Vec<u8>)>, capme_core::Summary) {
     }
 }
 
+/// A manifest flow of the sample store: name, 5-tuple spec, first and last packet times (ns).
+struct ManifestFlow {
+    name: String,
+    flow: FlowSpec,
+    first_ns: i64,
+    last_ns: i64,
+}
+
+fn manifest_flows() -> Vec<ManifestFlow> {
+    let m: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/data/manifest.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    m["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let s = |k: &str| f[k].to_string().trim_matches('"').to_string();
+            ManifestFlow {
+                name: s("name"),
+                flow: FlowSpec::parse_tuple(
+                    &s("src_ip"),
+                    Some(&s("src_port")),
+                    &s("dst_ip"),
+                    Some(&s("dst_port")),
+                    Some(&s("proto")),
+                )
+                .unwrap(),
+                first_ns: f["first_ts_ns"].as_i64().unwrap(),
+                last_ns: f["last_ts_ns"].as_i64().unwrap(),
+            }
+        })
+        .collect()
+}
+
 #[test]
 fn indexed_equals_scanned_for_every_manifest_flow() {
     let idx = tempfile::tempdir().unwrap();
@@ -45,48 +84,33 @@ fn indexed_equals_scanned_for_every_manifest_flow() {
         !sample_store().join(".capme").exists(),
         "--index-dir must not write into the store"
     );
-    let m: serde_json::Value = serde_json::from_str(
-        &fs::read_to_string(
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/data/manifest.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
     let mut n = 0;
-    for f in m["flows"].as_array().unwrap() {
-        let s = |k: &str| f[k].to_string().trim_matches('"').to_string();
-        let flow = FlowSpec::parse_tuple(
-            &s("src_ip"),
-            Some(&s("src_port")),
-            &s("dst_ip"),
-            Some(&s("dst_port")),
-            Some(&s("proto")),
-        )
-        .unwrap();
+    for ManifestFlow {
+        name,
+        flow,
+        first_ns,
+        last_ns,
+    } in manifest_flows()
+    {
         // The same flow asked by its Community ID (the index finds it by tag).
         let FlowSpec::Tuple { keys, .. } = &flow else {
             unreachable!()
         };
         let by_cid = FlowSpec::parse_community_id(&keys[0].community_id(0).to_string()).unwrap();
-        let ns = |k: &str| f[k].as_i64().unwrap();
         for (a, b) in [
-            (
-                ns("first_ts_ns") - 60_000_000_000,
-                ns("last_ts_ns") + 60_000_000_000,
-            ),
-            (ns("first_ts_ns"), ns("first_ts_ns")),
+            (first_ns - 60_000_000_000, last_ns + 60_000_000_000),
+            (first_ns, first_ns),
         ] {
             let w = TimeWindow::new(capme_core::Timestamp(a), capme_core::Timestamp(b)).unwrap();
             for spec in [&flow, &by_cid] {
                 let q = Query::new(spec.clone(), w);
                 let (want, _) = run(&scan, &q);
                 let (got, sum) = run(&indexed, &q);
-                assert_eq!(got, want, "{} {spec}", f["name"]);
+                assert_eq!(got, want, "{name} {spec}");
                 assert!(!want.is_empty());
                 assert!(
                     sum.files_indexed > 0 && sum.files_scanned == 0,
-                    "{} {spec} {sum:?}",
-                    f["name"]
+                    "{name} {spec} {sum:?}"
                 );
                 n += 1;
             }
@@ -311,39 +335,27 @@ fn pcapng_files_are_indexed_and_answer_like_a_scan() {
     let indexed = Store::open([&store_dir]).unwrap().with_index_dir(&idx);
     let rep = indexed.build_indexes().unwrap();
     assert_eq!(rep.built, 16, "{rep:?}");
-    let m: serde_json::Value = serde_json::from_str(
-        &fs::read_to_string(
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/data/manifest.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
     let mut n = 0;
-    for f in m["flows"].as_array().unwrap() {
-        let s = |k: &str| f[k].to_string().trim_matches('"').to_string();
-        let flow = FlowSpec::parse_tuple(
-            &s("src_ip"),
-            Some(&s("src_port")),
-            &s("dst_ip"),
-            Some(&s("dst_port")),
-            Some(&s("proto")),
-        )
-        .unwrap();
-        let ns = |k: &str| f[k].as_i64().unwrap();
+    for ManifestFlow {
+        name,
+        flow,
+        first_ns,
+        last_ns,
+    } in manifest_flows()
+    {
         let w = TimeWindow::new(
-            capme_core::Timestamp(ns("first_ts_ns") - 60_000_000_000),
-            capme_core::Timestamp(ns("last_ts_ns") + 60_000_000_000),
+            capme_core::Timestamp(first_ns - 60_000_000_000),
+            capme_core::Timestamp(last_ns + 60_000_000_000),
         )
         .unwrap();
         let q = Query::new(flow, w);
         let (want, _) = run(&scan, &q);
         let (got, sum) = run(&indexed, &q);
-        assert_eq!(got, want, "{}", f["name"]);
-        assert!(!want.is_empty(), "{}", f["name"]);
+        assert_eq!(got, want, "{name}");
+        assert!(!want.is_empty(), "{name}");
         assert!(
             sum.files_indexed > 0 && sum.files_scanned == 0,
-            "{} {sum:?}",
-            f["name"]
+            "{name} {sum:?}"
         );
         n += 1;
     }
