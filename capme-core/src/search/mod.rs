@@ -36,7 +36,7 @@ use crate::flow::FlowKey;
 use crate::store::{CaptureFile, Plan};
 use crate::time::Timestamp;
 use bytes::Bytes;
-use scan::{scan_file, Budget, Event, FileTx, ScanSpec};
+use scan::{scan_file, Budget, Event, FileTx, Permits, ScanSpec};
 use std::cmp::{Ordering, Reverse};
 use std::collections::HashSet;
 use std::collections::{BinaryHeap, VecDeque};
@@ -143,6 +143,7 @@ pub struct ChainScan {
     current: Option<Receiver<Event>>,
     inbox: VecDeque<(Packet, Verdict, Timestamp)>,
     budget: Arc<Budget>,
+    permits: Arc<Permits>,
     started: bool,
     parallel: usize,
     spec: ScanSpec,
@@ -178,6 +179,7 @@ impl ChainScan {
             current: None,
             inbox: VecDeque::new(),
             budget: Arc::new(Budget::new(CHAIN_AHEAD_BYTES)),
+            permits: Permits::new(parallel),
             started: false,
             parallel: parallel.max(1),
             spec: ScanSpec {
@@ -252,6 +254,7 @@ impl ChainScan {
             order: order_tx,
             next_seq: 0,
             budget: self.budget.clone(),
+            permits: self.permits.clone(),
         }));
         let n = self
             .parallel
@@ -354,6 +357,7 @@ impl ChainScan {
         self.current = None;
         self.order = None;
         self.budget.wake();
+        self.permits.wake();
         for h in self.workers.drain(..) {
             let _ = h.join();
         }
@@ -391,6 +395,7 @@ struct Feed {
     order: Sender<(u64, Receiver<Event>)>,
     next_seq: u64,
     budget: Arc<Budget>,
+    permits: Arc<Permits>,
 }
 
 /// A chain's worker: takes the next file and queues its channel (under one lock, so channels
@@ -412,9 +417,16 @@ fn feed_worker(feed: &Mutex<Feed>, spec: &ScanSpec) {
                 tx,
                 budget: f.budget.clone(),
                 seq,
+                permits: f.permits.clone(),
+                permit: std::cell::RefCell::new(None),
             };
             (file, tx)
         };
+        // At most `threads` files of the whole search are read at once.
+        let Some(permit) = tx.permits.acquire(&spec.stop) else {
+            return;
+        };
+        *tx.permit.borrow_mut() = Some(permit);
         if spec.stop.load(std::sync::atomic::Ordering::Relaxed) {
             return;
         }
@@ -454,14 +466,22 @@ impl Search {
         )
     }
 
-    /// A search over a plan with about `opts.threads` scan threads in all (at least one per
-    /// chain: each chain reads `ceil(threads / chains)` files at once).
+    /// A search over a plan reading at most `opts.threads` files at once (each chain has
+    /// `ceil(threads / chains)` worker threads, at least one, and they share `threads`
+    /// permits to read).
     pub fn with_options(plan: Plan, query: &Query, opts: &ScanOptions) -> Search {
         let per_chain = opts.threads.max(1).div_ceil(plan.chains.len().max(1));
+        // Every chain has a worker (so none waits on another's files), but only `threads`
+        // files of the whole search are read at once.
+        let permits = Permits::new(opts.threads.max(1));
         let chains: Vec<ChainScan> = plan
             .chains
             .into_iter()
-            .map(|c| ChainScan::with_options(c, query, opts, per_chain))
+            .map(|c| {
+                let mut chain = ChainScan::with_options(c, query, opts, per_chain);
+                chain.permits = permits.clone();
+                chain
+            })
             .collect();
         let n = chains.len();
         Search {
