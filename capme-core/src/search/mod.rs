@@ -17,7 +17,8 @@
 //! queue never stops it.
 //!
 //! Memory per chain is bounded by its workers' read buffers, the matched bytes read ahead
-//! ([`CHAIN_AHEAD_BYTES`]; the file the consumer reads is exempt), the reorder buffer
+//! ([`SEARCH_AHEAD_BYTES`] shared by the chains; the file the consumer reads is exempt), the
+//! reorder buffer
 //! ([`REORDER_MAX_PACKETS`] packets and [`REORDER_MAX_BYTES`] bytes) and the pending-fragment
 //! buffer ([`PENDING_MAX`] packets), whatever the size of the store. A packet is held in the
 //! reorder buffer until a record more than [`REORDER_SLACK_NS`] later has been read, or the
@@ -59,9 +60,13 @@ pub const PENDING_MAX: usize = 256;
 /// [`REORDER_SLACK_NS`].
 pub const LATE_RUN_STOP: u32 = 1024;
 
-/// Bytes of matched packets one chain's scan threads may have read ahead of the consumer (the
-/// file the consumer reads is exempt, so it always progresses): 8 MiB.
-pub const CHAIN_AHEAD_BYTES: usize = 8 << 20;
+/// Bytes of matched packets the scan threads of a search may have read ahead of the consumer,
+/// split evenly among its chains (at least [`CHAIN_AHEAD_MIN_BYTES`] each; the file the
+/// consumer reads is exempt, so a chain always progresses): 16 MiB, so memory does not grow
+/// with the number of sensors.
+pub const SEARCH_AHEAD_BYTES: usize = 16 << 20;
+/// The least read-ahead budget of one chain: 256 KiB.
+pub const CHAIN_AHEAD_MIN_BYTES: usize = 256 << 10;
 
 /// A matched packet, owning its bytes.
 #[derive(Debug, Clone)]
@@ -134,7 +139,7 @@ impl Ord for Held {
 /// needed yet keeps reading while the merge waits on another chain). Each file sends its
 /// matches through its own channel, queued in file order; the chain consumes them in file
 /// order. Memory stays bounded by bytes: a worker ahead of the consumer waits once the chain
-/// has [`CHAIN_AHEAD_BYTES`] of matched packets in flight (the file the consumer is reading
+/// has its share of [`SEARCH_AHEAD_BYTES`] of matched packets in flight (the file the consumer is reading
 /// never waits, so the chain always progresses).
 pub struct ChainScan {
     files: VecDeque<CaptureFile>,
@@ -178,7 +183,7 @@ impl ChainScan {
             order: None,
             current: None,
             inbox: VecDeque::new(),
-            budget: Arc::new(Budget::new(CHAIN_AHEAD_BYTES)),
+            budget: Arc::new(Budget::new(SEARCH_AHEAD_BYTES)),
             permits: Permits::new(parallel),
             started: false,
             parallel: parallel.max(1),
@@ -474,12 +479,14 @@ impl Search {
         // Every chain has a worker (so none waits on another's files), but only `threads`
         // files of the whole search are read at once.
         let permits = Permits::new(opts.threads.max(1));
+        let ahead = (SEARCH_AHEAD_BYTES / plan.chains.len().max(1)).max(CHAIN_AHEAD_MIN_BYTES);
         let chains: Vec<ChainScan> = plan
             .chains
             .into_iter()
             .map(|c| {
                 let mut chain = ChainScan::with_options(c, query, opts, per_chain);
                 chain.permits = permits.clone();
+                chain.budget = Arc::new(Budget::new(ahead));
                 chain
             })
             .collect();
