@@ -816,60 +816,60 @@ impl FileIndex {
     }
 }
 
-/// Reads a list of byte ranges of a file one after the other, after a fixed prefix (the pcap
-/// header), so that the selected blocks form one valid capture stream.
+/// Reads byte ranges of a file one after the other, in file order, each byte once: the
+/// structure blocks and selected records of an indexed query form one valid capture stream.
 pub struct RangesReader {
-    prefix: Vec<u8>,
-    pos: usize,
     file: fs::File,
+    /// `(start, end)`, sorted and disjoint.
     ranges: std::collections::VecDeque<(u64, u64)>,
     at: u64,
-    left: u64,
+    end: u64,
 }
 
 impl RangesReader {
-    /// A reader over `prefix`, then each `(offset, len)` of `file` in order.
-    pub fn new(prefix: Vec<u8>, file: fs::File, ranges: Vec<(u64, u64)>) -> RangesReader {
+    /// A reader over the union of `ranges` (`(start, end)` byte ranges of `file`, in any order,
+    /// possibly overlapping or touching): sorted, merged, so no byte (no block) is read twice.
+    pub fn new(file: fs::File, mut ranges: Vec<(u64, u64)>) -> RangesReader {
+        ranges.sort_unstable();
+        let mut merged: std::collections::VecDeque<(u64, u64)> =
+            std::collections::VecDeque::with_capacity(ranges.len());
+        for (s, e) in ranges.into_iter().filter(|(s, e)| s < e) {
+            match merged.back_mut() {
+                Some(last) if s <= last.1 => last.1 = last.1.max(e),
+                _ => merged.push_back((s, e)),
+            }
+        }
         RangesReader {
-            prefix,
-            pos: 0,
             file,
-            ranges: ranges.into(),
+            ranges: merged,
             at: 0,
-            left: 0,
+            end: 0,
         }
     }
 
-    /// Total bytes of the ranges.
-    pub fn total(ranges: &[(u64, u64)]) -> u64 {
-        ranges.iter().map(|r| r.1).sum()
+    /// The ranges left to read, `(start, end)`, sorted and disjoint.
+    pub fn ranges(&self) -> impl Iterator<Item = &(u64, u64)> {
+        self.ranges.iter()
     }
 }
 
 impl Read for RangesReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self.pos < self.prefix.len() {
-            let n = (self.prefix.len() - self.pos).min(buf.len());
-            buf[..n].copy_from_slice(&self.prefix[self.pos..self.pos + n]);
-            self.pos += n;
-            return Ok(n);
-        }
-        while self.left == 0 {
-            let Some((off, len)) = self.ranges.pop_front() else {
+        while self.at == self.end {
+            let Some((s, e)) = self.ranges.pop_front() else {
                 return Ok(0);
             };
-            self.at = off;
-            self.left = len;
+            (self.at, self.end) = (s, e);
         }
-        let want = (self.left.min(buf.len() as u64)) as usize;
+        let want = (self.end - self.at).min(buf.len() as u64) as usize;
         let n = read_at(&self.file, &mut buf[..want], self.at)?;
         if n == 0 {
-            self.left = 0;
+            // The file is shorter than indexed: end the stream there.
+            self.end = self.at;
             self.ranges.clear();
             return Ok(0);
         }
         self.at += n as u64;
-        self.left -= n as u64;
         Ok(n)
     }
 }
@@ -997,6 +997,36 @@ mod tests {
         assert!(IndexView::open(&dir.path().join("none.cidx"))
             .unwrap()
             .is_none());
+    }
+
+    #[test]
+    fn ranges_reader_reads_the_union_in_file_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        let data: Vec<u8> = (0..=255u8).cycle().take(600).collect();
+        fs::write(&p, &data).unwrap();
+        let ranges = vec![
+            (100, 200),
+            (0, 24),
+            (150, 300),
+            (300, 310),
+            (400, 500),
+            (7, 7),
+        ];
+        let mut r = RangesReader::new(fs::File::open(&p).unwrap(), ranges);
+        assert_eq!(
+            r.ranges().copied().collect::<Vec<_>>(),
+            vec![(0, 24), (100, 310), (400, 500)]
+        );
+        let mut got = Vec::new();
+        r.read_to_end(&mut got).unwrap();
+        let want: Vec<u8> = [&data[0..24], &data[100..310], &data[400..500]].concat();
+        assert_eq!(got, want);
+        // Ranges past the end of a cut file end the stream there.
+        let mut r = RangesReader::new(fs::File::open(&p).unwrap(), vec![(550, 700)]);
+        let mut got = Vec::new();
+        r.read_to_end(&mut got).unwrap();
+        assert_eq!(got, &data[550..]);
     }
 
     #[test]

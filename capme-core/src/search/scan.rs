@@ -300,25 +300,33 @@ fn open_indexed(
         .collect();
     let records = match lookup {
         Lookup::Hashes(h) => idx.records(h),
-        Lookup::CommunityId(id) => cid_records(&idx, &f, id, &blocks),
+        Lookup::CommunityId(id) => cid_records(&idx, &f, &file.path, id, &blocks),
     };
     let records = match records {
         Ok(r) => r,
         Err(why) => return unusable(why),
     };
     let mut ranges = select_ranges(&records, &blocks, COALESCE_GAP);
-    // The file's header (pcap) or section headers and interface descriptions (pcapng), so the
-    // selected records read as they do in the whole file.
-    ranges.extend_from_slice(idx.structure());
     if fresh == Freshness::Growing {
         ranges.push((idx.indexed_len(), meta.len()));
     }
-    let ranges: Vec<(u64, u64)> = union(ranges).into_iter().map(|(s, e)| (s, e - s)).collect();
-    let stream = RangesReader::new(Vec::new(), f, ranges);
-    Some(CaptureReader::from_read(
-        Box::new(stream),
-        file.path.clone(),
-    ))
+    Some(indexed_reader(&idx, f, ranges, &file.path))
+}
+
+/// A reader over `ranges` of a capture file plus its structure blocks (pcap header; pcapng
+/// section headers and interface descriptions), so the selected records read as they do in
+/// the whole file.
+fn indexed_reader(
+    idx: &IndexView,
+    file: std::fs::File,
+    mut ranges: Vec<(u64, u64)>,
+    path: &Path,
+) -> crate::error::Result<CaptureReader> {
+    ranges.extend_from_slice(idx.structure());
+    CaptureReader::from_read(
+        Box::new(RangesReader::new(file, ranges)),
+        path.to_path_buf(),
+    )
 }
 
 /// The index hashes of flow keys and of their address pairs (where their non-first fragments
@@ -339,22 +347,17 @@ fn hashes_of_keys(keys: &[FlowKey]) -> Vec<u32> {
 fn cid_records(
     idx: &IndexView,
     file: &std::fs::File,
+    path: &Path,
     id: &CommunityId,
     blocks: &[(u64, u64)],
 ) -> std::result::Result<Vec<(u64, u64)>, String> {
     let mut records = idx.records(&idx.cid_candidates(id))?;
-    let mut ranges = select_ranges(&records, blocks, COALESCE_GAP);
+    let ranges = select_ranges(&records, blocks, COALESCE_GAP);
     if ranges.is_empty() {
         return Ok(records);
     }
-    ranges.extend_from_slice(idx.structure());
-    let ranges = union(ranges).into_iter().map(|(s, e)| (s, e - s)).collect();
     let f = file.try_clone().map_err(|e| e.to_string())?;
-    let mut r = CaptureReader::from_read(
-        Box::new(RangesReader::new(Vec::new(), f, ranges)),
-        "index".into(),
-    )
-    .map_err(|e| e.to_string())?;
+    let mut r = indexed_reader(idx, f, ranges, path).map_err(|e| e.to_string())?;
     let mut seen: HashSet<FlowKey> = HashSet::new();
     let mut keys: Vec<FlowKey> = Vec::new();
     while let Ok(Some((rec, iface))) = r.next_with_interface() {
@@ -374,20 +377,6 @@ fn cid_records(
         records.dedup();
     }
     Ok(records)
-}
-
-/// The union of byte ranges `(start, end)`, sorted: overlapping or touching ranges merged, so
-/// that no byte (no block) is read twice.
-fn union(mut ranges: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
-    ranges.sort_unstable();
-    let mut out: Vec<(u64, u64)> = Vec::with_capacity(ranges.len());
-    for (s, e) in ranges {
-        match out.last_mut() {
-            Some(last) if s <= last.1 => last.1 = last.1.max(e),
-            _ => out.push((s, e)),
-        }
-    }
-    out
 }
 
 /// The byte ranges to read: the records (sorted `(offset, end)`) that start inside one of
@@ -563,22 +552,7 @@ pub(crate) fn scan_file(file: CaptureFile, spec: ScanSpec, tx: FileTx) {
 
 #[cfg(test)]
 mod tests {
-    use super::{select_ranges, union};
-
-    #[test]
-    fn union_merges_overlapping_and_touching_ranges() {
-        assert_eq!(
-            union(vec![
-                (100, 200),
-                (0, 24),
-                (150, 300),
-                (300, 310),
-                (400, 500)
-            ]),
-            vec![(0, 24), (100, 310), (400, 500)]
-        );
-        assert_eq!(union(vec![]), vec![]);
-    }
+    use super::select_ranges;
 
     #[test]
     fn ranges_keep_records_of_selected_blocks_and_merge_neighbours() {
