@@ -18,9 +18,8 @@
 //!
 //! Memory per chain is bounded by its workers' read buffers, the matched bytes read ahead
 //! ([`SEARCH_AHEAD_BYTES`] shared by the chains; the file the consumer reads is exempt), the
-//! reorder buffer
-//! ([`REORDER_MAX_PACKETS`] packets and [`REORDER_MAX_BYTES`] bytes) and the pending-fragment
-//! buffer ([`PENDING_MAX`] packets), whatever the size of the store. A packet is held in the
+//! reorder buffer ([`REORDER_MAX_PACKETS`] packets and [`REORDER_MAX_BYTES`] bytes) and the
+//! pending-fragment buffer ([`PENDING_MAX`] packets), whatever the size of the store. A packet is held in the
 //! reorder buffer until a record more than [`REORDER_SLACK_NS`] later has been read, or the
 //! buffer is full; disorder deeper than that is passed through as it is in the files.
 
@@ -139,8 +138,8 @@ impl Ord for Held {
 /// needed yet keeps reading while the merge waits on another chain). Each file sends its
 /// matches through its own channel, queued in file order; the chain consumes them in file
 /// order. Memory stays bounded by bytes: a worker ahead of the consumer waits once the chain
-/// has its share of [`SEARCH_AHEAD_BYTES`] of matched packets in flight (the file the consumer is reading
-/// never waits, so the chain always progresses).
+/// has its share of [`SEARCH_AHEAD_BYTES`] of matched packets in flight (the file the consumer
+/// is reading never waits, so the chain always progresses).
 pub struct ChainScan {
     files: VecDeque<CaptureFile>,
     workers: Vec<JoinHandle<()>>,
