@@ -368,11 +368,8 @@ fn cid_records(
         }
     }
     if !keys.is_empty() {
-        let pairs: Vec<u32> = keys
-            .iter()
-            .map(|k| pair_hash(k.proto(), k.first().addr, k.second().addr))
-            .collect();
-        records.extend(idx.records(&pairs)?);
+        // Their own lists (already read) and their address pairs' (fragments).
+        records.extend(idx.records(&hashes_of_keys(&keys))?);
         records.sort_unstable();
         records.dedup();
     }
