@@ -3,6 +3,7 @@
 use capme_core::capture::CaptureReader;
 use capme_core::sink::file::OutputFormat;
 use capme_core::testutil::capture::{PcapBuilder, PcapngBuilder};
+use capme_core::testutil::packet::udp4;
 use capme_core::{Error, FileSink, FlowSpec, Packet, Query, Store, TimeWindow, Timestamp};
 use std::fs;
 use std::path::Path;
@@ -13,32 +14,7 @@ const C: [u8; 4] = [10, 0, 0, 3];
 
 /// Ethernet + IPv4 + UDP, with a marker byte in the payload so packets can be told apart.
 fn udp(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, mark: u8) -> Vec<u8> {
-    let mut p = vec![0u8; 12];
-    p.extend_from_slice(&[0x08, 0x00]);
-    let payload = [mark; 8];
-    let total = (20 + 8 + payload.len()) as u16;
-    p.extend_from_slice(&[
-        0x45,
-        0,
-        (total >> 8) as u8,
-        total as u8,
-        0,
-        1,
-        0,
-        0,
-        64,
-        17,
-        0,
-        0,
-    ]);
-    p.extend_from_slice(&src);
-    p.extend_from_slice(&dst);
-    p.extend_from_slice(&sport.to_be_bytes());
-    p.extend_from_slice(&dport.to_be_bytes());
-    p.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
-    p.extend_from_slice(&[0, 0]);
-    p.extend_from_slice(&payload);
-    p
+    udp4(src, sport, dst, dport, &[mark; 8])
 }
 
 /// The same packet as raw IPv4 (DLT 101), without the Ethernet header.
@@ -48,14 +24,7 @@ fn raw(eth: &[u8]) -> Vec<u8> {
 
 fn query(stime: &str, etime: &str) -> Query {
     Query::new(
-        FlowSpec::parse_tuple(
-            "10.0.0.1",
-            Some("5000"),
-            "10.0.0.2",
-            Some("53"),
-            Some("udp"),
-        )
-        .unwrap(),
+        capme_core::testutil::udp_flow(),
         TimeWindow::parse(stime, etime).unwrap(),
     )
 }
@@ -409,14 +378,7 @@ fn unreadable_capture_file_in_the_window_is_a_clear_error() {
     // name cannot be placed and is a warning.
     let q = |a: &str, b: &str| {
         Query::new(
-            FlowSpec::parse_tuple(
-                "10.0.0.1",
-                Some("5000"),
-                "10.0.0.2",
-                Some("53"),
-                Some("udp"),
-            )
-            .unwrap(),
+            capme_core::testutil::udp_flow(),
             TimeWindow::parse(a, b).unwrap(),
         )
     };
@@ -513,14 +475,7 @@ fn fragments_are_linked_across_files_of_a_chain_whatever_the_parallelism() {
         .write(d.join("snort.log.1700000019"))
         .unwrap();
     let q = Query::new(
-        FlowSpec::parse_tuple(
-            "10.0.0.1",
-            Some("5000"),
-            "10.0.0.2",
-            Some("53"),
-            Some("udp"),
-        )
-        .unwrap(),
+        capme_core::testutil::udp_flow(),
         TimeWindow::parse("1700000000", "1700000030").unwrap(),
     );
     for threads in [1, 2, 3, 8] {

@@ -2,6 +2,7 @@
 //! missing, stale, corrupt, partial (growing file) or orphaned is handled.
 
 use capme_core::testutil::capture::{PcapBuilder, PcapngBuilder};
+use capme_core::testutil::packet::udp4;
 use capme_core::{FlowSpec, Packet, Query, Store, TimeWindow};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -122,33 +123,11 @@ fn indexed_equals_scanned_for_every_manifest_flow() {
 const A: [u8; 4] = [10, 0, 0, 1];
 const B: [u8; 4] = [10, 0, 0, 2];
 
+/// A packet of A:sport -> B:53 marked `mark`, `pad` zero bytes longer.
 fn udp(sport: u16, mark: u8, pad: usize) -> Vec<u8> {
-    let mut p = vec![0u8; 12];
-    p.extend_from_slice(&[0x08, 0x00]);
-    let total = (20 + 8 + 8 + pad) as u16;
-    p.extend_from_slice(&[
-        0x45,
-        0,
-        (total >> 8) as u8,
-        total as u8,
-        0,
-        1,
-        0,
-        0,
-        64,
-        17,
-        0,
-        0,
-    ]);
-    p.extend_from_slice(&A);
-    p.extend_from_slice(&B);
-    p.extend_from_slice(&sport.to_be_bytes());
-    p.extend_from_slice(&53u16.to_be_bytes());
-    p.extend_from_slice(&((16 + pad) as u16).to_be_bytes());
-    p.extend_from_slice(&[0, 0]);
-    p.extend_from_slice(&[mark; 8]);
-    p.extend(std::iter::repeat_n(0u8, pad));
-    p
+    let mut payload = vec![mark; 8];
+    payload.resize(8 + pad, 0);
+    udp4(A, sport, B, 53, &payload)
 }
 
 /// A 3 MB file: background flows (ports 6000+) and flow 5000 in the middle only.
@@ -171,14 +150,7 @@ fn big_file(path: &Path) -> PcapBuilder {
 
 fn q5000(a: &str, b: &str) -> Query {
     Query::new(
-        FlowSpec::parse_tuple(
-            "10.0.0.1",
-            Some("5000"),
-            "10.0.0.2",
-            Some("53"),
-            Some("udp"),
-        )
-        .unwrap(),
+        capme_core::testutil::udp_flow(),
         TimeWindow::parse(a, b).unwrap(),
     )
 }
@@ -393,14 +365,7 @@ fn distant_fragments_are_found_by_tuple_and_by_community_id() {
     let scan = Store::open([dir.path()]).unwrap().use_index(false);
     let indexed = Store::open([dir.path()]).unwrap().with_index_dir(&idx);
     assert_eq!(indexed.build_indexes().unwrap().built, 1);
-    let flow = FlowSpec::parse_tuple(
-        "10.0.0.1",
-        Some("5000"),
-        "10.0.0.2",
-        Some("53"),
-        Some("udp"),
-    )
-    .unwrap();
+    let flow = capme_core::testutil::udp_flow();
     let FlowSpec::Tuple { keys, .. } = &flow else {
         unreachable!()
     };

@@ -2,7 +2,7 @@
 //! threads are counted).
 
 use capme_core::testutil::capture::PcapBuilder;
-use capme_core::{FlowSpec, Query, Store, TimeWindow};
+use capme_core::{Query, Store, TimeWindow};
 
 fn scan_threads() -> usize {
     std::fs::read_dir("/proc/self/task")
@@ -33,14 +33,7 @@ fn dropping_a_search_joins_its_scan_threads() {
             .unwrap();
     }
     let q = Query::new(
-        FlowSpec::parse_tuple(
-            "10.0.0.1",
-            Some("5000"),
-            "10.0.0.2",
-            Some("53"),
-            Some("udp"),
-        )
-        .unwrap(),
+        capme_core::testutil::udp_flow(),
         TimeWindow::parse("1700000000", "1700001000").unwrap(),
     );
     let store = Store::open([dir.path()]).unwrap().with_threads(4);

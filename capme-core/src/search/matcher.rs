@@ -269,14 +269,7 @@ mod tests {
     }
 
     fn spec() -> FlowSpec {
-        FlowSpec::parse_tuple(
-            "10.0.0.1",
-            Some("5000"),
-            "10.0.0.2",
-            Some("53"),
-            Some("udp"),
-        )
-        .unwrap()
+        crate::testutil::udp_flow()
     }
 
     #[test]

@@ -4,3 +4,15 @@
 
 pub mod capture;
 pub mod packet;
+
+/// The flow most engine tests ask for: UDP 10.0.0.1:5000 <-> 10.0.0.2:53.
+pub fn udp_flow() -> crate::FlowSpec {
+    crate::FlowSpec::parse_tuple(
+        "10.0.0.1",
+        Some("5000"),
+        "10.0.0.2",
+        Some("53"),
+        Some("udp"),
+    )
+    .expect("a valid tuple")
+}

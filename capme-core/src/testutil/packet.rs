@@ -950,6 +950,22 @@ fn to_v6(a: IpAddr) -> Ipv6Addr {
     }
 }
 
+/// An Ethernet + IPv4 + UDP packet from `src:sport` to `dst:dport` carrying `payload` (zero
+/// MAC addresses, valid checksums, payload at byte 42): the packet most engine tests need.
+///
+/// ```
+/// use capme_core::testutil::packet::udp4;
+/// let p = udp4([10, 0, 0, 1], 5000, [10, 0, 0, 2], 53, &[7; 8]);
+/// assert_eq!((p.len(), p[42]), (50, 7));
+/// ```
+pub fn udp4(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, payload: &[u8]) -> Vec<u8> {
+    PacketBuilder::ethernet([0; 6], [0; 6])
+        .ipv4(src.into(), dst.into())
+        .udp(sport, dport)
+        .payload(payload)
+        .build()
+}
+
 /// Incremental RFC 1071 checksum over byte chunks of any length.
 #[derive(Debug, Default, Clone)]
 pub struct Checksum {
