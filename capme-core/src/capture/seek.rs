@@ -14,8 +14,9 @@ use super::{sniff_format, CaptureReader, SniffedFormat};
 use crate::error::{Error, Result};
 use crate::time::Timestamp;
 use std::fs::File;
-use std::io::{Cursor, Read, Seek, SeekFrom};
+use std::io::{Cursor, Read};
 use std::path::Path;
+use std::sync::Arc;
 
 /// Records that must chain up for an offset to count as a record boundary.
 pub const CHAIN: usize = 8;
@@ -91,64 +92,203 @@ fn resync(h: &Hdr, b: &[u8]) -> Option<(usize, Timestamp)> {
 /// probes saw) earlier than `t`; `.1` is the byte offset skipped. Legacy pcap files of at least
 /// [`MIN_PRUNE_SIZE`] bytes are pruned; anything else opens at the start.
 pub fn open_near(path: &Path, t: Timestamp) -> Result<(CaptureReader, u64)> {
-    let io = |e| Error::io(path, e);
-    let mut f = File::open(path).map_err(io)?;
-    let size = f.metadata().map_err(io)?.len();
-    let mut head = [0u8; 40];
-    let n = read_full(&mut f, &mut head).map_err(io)?;
-    let pcap = match sniff_format(&head[..n.min(4)]) {
-        Some(SniffedFormat::Pcap {
-            nanos,
-            big_endian,
-            modified: false,
-        }) => Some((nanos, big_endian)),
-        _ => None,
-    };
-    let (Some((nanos, big_endian)), true) = (pcap, size >= MIN_PRUNE_SIZE && n == 40) else {
-        return Ok((CaptureReader::open(path)?, 0));
-    };
-    let mut h = Hdr {
-        big_endian,
-        nanos,
-        snaplen: 0,
-        first_sec: 0,
-    };
-    h.snaplen = h.u32_at(&head, 16).unwrap_or(0);
-    h.first_sec = h.u32_at(&head, 24).unwrap_or(0);
-    match h.record_at(&head, 24) {
-        Some((ts, _)) if ts < t => {}
-        _ => return Ok((CaptureReader::open(path)?, 0)),
+    match open_split(path, t, t, 1, u64::MAX)? {
+        Some(s) if s.start > 24 => Ok((s.file.reader_at(s.start)?, s.start - 24)),
+        _ => Ok((CaptureReader::open(path)?, 0)),
     }
-    let (mut lo, mut hi) = (24u64, size);
-    let mut buf = vec![0u8; PROBE];
-    while hi - lo > STOP {
-        let mid = lo + (hi - lo) / 2;
-        f.seek(SeekFrom::Start(mid)).map_err(io)?;
-        let mut got = read_full(&mut f, &mut buf[..PROBE_SMALL]).map_err(io)?;
-        let mut found = resync(&h, &buf[..got]);
-        if found.is_none() && got == PROBE_SMALL {
-            got += read_full(&mut f, &mut buf[PROBE_SMALL..]).map_err(io)?;
-            found = resync(&h, &buf[..got]);
-        }
-        match found {
-            Some((at, latest)) if latest < t && mid + (at as u64) < hi => lo = mid + at as u64,
-            _ => hi = mid,
-        }
-    }
-    if lo == 24 {
-        return Ok((CaptureReader::open(path)?, 0));
-    }
-    f.seek(SeekFrom::Start(lo)).map_err(io)?;
-    let stream = Cursor::new(head[..24].to_vec()).chain(f);
-    let mut r = CaptureReader::from_read(Box::new(stream), path.to_path_buf())?;
-    r.set_offset(lo);
-    Ok((r, lo - 24))
 }
 
-fn read_full(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+/// A legacy pcap file opened once and shared by the readers of its segments (each reads with
+/// `pread` at its own position, so they may run on different threads).
+#[derive(Clone)]
+pub struct SharedPcap {
+    file: Arc<File>,
+    head: [u8; 24],
+    path: Arc<Path>,
+}
+
+impl SharedPcap {
+    /// A reader of the records from byte `offset` on (a record boundary), as if the file had
+    /// been read from its start: error offsets name the file's real bytes.
+    pub fn reader_at(&self, offset: u64) -> Result<CaptureReader> {
+        let stream = Cursor::new(self.head.to_vec()).chain(PosRead {
+            file: self.file.clone(),
+            pos: offset,
+        });
+        let mut r = CaptureReader::from_read(Box::new(stream), self.path.to_path_buf())?;
+        r.set_offset(offset);
+        Ok(r)
+    }
+}
+
+/// `Read` over a shared file from a position, by `pread`.
+struct PosRead {
+    file: Arc<File>,
+    pos: u64,
+}
+
+impl Read for PosRead {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = crate::index::read_at(&self.file, buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+/// The part of a legacy pcap file a window needs, cut into segments that can be scanned at
+/// the same time (see [`open_split`]).
+pub struct Split {
+    /// The file, for the readers of the segments.
+    pub file: SharedPcap,
+    /// Where the first segment starts: a record boundary before the window's start (24, the
+    /// first record, when nothing can be skipped).
+    pub start: u64,
+    /// Where the later segments start, increasing (empty: the file is not cut): record
+    /// boundaries found by resync, which the scan of the segment before each one must confirm
+    /// by reaching it exactly.
+    pub bounds: Vec<u64>,
+}
+
+/// Opens a legacy pcap file of at least [`MIN_PRUNE_SIZE`] bytes for a window `[from, to]`:
+/// finds where its scan starts, as [`open_near`] does, and cuts the window's estimated span
+/// (up to the first probe later than `to`, plus the bisection's last interval) into at most
+/// `parts` segments of at least `min_part` bytes each; the last one runs on to the end of the
+/// scan. `None` when the file is anything else: the caller reads it whole.
+///
+/// A bound is where a chain of [`CHAIN`] plausible records starts, as for the bisection. The
+/// scan of the segment before it checks that its last record ends exactly there; if not (a
+/// false chain inside packet bytes), the scan goes on and the later segments are discarded,
+/// so a wrong bound can cost time but never change the result.
+pub fn open_split(
+    path: &Path,
+    from: Timestamp,
+    to: Timestamp,
+    parts: usize,
+    min_part: u64,
+) -> Result<Option<Split>> {
+    let Some(mut p) = Probe::open(path)? else {
+        return Ok(None);
+    };
+    let start = p.start_before(from)?;
+    let mut bounds = Vec::new();
+    let min_part = min_part.max(1);
+    // Segments share one file descriptor and read it by `pread`; elsewhere reads would seek
+    // a shared position.
+    let cut = parts >= 2 && cfg!(unix) && p.size.saturating_sub(start) / min_part >= 2;
+    if cut {
+        let end = p.start_before(to)?.saturating_add(STOP).min(p.size);
+        let span = end.saturating_sub(start);
+        let k = (span / min_part).min(parts as u64);
+        for i in 1..k {
+            let at = start + span * i / k;
+            if let Some(b) = p.resync_from(at)? {
+                if b > bounds.last().copied().unwrap_or(start) && b < p.size {
+                    bounds.push(b);
+                }
+            }
+        }
+    }
+    Ok(Some(Split {
+        file: p.file,
+        start,
+        bounds,
+    }))
+}
+
+/// A legacy pcap file being probed for time pruning.
+struct Probe {
+    file: SharedPcap,
+    h: Hdr,
+    size: u64,
+    /// The first record's timestamp.
+    first: Option<Timestamp>,
+    buf: Vec<u8>,
+}
+
+impl Probe {
+    /// `None` when the file is not a legacy pcap of at least [`MIN_PRUNE_SIZE`] bytes.
+    fn open(path: &Path) -> Result<Option<Probe>> {
+        let io = |e| Error::io(path, e);
+        let f = File::open(path).map_err(io)?;
+        let size = f.metadata().map_err(io)?.len();
+        let mut head = [0u8; 40];
+        let n = read_full_at(&f, &mut head, 0).map_err(io)?;
+        let pcap = match sniff_format(&head[..n.min(4)]) {
+            Some(SniffedFormat::Pcap {
+                nanos,
+                big_endian,
+                modified: false,
+            }) => Some((nanos, big_endian)),
+            _ => None,
+        };
+        let (Some((nanos, big_endian)), true) = (pcap, size >= MIN_PRUNE_SIZE && n == 40) else {
+            return Ok(None);
+        };
+        let mut h = Hdr {
+            big_endian,
+            nanos,
+            snaplen: 0,
+            first_sec: 0,
+        };
+        h.snaplen = h.u32_at(&head, 16).unwrap_or(0);
+        h.first_sec = h.u32_at(&head, 24).unwrap_or(0);
+        let first = h.record_at(&head, 24).map(|(ts, _)| ts);
+        let mut head24 = [0u8; 24];
+        head24.copy_from_slice(&head[..24]);
+        Ok(Some(Probe {
+            file: SharedPcap {
+                file: Arc::new(f),
+                head: head24,
+                path: Arc::from(path),
+            },
+            h,
+            size,
+            first,
+            buf: vec![0u8; PROBE],
+        }))
+    }
+
+    /// Bisection: a record boundary whose records before it are all (as far as the probes
+    /// saw) earlier than `t`; 24 (the first record) when the first record is not before `t`.
+    fn start_before(&mut self, t: Timestamp) -> Result<u64> {
+        match self.first {
+            Some(ts) if ts < t => {}
+            _ => return Ok(24),
+        }
+        let (mut lo, mut hi) = (24u64, self.size);
+        while hi - lo > STOP {
+            let mid = lo + (hi - lo) / 2;
+            match self.probe(mid)? {
+                Some((at, latest)) if latest < t && mid + (at as u64) < hi => lo = mid + at as u64,
+                _ => hi = mid,
+            }
+        }
+        Ok(lo)
+    }
+
+    /// The first record boundary (by resync) at or after `off`, if the probe finds one.
+    fn resync_from(&mut self, off: u64) -> Result<Option<u64>> {
+        Ok(self.probe(off)?.map(|(at, _)| off + at as u64))
+    }
+
+    /// Resync at `off`: a small read first, a large one when it held no chain.
+    fn probe(&mut self, off: u64) -> Result<Option<(usize, Timestamp)>> {
+        let io = |e| Error::io(&*self.file.path, e);
+        let f = &self.file.file;
+        let mut got = read_full_at(f, &mut self.buf[..PROBE_SMALL], off).map_err(io)?;
+        let mut found = resync(&self.h, &self.buf[..got]);
+        if found.is_none() && got == PROBE_SMALL {
+            got += read_full_at(f, &mut self.buf[PROBE_SMALL..], off + got as u64).map_err(io)?;
+            found = resync(&self.h, &self.buf[..got]);
+        }
+        Ok(found)
+    }
+}
+
+fn read_full_at(f: &File, buf: &mut [u8], off: u64) -> std::io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
-        match f.read(&mut buf[n..]) {
+        match crate::index::read_at(f, &mut buf[n..], off + n as u64) {
             Ok(0) => break,
             Ok(k) => n += k,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}

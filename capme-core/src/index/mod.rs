@@ -875,7 +875,7 @@ impl Read for RangesReader {
 }
 
 /// One positional read (no seek: one system call per range).
-fn read_at(file: &fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+pub(crate) fn read_at(file: &fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
     #[cfg(unix)]
     {
         std::os::unix::fs::FileExt::read_at(file, buf, offset)

@@ -3,9 +3,9 @@
 //!
 //! ## Streaming and memory bound
 //! Each rotation chain of the plan (one sensor's `snort.log.*` sequence, say) is read by one
-//! [`ChainScan`]: its worker threads (about `threads / chains` of them) take the chain's files
-//! in order and keep reading ahead while the merge waits on another chain; matches are consumed
-//! in file order. Matched packets pass through a small per-chain reorder buffer so that the
+//! [`ChainScan`]: its worker threads (about `threads / chains` of them, more while segments of
+//! a file wait, see below) take the chain's files in order and keep reading ahead while the
+//! merge waits on another chain; matches are consumed in file order. Matched packets pass through a small per-chain reorder buffer so that the
 //! slight disorder of multi-queue capture and the overlap of adjacent files come out sorted; a
 //! k-way merge over the chains' heads makes the final order (ties keep chain order, then read
 //! order: the merge is stable).
@@ -15,6 +15,19 @@
 //! ([`crate::capture::seek`]), and left once [`LATE_RUN_STOP`] consecutive records are later
 //! than the window's end plus [`REORDER_SLACK_NS`]; a late record or two from another capture
 //! queue never stops it.
+//!
+//! ## Segments
+//! Chains alone do not keep the cores busy when one file holds most of a window (a pivot on
+//! a one-sensor store). So the window's span of a legacy pcap file is cut into up to
+//! `threads` segments of at least [`SEGMENT_MIN_BYTES`] at record boundaries found by resync
+//! ([`crate::capture::seek::open_split`]); the worker that opened the file scans the first and
+//! queues the others for any worker of the chain (starting helper threads up to `threads`).
+//! The consumer reads the segments in order, and keeps exactly what one scan of the whole
+//! file returns: a segment's packets count only if the scan before it ended exactly at its
+//! start (a bound found inside a packet is passed, that scan reads on, and the later
+//! segments are dropped), and only if the late run carried over from the segments before it
+//! plus its own leading late run stays below [`LATE_RUN_STOP`] (where one scan would have
+//! stopped). The tests in `tests/split.rs` prove both on files built for them.
 //!
 //! Memory per chain is bounded by its workers' read buffers, the matched bytes read ahead
 //! ([`SEARCH_AHEAD_BYTES`] shared by the chains; the file the consumer reads is exempt), the
@@ -36,7 +49,9 @@ use crate::flow::FlowKey;
 use crate::store::{CaptureFile, Plan};
 use crate::time::Timestamp;
 use bytes::Bytes;
-use scan::{scan_file, Budget, Event, FileTx, Permits, ScanSpec};
+use scan::{
+    scan_file, scan_segment, Budget, Event, Permits, ScanCtx, ScanSpec, Segment, SegmentJob,
+};
 use std::cmp::{Ordering, Reverse};
 use std::collections::HashSet;
 use std::collections::{BinaryHeap, VecDeque};
@@ -67,6 +82,11 @@ pub const SEARCH_AHEAD_BYTES: usize = 16 << 20;
 /// The least read-ahead budget of one chain: 256 KiB.
 pub const CHAIN_AHEAD_MIN_BYTES: usize = 256 << 10;
 
+/// A legacy pcap file is cut into segments scanned at once (up to the search's threads) only
+/// when each gets at least this many bytes of the window's span: 8 MiB, about 2 ms of
+/// scanning, well above the cost of a thread and a resync probe.
+pub const SEGMENT_MIN_BYTES: u64 = 8 << 20;
+
 /// A matched packet, owning its bytes.
 #[derive(Debug, Clone)]
 pub struct Packet {
@@ -95,6 +115,9 @@ pub struct ScanOptions {
     pub threads: usize,
     /// Bytes of planned capture files done so far, for a progress display.
     pub progress: Option<Arc<AtomicU64>>,
+    /// The least bytes of a segment when a file is cut to be scanned by several threads at
+    /// once (0: [`SEGMENT_MIN_BYTES`]). Tests set it small to cut small files.
+    pub segment_min_bytes: u64,
 }
 
 /// Counters of a search, filled as it runs.
@@ -143,8 +166,18 @@ impl Ord for Held {
 pub struct ChainScan {
     files: VecDeque<CaptureFile>,
     workers: Vec<JoinHandle<()>>,
-    order: Option<Receiver<(u64, Receiver<Event>)>>,
-    current: Option<Receiver<Event>>,
+    /// Threads started by workers to scan the segments of split files.
+    helpers: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    /// Per file, in order: the channel of its segments' channels.
+    order: Option<Receiver<Receiver<Segment>>>,
+    /// The segments of the file being read, and the one being read.
+    segs: Option<Receiver<Segment>>,
+    current: Option<Segment>,
+    /// Which segment of its file `current` is.
+    seg_index: usize,
+    /// Consecutive records later than the window at the end of the file's segments read so
+    /// far (a whole-file scan would carry this run into the next segment).
+    carry: u32,
     inbox: VecDeque<(Packet, Verdict, Timestamp)>,
     budget: Arc<Budget>,
     permits: Arc<Permits>,
@@ -179,8 +212,12 @@ impl ChainScan {
         ChainScan {
             files: files.into(),
             workers: Vec::new(),
+            helpers: Arc::new(Mutex::new(Vec::new())),
             order: None,
+            segs: None,
             current: None,
+            seg_index: 0,
+            carry: 0,
             inbox: VecDeque::new(),
             budget: Arc::new(Budget::new(SEARCH_AHEAD_BYTES)),
             permits: Permits::new(parallel),
@@ -195,6 +232,11 @@ impl ChainScan {
                 lookup: ScanSpec::lookup_of(&query.flow),
                 progress: opts.progress.clone(),
                 stop: Arc::new(AtomicBool::new(false)),
+                parts: parallel.max(1),
+                segment_min: match opts.segment_min_bytes {
+                    0 => SEGMENT_MIN_BYTES,
+                    n => n,
+                },
             },
             frags: HashSet::new(),
             frag_order: VecDeque::new(),
@@ -253,21 +295,26 @@ impl ChainScan {
         self.started = true;
         let (order_tx, order_rx) = channel();
         self.order = Some(order_rx);
+        let n = self.parallel.min(self.files.len());
         let feed = Arc::new(Mutex::new(Feed {
             files: std::mem::take(&mut self.files),
+            jobs: VecDeque::new(),
             order: order_tx,
             next_seq: 0,
+            live: n,
+            max_live: self.spec.parts.max(n),
+            helpers: self.helpers.clone(),
+        }));
+        let shared = Arc::new(Shared {
             budget: self.budget.clone(),
             permits: self.permits.clone(),
-        }));
-        let n = self
-            .parallel
-            .min(feed.lock().map(|f| f.files.len()).unwrap_or(0));
+            spec: self.spec.clone(),
+        });
         for _ in 0..n {
-            let (feed, spec) = (feed.clone(), self.spec.clone());
+            let (feed, shared) = (feed.clone(), shared.clone());
             let handle = std::thread::Builder::new()
                 .name("capme-scan".into())
-                .spawn(move || feed_worker(&feed, &spec))
+                .spawn(move || feed_worker(&feed, &shared))
                 .map_err(|e| Error::io("capme-scan thread", e))?;
             self.workers.push(handle);
         }
@@ -277,6 +324,13 @@ impl ChainScan {
     }
 
     /// Takes one event of the oldest unfinished file.
+    ///
+    /// A split file's segments are read in order. A later segment's packets are kept only if
+    /// a scan of the whole file would have reached them: the segment before it ended exactly
+    /// where it starts (a real record boundary), and the late run carried over from before
+    /// plus its own leading late run (sent before its first packets) stays below
+    /// [`LATE_RUN_STOP`]. Otherwise the rest of the file is discarded, so splitting never
+    /// changes the result.
     fn step(&mut self) -> Result<()> {
         self.start()?;
         if let Some((packet, verdict, max_seen)) = self.inbox.pop_front() {
@@ -285,19 +339,33 @@ impl ChainScan {
             return Ok(());
         }
         if self.current.is_none() {
-            match self.order.as_ref().map(|o| o.recv()) {
-                Some(Ok((seq, rx))) => {
-                    self.budget.advance(seq);
-                    self.current = Some(rx);
+            if self.segs.is_none() {
+                match self.order.as_ref().map(|o| o.recv()) {
+                    Some(Ok(segs)) => {
+                        self.segs = Some(segs);
+                        self.seg_index = 0;
+                        self.carry = 0;
+                    }
+                    _ => {
+                        self.exhausted = true;
+                        return Ok(());
+                    }
+                }
+            }
+            match self.segs.as_ref().map(|s| s.recv()) {
+                Some(Ok(seg)) => {
+                    self.budget.advance(seg.seq);
+                    self.current = Some(seg);
                 }
                 _ => {
-                    self.exhausted = true;
+                    // Every segment of the file has been read.
+                    self.segs = None;
                     return Ok(());
                 }
             }
         }
-        let rx = self.current.as_ref().expect("set above");
-        let event = rx.recv().map_err(|_| {
+        let seg = self.current.as_ref().expect("set above");
+        let event = seg.rx.recv().map_err(|_| {
             Error::io(
                 "capme-scan thread",
                 std::io::Error::other("a scan thread ended without a report"),
@@ -311,14 +379,30 @@ impl ChainScan {
                 // found, so the reorder buffer behaves as if they came one by one.
                 self.inbox.extend(packets);
             }
+            Event::Lead(lead) => {
+                if self.carry.saturating_add(lead) >= LATE_RUN_STOP {
+                    self.discard_rest();
+                }
+            }
             Event::Done(r) => {
+                let later = self.seg_index > 0;
                 self.current = None;
+                self.seg_index += 1;
                 self.max_seen = self.max_seen.max(r.max_seen);
                 self.stats.files_scanned += (r.opened && !r.indexed) as u64;
                 self.stats.files_indexed += r.indexed as u64;
                 self.stats.bytes_read += r.bytes_read;
                 self.stats.warnings.extend(r.warnings);
                 self.stats.matched_key = self.stats.matched_key.or(r.matched_key);
+                let stopped_in_lead =
+                    later && self.carry.saturating_add(r.lead_late) >= LATE_RUN_STOP;
+                if stopped_in_lead || !r.handoff {
+                    self.discard_rest();
+                } else if later && r.records == u64::from(r.lead_late) {
+                    self.carry += r.lead_late;
+                } else {
+                    self.carry = r.trail_late;
+                }
             }
             Event::Failed(e) => {
                 self.stop_workers();
@@ -327,6 +411,37 @@ impl ChainScan {
             }
         }
         Ok(())
+    }
+
+    /// Drops the current segment (if any) and every later one of the file: their scans are
+    /// told to stop, and what they already sent is taken and thrown away.
+    fn discard_rest(&mut self) {
+        if let Some(seg) = self.current.take() {
+            self.drain(seg);
+        }
+        if let Some(segs) = self.segs.take() {
+            while let Ok(seg) = segs.recv() {
+                self.budget.advance(seg.seq);
+                self.drain(seg);
+            }
+        }
+    }
+
+    fn drain(&mut self, seg: Segment) {
+        seg.abort.store(true, std::sync::atomic::Ordering::Relaxed);
+        while let Ok(event) = seg.rx.recv() {
+            match event {
+                Event::Packets(p) => self
+                    .budget
+                    .release(p.iter().map(|(p, _, _)| p.data.len()).sum()),
+                Event::Done(r) => {
+                    self.stats.bytes_read += r.bytes_read;
+                    break;
+                }
+                Event::Failed(_) => break,
+                Event::Lead(_) => {}
+            }
+        }
     }
 
     /// Files one matched (or pending) packet.
@@ -359,11 +474,25 @@ impl ChainScan {
         // A worker blocked on a full channel, or on the full queue of channels, now fails
         // its send and returns.
         self.current = None;
+        self.segs = None;
         self.order = None;
         self.budget.wake();
         self.permits.wake();
         for h in self.workers.drain(..) {
             let _ = h.join();
+        }
+        // Helpers may have started helpers: join until none is left.
+        loop {
+            let hs: Vec<JoinHandle<()>> = match self.helpers.lock() {
+                Ok(mut g) => g.drain(..).collect(),
+                Err(_) => break,
+            };
+            if hs.is_empty() {
+                break;
+            }
+            for h in hs {
+                let _ = h.join();
+            }
         }
     }
 
@@ -393,48 +522,110 @@ impl ChainScan {
     }
 }
 
-/// The files of a chain still to be taken, and the queue their channels go to.
+/// The files of a chain still to be taken, the later segments of split files waiting for a
+/// worker, and the queue the files' segment channels go to.
 struct Feed {
     files: VecDeque<CaptureFile>,
-    order: Sender<(u64, Receiver<Event>)>,
+    jobs: VecDeque<SegmentJob>,
+    order: Sender<Receiver<Segment>>,
     next_seq: u64,
-    budget: Arc<Budget>,
-    permits: Arc<Permits>,
+    /// Workers running, and how many there may be (the search's threads).
+    live: usize,
+    max_live: usize,
+    helpers: Arc<Mutex<Vec<JoinHandle<()>>>>,
 }
 
-/// A chain's worker: takes the next file and queues its channel (under one lock, so channels
-/// are queued in file order), then scans it; ends when no file is left or the chain is gone.
-fn feed_worker(feed: &Mutex<Feed>, spec: &ScanSpec) {
-    loop {
-        let (file, tx) = {
+/// What every worker of a chain shares.
+struct Shared {
+    budget: Arc<Budget>,
+    permits: Arc<Permits>,
+    spec: ScanSpec,
+}
+
+/// The work a worker took.
+enum Work {
+    File(CaptureFile, u64, Sender<Segment>),
+    Segment(SegmentJob),
+}
+
+/// Counts a worker out of [`Feed::live`] when it ends.
+struct Live<'a>(&'a Mutex<Feed>);
+
+impl Drop for Live<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut f) = self.0.lock() {
+            f.live = f.live.saturating_sub(1);
+        }
+    }
+}
+
+/// A chain's worker: takes a waiting segment first (they belong to files the consumer needs
+/// sooner), else the next file, queueing its channel (under one lock, so channels are queued
+/// in file order), and scans it; ends when nothing is left or the chain is gone.
+fn feed_worker(feed: &Arc<Mutex<Feed>>, shared: &Arc<Shared>) {
+    let _live = Live(feed);
+    let spec = &shared.spec;
+    let push_jobs = |jobs: Vec<SegmentJob>| {
+        let n = jobs.len();
+        let spawn = {
             let Ok(mut f) = feed.lock() else { return };
-            let Some(file) = f.files.pop_front() else {
-                return;
-            };
-            let (tx, rx) = channel();
-            let seq = f.next_seq;
-            f.next_seq += 1;
-            if f.order.send((seq, rx)).is_err() {
+            f.jobs.extend(jobs);
+            let spawn = n.min(f.max_live.saturating_sub(f.live));
+            f.live += spawn;
+            spawn
+        };
+        for _ in 0..spawn {
+            let (fd, sh) = (feed.clone(), shared.clone());
+            let started = std::thread::Builder::new()
+                .name("capme-scan".into())
+                .spawn(move || feed_worker(&fd, &sh));
+            match (started, feed.lock()) {
+                (Ok(h), Ok(f)) => {
+                    if let Ok(mut hs) = f.helpers.lock() {
+                        hs.push(h);
+                    }
+                }
+                // No thread: this worker scans the segment itself after its own.
+                (Err(_), Ok(mut f)) => f.live = f.live.saturating_sub(1),
+                _ => {}
+            }
+        }
+    };
+    let ctx = ScanCtx {
+        budget: &shared.budget,
+        permits: &shared.permits,
+        push_jobs: &push_jobs,
+    };
+    loop {
+        let work = {
+            let Ok(mut f) = feed.lock() else { return };
+            if let Some(job) = f.jobs.pop_front() {
+                Work::Segment(job)
+            } else if let Some(file) = f.files.pop_front() {
+                let (tx, rx) = channel();
+                let seq = f.next_seq;
+                f.next_seq += 1;
+                if f.order.send(rx).is_err() {
+                    return;
+                }
+                Work::File(file, seq, tx)
+            } else {
                 return;
             }
-            let tx = FileTx {
-                tx,
-                budget: f.budget.clone(),
-                seq,
-                permits: f.permits.clone(),
-                permit: std::cell::RefCell::new(None),
-            };
-            (file, tx)
         };
-        // At most `threads` files of the whole search are read at once.
-        let Some(permit) = tx.permits.acquire(&spec.stop) else {
-            return;
-        };
-        *tx.permit.borrow_mut() = Some(permit);
-        if spec.stop.load(std::sync::atomic::Ordering::Relaxed) {
-            return;
+        match work {
+            Work::File(file, seq, segs) => {
+                // At most `threads` files (or segments) of the whole search are read at once.
+                let Some(permit) = shared.permits.acquire(&spec.stop) else {
+                    return;
+                };
+                if spec.stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    return;
+                }
+                scan_file(file, spec.clone(), seq, segs, permit, &ctx);
+            }
+            Work::Segment(job) => scan_segment(job, spec.clone(), &ctx),
         }
-        scan_file(file, spec.clone(), tx);
     }
 }
 
@@ -470,9 +661,9 @@ impl Search {
         )
     }
 
-    /// A search over a plan reading at most `opts.threads` files at once (each chain has
-    /// `ceil(threads / chains)` worker threads, at least one, and they share `threads`
-    /// permits to read).
+    /// A search over a plan reading at most `opts.threads` files (or segments of a file) at
+    /// once: each chain has `ceil(threads / chains)` worker threads, at least one, and up to
+    /// `threads` while segments of a cut file wait; they share `threads` permits to read.
     pub fn with_options(plan: Plan, query: &Query, opts: &ScanOptions) -> Search {
         let per_chain = opts.threads.max(1).div_ceil(plan.chains.len().max(1));
         // Every chain has a worker (so none waits on another's files), but only `threads`
@@ -484,6 +675,7 @@ impl Search {
             .into_iter()
             .map(|c| {
                 let mut chain = ChainScan::with_options(c, query, opts, per_chain);
+                chain.spec.parts = opts.threads.max(1);
                 chain.permits = permits.clone();
                 chain.budget = Arc::new(Budget::new(ahead));
                 chain

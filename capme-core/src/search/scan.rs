@@ -7,7 +7,7 @@
 use super::matcher::{Matcher, Verdict};
 use super::query::FlowSpec;
 use super::{Packet, LATE_RUN_STOP};
-use crate::capture::seek::open_near;
+use crate::capture::seek::{open_split, SharedPcap};
 use crate::capture::{CaptureReader, Interface};
 use crate::error::Error;
 use crate::flow::CommunityId;
@@ -21,7 +21,7 @@ use bytes::Bytes;
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::Sender;
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
@@ -41,7 +41,11 @@ pub(crate) enum Event {
     /// [`BATCH_PACKETS`] packets or [`BATCH_BYTES`]): one wake-up of the consumer per packet
     /// cost more than the rest of an indexed pivot.
     Packets(Vec<(Packet, Verdict, Timestamp)>),
-    /// The file is finished.
+    /// Sent by a segment after the first of its file, before its first packets: how many
+    /// records at its start were later than the window (the consumer decides whether the
+    /// whole-file scan would have stopped there; see [`super::ChainScan`]).
+    Lead(u32),
+    /// The file (or segment) is finished.
     Done(FileReport),
     /// The scan failed (I/O error, cancelled): the search stops.
     Failed(Error),
@@ -62,6 +66,16 @@ pub(crate) struct FileReport {
     pub matched_key: Option<FlowKey>,
     /// Latest timestamp read.
     pub max_seen: Timestamp,
+    /// The segment ended exactly at the start of the next segment of its file (always false
+    /// for the last segment, or a file read whole).
+    pub handoff: bool,
+    /// Records read.
+    pub records: u64,
+    /// Consecutive records later than the window at the start of the segment (at most
+    /// [`LATE_RUN_STOP`]).
+    pub lead_late: u32,
+    /// Consecutive records later than the window at its end.
+    pub trail_late: u32,
 }
 
 /// The bytes of matched packets that one chain's workers may have sent and the consumer not
@@ -234,6 +248,10 @@ pub(crate) struct ScanSpec {
     /// How the flow index finds the flow (`None`: it cannot, e.g. a Community ID with a seed
     /// other than 0).
     pub lookup: Option<Lookup>,
+    /// Into how many segments a file may be cut to be scanned at once (the search's threads).
+    pub parts: usize,
+    /// The least bytes of a segment.
+    pub segment_min: u64,
 }
 
 /// What a query looks up in a flow index.
@@ -401,11 +419,101 @@ fn select_ranges(records: &[(u64, u64)], blocks: &[(u64, u64)], gap: u64) -> Vec
     out
 }
 
-/// Scans `file` and sends its events to `tx`; returns quietly when the receiver is gone (the
-/// search was dropped).
-pub(crate) fn scan_file(file: CaptureFile, spec: ScanSpec, tx: FileTx) {
+/// One channel of a file's events: the whole file, or one segment of a split file (in
+/// order). `abort` is set by the consumer when it discards the file's later segments.
+pub(crate) struct Segment {
+    pub seq: u64,
+    pub rx: Receiver<Event>,
+    pub abort: Arc<AtomicBool>,
+}
+
+/// A later segment of a split file, waiting for a worker.
+pub(crate) struct SegmentJob {
+    file: CaptureFile,
+    pcap: SharedPcap,
+    start: u64,
+    /// Where the next segment starts (`None`: the last segment).
+    stop_at: Option<u64>,
+    seq: u64,
+    tx: Sender<Event>,
+    abort: Arc<AtomicBool>,
+}
+
+/// Where a file scan gets and gives back what it shares with its chain.
+pub(crate) struct ScanCtx<'a> {
+    pub budget: &'a Arc<Budget>,
+    pub permits: &'a Arc<Permits>,
+    /// Queues the later segments of a split file (for any worker of the chain).
+    pub push_jobs: &'a dyn Fn(Vec<SegmentJob>),
+}
+
+impl ScanCtx<'_> {
+    fn file_tx(&self, tx: Sender<Event>, seq: u64, permit: Option<Permit>) -> FileTx {
+        FileTx {
+            tx,
+            budget: self.budget.clone(),
+            seq,
+            permits: self.permits.clone(),
+            permit: std::cell::RefCell::new(permit),
+        }
+    }
+}
+
+/// The sequence number of segment `j` of the file numbered `file_seq` (the budget tells the
+/// segments apart).
+fn segment_seq(file_seq: u64, j: usize) -> u64 {
+    (file_seq << 16) | j as u64
+}
+
+/// Sends a failed open's outcome: a warning for a file removed meanwhile or not a capture
+/// (the search goes on), a failure otherwise.
+fn report_open_error(
+    e: Error,
+    file: &CaptureFile,
+    mut report: FileReport,
+    tx: &FileTx,
+    stop: &AtomicBool,
+) {
+    match e {
+        Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+            report.warnings.push(format!(
+                "{}: removed before it could be read",
+                file.path.display()
+            ));
+            let _ = tx.send(Event::Done(report), stop);
+        }
+        e @ Error::Format { .. } => {
+            report.opened = true;
+            report.warnings.push(e.to_string());
+            let _ = tx.send(Event::Done(report), stop);
+        }
+        e => {
+            let _ = tx.send(Event::Failed(e), stop);
+        }
+    }
+}
+
+/// Scans `file` (number `file_seq` of its chain, holding `permit`) and sends its segments'
+/// channels to `segs`, in order, then their events; returns quietly when the receiver is
+/// gone (the search was dropped).
+///
+/// A legacy pcap file whose part in the window is large enough is cut into segments
+/// ([`open_split`], at most `spec.parts`, each at least `spec.segment_min` bytes): this worker
+/// scans the first, the others go to `ctx.push_jobs` so that other workers scan them at the
+/// same time. The consumer reads the segments in order and keeps exactly what one scan of the
+/// whole file would have returned (see [`super::ChainScan`]).
+pub(crate) fn scan_file(
+    file: CaptureFile,
+    spec: ScanSpec,
+    file_seq: u64,
+    segs: Sender<Segment>,
+    permit: Permit,
+    ctx: &ScanCtx,
+) {
     let stop = spec.stop.clone();
-    let send = |e: Event| tx.send(e, &stop);
+    let abort = Arc::new(AtomicBool::new(false));
+    let (tx0, rx0) = channel();
+    let tx = ctx.file_tx(tx0, segment_seq(file_seq, 0), Some(permit));
     let mut report = FileReport {
         max_seen: Timestamp::MIN,
         ..Default::default()
@@ -415,49 +523,167 @@ pub(crate) fn scan_file(file: CaptureFile, spec: ScanSpec, tx: FileTx) {
         _ => None,
     };
     report.indexed = indexed.is_some();
-    let opened = match indexed {
-        Some(r) => r.map(|reader| (reader, 0)),
-        None => open_near(&file.path, spec.from),
+    let first = Segment {
+        seq: segment_seq(file_seq, 0),
+        rx: rx0,
+        abort: abort.clone(),
     };
-    let (mut reader, skipped) = match opened {
+    if segs.send(first).is_err() {
+        return;
+    }
+    let split = match indexed {
+        Some(_) => Ok(None),
+        None => open_split(
+            &file.path,
+            spec.from,
+            spec.late_limit,
+            spec.parts,
+            spec.segment_min,
+        ),
+    };
+    let opened = match (indexed, split) {
+        (Some(r), _) => r.map(|reader| (reader, 0, None)),
+        (None, Ok(Some(split))) => {
+            let mut jobs = Vec::new();
+            for (j, &start) in split.bounds.iter().enumerate() {
+                let (t, r) = channel();
+                let seq = segment_seq(file_seq, j + 1);
+                let seg = Segment {
+                    seq,
+                    rx: r,
+                    abort: abort.clone(),
+                };
+                if segs.send(seg).is_err() {
+                    return;
+                }
+                jobs.push(SegmentJob {
+                    file: file.clone(),
+                    pcap: split.file.clone(),
+                    start,
+                    stop_at: split.bounds.get(j + 1).copied(),
+                    seq,
+                    tx: t,
+                    abort: abort.clone(),
+                });
+            }
+            drop(segs);
+            if !jobs.is_empty() {
+                (ctx.push_jobs)(jobs);
+            }
+            let stop_at = split.bounds.first().copied();
+            split
+                .file
+                .reader_at(split.start)
+                .map(|r| (r, split.start - 24, stop_at))
+        }
+        (None, Ok(None)) => CaptureReader::open(&file.path).map(|r| (r, 0, None)),
+        (None, Err(e)) => Err(e),
+    };
+    let (reader, skipped, stop_at) = match opened {
         Ok(x) => x,
-        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-            report.warnings.push(format!(
-                "{}: removed before it could be read",
-                file.path.display()
-            ));
-            let _ = send(Event::Done(report));
-            return;
-        }
-        Err(e @ Error::Format { .. }) => {
-            report.opened = true;
-            report.warnings.push(e.to_string());
-            let _ = send(Event::Done(report));
-            return;
-        }
-        Err(e) => {
-            let _ = send(Event::Failed(e));
-            return;
-        }
+        Err(e) => return report_open_error(e, &file, report, &tx, &stop),
     };
     report.opened = true;
+    // The first part accounts for the bytes skipped before it too.
+    let part = Part {
+        read_from: skipped,
+        credit: (0, stop_at.unwrap_or(file.size)),
+        stop_at,
+        later: false,
+    };
+    scan_records(reader, &file, &spec, &tx, report, part, &abort);
+}
+
+/// Scans one later segment of a split file (see [`scan_file`]), once it has a permit.
+pub(crate) fn scan_segment(job: SegmentJob, spec: ScanSpec, ctx: &ScanCtx) {
+    if job.abort.load(Ordering::Relaxed) {
+        return;
+    }
+    let Some(permit) = ctx.permits.acquire(&spec.stop) else {
+        return;
+    };
+    if job.abort.load(Ordering::Relaxed) || spec.stop.load(Ordering::Relaxed) {
+        return;
+    }
+    let tx = ctx.file_tx(job.tx, job.seq, Some(permit));
+    let report = FileReport {
+        max_seen: Timestamp::MIN,
+        ..Default::default()
+    };
+    let reader = match job.pcap.reader_at(job.start) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = tx.send(Event::Failed(e), &spec.stop);
+            return;
+        }
+    };
+    let part = Part {
+        read_from: job.start,
+        credit: (job.start, job.stop_at.unwrap_or(job.file.size)),
+        stop_at: job.stop_at,
+        later: true,
+    };
+    scan_records(reader, &job.file, &spec, &tx, report, part, &job.abort);
+}
+
+/// Which part of a file a scan reads.
+struct Part {
+    /// Where `bytes_read` counts from.
+    read_from: u64,
+    /// The bytes of the file this scan accounts for in the progress counter, `(start, end)`.
+    credit: (u64, u64),
+    /// Where the next segment starts.
+    stop_at: Option<u64>,
+    /// A segment after the first of its file: it sends its leading late run before its first
+    /// packets.
+    later: bool,
+}
+
+/// The scan loop of a file or segment: reads records until the end of the file, the late-run
+/// stop, or `part.stop_at` (the next segment's start, reached exactly: a handoff; passed: the
+/// bound was false, and the scan goes on to the end as if the file were whole).
+fn scan_records(
+    mut reader: CaptureReader,
+    file: &CaptureFile,
+    spec: &ScanSpec,
+    tx: &FileTx,
+    mut report: FileReport,
+    part: Part,
+    abort: &AtomicBool,
+) {
+    let (credit, mut stop_at) = (part.credit, part.stop_at);
+    let stop = &*spec.stop;
+    let send = |e: Event| tx.send(e, stop);
     let path: Arc<Path> = Arc::from(file.path.as_path());
     let mut ifaces: Vec<Arc<Interface>> = Vec::new();
     let mut matcher = Matcher::new(spec.flow.clone());
     let (mut late_run, mut since_check) = (0u32, 0u32);
-    let mut reported = skipped;
+    let mut in_lead = true;
+    let mut lead_sent = !part.later;
+    let mut reported = credit.0;
     let mut batch: Vec<(Packet, Verdict, Timestamp)> = Vec::new();
     let mut batch_bytes = 0usize;
     loop {
+        if let Some(b) = stop_at {
+            let at = reader.offset();
+            if at == b {
+                report.handoff = true;
+                break;
+            }
+            if at > b {
+                // The bound was not a record boundary: read on as a whole-file scan would.
+                stop_at = None;
+            }
+        }
         since_check += 1;
         if since_check >= CANCEL_CHECK_RECORDS {
             since_check = 0;
             if let Some(p) = &spec.progress {
-                let at = reader.offset();
+                let at = reader.offset().min(credit.1);
                 p.fetch_add(at.saturating_sub(reported), Ordering::Relaxed);
-                reported = at;
+                reported = reported.max(at);
             }
-            if spec.stop.load(Ordering::Relaxed) {
+            if stop.load(Ordering::Relaxed) || abort.load(Ordering::Relaxed) {
                 return;
             }
             if spec
@@ -481,15 +707,20 @@ pub(crate) fn scan_file(file: CaptureFile, spec: ScanSpec, tx: FileTx) {
                 return;
             }
         };
+        report.records += 1;
         if rec.ts > spec.late_limit {
             // Far enough past the window, for long enough, that disorder cannot bring another
             // packet of it: the rest of this file is not read.
             late_run += 1;
+            if in_lead {
+                report.lead_late = late_run;
+            }
             if late_run >= LATE_RUN_STOP {
                 break;
             }
         } else {
             late_run = 0;
+            in_lead = false;
         }
         report.max_seen = report.max_seen.max(rec.ts);
         if !spec.window.contains(rec.ts) {
@@ -516,25 +747,31 @@ pub(crate) fn scan_file(file: CaptureFile, spec: ScanSpec, tx: FileTx) {
         };
         batch_bytes += packet.data.len();
         batch.push((packet, verdict, report.max_seen));
-        if (batch.len() >= BATCH_PACKETS || batch_bytes >= BATCH_BYTES)
-            && !send(Event::Packets(std::mem::take(&mut batch)))
-        {
-            return;
-        }
-        if batch.is_empty() {
+        if batch.len() >= BATCH_PACKETS || batch_bytes >= BATCH_BYTES {
+            // A matched packet is in the window, so the leading late run is over.
+            if !lead_sent && !send(Event::Lead(report.lead_late)) {
+                return;
+            }
+            lead_sent = true;
+            if !send(Event::Packets(std::mem::take(&mut batch))) {
+                return;
+            }
             batch_bytes = 0;
         }
     }
-    if !batch.is_empty() && !send(Event::Packets(batch)) {
-        return;
+    if !batch.is_empty() {
+        if !lead_sent && !send(Event::Lead(report.lead_late)) {
+            return;
+        }
+        if !send(Event::Packets(batch)) {
+            return;
+        }
     }
-    report.bytes_read = reader.offset().saturating_sub(skipped);
+    report.trail_late = late_run;
+    report.bytes_read = reader.offset().saturating_sub(part.read_from);
     if let Some(p) = &spec.progress {
-        // The whole file is done, whatever was skipped.
-        p.fetch_add(
-            file.size.saturating_sub(reported.min(file.size)),
-            Ordering::Relaxed,
-        );
+        // This scan's whole part is done, whatever was skipped.
+        p.fetch_add(credit.1.saturating_sub(reported), Ordering::Relaxed);
     }
     let spb = reader.spb_skipped();
     if spb > 0 {

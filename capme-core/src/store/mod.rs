@@ -208,6 +208,7 @@ impl Store {
             cancel: self.cancel.clone(),
             threads: self.threads,
             progress: self.progress.clone(),
+            ..Default::default()
         }
     }
 
