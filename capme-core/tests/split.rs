@@ -151,6 +151,22 @@ fn segments_return_exactly_what_one_scan_returns() {
         let got = search(dir.path(), &q, threads);
         assert!(same(&got, &base), "threads {threads}: {:?}", numbers(&got));
     }
+
+    // A second sensor with the same file: two chains, each cut when it has threads to spare
+    // (4 and 8 threads), merged as without segments.
+    let d2 = dir
+        .path()
+        .join("sensor2")
+        .join("dailylogs")
+        .join("2023-11-14");
+    fs::create_dir_all(&d2).unwrap();
+    fs::copy(&path, d2.join(path.file_name().unwrap())).unwrap();
+    let base2 = search(dir.path(), &q, 1);
+    assert_eq!(base2.len(), 2 * base.len());
+    for threads in [2, 4, 8] {
+        let got = search(dir.path(), &q, threads);
+        assert!(same(&got, &base2), "two sensors, threads {threads}");
+    }
 }
 
 /// Every packet of other flows carries bytes that chain up like record headers, so segment
