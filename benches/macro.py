@@ -7,7 +7,8 @@ Security Onion style store of several GB, page-cached.
 Builds the release binaries, generates the store with examples/gen-store (128 MB files), reads it
 once so it is in the page cache, then measures in the same run:
   W1 "pivot": sampled flows, window = the flow's own seconds +-60 s: capme vs tcpdump -r FILE -w OUT
-     '(F) or (vlan and (F))' over each file the window touches, two tcpdumps in parallel;
+     '(F) or (vlan and (F))' over each file the window touches, two tcpdumps in parallel; again
+     on a one-sensor store (the directory of the sensor that holds the flow);
   W2 "scan": one flow, window = the whole store: capme vs the same tcpdump way, and vs the read
      limit (cat of the same files, two in parallel, to /dev/null);
   peak RSS of each capme run (/usr/bin/time -v, in a separate run);
@@ -208,7 +209,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="capme-bench-")
     idx_dir = os.path.join(a.dir, "index")
     shutil.rmtree(idx_dir, ignore_errors=True)
-    rows, mismatches = [], 0
+    rows, rows1, mismatches = [], [], 0
     for i, (flow, ts) in enumerate(flows.values()):
         sec = ts // 1_000_000_000
         stime, etime = str(sec - 60), str(sec + 60)
@@ -223,7 +224,22 @@ def main():
         ok = all(p in got for p in want) and all(p in want or not (decode(p[1]) or (0,) * 6)[5] for p in got)
         mismatches += 0 if ok else 1
         rows.append((flow, len(wf), td_s, cm_s, peak, summ.get("packets", 0), len(want), ok))
-        for o in outs + [out]:
+        # The same pivot on a one-sensor store (the sensor whose files hold the flow): one
+        # chain, so only cutting a file into segments keeps both cores busy.
+        sensor = next((os.path.join(store, os.path.relpath(f, store).split(os.sep)[0])
+                       for f, o in zip(wf, outs) if os.path.exists(o) and read_pcap(o)), None)
+        out1 = os.path.join(tmp, "capme1.pcap")
+        if sensor:
+            wf1 = [f for f in wf if f.startswith(sensor + os.sep)]
+            td1, outs1 = tcpdump_way(wf1, flow, tmp)
+            cm1, _, _ = capme_extract(sensor, flow, stime, etime, out1, ["--no-index"])
+            want1 = sorted(p for o in outs1 for p in read_pcap(o) if lo <= p[0] <= hi)
+            got1 = sorted(read_pcap(out1))
+            ok1 = all(p in got1 for p in want1) and all(
+                p in want1 or not (decode(p[1]) or (0,) * 6)[5] for p in got1)
+            mismatches += 0 if ok1 else 1
+            rows1.append((td1, cm1, ok1))
+        for o in outs + [out, out1]:
             if os.path.exists(o):
                 os.remove(o)
     # Index: build it (timed), then W1 again through it; results must equal the scan's.
@@ -304,6 +320,9 @@ def main():
     print(f"| W1 pivot, {len(idx_rows)} flows, indexed (sum) | {w1_td:.2f} s | {w1_ix:.3f} s | "
           f"{w1_td / w1_ix:.0f}x | {max(r[1] for r in idx_rows)/1024:.1f} MiB | "
           f"{sum(r[3] for r in idx_rows)}/{len(idx_rows)} equal to scan |")
+    w1s_td, w1s_cm = sum(r[0] for r in rows1), sum(r[1] for r in rows1)
+    print(f"| W1 pivot, {len(rows1)} flows, one sensor's store, unindexed (sum) | {w1s_td:.2f} s | "
+          f"{w1s_cm:.3f} s | {w1s_td / w1s_cm:.1f}x | | {sum(r[2] for r in rows1)}/{len(rows1)} |")
     for mode in ("unindexed", "indexed"):
         print(f"| W1 pivot, {len(rows)} flows, {mode}, in one process (library) | {w1_td:.2f} s | "
               f"{inproc[mode]:.4f} s | {w1_td / inproc[mode]:.0f}x | | |")
