@@ -6,7 +6,7 @@
 use capme_core::capture::seek::open_split;
 use capme_core::testutil::capture::PcapBuilder;
 use capme_core::testutil::packet::udp4;
-use capme_core::{FlowSpec, Packet, Query, ScanOptions, Search, Store, TimeWindow};
+use capme_core::{Packet, Query, ScanOptions, Search, Store, TimeWindow};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
