@@ -29,6 +29,8 @@ const PROBE: usize = 256 << 10;
 /// Bisection stops when the interval is this small (the reader then starts up to this far
 /// before the target).
 const STOP: u64 = 256 << 10;
+/// At most this many segments per file, whatever the thread count asked.
+pub const MAX_SEGMENTS: u64 = 1024;
 /// Largest caplen accepted in a probe (also beyond the snap length, as libpcap does).
 const MAX_CAPLEN: u32 = 262_144;
 
@@ -178,9 +180,9 @@ pub fn open_split(
     if cut {
         let end = p.start_before(to)?.saturating_add(STOP).min(p.size);
         let span = end.saturating_sub(start);
-        let k = (span / min_part).min(parts as u64);
+        let k = (span / min_part).min(parts as u64).min(MAX_SEGMENTS);
         for i in 1..k {
-            let at = start + span * i / k;
+            let at = start + (u128::from(span) * u128::from(i) / u128::from(k)) as u64;
             if let Some(b) = p.resync_from(at)? {
                 if b > bounds.last().copied().unwrap_or(start) && b < p.size {
                     bounds.push(b);
@@ -393,6 +395,19 @@ mod tests {
             last += 1;
         }
         assert_eq!(last, 1_999);
+    }
+
+    /// Whatever the threads asked, a file gets at most MAX_SEGMENTS segments, at increasing
+    /// record boundaries.
+    #[test]
+    fn segments_are_capped_and_increasing() {
+        let (_d, p) = build(20_000, false, false);
+        let s = open_split(&p, Timestamp::MIN, Timestamp::MAX, 1_000_000, 1)
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.start, 24);
+        assert!(!s.bounds.is_empty() && s.bounds.len() < MAX_SEGMENTS as usize);
+        assert!(s.bounds.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]

@@ -460,7 +460,7 @@ impl ScanCtx<'_> {
 }
 
 /// The sequence number of segment `j` of the file numbered `file_seq` (the budget tells the
-/// segments apart).
+/// segments apart; a file has at most [`crate::capture::seek::MAX_SEGMENTS`] < 2^16).
 fn segment_seq(file_seq: u64, j: usize) -> u64 {
     (file_seq << 16) | j as u64
 }
