@@ -248,7 +248,8 @@ pub(crate) struct ScanSpec {
     /// How the flow index finds the flow (`None`: it cannot, e.g. a Community ID with a seed
     /// other than 0).
     pub lookup: Option<Lookup>,
-    /// Into how many segments a file may be cut to be scanned at once (the search's threads).
+    /// Into how many segments a file may be cut to be scanned at once (the chain's share of
+    /// the search's threads).
     pub parts: usize,
     /// The least bytes of a segment.
     pub segment_min: u64,
