@@ -316,3 +316,111 @@ fn segments_count_progress_and_bytes_once() {
     assert_eq!(read[0], read[1]);
     assert!(read[0] < size, "the file was pruned");
 }
+
+/// A small seeded generator (xorshift64*), so the random cases are the same on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u32) -> u32 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        ((self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) % u64::from(n.max(1))) as u32
+    }
+}
+
+/// Random files (seeded): record sizes, packets stamped up to 2.5 s early, runs of hundreds of
+/// records far later than the rest, payloads that imitate record headers; random windows.
+/// Every thread count returns exactly what one scan returns.
+#[test]
+fn random_files_and_windows_give_the_same_packets_with_segments() {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let (mut cut, mut false_bounds) = (0, 0);
+    for case in 0..10 {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = PcapBuilder::new(1, false, false);
+        let mut lens = Vec::new();
+        let records = 25_000 + rng.below(10_000);
+        let (mut ms, mut n, mut i) = (0u32, 0u32, 0u32);
+        while i < records {
+            // Now and then a run of records far later than the rest: in even cases rare and
+            // mostly shorter than the early stop's 1,024, in odd cases often longer (so the
+            // early stop falls inside segments).
+            let (every, longest) = if case % 2 == 0 {
+                (5_000, 1_000)
+            } else {
+                (2_000, 1_500)
+            };
+            if rng.below(every) == 0 {
+                for _ in 0..100 + rng.below(longest) {
+                    let late = ms + 40_000 + rng.below(1_000);
+                    let data = other_packet(i, &[0x44; 40]);
+                    lens.push(data.len());
+                    b.packet(ts(late), &data);
+                    i += 1;
+                }
+                continue;
+            }
+            ms += rng.below(3);
+            let t = if rng.below(30) == 0 {
+                ms.saturating_sub(rng.below(2_500))
+            } else {
+                ms
+            };
+            let data = if rng.below(20) == 0 {
+                n += 1;
+                flow_packet(n, 10 + rng.below(800) as usize)
+            } else if rng.below(2) == 0 {
+                other_packet(i, &fake_records((1 + rng.below(20) as usize) * 24))
+            } else {
+                other_packet(i, &vec![0x22; rng.below(300) as usize])
+            };
+            lens.push(data.len());
+            b.packet(ts(t), &data);
+            i += 1;
+        }
+        let path = write_store(dir.path(), &b);
+        let secs = ms / 1000;
+        // Windows of a third of the file or more, so that bounds fall inside them; every
+        // other one runs past the file's end, so that a scan that passes a false bound reads
+        // to the end of the file instead of stopping after a late run.
+        let start = rng.below(secs * 2 / 3);
+        let end = if case % 2 == 0 {
+            secs + 100
+        } else {
+            start + secs / 3 + rng.below(secs - start - secs / 3 + 1)
+        };
+        let q = query(T0 + start, T0 + end);
+        let slack = 2_000_000_000;
+        let (from, late_limit) = (
+            q.window.start.saturating_add_nanos(-slack),
+            q.window.end.saturating_add_nanos(slack),
+        );
+        let split = open_split(&path, from, late_limit, 5, SEGMENT_MIN).unwrap();
+        let bounds = split.map(|s| s.bounds).unwrap_or_default();
+        let offsets = record_offsets(&lens);
+        cut += !bounds.is_empty() as u32;
+        false_bounds += bounds
+            .iter()
+            .filter(|b| offsets.binary_search(b).is_err())
+            .count();
+        let base = search(dir.path(), &q, 1);
+        for threads in [2, 5] {
+            let got = search(dir.path(), &q, threads);
+            assert!(
+                same(&got, &base),
+                "case {case}, window {start}+, threads {threads}: {} vs {} packets",
+                got.len(),
+                base.len()
+            );
+        }
+    }
+    assert!(
+        cut >= 5,
+        "only {cut} of 10 files were cut: the test proves little"
+    );
+    assert!(
+        false_bounds > 0,
+        "no bound fell inside a packet: the test proves little"
+    );
+}
