@@ -12,6 +12,7 @@
 
 use super::{sniff_format, CaptureReader, SniffedFormat};
 use crate::error::{Error, Result};
+use crate::index::read_full_at;
 use crate::time::Timestamp;
 use std::fs::File;
 use std::io::{Cursor, Read};
@@ -285,19 +286,6 @@ impl Probe {
         }
         Ok(found)
     }
-}
-
-fn read_full_at(f: &File, buf: &mut [u8], off: u64) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match crate::index::read_at(f, &mut buf[n..], off + n as u64) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 #[cfg(test)]

@@ -680,19 +680,26 @@ fn freshness(size: u64, mtime: i64, meta: &fs::Metadata) -> Freshness {
     }
 }
 
-/// Reads `buf.len()` bytes at `offset`.
+/// Reads `buf.len()` bytes at `offset` (an early end of file is an error).
 fn read_exact_at(file: &fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+    if read_full_at(file, buf, offset)? < buf.len() {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
     }
-    #[cfg(not(unix))]
-    {
-        use std::io::{Seek, SeekFrom};
-        let mut f = file;
-        f.seek(SeekFrom::Start(offset))?;
-        f.read_exact(buf)
+    Ok(())
+}
+
+/// Reads at `offset` until `buf` is full or the file ends; returns the bytes read.
+pub(crate) fn read_full_at(file: &fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match read_at(file, &mut buf[n..], offset + n as u64) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
+    Ok(n)
 }
 
 /// An index opened for one query: the header and tables are read and checked, the record lists
