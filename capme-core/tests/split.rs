@@ -3,7 +3,8 @@
 //! segment bound falls inside a packet (a false resync) and when the late-run stop of the
 //! whole-file scan falls inside a later segment.
 
-use capme_core::capture::seek::open_split;
+use capme_core::capture::seek::{open_split, Split};
+use capme_core::search::REORDER_SLACK_NS;
 use capme_core::testutil::capture::PcapBuilder;
 use capme_core::testutil::packet::udp4;
 use capme_core::{Packet, Query, ScanOptions, Search, Store, TimeWindow};
@@ -96,6 +97,15 @@ fn search(root: &Path, q: &Query, threads: usize) -> Vec<Packet> {
     Search::with_options(plan, q, &opts)
         .map(|p| p.unwrap())
         .collect()
+}
+
+/// How a search with `parts` threads cuts the store's one file for `q`: the window widened by
+/// the reorder slack, as the search reads it.
+fn search_split(path: &Path, q: &Query, parts: usize) -> capme_core::Result<Option<Split>> {
+    let slack = REORDER_SLACK_NS;
+    let from = q.window.start.saturating_add_nanos(-slack);
+    let late_limit = q.window.end.saturating_add_nanos(slack);
+    open_split(path, from, late_limit, parts, SEGMENT_MIN)
 }
 
 fn same(a: &[Packet], b: &[Packet]) -> bool {
@@ -191,12 +201,7 @@ fn a_false_segment_bound_costs_time_not_packets() {
     let path = write_store(dir.path(), &b);
     let q = query(T0 + 5, T0 + 17);
     // The bounds the search with 8 threads uses (the window widened by the reorder slack).
-    let slack = 2_000_000_000;
-    let (from, late_limit) = (
-        q.window.start.saturating_add_nanos(-slack),
-        q.window.end.saturating_add_nanos(slack),
-    );
-    let split = open_split(&path, from, late_limit, 8, SEGMENT_MIN)
+    let split = search_split(&path, &q, 8)
         .unwrap()
         .expect("the file is cut");
     let offsets = record_offsets(&lens);
@@ -256,12 +261,7 @@ fn the_late_run_stop_is_the_same_across_segment_bounds() {
         offsets[late_start + 1_500 - 1_023],
         offsets[late_start + 1_500],
     );
-    let slack = 2_000_000_000;
-    let (from, late_limit) = (
-        q.window.start.saturating_add_nanos(-slack),
-        q.window.end.saturating_add_nanos(slack),
-    );
-    let split = open_split(&path, from, late_limit, 64, SEGMENT_MIN)
+    let split = search_split(&path, &q, 64)
         .unwrap()
         .expect("the file is cut");
     let inside = split
@@ -391,12 +391,7 @@ fn random_files_and_windows_give_the_same_packets_with_segments() {
             start + secs / 3 + rng.below(secs - start - secs / 3 + 1)
         };
         let q = query(T0 + start, T0 + end);
-        let slack = 2_000_000_000;
-        let (from, late_limit) = (
-            q.window.start.saturating_add_nanos(-slack),
-            q.window.end.saturating_add_nanos(slack),
-        );
-        let split = open_split(&path, from, late_limit, 5, SEGMENT_MIN).unwrap();
+        let split = search_split(&path, &q, 5).unwrap();
         let bounds = split.map(|s| s.bounds).unwrap_or_default();
         let offsets = record_offsets(&lens);
         cut += !bounds.is_empty() as u32;
