@@ -9,6 +9,10 @@
 //! moves left, which only costs reading more. The probe's time is the *latest* of the chain, so
 //! a start is chosen only when every probed record is before the target: slight disorder
 //! (multi-queue capture) is covered by the caller's slack.
+//!
+//! The same resync cuts the window's part of a file into segments that several threads scan
+//! at once ([`open_split`]). There a false chain (payloads built to look like record headers
+//! do it) is caught rather than ruled unlikely: the scan before a bound must end exactly on it.
 
 use super::{sniff_format, CaptureReader, SniffedFormat};
 use crate::error::{Error, Result};
