@@ -115,6 +115,29 @@ fn same(a: &[Packet], b: &[Packet]) -> bool {
             .all(|(x, y)| x.ts == y.ts && x.ts_raw == y.ts_raw && x.data == y.data)
 }
 
+/// Searches `q` with each of `threads` and asserts the packets are exactly `base`'s.
+fn assert_same_with(root: &Path, q: &Query, base: &[Packet], threads: &[usize], what: &str) {
+    for &t in threads {
+        let got = search(root, q, t);
+        assert!(
+            same(&got, base),
+            "{what}, threads {t}: {} vs {} packets: {:?}",
+            got.len(),
+            base.len(),
+            numbers(&got)
+        );
+    }
+}
+
+/// How many of `bounds` are not record boundaries of a file whose records have these lengths.
+fn false_bounds(bounds: &[u64], lens: &[usize]) -> usize {
+    let offsets = record_offsets(lens);
+    bounds
+        .iter()
+        .filter(|b| offsets.binary_search(b).is_err())
+        .count()
+}
+
 fn numbers(packets: &[Packet]) -> Vec<u32> {
     packets
         .iter()
@@ -157,10 +180,7 @@ fn segments_return_exactly_what_one_scan_returns() {
 
     let base = search(dir.path(), &q, 1);
     assert!(base.len() > 700, "{} packets", base.len());
-    for threads in [2, 3, 4, 8] {
-        let got = search(dir.path(), &q, threads);
-        assert!(same(&got, &base), "threads {threads}: {:?}", numbers(&got));
-    }
+    assert_same_with(dir.path(), &q, &base, &[2, 3, 4, 8], "one sensor");
 
     // A second sensor with the same file: two chains, each cut when it has threads to spare
     // (4 and 8 threads), merged as without segments.
@@ -173,10 +193,7 @@ fn segments_return_exactly_what_one_scan_returns() {
     fs::copy(&path, d2.join(path.file_name().unwrap())).unwrap();
     let base2 = search(dir.path(), &q, 1);
     assert_eq!(base2.len(), 2 * base.len());
-    for threads in [2, 4, 8] {
-        let got = search(dir.path(), &q, threads);
-        assert!(same(&got, &base2), "two sensors, threads {threads}");
-    }
+    assert_same_with(dir.path(), &q, &base2, &[2, 4, 8], "two sensors");
 }
 
 /// Every packet of other flows carries bytes that chain up like record headers, so segment
@@ -204,20 +221,14 @@ fn a_false_segment_bound_costs_time_not_packets() {
     let split = search_split(&path, &q, 8)
         .unwrap()
         .expect("the file is cut");
-    let offsets = record_offsets(&lens);
-    let false_bounds = split
-        .bounds
-        .iter()
-        .filter(|b| offsets.binary_search(b).is_err())
-        .count();
-    assert!(false_bounds > 0, "no false bound: the test proves nothing");
+    assert!(
+        false_bounds(&split.bounds, &lens) > 0,
+        "no false bound: the test proves nothing"
+    );
 
     let base = search(dir.path(), &q, 1);
     assert_eq!(base.len(), 520);
-    for threads in [2, 8] {
-        let got = search(dir.path(), &q, threads);
-        assert!(same(&got, &base), "threads {threads}: {:?}", numbers(&got));
-    }
+    assert_same_with(dir.path(), &q, &base, &[2, 8], "false bounds");
 }
 
 /// After the window come 3,000 records far later than it, with one packet of the window
@@ -274,10 +285,7 @@ fn the_late_run_stop_is_the_same_across_segment_bounds() {
     let base = search(dir.path(), &q, 1);
     assert_eq!(base.len(), 100);
     assert!(!numbers(&base).contains(&99_999));
-    for threads in [2, 16, 64] {
-        let got = search(dir.path(), &q, threads);
-        assert!(same(&got, &base), "threads {threads}: {:?}", numbers(&got));
-    }
+    assert_same_with(dir.path(), &q, &base, &[2, 16, 64], "late run");
 }
 
 /// With segments, the progress counter still ends at the file's size, and the bytes read
@@ -335,7 +343,7 @@ impl Rng {
 #[test]
 fn random_files_and_windows_give_the_same_packets_with_segments() {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    let (mut cut, mut false_bounds) = (0, 0);
+    let (mut cut, mut inside_packets) = (0, 0);
     for case in 0..10 {
         let dir = tempfile::tempdir().unwrap();
         let mut b = PcapBuilder::new(1, false, false);
@@ -393,29 +401,18 @@ fn random_files_and_windows_give_the_same_packets_with_segments() {
         let q = query(T0 + start, T0 + end);
         let split = search_split(&path, &q, 5).unwrap();
         let bounds = split.map(|s| s.bounds).unwrap_or_default();
-        let offsets = record_offsets(&lens);
         cut += !bounds.is_empty() as u32;
-        false_bounds += bounds
-            .iter()
-            .filter(|b| offsets.binary_search(b).is_err())
-            .count();
+        inside_packets += false_bounds(&bounds, &lens);
         let base = search(dir.path(), &q, 1);
-        for threads in [2, 5] {
-            let got = search(dir.path(), &q, threads);
-            assert!(
-                same(&got, &base),
-                "case {case}, window {start}+, threads {threads}: {} vs {} packets",
-                got.len(),
-                base.len()
-            );
-        }
+        let what = format!("case {case}, window {start}+");
+        assert_same_with(dir.path(), &q, &base, &[2, 5], &what);
     }
     assert!(
         cut >= 5,
         "only {cut} of 10 files were cut: the test proves little"
     );
     assert!(
-        false_bounds > 0,
+        inside_packets > 0,
         "no bound fell inside a packet: the test proves little"
     );
 }
