@@ -304,7 +304,7 @@ impl ChainScan {
             order: order_tx,
             next_seq: 0,
             live: n,
-            max_live: self.spec.parts.max(n),
+            max_live: self.parallel,
             helpers: self.helpers.clone(),
         }));
         let shared = Arc::new(Shared {
@@ -668,6 +668,10 @@ impl Search {
     /// take its files and the segments its files are cut into; they share `threads` permits
     /// to read.
     pub fn with_options(plan: Plan, query: &Query, opts: &ScanOptions) -> Search {
+        // Each chain gets its share of the threads, as workers and as the parts its files may
+        // be cut into: cutting a file pays only when the chain has cores of its own to spare
+        // (with as many chains as threads, the chains already keep every core busy, and
+        // segments only add probes and threads: measured ~10 % slower per pivot).
         let per_chain = opts.threads.max(1).div_ceil(plan.chains.len().max(1));
         // Every chain has a worker (so none waits on another's files), but only `threads`
         // files of the whole search are read at once.
@@ -678,10 +682,6 @@ impl Search {
             .into_iter()
             .map(|c| {
                 let mut chain = ChainScan::with_options(c, query, opts, per_chain);
-                // Cutting a file pays only when the chain has cores of its own to spare: with
-                // as many chains as threads, the chains already keep every core busy, and
-                // segments only add probes and threads (measured ~10 % slower per pivot).
-                chain.spec.parts = per_chain;
                 chain.permits = permits.clone();
                 chain.budget = Arc::new(Budget::new(ahead));
                 chain
