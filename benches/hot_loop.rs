@@ -4,8 +4,9 @@
 //! `cargo bench --bench hot_loop`. Throughput is reported per packet and per byte.
 
 use capme_core::capture::CaptureReader;
-use capme_core::search::{FlowSpec, Matcher};
+use capme_core::search::Matcher;
 use capme_core::wire::decode;
+use capme_core::FlowSpec;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use std::io::Cursor;
 use std::path::PathBuf;

@@ -1,7 +1,6 @@
 //! The `capme` command line: parses arguments, calls capme-core, prints. No logic of its own.
 
-use capme_core::flow::{Endpoint, FlowKey, Proto};
-use capme_core::{Error, FlowSpec, Query, Store, Summary, TimeWindow};
+use capme_core::{Error, ErrorKind, Query, QueryText, Store, Summary, TimeWindow};
 use clap::{Args, Parser, Subcommand};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -178,11 +177,12 @@ struct CidArgs {
     no_base64: bool,
 }
 
+/// The exit code of an error kind (exhaustive: a new kind must be given its code here).
 fn exit_code(e: &Error) -> u8 {
-    match e {
-        Error::NoPackets { .. } => 1,
-        Error::InvalidQuery { .. } => 2,
-        _ => 3,
+    match e.kind() {
+        ErrorKind::NoPackets => 1,
+        ErrorKind::InvalidQuery => 2,
+        ErrorKind::Io | ErrorKind::Format | ErrorKind::Store | ErrorKind::Cancelled => 3,
     }
 }
 
@@ -204,18 +204,17 @@ fn main() -> ExitCode {
 }
 
 fn extract(a: ExtractArgs) -> Result<(), Error> {
-    let window = TimeWindow::parse(&a.window.stime, &a.window.etime)?;
-    let flow = match &a.community_id {
-        Some(id) => FlowSpec::parse_community_id(id)?,
-        None => FlowSpec::parse_tuple(
-            a.sip.as_deref().unwrap_or_default(),
-            a.spt.as_deref(),
-            a.dip.as_deref().unwrap_or_default(),
-            a.dpt.as_deref(),
-            a.proto.as_deref(),
-        )?,
-    };
-    let query = Query::new(flow, window);
+    let query = QueryText {
+        sip: a.sip.as_deref(),
+        spt: a.spt.as_deref(),
+        dip: a.dip.as_deref(),
+        dpt: a.dpt.as_deref(),
+        proto: a.proto.as_deref(),
+        community_id: a.community_id.as_deref(),
+        stime: &a.window.stime,
+        etime: &a.window.etime,
+    }
+    .parse()?;
     let mut store = Store::open(&a.store.store)?.use_index(!a.no_index);
     if let Some(n) = a.threads {
         store = store.with_threads(n);
@@ -421,19 +420,14 @@ fn index(a: IndexArgs) -> Result<(), Error> {
 }
 
 fn community_id(a: CidArgs) -> Result<(), Error> {
-    let proto = Proto::parse("proto", &a.proto)?;
-    let spec = FlowSpec::parse_tuple(
+    let id = capme_core::tuple_community_id(
         &a.sip,
         a.spt.as_deref(),
         &a.dip,
         a.dpt.as_deref(),
-        Some(&a.proto),
+        &a.proto,
+        a.seed,
     )?;
-    let (src, dst): (Endpoint, Endpoint) = match spec {
-        FlowSpec::Tuple { src, dst, .. } => (src, dst),
-        FlowSpec::CommunityId { .. } => unreachable!(),
-    };
-    let id = FlowKey::new(proto, src, dst).community_id(a.seed);
     println!(
         "{}",
         if a.no_base64 {

@@ -16,7 +16,9 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 use capme_core::flow::{Endpoint, FlowKey, Proto};
-use capme_core::{Error, FlowSpec, Packet, Query, Search, Store, Summary, TimeWindow, Timestamp};
+use capme_core::{
+    Error, ErrorKind, FlowSpec, Packet, Query, Search, Store, Summary, TimeWindow, Timestamp,
+};
 use std::cell::RefCell;
 use std::ffi::{c_char, c_int, CStr, CString, OsStr};
 use std::os::unix::ffi::OsStrExt;
@@ -160,13 +162,12 @@ impl From<Error> for Fail {
 
 fn status_of(e: &Error) -> capme_status {
     match e.kind() {
-        "invalid" => capme_status::CAPME_INVALID,
-        "io" => capme_status::CAPME_IO,
-        "format" => capme_status::CAPME_FORMAT,
-        "store" => capme_status::CAPME_STORE,
-        "nopackets" => capme_status::CAPME_NO_PACKETS,
-        "cancelled" => capme_status::CAPME_CANCELLED,
-        _ => capme_status::CAPME_IO,
+        ErrorKind::InvalidQuery => capme_status::CAPME_INVALID,
+        ErrorKind::Io => capme_status::CAPME_IO,
+        ErrorKind::Format => capme_status::CAPME_FORMAT,
+        ErrorKind::Store => capme_status::CAPME_STORE,
+        ErrorKind::NoPackets => capme_status::CAPME_NO_PACKETS,
+        ErrorKind::Cancelled => capme_status::CAPME_CANCELLED,
     }
 }
 

@@ -332,7 +332,7 @@ fn check_against_rust(out: &str, tmp: &Path, big: &Path) {
         let (kind, msg) = errors
             .get(label)
             .unwrap_or_else(|| panic!("no E line for {label}:\n{out}"));
-        assert_eq!(*kind, err.kind(), "{label}");
+        assert_eq!(*kind, err.kind().as_str(), "{label}");
         assert_eq!(*msg, err.to_string(), "{label}");
     }
     assert!(!none_file.exists());

@@ -87,16 +87,86 @@ impl Error {
         }
     }
 
-    /// A short stable name of the error kind: `invalid`, `io`, `format`, `store`, `nopackets`.
-    /// Used for exit codes, Tcl error codes and Python exception classes.
-    pub fn kind(&self) -> &'static str {
+    /// The kind of this error: what the CLI's exit code, the C status, the Tcl error code and
+    /// the Python exception class are derived from.
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::InvalidQuery { .. } => "invalid",
-            Error::Io { .. } => "io",
-            Error::Format { .. } => "format",
-            Error::Store { .. } => "store",
-            Error::NoPackets { .. } => "nopackets",
-            Error::Cancelled => "cancelled",
+            Error::InvalidQuery { .. } => ErrorKind::InvalidQuery,
+            Error::Io { .. } => ErrorKind::Io,
+            Error::Format { .. } => ErrorKind::Format,
+            Error::Store { .. } => ErrorKind::Store,
+            Error::NoPackets { .. } => ErrorKind::NoPackets,
+            Error::Cancelled => ErrorKind::Cancelled,
         }
+    }
+}
+
+/// The kind of an [`Error`], one per variant.
+///
+/// Deliberately not `#[non_exhaustive]`: the bindings (CLI exit codes, C status codes, Python
+/// exception classes, Tcl error codes) match on it exhaustively, so a new kind fails their build
+/// until each of them says what it maps to, instead of falling into a default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// [`Error::InvalidQuery`]: the caller's input.
+    InvalidQuery,
+    /// [`Error::Io`]: reading or writing a path failed.
+    Io,
+    /// [`Error::Format`]: a capture file that cannot be read.
+    Format,
+    /// [`Error::Store`]: a store root that cannot be used.
+    Store,
+    /// [`Error::Cancelled`]: the search was cancelled.
+    Cancelled,
+    /// [`Error::NoPackets`]: nothing matched.
+    NoPackets,
+}
+
+impl ErrorKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [ErrorKind; 6] = [
+        ErrorKind::InvalidQuery,
+        ErrorKind::Io,
+        ErrorKind::Format,
+        ErrorKind::Store,
+        ErrorKind::Cancelled,
+        ErrorKind::NoPackets,
+    ];
+
+    /// A short stable name: `invalid`, `io`, `format`, `store`, `cancelled`, `nopackets` (the
+    /// Tcl error code `{CAPME <name>}` and the Python exception's `kind` attribute).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidQuery => "invalid",
+            ErrorKind::Io => "io",
+            ErrorKind::Format => "format",
+            ErrorKind::Store => "store",
+            ErrorKind::Cancelled => "cancelled",
+            ErrorKind::NoPackets => "nopackets",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_have_distinct_names() {
+        let mut names: Vec<_> = ErrorKind::ALL.iter().map(|k| k.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), ErrorKind::ALL.len());
+        assert_eq!(Error::Cancelled.kind(), ErrorKind::Cancelled);
+        assert_eq!(
+            Error::invalid("sip", "x", "bad").kind().to_string(),
+            "invalid"
+        );
     }
 }

@@ -2,7 +2,8 @@
 
 use crate::capture::CaptureReader;
 use crate::error::{Error, Result};
-use crate::search::{FlowSpec, Matcher, Query, Search, Verdict};
+use crate::query::{FlowSpec, Query};
+use crate::search::{Matcher, Search, Verdict};
 use crate::sink::archive::archive_path;
 use crate::sink::{FileSink, Sink};
 use crate::store::{last_record_ts, Plan, Store, PLAN_MARGIN_NS};

@@ -32,6 +32,7 @@ pub mod error;
 pub mod extract;
 pub mod flow;
 pub mod index;
+pub mod query;
 pub mod search;
 pub mod sink;
 pub mod store;
@@ -41,10 +42,11 @@ pub mod wire;
 #[doc(hidden)]
 pub mod testutil;
 
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use extract::Summary;
 pub use flow::{CommunityId, Endpoint, FlowKey, Proto};
-pub use search::{FlowSpec, Packet, Query, ScanOptions, Search};
+pub use query::{tuple_community_id, FlowSpec, Query, QueryText};
+pub use search::{Packet, ScanOptions, Search};
 pub use sink::{FileSink, Sink};
 pub use store::Store;
 pub use time::{TimeWindow, Timestamp};

@@ -8,7 +8,7 @@
 
 use capme_core::flow::{Endpoint, FlowKey as CoreKey, Proto};
 use capme_core::{
-    Error, FlowSpec, Packet as CorePacket, Query, Search, Store as CoreStore,
+    Error, ErrorKind, FlowSpec, Packet as CorePacket, Query, Search, Store as CoreStore,
     Summary as CoreSummary, TimeWindow, Timestamp,
 };
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
@@ -93,13 +93,13 @@ fn to_py_err(py: Python<'_>, e: &Error) -> PyErr {
     let make = || -> PyResult<PyErr> {
         let ex = exceptions(py)?;
         let ty = match e.kind() {
-            "invalid" => &ex.invalid,
-            "io" | "format" | "store" => &ex.store,
-            "nopackets" => &ex.nopackets,
-            _ => &ex.base,
+            ErrorKind::InvalidQuery => &ex.invalid,
+            ErrorKind::Io | ErrorKind::Format | ErrorKind::Store => &ex.store,
+            ErrorKind::NoPackets => &ex.nopackets,
+            ErrorKind::Cancelled => &ex.base,
         };
         let value = ty.bind(py).call1((e.to_string(),))?;
-        value.setattr("kind", e.kind())?;
+        value.setattr("kind", e.kind().as_str())?;
         if let Error::Io { source, .. } = e {
             if let Some(n) = source.raw_os_error() {
                 value.setattr("errno", n)?;

@@ -443,7 +443,7 @@ fn empty_short_and_header_only_files() {
         matches!(&e, Error::Format { offset: 0, reason, .. } if reason == "empty file"),
         "{e}"
     );
-    assert_eq!(e.kind(), "format");
+    assert_eq!(e.kind(), crate::ErrorKind::Format);
     let e = open_with(&[0xd4, 0xc3], 4096).unwrap_err();
     assert!(e.to_string().contains("only 2 bytes"), "{e}");
     let e = open_with(b"this is not a capture", 4096).unwrap_err();

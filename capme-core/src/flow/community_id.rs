@@ -379,7 +379,7 @@ mod tests {
             "1:é26f7386ef200559e95a53276ed03fb5db908b3",
         ] {
             let err = CommunityId::parse(bad).unwrap_err();
-            assert_eq!(err.kind(), "invalid", "{bad:?}");
+            assert_eq!(err.kind(), crate::ErrorKind::InvalidQuery, "{bad:?}");
             let message = err.to_string();
             assert!(message.contains("community-id"), "{message}");
         }

@@ -20,7 +20,7 @@
 
 use crate::flow::Endpoint;
 use crate::flow::{FlowKey, Proto};
-use crate::search::query::FlowSpec;
+use crate::query::FlowSpec;
 use crate::wire::{decode, network_layer, Decoded, NetworkLayer};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;

@@ -39,11 +39,10 @@
 //! buffer is full; disorder deeper than that is passed through as it is in the files.
 
 mod matcher;
-mod query;
 mod scan;
 
+use crate::query::Query;
 pub use matcher::{FragId, Matcher, Verdict, FRAG_TRACK};
-pub use query::{FlowSpec, Query};
 
 use crate::capture::Interface;
 use crate::error::{Error, Result};

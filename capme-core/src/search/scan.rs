@@ -5,7 +5,6 @@
 //! are made by the consumer ([`super::ChainScan`]), which receives every verdict.
 
 use super::matcher::{Matcher, Verdict};
-use super::query::FlowSpec;
 use super::{Packet, LATE_RUN_STOP};
 use crate::capture::seek::{open_split, SharedPcap};
 use crate::capture::{CaptureReader, Interface};
@@ -15,6 +14,7 @@ use crate::flow::FlowKey;
 use crate::index::{
     key_hash, packet_key, pair_hash, Freshness, IndexView, RangesReader, COALESCE_GAP,
 };
+use crate::query::FlowSpec;
 use crate::store::CaptureFile;
 use crate::time::{TimeWindow, Timestamp};
 use bytes::Bytes;

@@ -6,7 +6,7 @@
 //! start; `<sensor>` is the sensor (or `+`-joined sensors) whose files the window reads.
 
 use crate::flow::{Endpoint, FlowKey};
-use crate::search::{FlowSpec, Query};
+use crate::query::{FlowSpec, Query};
 use crate::time::TimeWindow;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};

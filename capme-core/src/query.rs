@@ -1,4 +1,8 @@
-//! Queries: which flow, which time window.
+//! Queries: which flow, which time window, and the one parser of their text form.
+//!
+//! The CLI, the Python binding, the C ABI and the Tcl extension all receive a query as text
+//! fields (`sip`, `spt`, `dip`, `dpt`, `proto`, `community_id`, `stime`, `etime`) and all hand
+//! them to [`QueryText::parse`], so their validation and their messages cannot drift apart.
 
 use crate::error::{Error, Result};
 use crate::flow::{CommunityId, Endpoint, FlowKey, Proto};
@@ -142,7 +146,7 @@ impl fmt::Display for FlowSpec {
 /// A flow and a time window.
 ///
 /// ```
-/// use capme_core::search::{FlowSpec, Query};
+/// use capme_core::{FlowSpec, Query};
 /// use capme_core::TimeWindow;
 /// let flow = FlowSpec::parse_tuple("10.0.0.1", Some("51234"), "93.184.216.34", Some("80"), Some("tcp"))?;
 /// let q = Query::new(flow, TimeWindow::parse("1700000000", "1700000100")?);
@@ -161,6 +165,105 @@ impl Query {
     /// A query for `flow` within `window`.
     pub fn new(flow: FlowSpec, window: TimeWindow) -> Query {
         Query { flow, window }
+    }
+}
+
+/// The text fields of a query, exactly as a user typed them (CLI options, Python keyword
+/// arguments, C strings, Tcl options). `None` is an absent field.
+///
+/// ```
+/// use capme_core::QueryText;
+/// let q = QueryText {
+///     sip: Some("10.0.0.1"), spt: Some("51234"), dip: Some("93.184.216.34"), dpt: Some("80"),
+///     proto: Some("tcp"), stime: "1700000000", etime: "1700000100", ..Default::default()
+/// }.parse()?;
+/// assert!(q.to_string().starts_with("tcp 10.0.0.1:51234 <-> 93.184.216.34:80"));
+/// let err = QueryText { community_id: Some("1:abc"), sip: Some("10.0.0.1"),
+///     stime: "0", etime: "1", ..Default::default() }.parse().unwrap_err();
+/// assert!(err.to_string().contains("community_id"));
+/// # Ok::<(), capme_core::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueryText<'a> {
+    /// Source address (IPv4 or IPv6, optionally in brackets).
+    pub sip: Option<&'a str>,
+    /// Source port (ICMP: type); absent only for protocols without ports.
+    pub spt: Option<&'a str>,
+    /// Destination address.
+    pub dip: Option<&'a str>,
+    /// Destination port (ICMP: code).
+    pub dpt: Option<&'a str>,
+    /// Protocol name or number; absent means TCP, UDP and SCTP.
+    pub proto: Option<&'a str>,
+    /// A Community ID naming the flow instead of the tuple fields.
+    pub community_id: Option<&'a str>,
+    /// Window start (epoch seconds, with a fraction, or RFC 3339).
+    pub stime: &'a str,
+    /// Window end, inclusive (an integer covers its whole second).
+    pub etime: &'a str,
+}
+
+impl QueryText<'_> {
+    /// The flow these fields name: a Community ID, or a 5-tuple. A Community ID together with
+    /// any tuple field is rejected (naming `community_id`), as is a query with neither.
+    pub fn flow(&self) -> Result<FlowSpec> {
+        let tuple_fields = [
+            ("sip", self.sip),
+            ("spt", self.spt),
+            ("dip", self.dip),
+            ("dpt", self.dpt),
+            ("proto", self.proto),
+        ];
+        match self.community_id {
+            Some(id) => {
+                if let Some((field, _)) = tuple_fields.iter().find(|(_, v)| v.is_some()) {
+                    return Err(Error::invalid(
+                        "community_id",
+                        id,
+                        format!(
+                            "give either a Community ID or a 5-tuple, not both ({field} given)"
+                        ),
+                    ));
+                }
+                FlowSpec::parse_community_id(id)
+            }
+            None => {
+                let sip = self
+                    .sip
+                    .ok_or_else(|| Error::invalid("sip", "", "required (or community_id)"))?;
+                let dip = self
+                    .dip
+                    .ok_or_else(|| Error::invalid("dip", "", "required (or community_id)"))?;
+                FlowSpec::parse_tuple(sip, self.spt, dip, self.dpt, self.proto)
+            }
+        }
+    }
+
+    /// The whole query: [`QueryText::flow`] and the window.
+    pub fn parse(&self) -> Result<Query> {
+        let flow = self.flow()?;
+        Ok(Query::new(flow, TimeWindow::parse(self.stime, self.etime)?))
+    }
+}
+
+/// The Community ID of a flow given as text, as `capme community-id` prints it: `proto` is
+/// required; for ICMP/ICMPv6 the ports are type and code; protocols without ports take none.
+pub fn tuple_community_id(
+    sip: &str,
+    spt: Option<&str>,
+    dip: &str,
+    dpt: Option<&str>,
+    proto: &str,
+    seed: u16,
+) -> Result<CommunityId> {
+    match FlowSpec::parse_tuple(sip, spt, dip, dpt, Some(proto))? {
+        FlowSpec::Tuple {
+            src,
+            dst,
+            proto: Some(p),
+            ..
+        } => Ok(FlowKey::new(p, src, dst).community_id(seed)),
+        _ => unreachable!("parse_tuple with a protocol gives a tuple with that protocol"),
     }
 }
 
@@ -201,5 +304,76 @@ mod tests {
         assert!(e.to_string().contains("proto"));
         // Port-less protocols need no ports.
         assert!(FlowSpec::parse_tuple("10.0.0.1", None, "10.0.0.2", None, Some("47")).is_ok());
+    }
+
+    #[test]
+    fn query_text_names_missing_and_conflicting_fields() {
+        let base = QueryText {
+            stime: "1700000000",
+            etime: "1700000001",
+            ..Default::default()
+        };
+        let e = base.parse().unwrap_err();
+        assert!(matches!(e, Error::InvalidQuery { field: "sip", .. }), "{e}");
+        let e = QueryText {
+            sip: Some("10.0.0.1"),
+            ..base
+        }
+        .parse()
+        .unwrap_err();
+        assert!(matches!(e, Error::InvalidQuery { field: "dip", .. }), "{e}");
+        let e = QueryText {
+            community_id: Some("1:wCb3OG7yAFWelaUydu0D+125CLM="),
+            dpt: Some("80"),
+            ..base
+        }
+        .parse()
+        .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::InvalidQuery {
+                    field: "community_id",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("dpt"), "{e}");
+        let q = QueryText {
+            community_id: Some("1:wCb3OG7yAFWelaUydu0D+125CLM="),
+            ..base
+        }
+        .parse()
+        .unwrap();
+        assert!(matches!(q.flow, FlowSpec::CommunityId { seed: 0, .. }));
+        let e = QueryText {
+            sip: Some("10.0.0.1"),
+            spt: Some("1"),
+            dip: Some("10.0.0.2"),
+            dpt: Some("2"),
+            stime: "yesterday",
+            ..base
+        }
+        .parse()
+        .unwrap_err();
+        assert!(e.to_string().contains("stime"), "{e}");
+    }
+
+    #[test]
+    fn tuple_community_id_is_the_keys_id() {
+        // The Community ID spec's example: TCP 128.232.110.120:34855 -> 66.35.250.204:80.
+        let id = tuple_community_id(
+            "128.232.110.120",
+            Some("34855"),
+            "66.35.250.204",
+            Some("80"),
+            "tcp",
+            0,
+        )
+        .unwrap();
+        assert_eq!(id.to_base64(), "1:LQU9qZlK+B5F3KDmev6m5PMibrg=");
+        let e = tuple_community_id("10.0.0.1", None, "10.0.0.2", Some("2"), "tcp", 0).unwrap_err();
+        assert!(e.to_string().contains("spt"), "{e}");
     }
 }
