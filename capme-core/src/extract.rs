@@ -2,8 +2,9 @@
 
 use crate::capture::CaptureReader;
 use crate::error::{Error, Result};
+use crate::index::{self, IndexReport};
 use crate::query::{FlowSpec, Query};
-use crate::search::{Matcher, Search, Verdict};
+use crate::search::{Matcher, ScanOptions, Search, Verdict};
 use crate::sink::archive::archive_path;
 use crate::sink::{FileSink, Sink};
 use crate::store::{last_record_ts, Plan, Store, PLAN_MARGIN_NS};
@@ -76,11 +77,26 @@ fn community_id_of(query: &Query, found: Option<crate::flow::FlowKey>) -> Option
     }
 }
 
+/// The options searches of `store` run with.
+fn scan_options(store: &Store) -> ScanOptions {
+    ScanOptions {
+        cancel: store.cancel_flag().cloned(),
+        threads: store.threads(),
+        progress: store.progress_counter().cloned(),
+        ..Default::default()
+    }
+}
+
 impl Store {
+    /// Builds or refreshes the flow index of every capture file ([`index::build_indexes`]).
+    pub fn build_indexes(&self) -> Result<IndexReport> {
+        index::build_indexes(self)
+    }
+
     /// The matched packets of `query`, merged in timestamp order, as an iterator.
     pub fn search(&self, query: &Query) -> Result<Search> {
         let plan = self.plan(&query.window)?;
-        Ok(Search::with_options(plan, query, &self.scan_options()))
+        Ok(Search::with_options(plan, query, &scan_options(self)))
     }
 
     /// Runs `query` into any sink. An empty result is [`Error::NoPackets`] and the sink is not
@@ -99,7 +115,7 @@ impl Store {
         sink: &mut S,
         started: Instant,
     ) -> Result<Summary> {
-        let mut search = Search::with_options(plan, query, &self.scan_options());
+        let mut search = Search::with_options(plan, query, &scan_options(self));
         let mut sum = Summary::default();
         sink.begin()?;
         for p in search.by_ref() {

@@ -16,7 +16,7 @@
 
 use super::{sniff_format, CaptureReader, SniffedFormat};
 use crate::error::{Error, Result};
-use crate::index::read_full_at;
+use crate::io::{read_full_at, RangesReader};
 use crate::time::Timestamp;
 use std::fs::File;
 use std::io::{Cursor, Read};
@@ -118,27 +118,11 @@ impl SharedPcap {
     /// A reader of the records from byte `offset` on (a record boundary), as if the file had
     /// been read from its start: error offsets name the file's real bytes.
     pub fn reader_at(&self, offset: u64) -> Result<CaptureReader> {
-        let stream = Cursor::new(self.head.to_vec()).chain(PosRead {
-            file: self.file.clone(),
-            pos: offset,
-        });
+        let stream = Cursor::new(self.head.to_vec())
+            .chain(RangesReader::from_offset(self.file.clone(), offset));
         let mut r = CaptureReader::from_read(Box::new(stream), self.path.to_path_buf())?;
         r.set_offset(offset);
         Ok(r)
-    }
-}
-
-/// `Read` over a shared file from a position, by `pread`.
-struct PosRead {
-    file: Arc<File>,
-    pos: u64,
-}
-
-impl Read for PosRead {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = crate::index::read_at(&self.file, buf, self.pos)?;
-        self.pos += n as u64;
-        Ok(n)
     }
 }
 

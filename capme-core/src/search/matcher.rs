@@ -18,7 +18,6 @@
 //! ID query gets its pre-filter once it has matched a packet (all packets with that ID share
 //! its addresses).
 
-use crate::flow::Endpoint;
 use crate::flow::{FlowKey, Proto};
 use crate::query::FlowSpec;
 use crate::wire::{decode, network_layer, Decoded, NetworkLayer};
@@ -43,6 +42,33 @@ pub struct FragId {
     pub id: u32,
 }
 
+/// The datagrams opened by first fragments of the flow: the last [`FRAG_TRACK`] remembered,
+/// the oldest forgotten first. Used by the matcher within a file and by a chain across files.
+#[derive(Debug, Default)]
+pub struct FragSet {
+    set: HashSet<FragId>,
+    order: VecDeque<FragId>,
+}
+
+impl FragSet {
+    /// Remembers `id` (forgetting the oldest past [`FRAG_TRACK`]).
+    pub fn insert(&mut self, id: FragId) {
+        if self.set.insert(id) {
+            self.order.push_back(id);
+            if self.order.len() > FRAG_TRACK {
+                if let Some(old) = self.order.pop_front() {
+                    self.set.remove(&old);
+                }
+            }
+        }
+    }
+
+    /// Whether `id` is remembered.
+    pub fn contains(&self, id: &FragId) -> bool {
+        self.set.contains(id)
+    }
+}
+
 /// The matcher's answer for one record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -62,8 +88,7 @@ pub enum Verdict {
 #[derive(Debug)]
 pub struct Matcher {
     spec: FlowSpec,
-    frags: HashSet<FragId>,
-    frag_order: VecDeque<FragId>,
+    frags: FragSet,
     cid_cache: HashMap<FlowKey, bool>,
     matched_key: Option<FlowKey>,
     prefilter: Option<AddrFilter>,
@@ -130,8 +155,7 @@ impl Matcher {
         Matcher {
             prefilter,
             spec,
-            frags: HashSet::new(),
-            frag_order: VecDeque::new(),
+            frags: FragSet::default(),
             cid_cache: HashMap::new(),
             matched_key: None,
         }
@@ -176,12 +200,8 @@ impl Matcher {
                 };
             }
         }
-        let key = match (d.proto.has_ports(), d.ports) {
-            (true, Some((sp, dp))) => {
-                FlowKey::new(d.proto, Endpoint::new(d.src, sp), Endpoint::new(d.dst, dp))
-            }
-            (true, None) => return Verdict::NoMatch,
-            (false, _) => FlowKey::new(d.proto, Endpoint::new(d.src, 0), Endpoint::new(d.dst, 0)),
+        let Some(key) = FlowKey::of_decoded(d) else {
+            return Verdict::NoMatch;
         };
         if !self.key_matches(&key) {
             return Verdict::NoMatch;
@@ -200,23 +220,12 @@ impl Matcher {
                     proto: d.proto,
                     id: fr.id,
                 };
-                self.remember(id);
+                self.frags.insert(id);
                 Some(id)
             }
             _ => None,
         };
         Verdict::Match { frag }
-    }
-
-    fn remember(&mut self, id: FragId) {
-        if self.frags.insert(id) {
-            self.frag_order.push_back(id);
-            if self.frag_order.len() > FRAG_TRACK {
-                if let Some(old) = self.frag_order.pop_front() {
-                    self.frags.remove(&old);
-                }
-            }
-        }
     }
 
     fn key_matches(&mut self, key: &FlowKey) -> bool {
@@ -255,6 +264,7 @@ impl Matcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::flow::Endpoint;
     use crate::wire::Fragment;
 
     fn dec(src: &str, sp: u16, dst: &str, dp: u16, frag: Option<Fragment>) -> Decoded {

@@ -41,22 +41,20 @@
 mod matcher;
 mod scan;
 
+use crate::index::Lookup;
 use crate::query::Query;
-pub use matcher::{FragId, Matcher, Verdict, FRAG_TRACK};
+pub use matcher::{FragId, FragSet, Matcher, Verdict, FRAG_TRACK};
 
-use crate::capture::Interface;
 use crate::error::{Error, Result};
 use crate::flow::FlowKey;
+use crate::packet::Packet;
 use crate::store::{CaptureFile, Plan};
 use crate::time::Timestamp;
-use bytes::Bytes;
 use scan::{
     scan_file, scan_segment, Budget, Event, Permits, ScanCtx, ScanSpec, Segment, SegmentJob,
 };
 use std::cmp::{Ordering, Reverse};
-use std::collections::HashSet;
 use std::collections::{BinaryHeap, VecDeque};
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
@@ -87,25 +85,6 @@ pub const CHAIN_AHEAD_MIN_BYTES: usize = 256 << 10;
 /// when each gets at least this many bytes of the window's span: 8 MiB, about 2 ms of
 /// scanning, well above the cost of a thread and a resync probe.
 pub const SEGMENT_MIN_BYTES: u64 = 8 << 20;
-
-/// A matched packet, owning its bytes.
-#[derive(Debug, Clone)]
-pub struct Packet {
-    /// Absolute timestamp.
-    pub ts: Timestamp,
-    /// Raw timestamp words as stored in the input (see [`crate::capture::Record::ts_raw`]).
-    pub ts_raw: (u32, u32),
-    /// Original length on the wire.
-    pub orig_len: u32,
-    /// Captured bytes, unchanged.
-    pub data: Bytes,
-    /// The interface it was captured on (link type, precision).
-    pub iface: Arc<Interface>,
-    /// Sensor name of its capture file.
-    pub sensor: Arc<str>,
-    /// The capture file it was read from.
-    pub file: Arc<Path>,
-}
 
 /// How a search runs.
 #[derive(Debug, Clone, Default)]
@@ -185,8 +164,7 @@ pub struct ChainScan {
     started: bool,
     parallel: usize,
     spec: ScanSpec,
-    frags: HashSet<FragId>,
-    frag_order: VecDeque<FragId>,
+    frags: FragSet,
     held: BinaryHeap<Reverse<Held>>,
     held_bytes: usize,
     pending: VecDeque<(FragId, Packet)>,
@@ -230,7 +208,7 @@ impl ChainScan {
                 late_limit: query.window.end.saturating_add_nanos(REORDER_SLACK_NS),
                 from: query.window.start.saturating_add_nanos(-REORDER_SLACK_NS),
                 cancel: opts.cancel.clone(),
-                lookup: ScanSpec::lookup_of(&query.flow),
+                lookup: Lookup::of(&query.flow),
                 progress: opts.progress.clone(),
                 stop: Arc::new(AtomicBool::new(false)),
                 parts: parallel.max(1),
@@ -239,8 +217,7 @@ impl ChainScan {
                     n => n,
                 },
             },
-            frags: HashSet::new(),
-            frag_order: VecDeque::new(),
+            frags: FragSet::default(),
             held: BinaryHeap::new(),
             held_bytes: 0,
             pending: VecDeque::new(),
@@ -451,7 +428,8 @@ impl ChainScan {
             Verdict::Match { frag } => {
                 self.hold(packet);
                 if let Some(id) = frag {
-                    self.remember(id);
+                    // For later fragments in later files.
+                    self.frags.insert(id);
                     self.release_pending(id);
                 }
             }
@@ -493,18 +471,6 @@ impl ChainScan {
             }
             for h in hs {
                 let _ = h.join();
-            }
-        }
-    }
-
-    /// Remembers a datagram opened by a first fragment, for later fragments in later files.
-    fn remember(&mut self, id: FragId) {
-        if self.frags.insert(id) {
-            self.frag_order.push_back(id);
-            if self.frag_order.len() > FRAG_TRACK {
-                if let Some(old) = self.frag_order.pop_front() {
-                    self.frags.remove(&old);
-                }
             }
         }
     }

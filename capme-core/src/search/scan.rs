@@ -5,20 +5,17 @@
 //! are made by the consumer ([`super::ChainScan`]), which receives every verdict.
 
 use super::matcher::{Matcher, Verdict};
-use super::{Packet, LATE_RUN_STOP};
+use super::LATE_RUN_STOP;
 use crate::capture::seek::{open_split, SharedPcap};
 use crate::capture::{CaptureReader, Interface};
 use crate::error::Error;
-use crate::flow::CommunityId;
 use crate::flow::FlowKey;
-use crate::index::{
-    key_hash, packet_key, pair_hash, Freshness, IndexView, RangesReader, COALESCE_GAP,
-};
+use crate::index::{self, Lookup};
+use crate::packet::Packet;
 use crate::query::FlowSpec;
 use crate::store::CaptureFile;
 use crate::time::{TimeWindow, Timestamp};
 use bytes::Bytes;
-use std::collections::HashSet;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
@@ -255,171 +252,6 @@ pub(crate) struct ScanSpec {
     pub segment_min: u64,
 }
 
-/// What a query looks up in a flow index.
-#[derive(Clone, Debug)]
-pub(crate) enum Lookup {
-    /// The hashes of its keys and of their address pairs (fragments).
-    Hashes(Vec<u32>),
-    /// A Community ID (seed 0): candidate lists by tag, then the keys found in their records.
-    CommunityId(CommunityId),
-}
-
-impl ScanSpec {
-    /// How the index finds a flow: the hashes of its keys and of their address pairs (for
-    /// fragments), or its Community ID when the seed is the one the index is built with (0).
-    pub fn lookup_of(flow: &FlowSpec) -> Option<Lookup> {
-        match flow {
-            FlowSpec::Tuple { keys, .. } => Some(Lookup::Hashes(hashes_of_keys(keys))),
-            FlowSpec::CommunityId { id, seed: 0 } => Some(Lookup::CommunityId(*id)),
-            FlowSpec::CommunityId { .. } => None,
-        }
-    }
-}
-
-/// Opens a capture file through its index: only the records listed under the flow's hashes,
-/// inside blocks that meet the window, coalesced into few reads; plus the unindexed tail of a
-/// growing file. `None` when there is no usable index (a warning says why when it exists).
-fn open_indexed(
-    file: &CaptureFile,
-    index: &Path,
-    spec: &ScanSpec,
-    lookup: &Lookup,
-    report: &mut FileReport,
-) -> Option<crate::error::Result<CaptureReader>> {
-    let mut unusable = |why: String| {
-        report
-            .warnings
-            .push(format!("{}: index not used: {why}", index.display()));
-        None
-    };
-    let idx = match IndexView::open(index) {
-        Ok(Some(i)) => i,
-        Ok(None) => return None,
-        Err(why) => return unusable(why),
-    };
-    let open = || -> std::io::Result<(std::fs::File, std::fs::Metadata)> {
-        let f = std::fs::File::open(&file.path)?;
-        let meta = f.metadata()?;
-        Ok((f, meta))
-    };
-    let (f, meta) = match open() {
-        Ok(x) => x,
-        Err(e) => return Some(Err(Error::io(&file.path, e))),
-    };
-    let fresh = idx.freshness(&meta);
-    if fresh == Freshness::Stale {
-        return None;
-    }
-    let (from, to) = (spec.from.as_nanos(), spec.late_limit.as_nanos());
-    let blocks: Vec<(u64, u64)> = idx
-        .blocks()
-        .iter()
-        .filter(|b| b.max_ts >= from && b.min_ts <= to)
-        .map(|b| (b.offset, b.offset + b.len))
-        .collect();
-    let records = match lookup {
-        Lookup::Hashes(h) => idx.records(h),
-        Lookup::CommunityId(id) => cid_records(&idx, &f, &file.path, id, &blocks),
-    };
-    let records = match records {
-        Ok(r) => r,
-        Err(why) => return unusable(why),
-    };
-    let mut ranges = select_ranges(&records, &blocks, COALESCE_GAP);
-    if fresh == Freshness::Growing {
-        ranges.push((idx.indexed_len(), meta.len()));
-    }
-    Some(indexed_reader(&idx, f, ranges, &file.path))
-}
-
-/// A reader over `ranges` of a capture file plus its structure blocks (pcap header; pcapng
-/// section headers and interface descriptions), so the selected records read as they do in
-/// the whole file.
-fn indexed_reader(
-    idx: &IndexView,
-    file: std::fs::File,
-    mut ranges: Vec<(u64, u64)>,
-    path: &Path,
-) -> crate::error::Result<CaptureReader> {
-    ranges.extend_from_slice(idx.structure());
-    CaptureReader::from_read(
-        Box::new(RangesReader::new(file, ranges)),
-        path.to_path_buf(),
-    )
-}
-
-/// The index hashes of flow keys and of their address pairs (where their non-first fragments
-/// are filed).
-fn hashes_of_keys(keys: &[FlowKey]) -> Vec<u32> {
-    let mut v: Vec<u32> = keys.iter().map(key_hash).collect();
-    v.extend(
-        keys.iter()
-            .map(|k| pair_hash(k.proto(), k.first().addr, k.second().addr)),
-    );
-    v
-}
-
-/// The records a Community ID query reads through an index: the lists filed under its tag,
-/// and the lists of the address pairs of the keys that really have this ID, found by decoding
-/// those lists' records (inside `blocks`) once. A list's records that belong to another flow
-/// (same tag) are read too and rejected by the matcher, which compares the whole ID.
-fn cid_records(
-    idx: &IndexView,
-    file: &std::fs::File,
-    path: &Path,
-    id: &CommunityId,
-    blocks: &[(u64, u64)],
-) -> std::result::Result<Vec<(u64, u64)>, String> {
-    let mut records = idx.records(&idx.cid_candidates(id))?;
-    let ranges = select_ranges(&records, blocks, COALESCE_GAP);
-    if ranges.is_empty() {
-        return Ok(records);
-    }
-    let f = file.try_clone().map_err(|e| e.to_string())?;
-    let mut r = indexed_reader(idx, f, ranges, path).map_err(|e| e.to_string())?;
-    let mut seen: HashSet<FlowKey> = HashSet::new();
-    let mut keys: Vec<FlowKey> = Vec::new();
-    while let Ok(Some((rec, iface))) = r.next_with_interface() {
-        if let Some(k) = packet_key(iface.linktype, rec.data) {
-            if seen.insert(k) && k.community_id(0) == *id {
-                keys.push(k);
-            }
-        }
-    }
-    if !keys.is_empty() {
-        // Their own lists (already read) and their address pairs' (fragments).
-        records.extend(idx.records(&hashes_of_keys(&keys))?);
-        records.sort_unstable();
-        records.dedup();
-    }
-    Ok(records)
-}
-
-/// The byte ranges to read: the records (sorted `(offset, end)`) that start inside one of
-/// `blocks` (sorted, disjoint `(start, end)`), neighbours closer than `gap` merged into one
-/// range. Everything between two merged records is whole records too, so each range is a
-/// valid run of records.
-fn select_ranges(records: &[(u64, u64)], blocks: &[(u64, u64)], gap: u64) -> Vec<(u64, u64)> {
-    let mut out: Vec<(u64, u64)> = Vec::new();
-    let mut b = 0;
-    for &(off, end) in records {
-        while b < blocks.len() && blocks[b].1 <= off {
-            b += 1;
-        }
-        if b == blocks.len() {
-            break;
-        }
-        if off < blocks[b].0 {
-            continue;
-        }
-        match out.last_mut() {
-            Some(last) if off <= last.1.saturating_add(gap) => last.1 = last.1.max(end),
-            _ => out.push((off, end)),
-        }
-    }
-    out
-}
-
 /// One channel of a file's events: the whole file, or one segment of a split file (in
 /// order). `abort` is set by the consumer when it discards the file's later segments.
 pub(crate) struct Segment {
@@ -520,7 +352,14 @@ pub(crate) fn scan_file(
         ..Default::default()
     };
     let indexed = match (&spec.lookup, &file.index) {
-        (Some(l), Some(ip)) => open_indexed(&file, ip, &spec, l, &mut report),
+        (Some(l), Some(ip)) => index::open_reader(
+            &file.path,
+            ip,
+            l,
+            spec.from,
+            spec.late_limit,
+            &mut report.warnings,
+        ),
         _ => None,
     };
     report.indexed = indexed.is_some();
@@ -783,33 +622,4 @@ fn scan_records(
     }
     report.matched_key = matcher.matched_key();
     let _ = send(Event::Done(report));
-}
-
-#[cfg(test)]
-mod tests {
-    use super::select_ranges;
-
-    #[test]
-    fn ranges_keep_records_of_selected_blocks_and_merge_neighbours() {
-        let recs = [
-            (24, 100),
-            (100, 150),
-            (400, 500),
-            (1000, 1100),
-            (5000, 5100),
-        ];
-        // Blocks [0, 600) and [900, 6000): all records; gap 0 merges only adjacent ones.
-        assert_eq!(
-            select_ranges(&recs, &[(0, 600), (900, 6000)], 0),
-            vec![(24, 150), (400, 500), (1000, 1100), (5000, 5100)]
-        );
-        // Gap 600 also merges 150..400 and 500..1000.
-        assert_eq!(
-            select_ranges(&recs, &[(0, 600), (900, 6000)], 600),
-            vec![(24, 1100), (5000, 5100)]
-        );
-        // Only the second block: records before it are left out.
-        assert_eq!(select_ranges(&recs, &[(900, 2000)], 0), vec![(1000, 1100)]);
-        assert_eq!(select_ranges(&recs, &[], 0), vec![]);
-    }
 }

@@ -6,6 +6,7 @@
 //! start; `<sensor>` is the sensor (or `+`-joined sensors) whose files the window reads.
 
 use crate::flow::{Endpoint, FlowKey};
+use crate::hash::fnv1a_32;
 use crate::query::{FlowSpec, Query};
 use crate::time::TimeWindow;
 use std::net::IpAddr;
@@ -81,10 +82,7 @@ pub fn sensor_part(sensors: &[Arc<str>]) -> String {
     if joined.len() <= SENSOR_PART_MAX {
         return joined;
     }
-    let mut h: u32 = 0x811c_9dc5;
-    for b in joined.bytes() {
-        h = (h ^ b as u32).wrapping_mul(0x0100_0193);
-    }
+    let h = fnv1a_32(joined.as_bytes());
     let head: Vec<String> = s
         .iter()
         .take(2)

@@ -13,7 +13,7 @@
 
 use crate::capture::{CaptureReader, Format, Interface};
 use crate::error::{Error, Result};
-use crate::search::Packet;
+use crate::packet::Packet;
 use crate::sink::pcap::PcapFileWriter;
 use crate::sink::pcapng::PcapngFileWriter;
 use crate::sink::Sink;

@@ -15,7 +15,7 @@ pub use pcap::PcapFileWriter;
 pub use pcapng::PcapngFileWriter;
 
 use crate::error::Result;
-use crate::search::Packet;
+use crate::packet::Packet;
 
 /// Receives matched packets in timestamp order.
 pub trait Sink {

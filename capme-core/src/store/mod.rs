@@ -63,6 +63,18 @@ impl CaptureFile {
     }
 }
 
+/// The extension of flow index sidecars (see [`index_path`]).
+pub const INDEX_EXTENSION: &str = "cidx";
+
+/// The sidecar naming rule: the flow index of a capture file is
+/// `dir/<path relative to its root>.cidx`.
+pub fn index_path(dir: &Path, rel: &Path) -> PathBuf {
+    let mut name = rel.as_os_str().to_os_string();
+    name.push(".");
+    name.push(INDEX_EXTENSION);
+    dir.join(name)
+}
+
 /// A set of store roots.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -183,7 +195,7 @@ impl Store {
             Some(d) => d.clone(),
             None => base.join(".capme"),
         };
-        Some(crate::index::index_path(&dir, &rel))
+        Some(index_path(&dir, &rel))
     }
 
     /// The directory indexes go to for `root` (`--index-dir`, or `<root>/.capme`).
@@ -202,14 +214,9 @@ impl Store {
         self
     }
 
-    /// The options searches of this store run with.
-    pub fn scan_options(&self) -> crate::search::ScanOptions {
-        crate::search::ScanOptions {
-            cancel: self.cancel.clone(),
-            threads: self.threads,
-            progress: self.progress.clone(),
-            ..Default::default()
-        }
+    /// The progress counter set by [`Store::with_progress`].
+    pub fn progress_counter(&self) -> Option<&Arc<std::sync::atomic::AtomicU64>> {
+        self.progress.as_ref()
     }
 
     /// The cancel flag set by [`Store::with_cancel`].

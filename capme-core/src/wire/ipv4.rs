@@ -1,7 +1,7 @@
 //! IPv4 packets (RFC 791).
 
 use super::{between, read_array, read_u16, read_u8};
-use crate::flow::Proto;
+use crate::wire::Proto;
 use std::net::Ipv4Addr;
 
 mod field {

@@ -1,12 +1,12 @@
 //! IPv6 packets (RFC 8200) and the extension headers capme walks through.
 
 use super::{between, read_array, read_u16, read_u32, read_u8, rest};
-use crate::flow::Proto;
+use crate::wire::Proto;
 use std::net::Ipv6Addr;
 
 /// Next-header values of the IPv6 extension headers (and the two that end a chain).
 pub mod next_header {
-    use crate::flow::Proto;
+    use crate::wire::Proto;
 
     /// Hop-by-hop options (0).
     pub const HOP_BY_HOP: Proto = Proto(0);

@@ -16,7 +16,7 @@
 //! | link | [`LinkType`], [`EthernetFrame`], [`SllHeader`], [`Sll2Header`], [`NullHeader`] |
 //! | shim | [`VlanTag`], [`MplsLabel`] |
 //! | network | [`Ipv4Packet`], [`Ipv6Packet`], [`Ipv6ExtHeader`], [`Ipv6FragmentHeader`] |
-//! | transport | [`PortsHeader`], [`IcmpHeader`] |
+//! | transport | [`PortsHeader`], [`IcmpHeader`]; [`Proto`] (the IP protocol number) |
 
 pub mod decode;
 pub mod ethernet;
@@ -24,6 +24,7 @@ pub mod ipv4;
 pub mod ipv6;
 pub mod link;
 pub mod mpls;
+pub mod proto;
 pub mod sll;
 pub mod transport;
 pub mod vlan;
@@ -34,6 +35,7 @@ pub use ipv4::Ipv4Packet;
 pub use ipv6::{Ipv6ExtHeader, Ipv6FragmentHeader, Ipv6Packet};
 pub use link::{AddressFamily, LinkType, NullHeader};
 pub use mpls::MplsLabel;
+pub use proto::Proto;
 pub use sll::{Sll2Header, SllHeader};
 pub use transport::{IcmpHeader, PortsHeader};
 pub use vlan::VlanTag;

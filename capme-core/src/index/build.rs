@@ -1,0 +1,107 @@
+//! Building an index: one pass over the capture file.
+
+use super::format::{
+    mtime_ns, push_varint, sum32, Block, FileIndex, FlowEntry, ANY_CID_BIT, BLOCK_BYTES,
+};
+use super::keys::packet_hash;
+use crate::capture::CaptureReader;
+use crate::error::{Error, Result};
+use crate::flow::FlowKey;
+use std::collections::HashMap;
+use std::fs;
+use std::path::Path;
+
+/// A flow's record list while building.
+#[derive(Default)]
+struct ListBuilder {
+    bytes: Vec<u8>,
+    prev_end: u64,
+    /// The flow key listed (`None` for an address pair's fragments).
+    key: Option<FlowKey>,
+    /// More than one key was listed under this hash.
+    multi: bool,
+}
+
+impl FileIndex {
+    /// Indexes a capture file (legacy pcap or pcapng). `Ok(None)` is kept for formats that
+    /// cannot be indexed (none at present). A corrupt or cut record ends the index there (the
+    /// rest is scanned at query time).
+    pub fn build(path: &Path) -> Result<Option<FileIndex>> {
+        let meta = fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        let mut r = CaptureReader::open_for_index(path)?;
+        let mut indexed_len = r.offset();
+        let mut blocks: Vec<Block> = Vec::new();
+        let mut lists: HashMap<u32, ListBuilder> = HashMap::new();
+        loop {
+            let (ts, hash) = match r.next_with_interface() {
+                Ok(Some((rec, iface))) => {
+                    (rec.ts.as_nanos(), packet_hash(iface.linktype, rec.data))
+                }
+                Ok(None) | Err(Error::Format { .. }) => break,
+                Err(e) => return Err(e),
+            };
+            let (start, end) = r.last_block();
+            match blocks.last_mut() {
+                Some(b) if start - b.offset < BLOCK_BYTES => {
+                    b.len = end - b.offset;
+                    b.min_ts = b.min_ts.min(ts);
+                    b.max_ts = b.max_ts.max(ts);
+                }
+                _ => blocks.push(Block {
+                    offset: start,
+                    len: end - start,
+                    min_ts: ts,
+                    max_ts: ts,
+                }),
+            }
+            if let Some((h, key)) = hash {
+                let l = lists.entry(h).or_default();
+                match (&l.key, key) {
+                    (None, Some(k)) if l.bytes.is_empty() => l.key = Some(k),
+                    (Some(a), Some(k)) if *a != k => l.multi = true,
+                    (None, Some(_)) | (Some(_), None) => l.multi = true,
+                    _ => {}
+                }
+                push_varint(&mut l.bytes, start - l.prev_end);
+                push_varint(&mut l.bytes, end - start);
+                l.prev_end = end;
+            }
+            indexed_len = end;
+        }
+        // Structure blocks past the last whole packet are read again with the tail.
+        let structure: Vec<(u64, u64)> = r
+            .structure()
+            .iter()
+            .copied()
+            .filter(|&(_, e)| e <= indexed_len)
+            .collect();
+        let mut hashes: Vec<u32> = lists.keys().copied().collect();
+        hashes.sort_unstable();
+        let mut flows = Vec::with_capacity(hashes.len());
+        let mut all = Vec::new();
+        for h in hashes {
+            let l = &lists[&h];
+            if l.bytes.len() >= ANY_CID_BIT as usize {
+                return Ok(None); // a list of over 2 GB: not indexed (the file is scanned)
+            }
+            flows.push(FlowEntry {
+                hash: h,
+                start: all.len() as u64,
+                len: l.bytes.len() as u32,
+                sum: sum32(&l.bytes),
+                cid_tag: l.key.map_or(0, |k| k.community_id(0).tag()),
+                any_cid: l.multi,
+            });
+            all.extend_from_slice(&l.bytes);
+        }
+        Ok(Some(FileIndex {
+            capture_size: meta.len(),
+            capture_mtime_ns: mtime_ns(&meta),
+            indexed_len,
+            blocks,
+            structure,
+            flows,
+            lists: all,
+        }))
+    }
+}

@@ -1,0 +1,237 @@
+//! The hot-path decode: from link type and packet bytes to what matching needs.
+//!
+//! Link layer ([`network_layer`]): Ethernet, Linux SLL/SLL2, raw IP, BSD NULL/LOOP; VLAN tags
+//! (0x8100, 0x88A8, 0x9100) to any depth and MPLS label stacks. Network layer: IPv4 (options,
+//! fragments) and IPv6 (hop-by-hop, routing, destination options, AH and fragment headers).
+//! Transport: ports of TCP, UDP, SCTP and UDP-Lite, type and code of ICMP and ICMPv6. Tunnels
+//! (GRE, IP in IP, ...) are not entered: the outer IP pair is the flow. ESP (50) and No Next
+//! Header (59) end an IPv6 chain; so does the Mobility header (135), which is the upper layer of
+//! its packets (RFC 6275 has it followed by nothing) and is the protocol Zeek reports for them.
+//!
+//! Nothing here allocates or panics; what cannot be decoded is `None`.
+
+use super::ipv6::next_header;
+use super::Proto;
+use super::{
+    AddressFamily, EtherType, EthernetFrame, IcmpHeader, Ipv4Packet, Ipv6ExtHeader,
+    Ipv6FragmentHeader, Ipv6Packet, LinkType, MplsLabel, NullHeader, PortsHeader, Sll2Header,
+    SllHeader, VlanTag,
+};
+use std::net::IpAddr;
+
+/// IP fragment information of a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fragment {
+    /// IPv4 identification (16 bits) or IPv6 fragment header identification (32 bits).
+    pub id: u32,
+    /// Fragment offset in 8-byte units; 0 for the first fragment.
+    pub offset: u16,
+    /// More-fragments flag.
+    pub more: bool,
+}
+
+/// What the matcher needs to know about a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decoded {
+    /// Source address (innermost IP header after link, VLAN and MPLS layers).
+    pub src: IpAddr,
+    /// Destination address.
+    pub dst: IpAddr,
+    /// Upper-layer protocol (after IPv6 extension headers; for IPv6 fragments, the fragment
+    /// header's next header).
+    pub proto: Proto,
+    /// `(source port, destination port)`, or `(type, code)` for ICMP/ICMPv6; `None` for
+    /// non-first fragments, port-less protocols and truncated transport headers.
+    pub ports: Option<(u16, u16)>,
+    /// Present when the packet is an IP fragment (first or later).
+    pub frag: Option<Fragment>,
+}
+
+/// The IP packet found under the link layer: its version and bytes (IP header first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetworkLayer<'a> {
+    /// An IPv4 packet.
+    Ipv4(&'a [u8]),
+    /// An IPv6 packet.
+    Ipv6(&'a [u8]),
+}
+
+/// The most IPv6 extension headers walked before giving up on a packet.
+const MAX_EXTENSION_HEADERS: usize = 16;
+
+/// The IP version nibble's position in the first byte of an IP header.
+const VERSION_SHIFT: u8 = 4;
+const IP_VERSION_4: u8 = 4;
+const IP_VERSION_6: u8 = 6;
+
+/// Decodes a packet of the given link type. `None` when it is not IP or cannot be decoded.
+///
+/// A non-first fragment has `ports: None` (its `frag` says which datagram it belongs to). An
+/// unknown upper-layer protocol, or a transport header cut short by the snap length, gives a
+/// `Decoded` with `ports: None`. An IPv6 atomic fragment (offset 0, no more fragments) is not a
+/// fragment: `frag` is `None`.
+pub fn decode(linktype: u32, data: &[u8]) -> Option<Decoded> {
+    match network_layer(linktype, data)? {
+        NetworkLayer::Ipv4(bytes) => decode_ipv4(bytes),
+        NetworkLayer::Ipv6(bytes) => decode_ipv6(bytes),
+    }
+}
+
+/// Strips the link layer, VLAN tags and MPLS labels of a packet of the given link type.
+pub fn network_layer(linktype: u32, data: &[u8]) -> Option<NetworkLayer<'_>> {
+    match LinkType::from(linktype) {
+        LinkType::Ethernet => {
+            let frame = EthernetFrame::new_checked(data)?;
+            by_ethertype(frame.ethertype(), frame.payload())
+        }
+        LinkType::LinuxSll => {
+            let header = SllHeader::new_checked(data)?;
+            by_ethertype(header.protocol(), header.payload())
+        }
+        LinkType::LinuxSll2 => {
+            let header = Sll2Header::new_checked(data)?;
+            by_ethertype(header.protocol(), header.payload())
+        }
+        LinkType::Raw => by_version_nibble(data),
+        LinkType::Ipv4 => Some(NetworkLayer::Ipv4(data)),
+        LinkType::Ipv6 => Some(NetworkLayer::Ipv6(data)),
+        LinkType::Null => {
+            let header = NullHeader::new_checked(data)?;
+            by_family(header.family_host_order(), header.payload())
+        }
+        LinkType::Loop => {
+            let header = NullHeader::new_checked(data)?;
+            by_family(header.family_network_order(), header.payload())
+        }
+        LinkType::Unknown(_) => None,
+    }
+}
+
+/// Follows VLAN tags and MPLS labels from an EtherType to the IP header. Every tag consumes
+/// [`VlanTag::HEADER_LEN`] bytes of `bytes`, so the loop ends within `bytes.len() / 4` rounds.
+fn by_ethertype(mut ethertype: EtherType, mut bytes: &[u8]) -> Option<NetworkLayer<'_>> {
+    loop {
+        match ethertype {
+            EtherType::Ipv4 => return Some(NetworkLayer::Ipv4(bytes)),
+            EtherType::Ipv6 => return Some(NetworkLayer::Ipv6(bytes)),
+            t if t.is_vlan() => {
+                let tag = VlanTag::new_checked(bytes)?;
+                ethertype = tag.ethertype();
+                bytes = tag.payload();
+            }
+            t if t.is_mpls() => return after_mpls(bytes),
+            _ => return None,
+        }
+    }
+}
+
+/// Pops MPLS labels until bottom of stack, then guesses the IP version from the first nibble.
+/// Every label consumes [`MplsLabel::HEADER_LEN`] bytes, so the loop is bounded by `bytes`.
+fn after_mpls(mut bytes: &[u8]) -> Option<NetworkLayer<'_>> {
+    loop {
+        let label = MplsLabel::new_checked(bytes)?;
+        bytes = label.payload();
+        if label.bottom_of_stack() {
+            return by_version_nibble(bytes);
+        }
+    }
+}
+
+fn by_version_nibble(bytes: &[u8]) -> Option<NetworkLayer<'_>> {
+    match bytes.first()? >> VERSION_SHIFT {
+        IP_VERSION_4 => Some(NetworkLayer::Ipv4(bytes)),
+        IP_VERSION_6 => Some(NetworkLayer::Ipv6(bytes)),
+        _ => None,
+    }
+}
+
+fn by_family(family: AddressFamily, bytes: &[u8]) -> Option<NetworkLayer<'_>> {
+    match family {
+        AddressFamily::Inet => Some(NetworkLayer::Ipv4(bytes)),
+        AddressFamily::Inet6 => Some(NetworkLayer::Ipv6(bytes)),
+        AddressFamily::Unknown(_) => None,
+    }
+}
+
+fn decode_ipv4(bytes: &[u8]) -> Option<Decoded> {
+    let ip = Ipv4Packet::new_checked(bytes)?;
+    let proto = ip.protocol();
+    let frag = ip.is_fragment().then(|| Fragment {
+        id: u32::from(ip.ident()),
+        offset: ip.frag_offset(),
+        more: ip.more_frags(),
+    });
+    let ports = if ip.frag_offset() == 0 {
+        transport_ports(proto, ip.payload())
+    } else {
+        None
+    };
+    Some(Decoded {
+        src: IpAddr::V4(ip.src_addr()),
+        dst: IpAddr::V4(ip.dst_addr()),
+        proto,
+        ports,
+        frag,
+    })
+}
+
+fn decode_ipv6(bytes: &[u8]) -> Option<Decoded> {
+    let ip = Ipv6Packet::new_checked(bytes)?;
+    let mut decoded = Decoded {
+        src: IpAddr::V6(ip.src_addr()),
+        dst: IpAddr::V6(ip.dst_addr()),
+        proto: ip.next_header(),
+        ports: None,
+        frag: None,
+    };
+    let mut payload = ip.payload();
+    let mut walked = 0;
+    while Ipv6ExtHeader::is_extension(decoded.proto) {
+        walked += 1;
+        if walked > MAX_EXTENSION_HEADERS {
+            return None;
+        }
+        if decoded.proto == next_header::FRAGMENT {
+            let header = Ipv6FragmentHeader::new_checked(payload)?;
+            decoded.proto = header.next_header();
+            payload = header.payload();
+            let (offset, more) = (header.frag_offset(), header.more_frags());
+            if offset != 0 || more {
+                decoded.frag = Some(Fragment {
+                    id: header.ident(),
+                    offset,
+                    more,
+                });
+            }
+            if offset != 0 {
+                // What follows is the middle of the datagram, not headers.
+                return Some(decoded);
+            }
+        } else {
+            let header = Ipv6ExtHeader::new_checked(payload, decoded.proto)?;
+            decoded.proto = header.next_header();
+            payload = header.payload();
+        }
+    }
+    decoded.ports = transport_ports(decoded.proto, payload);
+    Some(decoded)
+}
+
+/// Ports (or ICMP type and code) at the start of a transport header; `None` for other
+/// protocols (ESP, no next header, tunnels, ...) and for headers cut short.
+fn transport_ports(proto: Proto, bytes: &[u8]) -> Option<(u16, u16)> {
+    match proto {
+        Proto::TCP | Proto::UDP | Proto::SCTP | Proto::UDPLITE => {
+            let header = PortsHeader::new_checked(bytes)?;
+            Some((header.src_port(), header.dst_port()))
+        }
+        Proto::ICMP | Proto::ICMP6 => {
+            let header = IcmpHeader::new_checked(bytes)?;
+            Some((u16::from(header.msg_type()), u16::from(header.code())))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests;
