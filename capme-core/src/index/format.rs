@@ -35,7 +35,7 @@ pub struct Block {
 /// One flow hash's entry in the flow table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FlowEntry {
-    /// The key or address-pair hash ([`key_hash`], [`pair_hash`]).
+    /// The key or address-pair hash ([`super::key_hash`], [`super::pair_hash`]).
     pub hash: u32,
     /// Where the list starts in the record lists (not stored: the sum of the lengths of the
     /// lists before it).
@@ -44,7 +44,7 @@ pub struct FlowEntry {
     pub len: u32,
     /// Checksum of the list's bytes.
     pub sum: u32,
-    /// [`CommunityId::tag`] (seed 0) of the flow key listed here.
+    /// [`CommunityId::tag`](crate::CommunityId::tag) (seed 0) of the flow key listed here.
     pub cid_tag: u16,
     /// The list holds records of more than one flow key (a hash collision): a candidate for
     /// every Community ID lookup.

@@ -9,7 +9,7 @@
 //!   stream (byte order, link types and timestamp resolutions of every section and interface).
 //! - **time → offset**: the file is cut into *blocks* of about [`BLOCK_BYTES`] of whole
 //!   records; each block keeps its byte range and its earliest and latest record time.
-//! - **flow → records**: for every 32-bit hash of a canonical [`FlowKey`] seen in the file, the
+//! - **flow → records**: for every 32-bit hash of a canonical [`FlowKey`](crate::FlowKey) seen in the file, the
 //!   list of its records' byte ranges (offset and length), in file order, and the first two
 //!   bytes of the key's Community ID (seed 0), so that a Community ID query finds its flow's
 //!   list among the few with that tag (then the key, and the address pair of its fragments,
