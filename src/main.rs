@@ -315,10 +315,10 @@ fn print_human(s: &Summary) {
             .unwrap_or_default()
     };
     println!(
-        "{} {} packets ({} bytes) to {out}",
+        "{} {} ({}) to {out}",
         if s.cached { "archive has" } else { "wrote" },
-        s.packets,
-        s.bytes
+        count(s.packets, "packet"),
+        count(s.bytes, "byte")
     );
     println!(
         "  first {}  last {}",
@@ -329,17 +329,22 @@ fn print_human(s: &Summary) {
         println!("  community id {c}");
     }
     println!(
-        "  scanned {} files, {} through their index ({} bytes read) in {} ms{}",
-        s.files_scanned,
+        "  scanned {}, {} through their index ({} read) in {} ms{}",
+        count(s.files_scanned, "file"),
         s.files_indexed,
-        s.bytes_read,
+        count(s.bytes_read, "byte"),
         s.elapsed_ms,
         if s.warnings > 0 {
-            format!(", {} warnings", s.warnings)
+            format!(", {}", count(s.warnings, "warning"))
         } else {
             String::new()
         }
     );
+}
+
+/// `1 file`, `2 files`.
+fn count(n: u64, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
 }
 
 fn files(a: FilesArgs) -> Result<(), Error> {
@@ -400,14 +405,14 @@ fn index(a: IndexArgs) -> Result<(), Error> {
         } else {
             let secs = t0.elapsed().as_secs_f64();
             println!(
-                "indexed {} files ({} bytes) in {:.2} s, {:.0} MB/s; {} already fresh, {} not indexable; index {} bytes ({:.3} % of the capture); removed {} orphaned",
-                r.built,
-                r.capture_bytes,
+                "indexed {} ({}) in {:.2} s, {:.0} MB/s; {} already fresh, {} not indexable; index {} ({:.3} % of the capture); removed {} orphaned",
+                count(r.built, "file"),
+                count(r.capture_bytes, "byte"),
                 secs,
                 r.capture_bytes as f64 / 1e6 / secs.max(1e-9),
                 r.fresh,
                 r.skipped,
-                r.index_bytes,
+                count(r.index_bytes, "byte"),
                 100.0 * r.index_bytes as f64 / (r.capture_bytes.max(1)) as f64,
                 r.removed
             );
@@ -437,4 +442,16 @@ fn community_id(a: CidArgs) -> Result<(), Error> {
         }
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count;
+
+    #[test]
+    fn counts_say_one_file_and_two_files() {
+        assert_eq!(count(1, "file"), "1 file");
+        assert_eq!(count(0, "file"), "0 files");
+        assert_eq!(count(2, "packet"), "2 packets");
+    }
 }

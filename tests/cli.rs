@@ -140,6 +140,30 @@ fn human_output_without_json() {
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.starts_with("wrote 15 packets"), "{text}");
     assert!(text.contains("2024-06-14T23:26:17.678912000Z"), "{text}");
+    assert!(text.contains("scanned 2 files, 0 through"), "{text}");
+}
+
+#[test]
+fn output_named_pcapng_is_pcapng_with_the_same_packets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut records = Vec::new();
+    for name in ["flow.pcap", "flow.pcapng"] {
+        let out = tmp.path().join(name);
+        let mut a: Vec<&str> = QINQ.to_vec();
+        a.extend_from_slice(&QINQ_WINDOW);
+        a.extend_from_slice(&["-o", s(&out), "--json"]);
+        assert_eq!(json(&extract(&a))["packets"], 15);
+        let magic = std::fs::read(&out).unwrap()[..4].to_vec();
+        let pcapng = magic == [0x0a, 0x0d, 0x0d, 0x0a];
+        assert_eq!(pcapng, name.ends_with("ng"), "{name}: magic {magic:02x?}");
+        let mut r = capme_core::capture::CaptureReader::open(&out).unwrap();
+        let mut got = Vec::new();
+        while let Some(rec) = r.next_record().unwrap() {
+            got.push((rec.ts, rec.data.to_vec()));
+        }
+        records.push(got);
+    }
+    assert_eq!(records[0], records[1]);
 }
 
 #[test]

@@ -23,6 +23,7 @@
 //! # Ok::<(), capme_core::Error>(())
 //! ```
 
+pub mod pcap;
 mod reader;
 pub mod seek;
 mod ts;

@@ -7,6 +7,7 @@
 //! decoded directly, because its EPB parser allocates a `Vec` for the options of every packet and
 //! reports a captured length larger than its block as "incomplete" instead of corrupt.
 
+use super::pcap::{self, RecordHeader};
 use super::ts::{self, TsConv};
 use super::{sniff_format, Format, Interface, Record, SniffedFormat};
 use crate::error::{Error, Result};
@@ -26,10 +27,6 @@ pub const DEFAULT_BUFFER_SIZE: usize = 256 * 1024;
 /// The largest block (pcapng) or record (legacy pcap, header included) the reader accepts; a
 /// larger declared length is reported as corrupt. It bounds the reader's memory.
 pub const MAX_BLOCK_LEN: usize = 256 * 1024 * 1024;
-
-/// Legacy pcap: a record may exceed the header's snaplen up to this many bytes (libpcap and
-/// Wireshark use the same 256 KiB limit).
-const PCAP_MAX_CAPLEN: u32 = 262_144;
 
 /// The obsolete pcapng Packet Block.
 const PB_MAGIC: u32 = 0x0000_0002;
@@ -118,16 +115,7 @@ impl fmt::Debug for CaptureReader {
 /// first, this only guarantees the reader cannot panic).
 #[inline]
 fn rd32(b: &[u8], at: usize, big_endian: bool) -> u32 {
-    match b.get(at..at.wrapping_add(4)) {
-        Some(&[a, b, c, d]) => {
-            if big_endian {
-                u32::from_be_bytes([a, b, c, d])
-            } else {
-                u32::from_le_bytes([a, b, c, d])
-            }
-        }
-        _ => 0,
-    }
+    pcap::u32_at(b, at, big_endian).unwrap_or(0)
 }
 
 #[inline]
@@ -455,10 +443,7 @@ impl CaptureReader {
         let big_endian = hdr.is_bigendian();
         let modified = hdr.is_modified_format();
         let nanos = hdr.is_nanosecond_precision();
-        let max_caplen = hdr
-            .snaplen
-            .max(PCAP_MAX_CAPLEN)
-            .min((MAX_BLOCK_LEN - 24) as u32);
+        let max_caplen = pcap::max_caplen(hdr.snaplen).min((MAX_BLOCK_LEN - 24) as u32);
         self.kind = Kind::Pcap {
             big_endian,
             modified,
@@ -490,12 +475,15 @@ impl CaptureReader {
         if !self.fill(hlen)? {
             return Ok(self.finish());
         }
-        let s = self.start;
-        let b = &self.buf;
-        let sec = rd32(b, s, big_endian);
-        let frac = rd32(b, s + 4, big_endian);
-        let caplen = rd32(b, s + 8, big_endian);
-        let orig_len = rd32(b, s + 12, big_endian);
+        let RecordHeader {
+            sec,
+            frac,
+            caplen,
+            orig_len,
+        } = match RecordHeader::parse(&self.buf, self.start, big_endian) {
+            Some(h) => h,
+            None => return Ok(self.finish()), // not reached: `fill` made the bytes available
+        };
         if caplen > max_caplen {
             return Err(self.err(
                 self.offset,

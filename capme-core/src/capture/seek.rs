@@ -14,6 +14,7 @@
 //! at once ([`open_split`]). There a false chain (payloads built to look like record headers
 //! do it) is caught rather than ruled unlikely: the scan before a bound must end exactly on it.
 
+use super::pcap::{max_caplen, u32_at, RecordHeader, FILE_HEADER_LEN, SNAPLEN_OFFSET};
 use super::{sniff_format, CaptureReader, SniffedFormat};
 use crate::error::{Error, Result};
 use crate::io::{read_full_at, RangesReader};
@@ -36,8 +37,6 @@ const PROBE: usize = 256 << 10;
 const STOP: u64 = 256 << 10;
 /// At most this many segments per file, whatever the thread count asked.
 pub const MAX_SEGMENTS: u64 = 1024;
-/// Largest caplen accepted in a probe (also beyond the snap length, as libpcap does).
-const MAX_CAPLEN: u32 = 262_144;
 
 #[derive(Clone, Copy)]
 struct Hdr {
@@ -48,21 +47,16 @@ struct Hdr {
 }
 
 impl Hdr {
-    fn u32_at(&self, b: &[u8], at: usize) -> Option<u32> {
-        let w: [u8; 4] = b.get(at..at + 4)?.try_into().ok()?;
-        Some(if self.big_endian {
-            u32::from_be_bytes(w)
-        } else {
-            u32::from_le_bytes(w)
-        })
-    }
-
     /// `(ts, next offset)` when a plausible record header stands at `at` in `b`.
     fn record_at(&self, b: &[u8], at: usize) -> Option<(Timestamp, usize)> {
-        let (sec, frac) = (self.u32_at(b, at)?, self.u32_at(b, at + 4)?);
-        let (caplen, orig) = (self.u32_at(b, at + 8)?, self.u32_at(b, at + 12)?);
+        let RecordHeader {
+            sec,
+            frac,
+            caplen,
+            orig_len: orig,
+        } = RecordHeader::parse(b, at, self.big_endian)?;
         let units = if self.nanos { 1_000_000_000 } else { 1_000_000 };
-        let max_cap = MAX_CAPLEN.max(self.snaplen);
+        let max_cap = max_caplen(self.snaplen);
         let near = sec.abs_diff(self.first_sec) <= 7 * 86_400;
         if frac >= units || caplen > max_cap || caplen > orig || !near || orig > 16 * max_cap {
             return None;
@@ -221,8 +215,8 @@ impl Probe {
             snaplen: 0,
             first_sec: 0,
         };
-        h.snaplen = h.u32_at(&head, 16).unwrap_or(0);
-        h.first_sec = h.u32_at(&head, 24).unwrap_or(0);
+        h.snaplen = u32_at(&head, SNAPLEN_OFFSET, big_endian).unwrap_or(0);
+        h.first_sec = u32_at(&head, FILE_HEADER_LEN, big_endian).unwrap_or(0);
         let first = h.record_at(&head, 24).map(|(ts, _)| ts);
         let mut head24 = [0u8; 24];
         head24.copy_from_slice(&head[..24]);

@@ -19,7 +19,7 @@ use crate::sink::pcapng::PcapngFileWriter;
 use crate::sink::Sink;
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use tempfile::NamedTempFile;
 
@@ -39,7 +39,6 @@ enum State {
         key: (u32, u8),
         units: u64,
         snaplen: u32,
-        big_endian: bool,
     },
     Pcapng {
         w: PcapngFileWriter<BufWriter<File>>,
@@ -60,10 +59,13 @@ pub struct FileSink {
     state: State,
     packets: u64,
     durable: bool,
+    /// Write pcapng from the first packet (the target's extension is `.pcapng`).
+    pcapng: bool,
 }
 
 impl FileSink {
-    /// A sink that will write `path` (its directory must exist).
+    /// A sink that will write `path` (its directory must exist). A path ending in `.pcapng`
+    /// (any case) is written as pcapng; any other as pcap unless the inputs need pcapng.
     pub fn create(path: impl AsRef<Path>) -> Result<FileSink> {
         let target = path.as_ref().to_path_buf();
         if target.as_os_str().is_empty() {
@@ -86,12 +88,16 @@ impl FileSink {
                 ),
             ));
         }
+        let pcapng = target
+            .extension()
+            .is_some_and(|x| x.eq_ignore_ascii_case("pcapng"));
         Ok(FileSink {
             target,
             tmp: None,
             state: State::Empty,
             packets: 0,
             durable: false,
+            pcapng,
         })
     }
 
@@ -147,10 +153,9 @@ impl FileSink {
         else {
             return Ok(());
         };
-        let mut f = self.io(w
-            .into_inner()
+        let f = self.io(w
+            .finish_with_snaplen(snaplen)
             .and_then(|b| b.into_inner().map_err(|e| e.into_error())))?;
-        self.io(patch_snaplen(&mut f, snaplen, false))?;
         drop(f);
         let old = self.tmp.take().expect("pcap state has a temp file");
         let (tmp, bw) = self.new_temp()?;
@@ -180,18 +185,6 @@ fn parent_dir(p: &Path) -> PathBuf {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     }
-}
-
-/// Rewrites the snaplen field of a pcap header (offset 16).
-fn patch_snaplen(f: &mut File, snaplen: u32, big_endian: bool) -> std::io::Result<()> {
-    f.seek(SeekFrom::Start(16))?;
-    f.write_all(&if big_endian {
-        snaplen.to_be_bytes()
-    } else {
-        snaplen.to_le_bytes()
-    })?;
-    f.seek(SeekFrom::End(0))?;
-    Ok(())
 }
 
 /// `(link type, tsresol)` when an interface's records can go into a legacy pcap.
@@ -230,7 +223,7 @@ impl Sink for FileSink {
                 }
             );
             match key {
-                Some(k) if pcap_ts(p, units).is_some() => {
+                Some(k) if !self.pcapng && pcap_ts(p, units).is_some() => {
                     let w = self.io(PcapFileWriter::new(
                         bw,
                         k.0,
@@ -243,7 +236,6 @@ impl Sink for FileSink {
                         key: k,
                         units,
                         snaplen: p.iface.snaplen,
-                        big_endian,
                     };
                 }
                 _ => {
@@ -288,18 +280,9 @@ impl Sink for FileSink {
         let state = std::mem::replace(&mut self.state, State::Empty);
         let file = match state {
             State::Empty => return Ok(()),
-            State::Pcap {
-                w,
-                snaplen,
-                big_endian,
-                ..
-            } => {
-                let mut f = self.io(w
-                    .into_inner()
-                    .and_then(|b| b.into_inner().map_err(|e| e.into_error())))?;
-                self.io(patch_snaplen(&mut f, snaplen, big_endian))?;
-                f
-            }
+            State::Pcap { w, snaplen, .. } => self.io(w
+                .finish_with_snaplen(snaplen)
+                .and_then(|b| b.into_inner().map_err(|e| e.into_error())))?,
             State::Pcapng { w, .. } => self.io(w
                 .into_inner()
                 .and_then(|b| b.into_inner().map_err(|e| e.into_error())))?,
@@ -318,5 +301,105 @@ impl Sink for FileSink {
         tmp.persist(&self.target)
             .map_err(|e| Error::io(&self.target, e.error))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::Timestamp;
+    use std::sync::Arc;
+
+    fn packet(iface: Interface, sec: u32) -> Packet {
+        Packet {
+            ts: Timestamp::from_secs(sec as i64),
+            ts_raw: (sec, 0),
+            orig_len: 60,
+            data: bytes::Bytes::from(vec![0u8; 60]),
+            iface: Arc::new(iface),
+            sensor: Arc::from("s"),
+            file: Arc::from(Path::new("in.pcap")),
+        }
+    }
+
+    fn pcap_iface(linktype: u32, big_endian: bool) -> Interface {
+        Interface {
+            format: Format::Pcap {
+                nanos: false,
+                big_endian,
+            },
+            linktype,
+            snaplen: 65535,
+            units_per_sec: 1_000_000,
+            tsresol: 6,
+            tsoffset: 0,
+        }
+    }
+
+    /// A big-endian pcap's packets, converted to pcapng when a packet of another link type
+    /// follows, keep their snaplen (it was patched little-endian: 4294901760).
+    #[test]
+    fn big_endian_pcap_converted_to_pcapng_keeps_its_snaplen() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("mixed.pcap");
+        let mut sink = FileSink::create(&out).unwrap();
+        sink.packet(&packet(pcap_iface(1, true), 100)).unwrap();
+        sink.packet(&packet(pcap_iface(1, true), 101)).unwrap();
+        assert_eq!(sink.format(), Some(OutputFormat::Pcap));
+        sink.packet(&packet(pcap_iface(113, false), 102)).unwrap();
+        assert_eq!(sink.format(), Some(OutputFormat::Pcapng));
+        sink.finish().unwrap();
+        let mut r = CaptureReader::open(&out).unwrap();
+        let mut n = 0;
+        while r.next_record().unwrap().is_some() {
+            n += 1;
+        }
+        assert_eq!(n, 3);
+        let snaplens: Vec<(u32, u32)> = r
+            .interfaces()
+            .iter()
+            .map(|i| (i.linktype, i.snaplen))
+            .collect();
+        assert_eq!(snaplens, vec![(1, 65535), (113, 65535)]);
+    }
+
+    #[test]
+    fn a_pcapng_extension_chooses_pcapng() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["flow.pcapng", "FLOW.PCAPNG"] {
+            let out = dir.path().join(name);
+            let mut sink = FileSink::create(&out).unwrap();
+            sink.packet(&packet(pcap_iface(1, false), 100)).unwrap();
+            assert_eq!(sink.format(), Some(OutputFormat::Pcapng));
+            sink.finish().unwrap();
+            let bytes = std::fs::read(&out).unwrap();
+            assert_eq!(&bytes[..4], &[0x0a, 0x0d, 0x0d, 0x0a], "{name}");
+            let mut r = CaptureReader::open(&out).unwrap();
+            let rec = r.next_record().unwrap().unwrap();
+            assert_eq!(
+                rec.ts_raw,
+                (0, 100_000_000),
+                "µs timestamp as a 64-bit count"
+            );
+        }
+        let out = dir.path().join("flow.pcap");
+        let mut sink = FileSink::create(&out).unwrap();
+        sink.packet(&packet(pcap_iface(1, false), 100)).unwrap();
+        assert_eq!(sink.format(), Some(OutputFormat::Pcap));
+    }
+
+    #[test]
+    fn big_endian_pcap_output_keeps_its_snaplen() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("be.pcap");
+        let mut sink = FileSink::create(&out).unwrap();
+        sink.packet(&packet(pcap_iface(1, true), 100)).unwrap();
+        sink.finish().unwrap();
+        let r = CaptureReader::open(&out).unwrap();
+        assert_eq!(r.interfaces()[0].snaplen, 65535);
+        assert_eq!(
+            &std::fs::read(&out).unwrap()[..4],
+            &[0xa1, 0xb2, 0xc3, 0xd4]
+        );
     }
 }

@@ -1,6 +1,9 @@
 //! A legacy pcap writer that reproduces input records byte for byte.
 
-use std::io::{self, Write};
+use crate::capture::pcap::{
+    u32_bytes, RecordHeader, FILE_HEADER_LEN, LINKTYPE_OFFSET, SNAPLEN_OFFSET,
+};
+use std::io::{self, Seek, SeekFrom, Write};
 
 /// Magic of a microsecond pcap.
 pub const MAGIC_US: u32 = 0xa1b2_c3d4;
@@ -29,14 +32,7 @@ impl<W: Write> PcapFileWriter<W> {
         big_endian: bool,
     ) -> io::Result<Self> {
         let magic = if nanos { MAGIC_NS } else { MAGIC_US };
-        let mut h = [0u8; 24];
-        let put32 = |b: &mut [u8], v: u32| {
-            b.copy_from_slice(&if big_endian {
-                v.to_be_bytes()
-            } else {
-                v.to_le_bytes()
-            })
-        };
+        let mut h = [0u8; FILE_HEADER_LEN];
         let put16 = |b: &mut [u8], v: u16| {
             b.copy_from_slice(&if big_endian {
                 v.to_be_bytes()
@@ -44,11 +40,11 @@ impl<W: Write> PcapFileWriter<W> {
                 v.to_le_bytes()
             })
         };
-        put32(&mut h[0..4], magic);
+        h[0..4].copy_from_slice(&u32_bytes(magic, big_endian));
         put16(&mut h[4..6], 2);
         put16(&mut h[6..8], 4);
-        put32(&mut h[16..20], snaplen);
-        put32(&mut h[20..24], linktype);
+        h[SNAPLEN_OFFSET..SNAPLEN_OFFSET + 4].copy_from_slice(&u32_bytes(snaplen, big_endian));
+        h[LINKTYPE_OFFSET..LINKTYPE_OFFSET + 4].copy_from_slice(&u32_bytes(linktype, big_endian));
         w.write_all(&h)?;
         Ok(PcapFileWriter {
             w,
@@ -71,19 +67,13 @@ impl<W: Write> PcapFileWriter<W> {
     ) -> io::Result<()> {
         let caplen = u32::try_from(data.len())
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "record larger than 4 GiB"))?;
-        let mut h = [0u8; 16];
-        for (i, v) in [ts_raw.0, ts_raw.1, caplen, orig_len]
-            .into_iter()
-            .enumerate()
-        {
-            let b = if self.big_endian {
-                v.to_be_bytes()
-            } else {
-                v.to_le_bytes()
-            };
-            h[i * 4..i * 4 + 4].copy_from_slice(&b);
-        }
-        self.w.write_all(&h)?;
+        let h = RecordHeader {
+            sec: ts_raw.0,
+            frac: ts_raw.1,
+            caplen,
+            orig_len,
+        };
+        self.w.write_all(&h.to_bytes(self.big_endian))?;
         self.w.write_all(data)
     }
 
@@ -91,6 +81,20 @@ impl<W: Write> PcapFileWriter<W> {
     pub fn into_inner(mut self) -> io::Result<W> {
         self.w.flush()?;
         Ok(self.w)
+    }
+}
+
+impl<W: Write + Seek> PcapFileWriter<W> {
+    /// Flushes, rewrites the header's snaplen as `snaplen` (in the file's own byte order: the
+    /// largest snaplen of the inputs is known only at the end) and returns the writer,
+    /// positioned at the end.
+    pub fn finish_with_snaplen(self, snaplen: u32) -> io::Result<W> {
+        let big_endian = self.big_endian;
+        let mut w = self.into_inner()?;
+        w.seek(SeekFrom::Start(SNAPLEN_OFFSET as u64))?;
+        w.write_all(&u32_bytes(snaplen, big_endian))?;
+        w.seek(SeekFrom::End(0))?;
+        Ok(w)
     }
 }
 
