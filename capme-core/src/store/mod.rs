@@ -25,6 +25,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+use walkdir::WalkDir;
 
 /// Margin (ns) added on both sides of a file's span when planning: 2 seconds.
 pub const PLAN_MARGIN_NS: i64 = 2_000_000_000;
@@ -247,7 +248,7 @@ impl Store {
         };
         let mut warnings = Vec::new();
         for root in &self.roots {
-            walk(root, root, &mut found, &mut warnings)?;
+            walk(root, &mut found, &mut warnings)?;
         }
         let mut files: Vec<(CaptureFile, bool)> = Vec::with_capacity(found.files.len());
         let file = |path: PathBuf, sensor, chain: String, start, from_name, size| CaptureFile {
@@ -372,6 +373,17 @@ enum Check {
 }
 
 fn check_capture(path: &Path) -> Check {
+    match probe_capture(path) {
+        Ok(Some(len)) => Check::Capture(len),
+        Ok(None) => Check::NotCapture,
+        Err(_) => Check::Unreadable,
+    }
+}
+
+/// The one magic sniff of the store: `Ok(Some(size))` when `path` starts with a pcap or
+/// pcapng magic, `Ok(None)` when it does not (other bytes, shorter than a magic, or gone),
+/// `Err` when it cannot be read.
+fn probe_capture(path: &Path) -> std::io::Result<Option<u64>> {
     let mut buf = [0u8; 4];
     let opened = fs::File::open(path).and_then(|mut f| {
         let len = f.metadata()?.len();
@@ -379,17 +391,16 @@ fn check_capture(path: &Path) -> Check {
         Ok(len)
     });
     match opened {
-        Ok(len) if sniff_format(&buf).is_some() => Check::Capture(len),
-        Ok(_) => Check::NotCapture,
+        Ok(len) => Ok(sniff_format(&buf).map(|_| len)),
         Err(e)
             if matches!(
                 e.kind(),
                 std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::NotFound
             ) =>
         {
-            Check::NotCapture
+            Ok(None)
         }
-        Err(_) => Check::Unreadable,
+        Err(e) => Err(e),
     }
 }
 
@@ -432,75 +443,95 @@ struct Found {
     seen: std::collections::HashSet<(u64, u64)>,
 }
 
-fn walk(root: &Path, dir: &Path, found: &mut Found, warnings: &mut Vec<String>) -> Result<()> {
-    let meta = fs::metadata(dir).map_err(|e| Error::io(dir, e))?;
+/// Walks one root (following symlinks, as a sensor's store often links days; skipping
+/// dot-directories and dot-files; each directory once, by device and inode, so links to one
+/// directory and symlink loops are walked once).
+fn walk(root: &Path, found: &mut Found, warnings: &mut Vec<String>) -> Result<()> {
+    let meta = fs::metadata(root).map_err(|e| Error::io(root, e))?;
     if meta.is_file() {
-        consider_file(root, dir, meta.len(), found);
+        consider_file(root, root, found);
         return Ok(());
     }
     #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        if !found.seen.insert((meta.dev(), meta.ino())) {
-            return Ok(());
-        }
-    }
-    let rd = match fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if dir == root => {
-            return Err(Error::Store {
-                path: root.into(),
-                reason: e.to_string(),
-            })
-        }
-        Err(e) => {
-            warnings.push(format!("skipped directory {}: {e}", dir.display()));
-            return Ok(());
-        }
-    };
-    let mut entries: Vec<_> = rd.filter_map(|e| e.ok()).collect();
-    entries.sort_by_key(|e| e.file_name());
-    for e in entries {
-        if e.file_name().to_string_lossy().starts_with('.') {
+    let mut seen = std::mem::take(&mut found.seen);
+    let entries = WalkDir::new(root)
+        .follow_links(true)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| {
+            if e.depth() > 0 && e.file_name().to_string_lossy().starts_with('.') {
+                return false;
+            }
+            #[cfg(unix)]
+            if e.file_type().is_dir() {
+                use std::os::unix::fs::MetadataExt;
+                if let Ok(m) = e.metadata() {
+                    return seen.insert((m.dev(), m.ino()));
+                }
+            }
+            true
+        });
+    for entry in entries {
+        let e = match entry {
+            Ok(e) => e,
+            Err(err) => {
+                let path = err.path().unwrap_or(root).to_path_buf();
+                let not_found = err
+                    .io_error()
+                    .is_some_and(|e| e.kind() == std::io::ErrorKind::NotFound);
+                if err.loop_ancestor().is_some() || not_found {
+                    // A symlink loop (its directory is walked once) or a dangling link.
+                    continue;
+                }
+                let reason = err
+                    .io_error()
+                    .map_or_else(|| err.to_string(), |e| e.to_string());
+                if path == root {
+                    return Err(Error::Store {
+                        path: root.into(),
+                        reason,
+                    });
+                }
+                if path.is_dir() {
+                    warnings.push(format!("skipped directory {}: {reason}", path.display()));
+                } else {
+                    let (sensor, chain) = sensor_and_chain(root, &path);
+                    let err = err
+                        .into_io_error()
+                        .unwrap_or_else(|| std::io::Error::other(reason));
+                    found.unreadable.push((path, sensor, chain, err));
+                }
+                continue;
+            }
+        };
+        if !e.file_type().is_file() {
             continue;
         }
         let path = e.path();
-        if found.lazy_ok && e.file_type().is_ok_and(|t| t.is_file()) {
-            if let Some(start) = name_epoch(&path) {
-                let (sensor, chain) = sensor_and_chain(root, &path);
-                found.lazy.push((path, sensor, chain, start));
+        if found.lazy_ok && !e.path_is_symlink() {
+            if let Some(start) = name_epoch(path) {
+                let (sensor, chain) = sensor_and_chain(root, path);
+                found.lazy.push((path.to_path_buf(), sensor, chain, start));
                 continue;
             }
         }
-        // Follows symlinks to files or directories, as a sensor's store often links days.
-        match fs::metadata(&path) {
-            Ok(m) if m.is_dir() => walk(root, &path, found, warnings)?,
-            Ok(m) if m.is_file() && m.len() > 0 => consider_file(root, &path, m.len(), found),
-            Ok(_) => {}
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {} // dangling link, or gone
-            Err(err) => {
-                let (sensor, chain) = sensor_and_chain(root, &path);
-                found.unreadable.push((path, sensor, chain, err));
-            }
-        }
+        consider_file(root, path, found);
+    }
+    #[cfg(unix)]
+    {
+        found.seen = seen;
     }
     Ok(())
 }
 
 /// Keeps a file when its first bytes are a capture magic; remembers it when it cannot be read.
-fn consider_file(root: &Path, path: &Path, len: u64, found: &mut Found) {
-    let mut buf = [0u8; 4];
-    match fs::File::open(path).and_then(|mut f| f.read_exact(&mut buf)) {
-        Ok(()) if sniff_format(&buf).is_some() => {
+fn consider_file(root: &Path, path: &Path, found: &mut Found) {
+    match probe_capture(path) {
+        Ok(Some(len)) => {
             let (sensor, chain) = sensor_and_chain(root, path);
             found.files.push((path.to_path_buf(), sensor, chain, len));
         }
-        Ok(()) => {}
-        Err(e)
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::NotFound
-            ) => {}
+        Ok(None) => {}
         Err(e) => {
             let (sensor, chain) = sensor_and_chain(root, path);
             found
@@ -552,28 +583,22 @@ fn sensor_and_chain(root: &Path, path: &Path) -> (Arc<str>, String) {
     (sensor.into(), chain)
 }
 
+/// A file name without its capture extension (`.pcapng`, `.pcap` or `.cap`), if any.
+fn strip_capture_ext(name: &str) -> &str {
+    [".pcapng", ".pcap", ".cap"]
+        .iter()
+        .find_map(|ext| name.strip_suffix(ext))
+        .unwrap_or(name)
+}
+
 /// The name without known capture extensions and trailing digits: the rotation prefix.
 fn chain_stem(name: &str) -> &str {
-    let mut n = name;
-    for ext in [".pcapng", ".pcap", ".cap"] {
-        if let Some(s) = n.strip_suffix(ext) {
-            n = s;
-            break;
-        }
-    }
-    n.trim_end_matches(|c: char| c.is_ascii_digit())
+    strip_capture_ext(name).trim_end_matches(|c: char| c.is_ascii_digit())
 }
 
 /// The trailing 9–11 digit epoch of a file name (after removing a capture extension).
 pub fn name_epoch(path: &Path) -> Option<Timestamp> {
-    let name = path.file_name()?.to_str()?;
-    let mut n = name;
-    for ext in [".pcapng", ".pcap", ".cap"] {
-        if let Some(s) = n.strip_suffix(ext) {
-            n = s;
-            break;
-        }
-    }
+    let n = strip_capture_ext(path.file_name()?.to_str()?);
     let digits = n.len() - n.trim_end_matches(|c: char| c.is_ascii_digit()).len();
     if !(9..=11).contains(&digits) {
         return None;
