@@ -88,14 +88,6 @@ pub struct EthernetFrame<'a> {
 }
 
 impl<'a> EthernetFrame<'a> {
-    /// The length of the header (14 bytes).
-    pub const HEADER_LEN: usize = field::HEADER_LEN;
-
-    /// Wraps `buffer` when it holds at least a whole header.
-    pub fn new_checked(buffer: &'a [u8]) -> Option<Self> {
-        (buffer.len() >= field::HEADER_LEN).then_some(EthernetFrame { buffer })
-    }
-
     /// Destination MAC address.
     pub fn destination(&self) -> [u8; 6] {
         read_array(self.buffer, field::DESTINATION)
@@ -105,15 +97,48 @@ impl<'a> EthernetFrame<'a> {
     pub fn source(&self) -> [u8; 6] {
         read_array(self.buffer, field::SOURCE)
     }
+}
 
-    /// The EtherType.
-    pub fn ethertype(&self) -> EtherType {
-        EtherType::from(read_u16(self.buffer, field::ETHERTYPE))
+/// A header of fixed length that ends with the EtherType of the next layer, its last two
+/// bytes: an Ethernet II header (14 bytes) and an 802.1Q/802.1ad tag (4 bytes). Their checked
+/// constructor, [`ethertype`](Self::ethertype) and [`payload`](Self::payload) are written
+/// once, here.
+pub trait EtherTypeTail<'a>: Sized {
+    /// The header's length; its EtherType is the last two bytes.
+    const HEADER_LEN: usize;
+
+    /// The view of `buffer`, unchecked (only [`new_checked`](Self::new_checked) calls it).
+    fn wrap(buffer: &'a [u8]) -> Self;
+
+    /// The bytes the view wraps (at least `HEADER_LEN`).
+    fn bytes(&self) -> &'a [u8];
+
+    /// Wraps `buffer` when it holds at least a whole header.
+    fn new_checked(buffer: &'a [u8]) -> Option<Self> {
+        (buffer.len() >= Self::HEADER_LEN).then(|| Self::wrap(buffer))
+    }
+
+    /// The EtherType of what follows the header.
+    fn ethertype(&self) -> EtherType {
+        EtherType::from(read_u16(
+            self.bytes(),
+            Self::HEADER_LEN - 2..Self::HEADER_LEN,
+        ))
     }
 
     /// The bytes after the header.
-    pub fn payload(&self) -> &'a [u8] {
-        rest(self.buffer, field::HEADER_LEN)
+    fn payload(&self) -> &'a [u8] {
+        rest(self.bytes(), Self::HEADER_LEN)
+    }
+}
+
+impl<'a> EtherTypeTail<'a> for EthernetFrame<'a> {
+    const HEADER_LEN: usize = field::HEADER_LEN;
+    fn wrap(buffer: &'a [u8]) -> Self {
+        EthernetFrame { buffer }
+    }
+    fn bytes(&self) -> &'a [u8] {
+        self.buffer
     }
 }
 

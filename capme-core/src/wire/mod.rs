@@ -30,7 +30,7 @@ pub mod transport;
 pub mod vlan;
 
 pub use decode::{decode, network_layer, Decoded, Fragment, NetworkLayer};
-pub use ethernet::{EtherType, EthernetFrame};
+pub use ethernet::{EtherType, EtherTypeTail, EthernetFrame};
 pub use ipv4::Ipv4Packet;
 pub use ipv6::{Ipv6ExtHeader, Ipv6FragmentHeader, Ipv6Packet};
 pub use link::{AddressFamily, LinkType, NullHeader};

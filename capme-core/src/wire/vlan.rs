@@ -1,6 +1,6 @@
 //! IEEE 802.1Q / 802.1ad VLAN tags (the four bytes after a VLAN EtherType).
 
-use super::{read_u16, rest, EtherType};
+use super::{read_u16, EtherTypeTail};
 
 mod field {
     use crate::wire::Field;
@@ -20,15 +20,7 @@ pub struct VlanTag<'a> {
     buffer: &'a [u8],
 }
 
-impl<'a> VlanTag<'a> {
-    /// The length of a tag (4 bytes).
-    pub const HEADER_LEN: usize = field::HEADER_LEN;
-
-    /// Wraps `buffer` when it holds at least a whole tag.
-    pub fn new_checked(buffer: &'a [u8]) -> Option<Self> {
-        (buffer.len() >= field::HEADER_LEN).then_some(VlanTag { buffer })
-    }
-
+impl VlanTag<'_> {
     fn tci(&self) -> u16 {
         read_u16(self.buffer, field::TCI)
     }
@@ -47,21 +39,23 @@ impl<'a> VlanTag<'a> {
     pub fn vid(&self) -> u16 {
         self.tci() & field::VID_MASK
     }
+}
 
-    /// The EtherType of what follows the tag (possibly another tag).
-    pub fn ethertype(&self) -> EtherType {
-        EtherType::from(read_u16(self.buffer, field::ETHERTYPE))
+/// The EtherType after a tag names what follows it (possibly another tag).
+impl<'a> EtherTypeTail<'a> for VlanTag<'a> {
+    const HEADER_LEN: usize = field::HEADER_LEN;
+    fn wrap(buffer: &'a [u8]) -> Self {
+        VlanTag { buffer }
     }
-
-    /// The bytes after the tag.
-    pub fn payload(&self) -> &'a [u8] {
-        rest(self.buffer, field::HEADER_LEN)
+    fn bytes(&self) -> &'a [u8] {
+        self.buffer
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::EtherType;
 
     #[test]
     fn wire_vlan_fields() {

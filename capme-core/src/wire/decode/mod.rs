@@ -11,12 +11,12 @@
 //! Nothing here allocates or panics; what cannot be decoded is `None`.
 
 use super::ipv6::next_header;
-use super::Proto;
 use super::{
     AddressFamily, EtherType, EthernetFrame, IcmpHeader, Ipv4Packet, Ipv6ExtHeader,
     Ipv6FragmentHeader, Ipv6Packet, LinkType, MplsLabel, NullHeader, PortsHeader, Sll2Header,
     SllHeader, VlanTag,
 };
+use super::{EtherTypeTail, Proto};
 use std::net::IpAddr;
 
 /// IP fragment information of a packet.
@@ -108,7 +108,7 @@ pub fn network_layer(linktype: u32, data: &[u8]) -> Option<NetworkLayer<'_>> {
 }
 
 /// Follows VLAN tags and MPLS labels from an EtherType to the IP header. Every tag consumes
-/// [`VlanTag::HEADER_LEN`] bytes of `bytes`, so the loop ends within `bytes.len() / 4` rounds.
+/// [`VlanTag::HEADER_LEN`](super::EtherTypeTail::HEADER_LEN) bytes of `bytes`, so the loop ends within `bytes.len() / 4` rounds.
 fn by_ethertype(mut ethertype: EtherType, mut bytes: &[u8]) -> Option<NetworkLayer<'_>> {
     loop {
         match ethertype {
