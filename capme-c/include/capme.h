@@ -219,8 +219,9 @@ enum capme_status capme_store_open(const char *const *roots, size_t nroots, stru
 enum capme_status capme_store_open_with(const char *const *roots, size_t nroots, const struct capme_options *opts, struct capme_store **out);
 
 // Cancels: searches and extractions running on this store stop with CAPME_CANCELLED soon after
-// (the flag is looked at every few thousand records read), and so do the ones started later,
-// until `capme_store_set_cancelled(store, false)` clears the flag. Thread-safe: meant to be
+// (the flag is looked at every few thousand records read, so one that reads fewer records may
+// still complete normally), and so do the ones started later, until
+// `capme_store_set_cancelled(store, false)` clears the flag. Thread-safe: meant to be
 // called from another thread (a signal handler's thread, a UI thread) while a search runs.
 //
 // # Safety
