@@ -371,7 +371,8 @@ pub unsafe extern "C" fn capme_string_free(s: *mut c_char) {
 /// New store options with the defaults: scan threads = the available cores, flow indexes read
 /// from `<root>/.capme/` when fresh. Free it with `capme_options_free()` (at most once).
 ///
-/// Never NULL (an allocation failure aborts the process, as everywhere in the library).
+/// NULL only after an internal error (a caught panic: `capme_last_error()` says which); an
+/// allocation failure aborts the process, as everywhere in the library.
 #[no_mangle]
 pub extern "C" fn capme_options_new() -> *mut capme_options {
     guard_value(std::ptr::null_mut(), || {
