@@ -5,9 +5,12 @@
 #      compiled with cc (static and dynamic) and checked against the Rust API, and the same
 #      program under valgrind (--leak-check=full --error-exitcode=1), required here;
 #   2. make install PREFIX=<tmp>: the installed header, libcapme and capme.pc build and run
-#      examples/minimal.c through pkg-config;
-#   3. the Tcl extension: built (stubs, static library), exports only Capme_Init, and its
-#      tcltest suite (tcl/tests/all.tcl) passes.
+#      the example examples/c/minimal.c through pkg-config (15 packets, 3776 bytes);
+#   3. the Tcl extension: built (stubs, static library), exports only Capme_Init, its
+#      tcltest suite (tcl/tests/all.tcl) passes, and the example examples/tcl/agent.tcl
+#      extracts the README's flow into an archive (15 packets; cached the second time; exit
+#      codes 2 and 1 for an invalid address and an empty window).
+# The sample store examples/data/store is only read: every output goes to a temp dir.
 # Prints one PASS/FAIL line per step and exits non-zero when any step failed.
 #
 # Environment: CAPME_PROFILE=debug|release (debug: reuses the build of step 1).
@@ -69,12 +72,12 @@ prefix="$tmp/prefix"
 if make -s -C "$here" install PREFIX="$prefix" PROFILE="$profile" >"$tmp/install.log" 2>&1; then
     export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
     # shellcheck disable=SC2046
-    if cc -std=c11 -Wall -Wextra -Werror "$here/examples/minimal.c" $(pkg-config --cflags --libs capme) \
+    if cc -std=c11 -Wall -Wextra -Werror "$root/examples/c/minimal.c" $(pkg-config --cflags --libs capme) \
             -Wl,-rpath,"$prefix/lib" -o "$tmp/minimal" \
         && "$tmp/minimal" "$root/examples/data/store" "$tmp/minimal.pcap" >"$tmp/minimal.json" \
         && grep -q '"packets":15,"bytes":3776' "$tmp/minimal.json" \
         && [ "$(pkg-config --modversion capme)" = "$(sed -n 's/^version = "\(.*\)"/\1/p' "$root/Cargo.toml" | head -n 1)" ]; then
-        pass "make install PREFIX=...; examples/minimal.c via pkg-config: $(cut -c1-60 "$tmp/minimal.json")..."
+        pass "make install PREFIX=...; examples/c/minimal.c via pkg-config: $(cut -c1-60 "$tmp/minimal.json")..."
     else
         fail "installed library / pkg-config example"
     fi
@@ -103,6 +106,28 @@ if make -s -C "$here" tcl PROFILE="$profile" >"$tmp/tcl.log" 2>&1; then
     else
         cat "$tmp/tcl-tests.log"
         fail "Tcl suite: $(tail -n 1 "$tmp/tcl-tests.log")"
+    fi
+    # The agent example, found through TCLLIBPATH as a user would after make install-tcl.
+    agent=(env TCLLIBPATH="$tcldir" tclsh "$root/examples/tcl/agent.tcl" -store "$root/examples/data/store"
+           -archive "$tmp/agent-archive")
+    flow=(-sip 10.10.5.10 -spt 52001 -dip 10.10.5.20 -dpt 22 -proto tcp)
+    window=(-stime 1718407577 -etime 1718407578)
+    rc_bad=0; rc_none=0
+    "${agent[@]}" -sip nope -spt 52001 -dip 10.10.5.20 -dpt 22 "${window[@]}" >/dev/null 2>"$tmp/agent-bad.txt" || rc_bad=$?
+    "${agent[@]}" "${flow[@]}" -stime 1718400000 -etime 1718400001 >/dev/null 2>&1 || rc_none=$?
+    if "${agent[@]}" "${flow[@]}" "${window[@]}" >"$tmp/agent1.txt" 2>&1 \
+        && "${agent[@]}" "${flow[@]}" "${window[@]}" >"$tmp/agent2.txt" 2>&1 \
+        && grep -qx 'packets 15' "$tmp/agent1.txt" && grep -qx 'bytes 3776' "$tmp/agent1.txt" \
+        && grep -qx 'cached false' "$tmp/agent1.txt" && grep -qx 'cached true' "$tmp/agent2.txt" \
+        && [ -f "$(sed -n 's/^output //p' "$tmp/agent1.txt")" ] \
+        && [ "$(sed -n 's/^output //p' "$tmp/agent1.txt")" = "$(sed -n 's/^output //p' "$tmp/agent2.txt")" ] \
+        && [ "$(cut -d' ' -f1 "$tmp/agent1.txt" | tr '\n' ' ')" = "packets bytes first_ts last_ts output community_id files_scanned files_indexed bytes_read elapsed_ms cached warnings warning_messages first_ts_ns last_ts_ns " ] \
+        && [ "$rc_bad" -eq 2 ] && grep -qx 'capme: invalid sip "nope": not an IPv4 or IPv6 address' "$tmp/agent-bad.txt" \
+        && [ "$rc_none" -eq 1 ]; then
+        pass "examples/tcl/agent.tcl: $(grep -E '^(packets|cached) ' "$tmp/agent1.txt" | tr '\n' ' ')then cached; exit codes 2 and 1"
+    else
+        fail "examples/tcl/agent.tcl (exit codes: invalid $rc_bad, no packets $rc_none)"
+        cat "$tmp/agent1.txt" "$tmp/agent2.txt" "$tmp/agent-bad.txt" 2>/dev/null || true
     fi
 else
     fail "make tcl"

@@ -15,23 +15,25 @@
 #![allow(non_camel_case_types)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
-use capme_core::flow::{Endpoint, FlowKey, Proto};
 use capme_core::{
-    Error, ErrorKind, FlowSpec, Packet, Query, Search, Store, Summary, TimeWindow, Timestamp,
+    tuple_community_id, Error, ErrorKind, Packet, Query, QueryText, Search, Store, Summary,
+    TimeWindow, Timestamp,
 };
 use std::cell::RefCell;
 use std::ffi::{c_char, c_int, CStr, CString, OsStr};
 use std::os::unix::ffi::OsStrExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
+use std::ptr::null;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// The result of every fallible capme function.
 ///
-/// `CAPME_OK` is 0; the error kinds mirror `capme_core::Error::kind()` (and the CLI's exit
-/// codes: no packets 1, invalid input 2, store or I/O 3 and up). The message of a failure is read
-/// with `capme_last_error()` on the same thread.
+/// `CAPME_OK` is 0. `CAPME_NO_PACKETS` to `CAPME_CANCELLED` are the kinds of capme-core's errors
+/// (`capme_status_kind()` names them); the CLI exits with 1 for no packets, 2 for invalid input
+/// and 3 for the other four. The message of a failure is read with `capme_last_error()` on the
+/// same thread.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum capme_status {
@@ -45,9 +47,9 @@ pub enum capme_status {
     CAPME_IO = 3,
     /// A capture file that is not a readable pcap/pcapng.
     CAPME_FORMAT = 4,
-    /// A store root that does not exist or is not a directory.
+    /// A store root that does not exist, or is neither a directory nor a file.
     CAPME_STORE = 5,
-    /// The search was cancelled with `capme_store_set_cancelled()`.
+    /// The search was cancelled with `capme_store_cancel()` (or `capme_store_set_cancelled()`).
     CAPME_CANCELLED = 6,
     /// A bug: a Rust panic was caught at the boundary. The handles passed in may be left in an
     /// unspecified (but memory-safe) state; free them.
@@ -58,22 +60,44 @@ pub enum capme_status {
     CAPME_DONE = 9,
 }
 
-/// A store: one or more root directories of capture files.
+/// A store: one or more store roots (directories of capture files, or capture files) and the
+/// options it was opened with.
 ///
-/// Created by `capme_store_open()`, freed by `capme_store_free()`. Searches and summaries made
-/// from it do not borrow it: it may be freed while they live.
+/// Created by `capme_store_open()` or `capme_store_open_with()`, freed by `capme_store_free()`.
+/// It has no parent: it copies its roots and its options (both may be freed once it is open).
+/// Searches and summaries made from it do not borrow it: it may be freed while they live (a live
+/// search then reads on, and can no longer be cancelled).
 ///
-/// Thread-safety: a store may be used from several threads at once (searches and extractions
-/// only read it); `capme_store_set_cancelled()` may be called from any thread at any time.
+/// Thread-safety: a store may be used by several threads at once (searches and extractions only
+/// read it). `capme_store_cancel()` and `capme_store_set_cancelled()` may be called from any
+/// thread while other threads search or extract with the store, but, as every other function,
+/// not concurrently with or after its `capme_store_free()`.
 pub struct capme_store {
     store: Store,
     cancel: Arc<AtomicBool>,
 }
 
+/// Options of a store, in the style of the regex crate's `rure_options`: scan threads, an index
+/// directory, no-index. Cancelling is per store (`capme_store_cancel()`).
+///
+/// Created by `capme_options_new()` with the defaults, changed by the `capme_options_set_*()`
+/// functions, freed by `capme_options_free()`. It has no parent, and `capme_store_open_with()`
+/// copies it: it may be changed or freed afterwards without affecting stores already open.
+///
+/// Thread-safety: it may be moved to another thread. A setter writes to it: it must not run while
+/// another thread uses the same options object. Several threads may open stores with it at
+/// once while no setter runs.
+pub struct capme_options {
+    threads: Option<usize>,
+    index_dir: Option<PathBuf>,
+    no_index: bool,
+}
+
 /// A query: a flow (5-tuple or Community ID) and an inclusive time window.
 ///
-/// Created by one of the `capme_query_new_*()` functions, freed by `capme_query_free()`. It is
-/// immutable: it may be shared by several threads, and searches made from it do not borrow it.
+/// Created by one of the `capme_query_new_*()` functions, freed by `capme_query_free()`. It has
+/// no parent, and searches and summaries made from it do not borrow it (it may be freed while
+/// they live). Thread-safety: it is immutable; several threads may use it at once.
 pub struct capme_query {
     query: Query,
 }
@@ -82,8 +106,9 @@ pub struct capme_query {
 ///
 /// Created by `capme_search_new()`, advanced by `capme_search_next()`, freed by
 /// `capme_search_free()`. It owns what it needs and does not borrow its store or query (they may
-/// be freed before it). Thread-safety: it may be moved to another thread, but must not be used by
-/// two threads at once.
+/// be freed before it); it shares the store's cancel flag. The packet views it fills are valid
+/// until its next `capme_search_next()` or its free. Thread-safety: it may be moved to another
+/// thread, but must not be used by two threads at once.
 pub struct capme_search {
     search: Search,
     current: Option<Packet>,
@@ -96,9 +121,9 @@ pub struct capme_search {
 /// The summary of an extraction (the CLI's `--json` object).
 ///
 /// Created by `capme_extract_to_file()` or `capme_extract_to_archive()`, freed by
-/// `capme_summary_free()`. It is immutable and independent of the store and query; the strings
-/// its accessors return are owned by it and valid until it is freed. It may be read by several
-/// threads at once.
+/// `capme_summary_free()`. It has no parent: it is independent of the store and query it came
+/// from. The strings its accessors return are owned by it and valid until it is freed.
+/// Thread-safety: it is immutable; several threads may read it at once.
 pub struct capme_summary {
     summary: Summary,
     json: CString,
@@ -118,8 +143,9 @@ pub struct capme_packet {
     pub ts_ns: i64,
     /// Captured length: the number of bytes at `data`.
     pub caplen: u32,
-    /// Original length on the wire.
-    pub origlen: u32,
+    /// Original length on the wire (`orig_len`, as capme-core's `Packet`, the Python binding and
+    /// the Tcl packet dict name it).
+    pub orig_len: u32,
     /// The captured bytes, unchanged (`caplen` bytes; NULL only when `caplen` is 0).
     pub data: *const u8,
     /// Link type (LINKTYPE_* value) of the packet's capture interface, e.g. 1 for Ethernet.
@@ -134,7 +160,7 @@ impl capme_packet {
     const EMPTY: capme_packet = capme_packet {
         ts_ns: 0,
         caplen: 0,
-        origlen: 0,
+        orig_len: 0,
         data: std::ptr::null(),
         linktype: 0,
         sensor: std::ptr::null(),
@@ -161,7 +187,13 @@ impl From<Error> for Fail {
 }
 
 fn status_of(e: &Error) -> capme_status {
-    match e.kind() {
+    status_of_kind(e.kind())
+}
+
+/// The status of each error kind: exhaustive on purpose (no default arm), so that a new kind in
+/// capme-core fails this build until it has a status.
+fn status_of_kind(kind: ErrorKind) -> capme_status {
+    match kind {
         ErrorKind::InvalidQuery => capme_status::CAPME_INVALID,
         ErrorKind::Io => capme_status::CAPME_IO,
         ErrorKind::Format => capme_status::CAPME_FORMAT,
@@ -240,13 +272,6 @@ unsafe fn opt_text<'a>(p: *const c_char, field: &'static str) -> Result<Option<&
 }
 
 /// # Safety
-/// As [`opt_text`].
-unsafe fn text<'a>(p: *const c_char, field: &'static str) -> Result<&'a str, Fail> {
-    // SAFETY: forwarded.
-    unsafe { opt_text(p, field) }?.ok_or(Fail::Null(field))
-}
-
-/// # Safety
 /// `p` is NULL or a valid NUL-terminated string.
 unsafe fn path_arg(p: *const c_char, field: &'static str) -> Result<PathBuf, Fail> {
     if p.is_null() {
@@ -278,8 +303,10 @@ unsafe fn handle<'a, T>(p: *const T, name: &'static str) -> Result<&'a T, Fail> 
 // ---------------------------------------------------------------------------------------------
 // Library-wide functions.
 
-/// The message of the most recent failed capme call on the calling thread, as the `capme` CLI
-/// prints it after `capme: ` (for example `invalid sip "x": not an IPv4 or IPv6 address`).
+/// The message of the most recent failed capme call on the calling thread. For the statuses of
+/// capme-core's errors (`CAPME_NO_PACKETS` to `CAPME_CANCELLED`) it is what the `capme` CLI
+/// prints after `capme: ` (for example `invalid sip "x": not an IPv4 or IPv6 address`); for
+/// CAPME_NULL it names the argument (`out is NULL`); for CAPME_PANIC it describes the bug.
 ///
 /// Returns "" when no call has failed on this thread. The string is owned by the library and
 /// valid until the next failing capme call on the same thread; never free it. Thread-safety:
@@ -291,7 +318,7 @@ pub extern "C" fn capme_last_error() -> *const c_char {
 
 /// A short stable name for a status (a `capme_status` value): "ok", "nopackets", "invalid",
 /// "io", "format", "store", "cancelled", "panic", "null", "done" (those from "nopackets" to
-/// "cancelled" are `capme_core::Error::kind()`).
+/// "cancelled" are capme-core's `ErrorKind` names, the Tcl `-errorcode {CAPME kind}`).
 /// A static string; never free it. Unknown values give "unknown".
 #[no_mangle]
 pub extern "C" fn capme_status_kind(status: c_int) -> *const c_char {
@@ -341,21 +368,146 @@ pub unsafe extern "C" fn capme_string_free(s: *mut c_char) {
 // ---------------------------------------------------------------------------------------------
 // Stores.
 
-/// Opens a store over `nroots` root directories (`roots[0..nroots]`, NUL-terminated paths,
-/// bytes as the OS takes them). Every pcap/pcapng file below a root is a capture file; Security
-/// Onion's `ROOT/<sensor>/dailylogs/YYYY-MM-DD/snort.log.<epoch>` gives the sensor names.
+/// New store options with the defaults: scan threads = the available cores, flow indexes read
+/// from `<root>/.capme/` when fresh. Free it with `capme_options_free()` (at most once).
 ///
-/// On success `*out` is a new store (free it with `capme_store_free()`); on failure `*out` is
-/// NULL and the status is CAPME_STORE (a root is missing or not a directory), CAPME_INVALID (no
-/// root) or CAPME_NULL.
+/// NULL only after an internal error (a caught panic: `capme_last_error()` says which); an
+/// allocation failure aborts the process, as everywhere in the library.
+#[no_mangle]
+pub extern "C" fn capme_options_new() -> *mut capme_options {
+    guard_value(std::ptr::null_mut(), || {
+        Box::into_raw(Box::new(capme_options {
+            threads: None,
+            index_dir: None,
+            no_index: false,
+        }))
+    })
+}
+
+/// Frees store options. NULL is ignored. Call at most once per options object; stores opened
+/// with it are not affected.
 ///
 /// # Safety
-/// `roots` points to `nroots` valid strings (or is NULL when `nroots` is 0); `out` is valid for
-/// a write.
+/// `opts` is NULL or an object from `capme_options_new()` not freed yet.
+#[no_mangle]
+pub unsafe extern "C" fn capme_options_free(opts: *mut capme_options) {
+    if opts.is_null() {
+        return;
+    }
+    guard_value((), || {
+        // SAFETY: from Box::into_raw per the contract.
+        drop(unsafe { Box::from_raw(opts) })
+    })
+}
+
+/// # Safety
+/// `p` is NULL or points to a live `T` that nobody else uses during `'a`.
+unsafe fn handle_mut<'a, T>(p: *mut T, name: &'static str) -> Result<&'a mut T, Fail> {
+    // SAFETY: non-null pointers are valid and unaliased per the caller.
+    unsafe { p.as_mut() }.ok_or(Fail::Null(name))
+}
+
+/// Scan with about `threads` threads (default: the available cores). The results are the same
+/// for any number. 0 is rejected: CAPME_INVALID, message `invalid threads "0": ...`, and the
+/// options are unchanged.
+///
+/// # Safety
+/// `opts` is NULL or live options.
+#[no_mangle]
+pub unsafe extern "C" fn capme_options_set_threads(
+    opts: *mut capme_options,
+    threads: usize,
+) -> capme_status {
+    guard(|| {
+        // SAFETY: per the contract.
+        let o = unsafe { handle_mut(opts, "opts") }?;
+        if threads == 0 {
+            return Err(Error::invalid(
+                "threads",
+                threads.to_string(),
+                "expected a number of scan threads >= 1",
+            )
+            .into());
+        }
+        o.threads = Some(threads);
+        Ok(capme_status::CAPME_OK)
+    })
+}
+
+/// Read flow indexes from `dir` (mirroring each capture file's path below its root, as
+/// `capme index --index-dir DIR` writes them) instead of `<root>/.capme/`, e.g. when the capture
+/// directories are read-only. The path is copied (bytes as the OS takes them). An empty path is
+/// CAPME_INVALID; NULL is CAPME_NULL.
+///
+/// # Safety
+/// `opts` is NULL or live options; `dir` is NULL or a valid NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn capme_options_set_index_dir(
+    opts: *mut capme_options,
+    dir: *const c_char,
+) -> capme_status {
+    guard(|| {
+        // SAFETY: per the contract.
+        let (o, d) = unsafe { (handle_mut(opts, "opts")?, path_arg(dir, "dir")?) };
+        if d.as_os_str().is_empty() {
+            return Err(Error::invalid("index_dir", "", "expected a directory").into());
+        }
+        o.index_dir = Some(d);
+        Ok(capme_status::CAPME_OK)
+    })
+}
+
+/// `no_index` true: never read flow indexes, always scan the capture files (the CLI's
+/// `--no-index`); false (the default): use an index when it is fresh.
+///
+/// # Safety
+/// `opts` is NULL or live options.
+#[no_mangle]
+pub unsafe extern "C" fn capme_options_set_no_index(
+    opts: *mut capme_options,
+    no_index: bool,
+) -> capme_status {
+    guard(|| {
+        // SAFETY: per the contract.
+        let o = unsafe { handle_mut(opts, "opts") }?;
+        o.no_index = no_index;
+        Ok(capme_status::CAPME_OK)
+    })
+}
+
+/// Opens a store over `nroots` store roots (`roots[0..nroots]`, NUL-terminated paths, bytes as
+/// the OS takes them), with the defaults (`capme_store_open_with()` with NULL options).
+///
+/// # Safety
+/// As `capme_store_open_with()`.
 #[no_mangle]
 pub unsafe extern "C" fn capme_store_open(
     roots: *const *const c_char,
     nroots: usize,
+    out: *mut *mut capme_store,
+) -> capme_status {
+    // SAFETY: per the contract.
+    unsafe { capme_store_open_with(roots, nroots, std::ptr::null(), out) }
+}
+
+/// Opens a store over `nroots` store roots (`roots[0..nroots]`, NUL-terminated paths, bytes as
+/// the OS takes them) with `opts` (NULL: the defaults of `capme_options_new()`). A root is a
+/// directory (every pcap/pcapng file below it is a capture file; Security Onion's
+/// `ROOT/<sensor>/dailylogs/YYYY-MM-DD/snort.log.<epoch>` gives the sensor names) or one capture
+/// file. The roots and options are copied.
+///
+/// On success `*out` is a new store (free it with `capme_store_free()`); on failure `*out` is
+/// NULL and the status is CAPME_STORE (a root is missing, or neither a directory nor a file),
+/// CAPME_INVALID (no root) or CAPME_NULL.
+///
+/// # Safety
+/// `roots` points to `nroots` valid strings (or is NULL when `nroots` is 0); `opts` is NULL or
+/// live options; `out` is valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn capme_store_open_with(
+    roots: *const *const c_char,
+    nroots: usize,
+    opts: *const capme_options,
     out: *mut *mut capme_store,
 ) -> capme_status {
     guard(|| {
@@ -373,8 +525,19 @@ pub unsafe extern "C" fn capme_store_open(
                 paths.push(unsafe { path_arg(r, "roots[i]") }?);
             }
         }
+        // SAFETY: per the contract.
+        let opts = unsafe { opts.as_ref() };
         let cancel = Arc::new(AtomicBool::new(false));
-        let store = Store::open(&paths)?.with_cancel(cancel.clone());
+        let mut store = Store::open(&paths)?.with_cancel(cancel.clone());
+        if let Some(o) = opts {
+            if let Some(n) = o.threads {
+                store = store.with_threads(n);
+            }
+            if let Some(d) = &o.index_dir {
+                store = store.with_index_dir(d);
+            }
+            store = store.use_index(!o.no_index);
+        }
         let b = Box::new(capme_store { store, cancel });
         // SAFETY: checked non-null above.
         unsafe { *out = Box::into_raw(b) };
@@ -382,10 +545,22 @@ pub unsafe extern "C" fn capme_store_open(
     })
 }
 
-/// Sets (`cancelled` true) or clears the store's cancel flag. While it is set, searches and
-/// extractions on this store stop with CAPME_CANCELLED soon after (the flag is looked at every
-/// few thousand records read). Thread-safe: meant to be called from another thread (a signal
-/// handler's thread, a UI thread) while a search runs.
+/// Cancels: searches and extractions running on this store stop with CAPME_CANCELLED soon after
+/// (the flag is looked at every few thousand records read, so one that reads fewer records may
+/// still complete normally), and so do the ones started later, until
+/// `capme_store_set_cancelled(store, false)` clears the flag. Thread-safe: meant to be
+/// called from another thread (a signal handler's thread, a UI thread) while a search runs.
+///
+/// # Safety
+/// `store` is NULL or a live store.
+#[no_mangle]
+pub unsafe extern "C" fn capme_store_cancel(store: *const capme_store) -> capme_status {
+    // SAFETY: per the contract.
+    unsafe { capme_store_set_cancelled(store, true) }
+}
+
+/// Sets (`cancelled` true, as `capme_store_cancel()`) or clears the store's cancel flag.
+/// Thread-safe as `capme_store_cancel()`.
 ///
 /// # Safety
 /// `store` is NULL or a live store.
@@ -399,6 +574,19 @@ pub unsafe extern "C" fn capme_store_set_cancelled(
         let s = unsafe { handle(store, "store") }?;
         s.cancel.store(cancelled, Ordering::SeqCst);
         Ok(capme_status::CAPME_OK)
+    })
+}
+
+/// The number of scan threads the store's searches use (from `capme_options_set_threads()`, or
+/// the available cores). 0 when `store` is NULL.
+///
+/// # Safety
+/// `store` is NULL or a live store.
+#[no_mangle]
+pub unsafe extern "C" fn capme_store_threads(store: *const capme_store) -> usize {
+    // SAFETY: per the contract.
+    guard_value(0, || {
+        unsafe { store.as_ref() }.map_or(0, |s| s.store.threads())
     })
 }
 
@@ -420,39 +608,54 @@ pub unsafe extern "C" fn capme_store_free(store: *mut capme_store) {
 // ---------------------------------------------------------------------------------------------
 // Queries.
 
-fn window_text(stime: &str, etime: &str) -> Result<TimeWindow, Fail> {
-    Ok(TimeWindow::parse(stime, etime)?)
-}
-
 fn window_ns(start_ns: i64, end_ns: i64) -> Result<TimeWindow, Fail> {
     Ok(TimeWindow::new(Timestamp(start_ns), Timestamp(end_ns))?)
 }
 
+/// The text fields of a query, read from C strings. `sip` and `dip` (for a 5-tuple),
+/// `community_id` (for a Community ID) and the window's `stime`/`etime` (for the text window)
+/// are required pointers: NULL is CAPME_NULL naming the argument, as before capme-core's
+/// [`QueryText`] took over the parsing. Everything else is parsed by [`QueryText`], the
+/// parser of the CLI, so that the messages are the CLI's.
+///
 /// # Safety
-/// Strings valid or NULL.
-unsafe fn tuple_flow(
+/// Every pointer is NULL or a valid NUL-terminated string that outlives `'a`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn query_text<'a>(
     sip: *const c_char,
     spt: *const c_char,
     dip: *const c_char,
     dpt: *const c_char,
     proto: *const c_char,
-) -> Result<FlowSpec, Fail> {
+    community_id: *const c_char,
+    stime: *const c_char,
+    etime: *const c_char,
+) -> Result<QueryText<'a>, Fail> {
     // SAFETY: per the contract of the callers.
     unsafe {
-        Ok(FlowSpec::parse_tuple(
-            text(sip, "sip")?,
-            opt_text(spt, "spt")?,
-            text(dip, "dip")?,
-            opt_text(dpt, "dpt")?,
-            opt_text(proto, "proto")?,
-        )?)
+        Ok(QueryText {
+            sip: opt_text(sip, "sip")?,
+            spt: opt_text(spt, "spt")?,
+            dip: opt_text(dip, "dip")?,
+            dpt: opt_text(dpt, "dpt")?,
+            proto: opt_text(proto, "proto")?,
+            community_id: opt_text(community_id, "community_id")?,
+            stime: opt_text(stime, "stime")?.unwrap_or(""),
+            etime: opt_text(etime, "etime")?.unwrap_or(""),
+        })
     }
 }
 
-fn new_query(out: *mut *mut capme_query, flow: FlowSpec, window: TimeWindow) -> capme_status {
-    let b = Box::new(capme_query {
-        query: Query::new(flow, window),
-    });
+/// NULL checks of required arguments, before anything is parsed.
+fn require(args: &[(*const c_char, &'static str)]) -> Result<(), Fail> {
+    match args.iter().find(|(p, _)| p.is_null()) {
+        Some((_, name)) => Err(Fail::Null(name)),
+        None => Ok(()),
+    }
+}
+
+fn new_query(out: *mut *mut capme_query, query: Query) -> capme_status {
+    let b = Box::new(capme_query { query });
     // SAFETY: the callers checked `out` with `clear_out`.
     unsafe { *out = Box::into_raw(b) };
     capme_status::CAPME_OK
@@ -485,9 +688,14 @@ pub unsafe extern "C" fn capme_query_new_tuple(
         // SAFETY: per the contract.
         unsafe {
             clear_out(out, "out")?;
-            let window = window_text(text(stime, "stime")?, text(etime, "etime")?)?;
-            let flow = tuple_flow(sip, spt, dip, dpt, proto)?;
-            Ok(new_query(out, flow, window))
+            require(&[
+                (sip, "sip"),
+                (dip, "dip"),
+                (stime, "stime"),
+                (etime, "etime"),
+            ])?;
+            let text = query_text(sip, spt, dip, dpt, proto, std::ptr::null(), stime, etime)?;
+            Ok(new_query(out, text.parse()?))
         }
     })
 }
@@ -512,9 +720,13 @@ pub unsafe extern "C" fn capme_query_new_tuple_ns(
         // SAFETY: per the contract.
         unsafe {
             clear_out(out, "out")?;
-            let window = window_ns(start_ns, end_ns)?;
-            let flow = tuple_flow(sip, spt, dip, dpt, proto)?;
-            Ok(new_query(out, flow, window))
+            require(&[(sip, "sip"), (dip, "dip")])?;
+            let text = query_text(sip, spt, dip, dpt, proto, std::ptr::null(), null(), null())?;
+            let flow = text.flow()?;
+            Ok(new_query(
+                out,
+                Query::new(flow, window_ns(start_ns, end_ns)?),
+            ))
         }
     })
 }
@@ -536,9 +748,22 @@ pub unsafe extern "C" fn capme_query_new_community_id(
         // SAFETY: per the contract.
         unsafe {
             clear_out(out, "out")?;
-            let window = window_text(text(stime, "stime")?, text(etime, "etime")?)?;
-            let flow = FlowSpec::parse_community_id(text(community_id, "community_id")?)?;
-            Ok(new_query(out, flow, window))
+            require(&[
+                (community_id, "community_id"),
+                (stime, "stime"),
+                (etime, "etime"),
+            ])?;
+            let text = query_text(
+                null(),
+                null(),
+                null(),
+                null(),
+                null(),
+                community_id,
+                stime,
+                etime,
+            )?;
+            Ok(new_query(out, text.parse()?))
         }
     })
 }
@@ -558,9 +783,22 @@ pub unsafe extern "C" fn capme_query_new_community_id_ns(
         // SAFETY: per the contract.
         unsafe {
             clear_out(out, "out")?;
-            let window = window_ns(start_ns, end_ns)?;
-            let flow = FlowSpec::parse_community_id(text(community_id, "community_id")?)?;
-            Ok(new_query(out, flow, window))
+            require(&[(community_id, "community_id")])?;
+            let text = query_text(
+                null(),
+                null(),
+                null(),
+                null(),
+                null(),
+                community_id,
+                null(),
+                null(),
+            )?;
+            let flow = text.flow()?;
+            Ok(new_query(
+                out,
+                Query::new(flow, window_ns(start_ns, end_ns)?),
+            ))
         }
     })
 }
@@ -660,7 +898,7 @@ pub unsafe extern "C" fn capme_search_next(
         *out = capme_packet {
             ts_ns: p.ts.as_nanos(),
             caplen: p.data.len() as u32,
-            origlen: p.orig_len,
+            orig_len: p.orig_len,
             data: if p.data.is_empty() {
                 std::ptr::null()
             } else {
@@ -895,12 +1133,41 @@ pub unsafe extern "C" fn capme_summary_last_ts_ns(
     guard_value(false, || unsafe { ts_out(summary, out, |s| s.last_ts_ns) })
 }
 
+/// Timestamp of the first packet in float epoch seconds (`first_ts`, the very value of the
+/// CLI's JSON): true and `*out` set when the summary has one; false otherwise (or when an
+/// argument is NULL).
+///
+/// # Safety
+/// `summary` is NULL or a live summary; `out` is NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn capme_summary_first_ts(
+    summary: *const capme_summary,
+    out: *mut f64,
+) -> bool {
+    // SAFETY: per the contract.
+    guard_value(false, || unsafe { ts_out(summary, out, |s| s.first_ts) })
+}
+
+/// Timestamp of the last packet in float epoch seconds (`last_ts`); as
+/// `capme_summary_first_ts()`.
+///
+/// # Safety
+/// As `capme_summary_first_ts()`.
+#[no_mangle]
+pub unsafe extern "C" fn capme_summary_last_ts(
+    summary: *const capme_summary,
+    out: *mut f64,
+) -> bool {
+    // SAFETY: per the contract.
+    guard_value(false, || unsafe { ts_out(summary, out, |s| s.last_ts) })
+}
+
 /// # Safety
 /// As `capme_summary_first_ts_ns()`.
-unsafe fn ts_out(
+unsafe fn ts_out<T>(
     summary: *const capme_summary,
-    out: *mut i64,
-    f: impl Fn(&Summary) -> Option<i64>,
+    out: *mut T,
+    f: impl Fn(&Summary) -> Option<T>,
 ) -> bool {
     // SAFETY: per the contract.
     let (Some(s), Some(o)) = (unsafe { summary_ref(summary) }, unsafe { out.as_mut() }) else {
@@ -1031,17 +1298,17 @@ pub unsafe extern "C" fn capme_community_id(
     guard(|| {
         // SAFETY: per the contract.
         unsafe { clear_out(out, "out") }?;
+        require(&[(sip, "sip"), (dip, "dip"), (proto, "proto")])?;
         // SAFETY: per the contract.
-        let proto_text = unsafe { text(proto, "proto") }?;
-        let p = Proto::parse("proto", proto_text)?;
-        let proto_ptr = proto;
-        // SAFETY: per the contract.
-        let spec = unsafe { tuple_flow(sip, spt, dip, dpt, proto_ptr) }?;
-        let (src, dst): (Endpoint, Endpoint) = match spec {
-            FlowSpec::Tuple { src, dst, .. } => (src, dst),
-            FlowSpec::CommunityId { .. } => unreachable!("parse_tuple gives a tuple"),
-        };
-        let id = FlowKey::new(p, src, dst).community_id(seed);
+        let t = unsafe { query_text(sip, spt, dip, dpt, proto, null(), null(), null()) }?;
+        let id = tuple_community_id(
+            t.sip.unwrap_or_default(),
+            t.spt,
+            t.dip.unwrap_or_default(),
+            t.dpt,
+            t.proto.unwrap_or_default(),
+            seed,
+        )?;
         let s = if base64 { id.to_base64() } else { id.to_hex() };
         // SAFETY: checked by clear_out.
         unsafe { *out = cstring_lossy(s).into_raw() };
@@ -1080,18 +1347,41 @@ mod tests {
 
     #[test]
     fn status_kinds_match_core() {
-        for (st, k) in [
-            (capme_status::CAPME_INVALID, "invalid"),
-            (capme_status::CAPME_IO, "io"),
-            (capme_status::CAPME_FORMAT, "format"),
-            (capme_status::CAPME_STORE, "store"),
-            (capme_status::CAPME_NO_PACKETS, "nopackets"),
-            (capme_status::CAPME_CANCELLED, "cancelled"),
-        ] {
+        for kind in ErrorKind::ALL {
+            let st = status_of_kind(kind);
             // SAFETY: static strings.
             let got = unsafe { CStr::from_ptr(capme_status_kind(st as c_int)) };
-            assert_eq!(got.to_str().unwrap(), k);
+            assert_eq!(got.to_str().unwrap(), kind.as_str(), "{kind:?}");
         }
         assert_eq!(status_of(&Error::Cancelled), capme_status::CAPME_CANCELLED);
+    }
+
+    /// The header's thread-safety claims, checked by the compiler.
+    #[test]
+    fn thread_safety_claims_hold() {
+        fn send_sync<T: Send + Sync>() {}
+        fn send<T: Send>() {}
+        send_sync::<capme_store>();
+        send_sync::<capme_query>();
+        send_sync::<capme_summary>();
+        send_sync::<capme_options>();
+        send::<capme_search>();
+    }
+
+    #[test]
+    fn options_threads_zero_is_rejected() {
+        let o = capme_options_new();
+        // SAFETY: a live options object, freed once.
+        unsafe {
+            assert_eq!(capme_options_set_threads(o, 0), capme_status::CAPME_INVALID);
+            assert_eq!(
+                last(),
+                "invalid threads \"0\": expected a number of scan threads >= 1"
+            );
+            assert_eq!((*o).threads, None);
+            assert_eq!(capme_options_set_threads(o, 3), capme_status::CAPME_OK);
+            assert_eq!((*o).threads, Some(3));
+            capme_options_free(o);
+        }
     }
 }

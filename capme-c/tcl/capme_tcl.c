@@ -3,22 +3,29 @@
  * ../include/capme.h and linked with the static library, so that it depends on nothing but Tcl.
  *
  * Stubs-enabled (compiled with -DUSE_TCL_STUBS, linked with -ltclstub8.6); exports only
- * Capme_Init (see capme_tcl.map). Commands, in namespace ::capme:
+ * Capme_Init (see capme_tcl.map). In the shape of SQLite's tclsqlite.c: `capme::store NAME ...`
+ * opens a store and creates the handle command NAME, as `sqlite3 db FILE` does; the handle's
+ * subcommands are dispatched with Tcl_GetIndexFromObj:
  *
- *   capme::extract     -store DIR ?-store DIR ...?
- *                      (-sip IP -spt PORT -dip IP -dpt PORT ?-proto P? | -communityid ID)
- *                      -stime TIME -etime TIME (-out FILE | -archive DIR) ?-force?
- *   capme::packets     -store DIR ... (flow as above) -stime TIME -etime TIME ?-limit N?
- *   capme::communityid -sip IP ?-spt N? -dip IP ?-dpt N? -proto P ?-seed N? ?-nobase64?
+ *   capme::store NAME -store DIR ?-store DIR ...? ?-threads N? ?-indexdir DIR? ?-noindex BOOL?
+ *   NAME extract QUERY (-out FILE | -archive DIR) ?-force BOOL?     -> the summary dict
+ *   NAME packets QUERY ?-var VARNAME? SCRIPT                         streams, as `db eval`
+ *   NAME cancel                                                      stops a running packets
+ *   NAME close                                                       = rename NAME {}
+ *   capme::communityid -sip IP ?-spt N? -dip IP ?-dpt N? -proto PROTO ?-seed N? ?-nobase64?
  *
- * Errors are Tcl errors whose message is the capme CLI's (after "capme: ") and whose errorcode
- * is {CAPME KIND}, KIND one of INVALID IO FORMAT STORE NOPACKETS CANCELLED PANIC NULL.
- * The style follows SQLite's tclsqlite.c: one object command per operation, options looked up
- * with Tcl_GetIndexFromObj in a NULL-terminated table.
+ * QUERY is -sip IP -spt PORT -dip IP -dpt PORT ?-proto PROTO? or -communityid ID, and
+ * -stime TIME -etime TIME. capme::extract, capme::packets (capme.tcl) and
+ * capme::sguil::rawDataRequest (sguil.tcl) are procs over the handle.
+ *
+ * Options are `-option value` pairs looked up with Tcl_GetIndexFromObj in NULL-terminated
+ * tables. Errors are Tcl errors whose message is the capme CLI's (after "capme: ") and whose
+ * -errorcode is {CAPME kind}, kind one of invalid io format store cancelled nopackets (capme-core's
+ * error kinds, capme_status_kind()), or panic / null for bugs. Results (the summary dict, the
+ * packet dicts) are built from the C accessors.
  */
 #include <tcl.h>
 
-#include <ctype.h>
 #include <string.h>
 
 #include "capme.h"
@@ -29,10 +36,16 @@
 typedef int Tcl_Size; /* Tcl 8.6 before 8.6.14 */
 #endif
 
+/* The options a query takes, in the order of the usage messages. */
+#define QUERY_USAGE                                                                              \
+    "(-sip IP -spt PORT -dip IP -dpt PORT ?-proto PROTO? | -communityid ID) -stime TIME "        \
+    "-etime TIME"
+
 /* Every option any command knows; each command has its own name table mapped onto these. */
 enum CapmeOpt {
     OPT_STORE, OPT_SIP, OPT_SPT, OPT_DIP, OPT_DPT, OPT_PROTO, OPT_CID, OPT_STIME, OPT_ETIME,
-    OPT_OUT, OPT_ARCHIVE, OPT_FORCE, OPT_LIMIT, OPT_SEED, OPT_NOBASE64, OPT_COUNT
+    OPT_OUT, OPT_ARCHIVE, OPT_FORCE, OPT_SEED, OPT_NOBASE64, OPT_THREADS, OPT_INDEXDIR,
+    OPT_NOINDEX, OPT_VAR, OPT_COUNT
 };
 
 typedef struct CapmeOpts {
@@ -41,22 +54,34 @@ typedef struct CapmeOpts {
     Tcl_Obj *stores;           /* list of -store values (own reference) */
 } CapmeOpts;
 
-/* Sets a {CAPME KIND} error from the last capme failure. */
+/* A store handle: the ClientData of the command `capme::store NAME` created. */
+typedef struct CapmeHandle {
+    capme_store *store;
+    Tcl_Command token;
+    int depth;  /* extract/packets calls running (a packets script may nest them) */
+    int closed; /* the command was deleted: a running packets loop ends */
+    int cancel; /* NAME cancel was called during the running calls */
+} CapmeHandle;
+
+/* Sets a {CAPME kind} error from the last capme failure. */
 static int CapmeStatusError(Tcl_Interp *interp, capme_status st) {
-    char kind[32];
-    const char *k = capme_status_kind((int)st);
-    size_t i;
-    for (i = 0; k[i] && i < sizeof kind - 1; i++) kind[i] = (char)toupper((unsigned char)k[i]);
-    kind[i] = '\0';
     Tcl_SetObjResult(interp, Tcl_NewStringObj(capme_last_error(), -1));
-    Tcl_SetErrorCode(interp, "CAPME", kind, (char *)NULL);
+    Tcl_SetErrorCode(interp, "CAPME", capme_status_kind((int)st), (char *)NULL);
     return TCL_ERROR;
 }
 
-/* Sets a {CAPME INVALID} error with a message of the extension's own (usage errors). */
+/* Sets a {CAPME invalid} error with a message of the extension's own (usage errors). */
 static int CapmeUsageError(Tcl_Interp *interp, Tcl_Obj *msg) {
     Tcl_SetObjResult(interp, msg);
-    Tcl_SetErrorCode(interp, "CAPME", "INVALID", (char *)NULL);
+    Tcl_SetErrorCode(interp, "CAPME", "invalid", (char *)NULL);
+    return TCL_ERROR;
+}
+
+/* Tcl_WrongNumArgs with the {CAPME invalid} error code. */
+static int CapmeWrongNumArgs(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[],
+                             const char *usage) {
+    Tcl_WrongNumArgs(interp, objc, objv, usage);
+    Tcl_SetErrorCode(interp, "CAPME", "invalid", (char *)NULL);
     return TCL_ERROR;
 }
 
@@ -70,18 +95,19 @@ static void OptsFree(CapmeOpts *o) {
     Tcl_DecrRefCount(o->stores);
 }
 
+/* Options that take no value. */
 static int IsFlag(int id) {
-    return id == OPT_FORCE || id == OPT_NOBASE64;
+    return id == OPT_NOBASE64;
 }
 
-/* Parses objv[1..objc) against `names` (NULL-terminated), whose entries map to `ids`. */
-static int ParseOpts(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[],
+/* Parses objv[first..objc) against `names` (NULL-terminated), whose entries map to `ids`. */
+static int ParseOpts(Tcl_Interp *interp, int first, int objc, Tcl_Obj *const objv[],
                      const char *const *names, const int *ids, CapmeOpts *o) {
     int i;
-    for (i = 1; i < objc; i++) {
+    for (i = first; i < objc; i++) {
         int idx, id;
         if (Tcl_GetIndexFromObj(interp, objv[i], names, "option", 0, &idx) != TCL_OK) {
-            Tcl_SetErrorCode(interp, "CAPME", "INVALID", (char *)NULL);
+            Tcl_SetErrorCode(interp, "CAPME", "invalid", (char *)NULL);
             return TCL_ERROR;
         }
         id = ids[idx];
@@ -109,7 +135,22 @@ static int Require(Tcl_Interp *interp, const CapmeOpts *o, int id, const char *n
     return CapmeUsageError(interp, Tcl_ObjPrintf("missing required option %s", name));
 }
 
-/* Builds the query from -sip/-spt/-dip/-dpt/-proto or -communityid and -stime/-etime. */
+/* A boolean option's value (0 when absent). */
+static int OptBool(Tcl_Interp *interp, const CapmeOpts *o, int id, int *out) {
+    *out = 0;
+    if (!o->value[id]) return TCL_OK;
+    if (Tcl_GetBooleanFromObj(interp, o->value[id], out) != TCL_OK) {
+        Tcl_SetErrorCode(interp, "CAPME", "invalid", (char *)NULL);
+        return TCL_ERROR;
+    }
+    return TCL_OK;
+}
+
+/*
+ * Builds the query from -sip/-spt/-dip/-dpt/-proto or -communityid and -stime/-etime: which
+ * options are present is checked here (usage errors); their values are parsed by the C API,
+ * i.e. capme-core's one parser of query text, with the CLI's messages.
+ */
 static int BuildQuery(Tcl_Interp *interp, const CapmeOpts *o, capme_query **q) {
     capme_status st;
     if (Require(interp, o, OPT_STIME, "-stime") != TCL_OK) return TCL_ERROR;
@@ -136,36 +177,7 @@ static int BuildQuery(Tcl_Interp *interp, const CapmeOpts *o, capme_query **q) {
     return st == CAPME_OK ? TCL_OK : CapmeStatusError(interp, st);
 }
 
-/* Opens the store of every -store (file names translated: ~ and the system encoding). */
-static int OpenStore(Tcl_Interp *interp, const CapmeOpts *o, capme_store **store) {
-    Tcl_Size n, i;
-    Tcl_Obj **elems;
-    Tcl_DString *ds;
-    const char **roots;
-    capme_status st;
-    int rc = TCL_OK;
-
-    if (Tcl_ListObjGetElements(interp, o->stores, &n, &elems) != TCL_OK) return TCL_ERROR;
-    ds = (Tcl_DString *)ckalloc(sizeof(Tcl_DString) * (n ? n : 1));
-    roots = (const char **)ckalloc(sizeof(char *) * (n ? n : 1));
-    for (i = 0; i < n; i++) Tcl_DStringInit(&ds[i]);
-    for (i = 0; i < n && rc == TCL_OK; i++) {
-        roots[i] = Tcl_TranslateFileName(interp, Tcl_GetString(elems[i]), &ds[i]);
-        if (!roots[i]) rc = TCL_ERROR;
-    }
-    if (rc == TCL_OK) {
-        st = capme_store_open(roots, (size_t)n, store);
-        if (st != CAPME_OK) rc = CapmeStatusError(interp, st);
-    } else {
-        Tcl_SetErrorCode(interp, "CAPME", "INVALID", (char *)NULL);
-    }
-    for (i = 0; i < n; i++) Tcl_DStringFree(&ds[i]);
-    ckfree((char *)ds);
-    ckfree((char *)roots);
-    return rc;
-}
-
-/* Epoch nanoseconds as the float seconds of the CLI's JSON (secs + subsec / 1e9). */
+/* Epoch nanoseconds as float seconds (secs + subsec / 1e9). */
 static Tcl_Obj *SecondsObj(int64_t ns) {
     int64_t secs = ns / 1000000000;
     int64_t sub = ns % 1000000000;
@@ -180,240 +192,149 @@ static void DictPut(Tcl_Obj *dict, const char *key, Tcl_Obj *value) {
     Tcl_DictObjPut(NULL, dict, Tcl_NewStringObj(key, -1), value);
 }
 
-/*
- * The summary as a dict, from capme_summary_json(): the keys and order of the CLI's --json
- * object, so that fields the library adds later appear without a change here. Values: numbers
- * and true/false as their JSON text (Tcl reads "true"/"false" as booleans), null as the empty
- * string, strings unescaped, arrays (warning_messages) as lists.
- * The parser takes what serde_json writes for a summary: one flat object whose values are
- * scalars or arrays of scalars.
- */
-typedef struct JsonCursor {
-    const char *p;
-} JsonCursor;
-
-static void JsonSkipWs(JsonCursor *c) {
-    while (*c->p == ' ' || *c->p == '\n' || *c->p == '\r' || *c->p == '\t') c->p++;
-}
-
-static int JsonHex4(const char *p, unsigned *out) {
-    unsigned v = 0;
-    int i;
-    for (i = 0; i < 4; i++) {
-        char ch = p[i];
-        v <<= 4;
-        if (ch >= '0' && ch <= '9') v |= (unsigned)(ch - '0');
-        else if (ch >= 'a' && ch <= 'f') v |= (unsigned)(ch - 'a' + 10);
-        else if (ch >= 'A' && ch <= 'F') v |= (unsigned)(ch - 'A' + 10);
-        else return 0;
-    }
-    *out = v;
-    return 1;
-}
-
-/* Parses a JSON string at c->p (on the opening quote) into a new Tcl string object. */
-static Tcl_Obj *JsonString(JsonCursor *c) {
+/* A path the library returned, as a Tcl string (from the system encoding, as Tcl's file
+ * commands take it). */
+static Tcl_Obj *PathObj(const char *path) {
     Tcl_DString ds;
     Tcl_Obj *obj;
-    if (*c->p != '"') return NULL;
-    c->p++;
-    Tcl_DStringInit(&ds);
-    while (*c->p && *c->p != '"') {
-        if (*c->p != '\\') {
-            const char *start = c->p;
-            while (*c->p && *c->p != '"' && *c->p != '\\') c->p++;
-            Tcl_DStringAppend(&ds, start, (int)(c->p - start));
-            continue;
-        }
-        c->p++;
-        switch (*c->p) {
-        case '"': Tcl_DStringAppend(&ds, "\"", 1); break;
-        case '\\': Tcl_DStringAppend(&ds, "\\", 1); break;
-        case '/': Tcl_DStringAppend(&ds, "/", 1); break;
-        case 'b': Tcl_DStringAppend(&ds, "\b", 1); break;
-        case 'f': Tcl_DStringAppend(&ds, "\f", 1); break;
-        case 'n': Tcl_DStringAppend(&ds, "\n", 1); break;
-        case 'r': Tcl_DStringAppend(&ds, "\r", 1); break;
-        case 't': Tcl_DStringAppend(&ds, "\t", 1); break;
-        case 'u': {
-            unsigned cp, lo;
-            char buf[8];
-            if (!JsonHex4(c->p + 1, &cp)) goto bad;
-            c->p += 4;
-            if (cp >= 0xD800 && cp < 0xDC00 && c->p[1] == '\\' && c->p[2] == 'u' &&
-                JsonHex4(c->p + 3, &lo) && lo >= 0xDC00 && lo < 0xE000) {
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                c->p += 6;
-            }
-            Tcl_DStringAppend(&ds, buf, Tcl_UniCharToUtf((int)cp, buf));
-            break;
-        }
-        default:
-            goto bad;
-        }
-        c->p++;
-    }
-    if (*c->p != '"') goto bad;
-    c->p++;
+    Tcl_ExternalToUtfDString(NULL, path, -1, &ds);
     obj = Tcl_NewStringObj(Tcl_DStringValue(&ds), Tcl_DStringLength(&ds));
     Tcl_DStringFree(&ds);
     return obj;
-bad:
-    Tcl_DStringFree(&ds);
-    return NULL;
-}
-
-/* Parses a scalar (string, number, true, false, null) into a new object. */
-static Tcl_Obj *JsonScalar(JsonCursor *c) {
-    const char *start = c->p;
-    if (*c->p == '"') return JsonString(c);
-    if (strncmp(c->p, "null", 4) == 0) {
-        c->p += 4;
-        return Tcl_NewObj();
-    }
-    while (*c->p && *c->p != ',' && *c->p != '}' && *c->p != ']' && *c->p != ' ') c->p++;
-    if (c->p == start) return NULL;
-    return Tcl_NewStringObj(start, (int)(c->p - start));
-}
-
-static Tcl_Obj *JsonValue(JsonCursor *c) {
-    Tcl_Obj *list, *item;
-    JsonSkipWs(c);
-    if (*c->p != '[') return JsonScalar(c);
-    c->p++;
-    list = Tcl_NewListObj(0, NULL);
-    JsonSkipWs(c);
-    if (*c->p == ']') {
-        c->p++;
-        return list;
-    }
-    for (;;) {
-        JsonSkipWs(c);
-        item = JsonScalar(c);
-        if (!item) break;
-        Tcl_ListObjAppendElement(NULL, list, item);
-        JsonSkipWs(c);
-        if (*c->p == ',') {
-            c->p++;
-            continue;
-        }
-        if (*c->p == ']') {
-            c->p++;
-            return list;
-        }
-        break;
-    }
-    Tcl_DecrRefCount(list);
-    return NULL;
-}
-
-static int SummaryDict(Tcl_Interp *interp, const capme_summary *s, Tcl_Obj **out) {
-    JsonCursor c;
-    Tcl_Obj *d = Tcl_NewDictObj(), *key = NULL, *value = NULL;
-    const char *json = capme_summary_json(s);
-    c.p = json ? json : "";
-    JsonSkipWs(&c);
-    if (*c.p != '{') goto bad;
-    c.p++;
-    JsonSkipWs(&c);
-    if (*c.p == '}') goto done;
-    for (;;) {
-        JsonSkipWs(&c);
-        key = JsonString(&c);
-        if (!key) goto bad;
-        JsonSkipWs(&c);
-        if (*c.p != ':') goto bad;
-        c.p++;
-        value = JsonValue(&c);
-        if (!value) goto bad;
-        Tcl_DictObjPut(NULL, d, key, value);
-        key = value = NULL;
-        JsonSkipWs(&c);
-        if (*c.p == ',') {
-            c.p++;
-            continue;
-        }
-        if (*c.p == '}') break;
-        goto bad;
-    }
-done:
-    *out = d;
-    return TCL_OK;
-bad:
-    if (key) Tcl_DecrRefCount(key);
-    Tcl_DecrRefCount(d);
-    Tcl_SetObjResult(interp, Tcl_ObjPrintf("cannot read the summary JSON: %s", c.p));
-    Tcl_SetErrorCode(interp, "CAPME", "PANIC", (char *)NULL);
-    return TCL_ERROR;
 }
 
 /*
- * capme::extract -store DIR ?-store DIR ...?
- *                (-sip IP -spt PORT -dip IP -dpt PORT ?-proto PROTO? | -communityid ID)
- *                -stime TIME -etime TIME (-out FILE | -archive DIR) ?-force?
- *
- * Writes the flow's packets to FILE (pcap) or into the archive under DIR and returns the
- * summary as a dict with the keys and values of `capme extract --json` (null: "").
+ * The summary as a dict with every key of `capme extract --json`, in its order, built from
+ * the accessors: numbers as integers, first_ts/last_ts as the library's doubles, cached as
+ * true/false (as the JSON writes it; Tcl reads both as booleans), an absent value (JSON null)
+ * as "", warning_messages as a list.
  */
-static int CapmeExtractCmd(ClientData cd, Tcl_Interp *interp, int objc, Tcl_Obj *const objv[]) {
-    static const char *const names[] = {"-store", "-sip", "-spt", "-dip", "-dpt", "-proto",
-                                        "-communityid", "-stime", "-etime", "-out", "-archive",
-                                        "-force", NULL};
-    static const int ids[] = {OPT_STORE, OPT_SIP, OPT_SPT, OPT_DIP, OPT_DPT, OPT_PROTO, OPT_CID,
-                              OPT_STIME, OPT_ETIME, OPT_OUT, OPT_ARCHIVE, OPT_FORCE};
+static Tcl_Obj *SummaryDict(const capme_summary *s) {
+    Tcl_Obj *d = Tcl_NewDictObj(), *warnings = Tcl_NewListObj(0, NULL);
+    const char *str;
+    double secs;
+    int64_t ns;
+    size_t i, n = capme_summary_warning_count(s);
+
+    DictPut(d, "packets", Tcl_NewWideIntObj((Tcl_WideInt)capme_summary_packets(s)));
+    DictPut(d, "bytes", Tcl_NewWideIntObj((Tcl_WideInt)capme_summary_bytes(s)));
+    DictPut(d, "first_ts", capme_summary_first_ts(s, &secs) ? Tcl_NewDoubleObj(secs) : Tcl_NewObj());
+    DictPut(d, "last_ts", capme_summary_last_ts(s, &secs) ? Tcl_NewDoubleObj(secs) : Tcl_NewObj());
+    str = capme_summary_output(s);
+    DictPut(d, "output", str ? PathObj(str) : Tcl_NewObj());
+    str = capme_summary_community_id(s);
+    DictPut(d, "community_id", Tcl_NewStringObj(str ? str : "", -1));
+    DictPut(d, "files_scanned", Tcl_NewWideIntObj((Tcl_WideInt)capme_summary_files_scanned(s)));
+    DictPut(d, "files_indexed", Tcl_NewWideIntObj((Tcl_WideInt)capme_summary_files_indexed(s)));
+    DictPut(d, "bytes_read", Tcl_NewWideIntObj((Tcl_WideInt)capme_summary_bytes_read(s)));
+    DictPut(d, "elapsed_ms", Tcl_NewWideIntObj((Tcl_WideInt)capme_summary_elapsed_ms(s)));
+    DictPut(d, "cached", Tcl_NewStringObj(capme_summary_cached(s) ? "true" : "false", -1));
+    DictPut(d, "warnings", Tcl_NewWideIntObj((Tcl_WideInt)n));
+    for (i = 0; i < n; i++) {
+        str = capme_summary_warning(s, i);
+        Tcl_ListObjAppendElement(NULL, warnings, Tcl_NewStringObj(str ? str : "", -1));
+    }
+    DictPut(d, "warning_messages", warnings);
+    DictPut(d, "first_ts_ns",
+            capme_summary_first_ts_ns(s, &ns) ? Tcl_NewWideIntObj((Tcl_WideInt)ns) : Tcl_NewObj());
+    DictPut(d, "last_ts_ns",
+            capme_summary_last_ts_ns(s, &ns) ? Tcl_NewWideIntObj((Tcl_WideInt)ns) : Tcl_NewObj());
+    return d;
+}
+
+/* A packet as a dict: ts ts_ns caplen orig_len linktype sensor file data. */
+static Tcl_Obj *PacketDict(const capme_packet *p) {
+    Tcl_Obj *d = Tcl_NewDictObj();
+    DictPut(d, "ts", SecondsObj(p->ts_ns));
+    DictPut(d, "ts_ns", Tcl_NewWideIntObj((Tcl_WideInt)p->ts_ns));
+    DictPut(d, "caplen", Tcl_NewWideIntObj((Tcl_WideInt)p->caplen));
+    DictPut(d, "orig_len", Tcl_NewWideIntObj((Tcl_WideInt)p->orig_len));
+    DictPut(d, "linktype", Tcl_NewWideIntObj((Tcl_WideInt)p->linktype));
+    DictPut(d, "sensor", Tcl_NewStringObj(p->sensor, -1));
+    DictPut(d, "file", PathObj(p->file));
+    DictPut(d, "data", Tcl_NewByteArrayObj(p->data, (Tcl_Size)p->caplen));
+    return d;
+}
+
+/* The names of the query options and their ids, a prefix of each subcommand's table. */
+#define QUERY_NAMES "-sip", "-spt", "-dip", "-dpt", "-proto", "-communityid", "-stime", "-etime"
+#define QUERY_IDS OPT_SIP, OPT_SPT, OPT_DIP, OPT_DPT, OPT_PROTO, OPT_CID, OPT_STIME, OPT_ETIME
+
+/* Starts an extract/packets call: the first (not nested) one clears the store's cancel flag, so
+ * that `NAME cancel` stops what runs now, not what runs next; a call nested in a packets script
+ * after `NAME cancel` fails at once (the library would only notice the flag after reading a few
+ * thousand records). Returns TCL_ERROR, with {CAPME cancelled} set, when cancelled. */
+static int HandleEnter(CapmeHandle *h, Tcl_Interp *interp) {
+    if (h->depth == 0) {
+        h->cancel = 0;
+        capme_store_set_cancelled(h->store, false);
+    } else if (h->cancel) {
+        Tcl_SetObjResult(interp, Tcl_NewStringObj("cancelled", -1));
+        Tcl_SetErrorCode(interp, "CAPME", capme_status_kind(CAPME_CANCELLED), (char *)NULL);
+        return TCL_ERROR;
+    }
+    h->depth++;
+    return TCL_OK;
+}
+
+static void HandleLeave(CapmeHandle *h) {
+    h->depth--;
+}
+
+/*
+ * NAME extract QUERY (-out FILE | -archive DIR) ?-force BOOL?
+ *
+ * Writes the flow's packets to FILE (pcap; pcapng when the inputs differ) or into the archive
+ * under DIR (an existing archive file is returned without scanning unless -force is true) and
+ * returns the summary dict (SummaryDict).
+ */
+static int HandleExtract(CapmeHandle *h, Tcl_Interp *interp, int objc, Tcl_Obj *const objv[]) {
+    static const char *const names[] = {QUERY_NAMES, "-out", "-archive", "-force", NULL};
+    static const int ids[] = {QUERY_IDS, OPT_OUT, OPT_ARCHIVE, OPT_FORCE};
     CapmeOpts o;
     capme_query *q = NULL;
-    capme_store *store = NULL;
     capme_summary *sum = NULL;
     capme_status st;
     Tcl_DString ds;
     const char *path;
-    int rc = TCL_ERROR;
-    (void)cd;
+    int force = 0, rc = TCL_ERROR;
 
-    if (objc < 2) {
-        Tcl_WrongNumArgs(interp, 1, objv,
-                         "-store DIR ?-store DIR ...? (-sip IP -spt PORT -dip IP -dpt PORT "
-                         "?-proto PROTO? | -communityid ID) -stime TIME -etime TIME "
-                         "(-out FILE | -archive DIR) ?-force?");
-        Tcl_SetErrorCode(interp, "CAPME", "INVALID", (char *)NULL);
-        return TCL_ERROR;
+    if (objc < 3) {
+        return CapmeWrongNumArgs(interp, 2, objv,
+                                 QUERY_USAGE " (-out FILE | -archive DIR) ?-force BOOL?");
     }
     OptsInit(&o);
     Tcl_DStringInit(&ds);
-    if (ParseOpts(interp, objc, objv, names, ids, &o) != TCL_OK) goto done;
+    if (ParseOpts(interp, 2, objc, objv, names, ids, &o) != TCL_OK) goto done;
     if ((o.value[OPT_OUT] != NULL) == (o.value[OPT_ARCHIVE] != NULL)) {
         CapmeUsageError(interp, Tcl_NewStringObj("exactly one of -out FILE or -archive DIR is "
                                                  "required", -1));
         goto done;
     }
-    if (o.given[OPT_FORCE] && !o.value[OPT_ARCHIVE]) {
+    if (o.value[OPT_FORCE] && !o.value[OPT_ARCHIVE]) {
         CapmeUsageError(interp, Tcl_NewStringObj("-force requires -archive", -1));
         goto done;
     }
+    if (OptBool(interp, &o, OPT_FORCE, &force) != TCL_OK) goto done;
     if (BuildQuery(interp, &o, &q) != TCL_OK) goto done;
-    if (OpenStore(interp, &o, &store) != TCL_OK) goto done;
     path = Tcl_TranslateFileName(
         interp, Tcl_GetString(o.value[OPT_OUT] ? o.value[OPT_OUT] : o.value[OPT_ARCHIVE]), &ds);
     if (!path) {
-        Tcl_SetErrorCode(interp, "CAPME", "INVALID", (char *)NULL);
+        Tcl_SetErrorCode(interp, "CAPME", "invalid", (char *)NULL);
         goto done;
     }
-    st = o.value[OPT_OUT] ? capme_extract_to_file(store, q, path, &sum)
-                          : capme_extract_to_archive(store, q, path, o.given[OPT_FORCE] > 0, &sum);
+    if (HandleEnter(h, interp) != TCL_OK) goto done;
+    st = o.value[OPT_OUT] ? capme_extract_to_file(h->store, q, path, &sum)
+                          : capme_extract_to_archive(h->store, q, path, force != 0, &sum);
+    HandleLeave(h);
     if (st != CAPME_OK) {
         CapmeStatusError(interp, st);
         goto done;
     }
-    {
-        Tcl_Obj *d;
-        if (SummaryDict(interp, sum, &d) != TCL_OK) goto done;
-        Tcl_SetObjResult(interp, d);
-    }
+    Tcl_SetObjResult(interp, SummaryDict(sum));
     rc = TCL_OK;
 done:
     capme_summary_free(sum);
-    capme_store_free(store);
     capme_query_free(q);
     Tcl_DStringFree(&ds);
     OptsFree(&o);
@@ -421,87 +342,251 @@ done:
 }
 
 /*
- * capme::packets -store DIR ?-store DIR ...?
- *                (-sip IP -spt PORT -dip IP -dpt PORT ?-proto PROTO? | -communityid ID)
- *                -stime TIME -etime TIME ?-limit N?
+ * NAME packets QUERY ?-var VARNAME? SCRIPT
  *
- * Returns the matched packets in timestamp order (at most N with -limit), each a dict:
- * ts (float epoch seconds), ts_ns, len (captured length), origlen, linktype, sensor, file, and
- * data (the captured bytes as a byte array). No match is an empty list.
+ * Evaluates SCRIPT once per matched packet, in timestamp order, with VARNAME (default p) set
+ * to the packet dict (PacketDict). Streams: one packet is held at a time. As in `db eval`,
+ * break ends the loop, continue goes on with the next packet, return and errors propagate (an
+ * error's -errorinfo names the script line). The result is "". Closing the handle from the
+ * script ends the loop after that evaluation; `NAME cancel` from the script makes the loop fail
+ * with {CAPME cancelled} once the script returns.
  */
-static int CapmePacketsCmd(ClientData cd, Tcl_Interp *interp, int objc, Tcl_Obj *const objv[]) {
-    static const char *const names[] = {"-store", "-sip", "-spt", "-dip", "-dpt", "-proto",
-                                        "-communityid", "-stime", "-etime", "-limit", NULL};
-    static const int ids[] = {OPT_STORE, OPT_SIP, OPT_SPT, OPT_DIP, OPT_DPT, OPT_PROTO, OPT_CID,
-                              OPT_STIME, OPT_ETIME, OPT_LIMIT};
+static int HandlePackets(CapmeHandle *h, Tcl_Interp *interp, int objc, Tcl_Obj *const objv[]) {
+    static const char *const names[] = {QUERY_NAMES, "-var", NULL};
+    static const int ids[] = {QUERY_IDS, OPT_VAR};
     CapmeOpts o;
     capme_query *q = NULL;
-    capme_store *store = NULL;
     capme_search *search = NULL;
     capme_packet p;
     capme_status st;
-    Tcl_WideInt limit = -1, n = 0;
-    Tcl_Obj *list = NULL;
-    int rc = TCL_ERROR;
-    (void)cd;
+    Tcl_Obj *var = NULL, *script = NULL;
+    int rc = TCL_ERROR, entered = 0;
 
-    if (objc < 2) {
-        Tcl_WrongNumArgs(interp, 1, objv,
-                         "-store DIR ?-store DIR ...? (-sip IP -spt PORT -dip IP -dpt PORT "
-                         "?-proto PROTO? | -communityid ID) -stime TIME -etime TIME ?-limit N?");
-        Tcl_SetErrorCode(interp, "CAPME", "INVALID", (char *)NULL);
-        return TCL_ERROR;
+    if (objc < 3 || (objc - 3) % 2 != 0) {
+        return CapmeWrongNumArgs(interp, 2, objv, QUERY_USAGE " ?-var VARNAME? SCRIPT");
     }
     OptsInit(&o);
-    if (ParseOpts(interp, objc, objv, names, ids, &o) != TCL_OK) goto done;
-    if (o.value[OPT_LIMIT]) {
-        if (Tcl_GetWideIntFromObj(NULL, o.value[OPT_LIMIT], &limit) != TCL_OK || limit < 0) {
-            CapmeUsageError(interp, Tcl_ObjPrintf("invalid limit \"%s\": expected an integer >= 0",
-                                                  Tcl_GetString(o.value[OPT_LIMIT])));
-            goto done;
-        }
-    }
+    if (ParseOpts(interp, 2, objc - 1, objv, names, ids, &o) != TCL_OK) goto done;
     if (BuildQuery(interp, &o, &q) != TCL_OK) goto done;
-    if (OpenStore(interp, &o, &store) != TCL_OK) goto done;
-    st = capme_search_new(store, q, &search);
+    var = o.value[OPT_VAR] ? o.value[OPT_VAR] : Tcl_NewStringObj("p", 1);
+    Tcl_IncrRefCount(var);
+    script = objv[objc - 1];
+    Tcl_IncrRefCount(script);
+    if (HandleEnter(h, interp) != TCL_OK) goto done;
+    entered = 1;
+    st = capme_search_new(h->store, q, &search);
     if (st != CAPME_OK) {
         CapmeStatusError(interp, st);
         goto done;
     }
-    list = Tcl_NewListObj(0, NULL);
-    Tcl_IncrRefCount(list);
-    while (limit < 0 || n < limit) {
+    rc = TCL_OK;
+    while (!h->closed) {
         Tcl_Obj *d;
         st = capme_search_next(search, &p);
         if (st == CAPME_DONE) break;
         if (st != CAPME_OK) {
-            CapmeStatusError(interp, st);
+            rc = CapmeStatusError(interp, st);
+            break;
+        }
+        d = PacketDict(&p);
+        Tcl_IncrRefCount(d);
+        if (Tcl_ObjSetVar2(interp, var, NULL, d, TCL_LEAVE_ERR_MSG) == NULL) {
+            Tcl_DecrRefCount(d);
+            rc = TCL_ERROR;
+            break;
+        }
+        Tcl_DecrRefCount(d);
+        rc = Tcl_EvalObjEx(interp, script, 0);
+        if ((rc == TCL_OK || rc == TCL_CONTINUE) && h->cancel) {
+            /* The library looks at the cancel flag while it reads; packets it had read ahead
+             * would still come: the loop stops here, as the library does. */
+            Tcl_SetObjResult(interp, Tcl_NewStringObj("cancelled", -1));
+            Tcl_SetErrorCode(interp, "CAPME", capme_status_kind(CAPME_CANCELLED), (char *)NULL);
+            rc = TCL_ERROR;
+            break;
+        }
+        if (rc == TCL_OK || rc == TCL_CONTINUE) {
+            rc = TCL_OK;
+            continue;
+        }
+        if (rc == TCL_BREAK) {
+            rc = TCL_OK;
+        } else if (rc == TCL_ERROR) {
+            Tcl_AppendObjToErrorInfo(
+                interp, Tcl_ObjPrintf("\n    (\"packets\" script line %d)", Tcl_GetErrorLine(interp)));
+        }
+        break; /* break, error, return and other codes end the loop */
+    }
+    if (rc == TCL_OK) Tcl_ResetResult(interp);
+done:
+    if (entered) HandleLeave(h);
+    if (script) Tcl_DecrRefCount(script);
+    if (var) Tcl_DecrRefCount(var);
+    capme_search_free(search);
+    capme_query_free(q);
+    OptsFree(&o);
+    return rc;
+}
+
+/* Frees a handle once no call uses it any more (Tcl_EventuallyFree). */
+static void HandleFree(char *cd) {
+    CapmeHandle *h = (CapmeHandle *)cd;
+    capme_store_free(h->store);
+    ckfree(cd);
+}
+
+/* The handle command was deleted (NAME close, rename NAME {}, interp deleted). */
+static void HandleDeleted(ClientData cd) {
+    CapmeHandle *h = (CapmeHandle *)cd;
+    h->closed = 1;
+    Tcl_EventuallyFree(cd, HandleFree);
+}
+
+/*
+ * NAME subcommand ?arg ...?
+ *
+ * The handle command: extract, packets, cancel, close (see above).
+ */
+static int HandleObjCmd(ClientData cd, Tcl_Interp *interp, int objc, Tcl_Obj *const objv[]) {
+    static const char *const subs[] = {"cancel", "close", "extract", "packets", NULL};
+    enum { SUB_CANCEL, SUB_CLOSE, SUB_EXTRACT, SUB_PACKETS };
+    CapmeHandle *h = (CapmeHandle *)cd;
+    int idx, rc = TCL_OK;
+
+    if (objc < 2) return CapmeWrongNumArgs(interp, 1, objv, "subcommand ?arg ...?");
+    if (Tcl_GetIndexFromObj(interp, objv[1], subs, "subcommand", 0, &idx) != TCL_OK) {
+        Tcl_SetErrorCode(interp, "CAPME", "invalid", (char *)NULL);
+        return TCL_ERROR;
+    }
+    Tcl_Preserve(h);
+    switch (idx) {
+    case SUB_CANCEL:
+        /* NAME cancel: the running extract and packets calls of this handle (NAME cancel runs in
+         * a packets script) fail with {CAPME cancelled}: a packets loop once the script returns,
+         * an extract soon after. Without a running call it does nothing: the flag is cleared
+         * when the next call starts. */
+        if (objc != 2) {
+            rc = CapmeWrongNumArgs(interp, 2, objv, NULL);
+            break;
+        }
+        if (h->depth > 0) {
+            h->cancel = 1;
+            capme_store_cancel(h->store);
+        }
+        break;
+    case SUB_CLOSE:
+        /* NAME close: deletes the command, which frees the store (after a running call ends). */
+        if (objc != 2) {
+            rc = CapmeWrongNumArgs(interp, 2, objv, NULL);
+            break;
+        }
+        Tcl_DeleteCommandFromToken(interp, h->token);
+        break;
+    case SUB_EXTRACT:
+        rc = HandleExtract(h, interp, objc, objv);
+        break;
+    case SUB_PACKETS:
+        rc = HandlePackets(h, interp, objc, objv);
+        break;
+    }
+    Tcl_Release(h);
+    return rc;
+}
+
+/*
+ * capme::store NAME -store DIR ?-store DIR ...? ?-threads N? ?-indexdir DIR? ?-noindex BOOL?
+ *
+ * Opens a store over every -store root (a directory of capture files or one capture file) and
+ * creates the command NAME (as Tcl_CreateObjCommand places it: a name without namespace
+ * qualifiers is global; an existing command NAME is replaced). -threads: scan threads (default:
+ * the available cores; 0 is rejected); -indexdir: where flow indexes are read instead of
+ * <root>/.capme; -noindex true: always scan. Returns NAME.
+ */
+static int CapmeStoreCmd(ClientData cd, Tcl_Interp *interp, int objc, Tcl_Obj *const objv[]) {
+    static const char *const names[] = {"-store", "-threads", "-indexdir", "-noindex", NULL};
+    static const int ids[] = {OPT_STORE, OPT_THREADS, OPT_INDEXDIR, OPT_NOINDEX};
+    CapmeOpts o;
+    capme_options *opts = NULL;
+    capme_store *store = NULL;
+    capme_status st = CAPME_OK;
+    CapmeHandle *h;
+    Tcl_Size n = 0, i;
+    Tcl_Obj **elems;
+    Tcl_DString *ds = NULL, dsIndex;
+    const char **roots = NULL;
+    int noindex = 0, rc = TCL_ERROR;
+    (void)cd;
+
+    if (objc < 2) {
+        return CapmeWrongNumArgs(interp, 1, objv,
+                                 "NAME -store DIR ?-store DIR ...? ?-threads N? ?-indexdir DIR? "
+                                 "?-noindex BOOL?");
+    }
+    OptsInit(&o);
+    Tcl_DStringInit(&dsIndex);
+    if (ParseOpts(interp, 2, objc, objv, names, ids, &o) != TCL_OK) goto done;
+    opts = capme_options_new();
+    if (o.value[OPT_THREADS]) {
+        Tcl_WideInt t;
+        if (Tcl_GetWideIntFromObj(NULL, o.value[OPT_THREADS], &t) != TCL_OK || t < 0) {
+            CapmeUsageError(interp,
+                            Tcl_ObjPrintf("invalid threads \"%s\": expected a number of scan "
+                                          "threads >= 1", Tcl_GetString(o.value[OPT_THREADS])));
             goto done;
         }
-        d = Tcl_NewDictObj();
-        DictPut(d, "ts", SecondsObj(p.ts_ns));
-        DictPut(d, "ts_ns", Tcl_NewWideIntObj((Tcl_WideInt)p.ts_ns));
-        DictPut(d, "len", Tcl_NewWideIntObj((Tcl_WideInt)p.caplen));
-        DictPut(d, "origlen", Tcl_NewWideIntObj((Tcl_WideInt)p.origlen));
-        DictPut(d, "linktype", Tcl_NewWideIntObj((Tcl_WideInt)p.linktype));
-        DictPut(d, "sensor", Tcl_NewStringObj(p.sensor, -1));
-        {
-            Tcl_DString ds; /* the path in the system encoding, as Tcl's file commands take it */
-            Tcl_ExternalToUtfDString(NULL, p.file, -1, &ds);
-            DictPut(d, "file", Tcl_NewStringObj(Tcl_DStringValue(&ds), Tcl_DStringLength(&ds)));
-            Tcl_DStringFree(&ds);
-        }
-        DictPut(d, "data", Tcl_NewByteArrayObj(p.data, (Tcl_Size)p.caplen));
-        Tcl_ListObjAppendElement(NULL, list, d);
-        n++;
+        st = capme_options_set_threads(opts, (size_t)t);
     }
-    Tcl_SetObjResult(interp, list);
+    if (st == CAPME_OK && o.value[OPT_INDEXDIR]) {
+        const char *dir = Tcl_TranslateFileName(interp, Tcl_GetString(o.value[OPT_INDEXDIR]),
+                                                &dsIndex);
+        if (!dir) {
+            Tcl_SetErrorCode(interp, "CAPME", "invalid", (char *)NULL);
+            goto done;
+        }
+        st = capme_options_set_index_dir(opts, dir);
+    }
+    if (st == CAPME_OK) {
+        if (OptBool(interp, &o, OPT_NOINDEX, &noindex) != TCL_OK) goto done;
+        st = capme_options_set_no_index(opts, noindex != 0);
+    }
+    if (st != CAPME_OK) {
+        CapmeStatusError(interp, st);
+        goto done;
+    }
+
+    /* The roots, file names translated (~ and the like). */
+    if (Tcl_ListObjGetElements(interp, o.stores, &n, &elems) != TCL_OK) goto done;
+    ds = (Tcl_DString *)ckalloc(sizeof(Tcl_DString) * (n ? n : 1));
+    roots = (const char **)ckalloc(sizeof(char *) * (n ? n : 1));
+    for (i = 0; i < n; i++) Tcl_DStringInit(&ds[i]);
+    for (i = 0; i < n; i++) {
+        roots[i] = Tcl_TranslateFileName(interp, Tcl_GetString(elems[i]), &ds[i]);
+        if (!roots[i]) {
+            Tcl_SetErrorCode(interp, "CAPME", "invalid", (char *)NULL);
+            goto done;
+        }
+    }
+    st = capme_store_open_with(roots, (size_t)n, opts, &store);
+    if (st != CAPME_OK) {
+        CapmeStatusError(interp, st);
+        goto done;
+    }
+    h = (CapmeHandle *)ckalloc(sizeof *h);
+    memset(h, 0, sizeof *h);
+    h->store = store;
+    store = NULL;
+    h->token = Tcl_CreateObjCommand(interp, Tcl_GetString(objv[1]), HandleObjCmd, h, HandleDeleted);
+    Tcl_SetObjResult(interp, objv[1]);
     rc = TCL_OK;
 done:
-    if (list) Tcl_DecrRefCount(list);
-    capme_search_free(search);
+    if (ds) {
+        for (i = 0; i < n; i++) Tcl_DStringFree(&ds[i]);
+        ckfree((char *)ds);
+    }
+    if (roots) ckfree((char *)roots);
     capme_store_free(store);
-    capme_query_free(q);
+    capme_options_free(opts);
+    Tcl_DStringFree(&dsIndex);
     OptsFree(&o);
     return rc;
 }
@@ -525,13 +610,12 @@ static int CapmeCommunityIdCmd(ClientData cd, Tcl_Interp *interp, int objc,
     (void)cd;
 
     if (objc < 2) {
-        Tcl_WrongNumArgs(interp, 1, objv,
-                         "-sip IP ?-spt N? -dip IP ?-dpt N? -proto PROTO ?-seed N? ?-nobase64?");
-        Tcl_SetErrorCode(interp, "CAPME", "INVALID", (char *)NULL);
-        return TCL_ERROR;
+        return CapmeWrongNumArgs(interp, 1, objv,
+                                 "-sip IP ?-spt N? -dip IP ?-dpt N? -proto PROTO ?-seed N? "
+                                 "?-nobase64?");
     }
     OptsInit(&o);
-    if (ParseOpts(interp, objc, objv, names, ids, &o) != TCL_OK) goto done;
+    if (ParseOpts(interp, 1, objc, objv, names, ids, &o) != TCL_OK) goto done;
     if (Require(interp, &o, OPT_SIP, "-sip") != TCL_OK) goto done;
     if (Require(interp, &o, OPT_DIP, "-dip") != TCL_OK) goto done;
     if (Require(interp, &o, OPT_PROTO, "-proto") != TCL_OK) goto done;
@@ -565,8 +649,7 @@ CAPME_EXPORT int Capme_Init(Tcl_Interp *interp) {
         Tcl_CreateNamespace(interp, "::capme", NULL, NULL) == NULL) {
         return TCL_ERROR;
     }
-    Tcl_CreateObjCommand(interp, "::capme::extract", CapmeExtractCmd, NULL, NULL);
-    Tcl_CreateObjCommand(interp, "::capme::packets", CapmePacketsCmd, NULL, NULL);
+    Tcl_CreateObjCommand(interp, "::capme::store", CapmeStoreCmd, NULL, NULL);
     Tcl_CreateObjCommand(interp, "::capme::communityid", CapmeCommunityIdCmd, NULL, NULL);
     Tcl_SetVar2(interp, "::capme::version", NULL, capme_version(), 0);
     return Tcl_PkgProvide(interp, "capme", capme_version());

@@ -24,6 +24,8 @@ namespace eval ::capme::sguil {
     # Where a relative rawDataFileName is written: this directory if not empty, else
     # pcap_agent.tcl's global TMP_DIR if it exists, else /tmp.
     variable tmpdir ""
+    # Numbers the store handles of the requests.
+    variable seq 0
 
     namespace export rawDataRequest
 }
@@ -34,7 +36,7 @@ namespace eval ::capme::sguil {
 # timestamp + after to rawDataFileName (pcap) and returns the path written. timestamp is sguil's
 # "YYYY-MM-DD HH:MM:SS" (UTC) or epoch seconds; proto an IP protocol number (6, 17, ...) or name.
 # Empty ports are omitted (protocols without ports). Errors are Tcl errors with -errorcode
-# {CAPME KIND} as capme::extract's (NOPACKETS when nothing matched: then no file is written).
+# {CAPME kind} as a store handle's (nopackets when nothing matched: then no file is written).
 proc ::capme::sguil::rawDataRequest {sensor timestamp srcIP dstIP srcPort dstPort proto rawDataFileName} {
     variable store
     variable before
@@ -45,13 +47,13 @@ proc ::capme::sguil::rawDataRequest {sensor timestamp srcIP dstIP srcPort dstPor
     if {[string is entier -strict $ts]} {
         set epoch $ts
     } elseif {[catch {clock scan $ts -format {%Y-%m-%d %H:%M:%S} -gmt 1} epoch]} {
-        return -code error -errorcode {CAPME INVALID} \
+        return -code error -errorcode {CAPME invalid} \
             "invalid timestamp \"$timestamp\": expected \"YYYY-MM-DD HH:MM:SS\" (UTC) or epoch seconds"
     }
     if {$sensor eq "" || [file pathtype $sensor] ne "relative" || [string match *..* $sensor]} {
-        return -code error -errorcode {CAPME INVALID} "invalid sensor \"$sensor\": expected a sensor name"
+        return -code error -errorcode {CAPME invalid} "invalid sensor \"$sensor\": expected a sensor name"
     }
-    set cmd [list -store [file join $store $sensor] -sip $srcIP -dip $dstIP \
+    set cmd [list -sip $srcIP -dip $dstIP \
         -stime [expr {$epoch - $before}] -etime [expr {$epoch + $after}]]
     if {$proto ne ""} { lappend cmd -proto $proto }
     if {$srcPort ne ""} { lappend cmd -spt $srcPort }
@@ -68,6 +70,12 @@ proc ::capme::sguil::rawDataRequest {sensor timestamp srcIP dstIP srcPort dstPor
         }
         set path [file join $dir $path]
     }
-    ::capme::extract {*}$cmd -out $path
+    variable seq
+    set h [::capme::store ::capme::sguil::handle[incr seq] -store [file join $store $sensor]]
+    try {
+        $h extract {*}$cmd -out $path
+    } finally {
+        $h close
+    }
     return $path
 }

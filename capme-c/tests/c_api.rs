@@ -5,8 +5,9 @@
 //! valgrind is installed, and is required (missing valgrind fails) when `CAPME_REQUIRE_VALGRIND`
 //! is set, as `capme-c/scripts/test.sh` does after installing it.
 
-use capme_core::flow::{Endpoint, FlowKey, Proto};
-use capme_core::{FlowSpec, Query, Store, TimeWindow, Timestamp};
+use capme_core::{
+    Endpoint, FlowKey, FlowSpec, Proto, Query, QueryText, Store, TimeWindow, Timestamp,
+};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -84,6 +85,7 @@ fn cc(out: &Path, src: &Path, link: &[String]) {
         "-Wextra",
         "-Werror",
         "-pedantic",
+        "-pthread",
     ])
     .arg("-D_POSIX_C_SOURCE=200809L")
     .arg("-I")
@@ -153,6 +155,19 @@ fn big_store(tmp: &Path) -> PathBuf {
     root
 }
 
+/// Flow indexes of the sample store written under `tmp/index` (never into the sample store),
+/// for the C test of `capme_options_set_index_dir()`.
+fn index_dir(tmp: &Path) -> PathBuf {
+    let dir = tmp.join("index");
+    let report = Store::open([sample_store()])
+        .unwrap()
+        .with_index_dir(&dir)
+        .build_indexes()
+        .unwrap();
+    assert!(report.built > 0, "no index built for the sample store");
+    dir
+}
+
 fn run(bin: &Path, tmp: &Path, big: &Path, wrapper: Option<&[&str]>) -> Output {
     let mut cmd = match wrapper {
         Some(w) => {
@@ -162,7 +177,10 @@ fn run(bin: &Path, tmp: &Path, big: &Path, wrapper: Option<&[&str]>) -> Output {
         }
         None => Command::new(bin),
     };
-    cmd.arg(sample_store()).arg(tmp).arg(big);
+    cmd.arg(sample_store())
+        .arg(tmp)
+        .arg(big)
+        .arg(index_dir(tmp));
     cmd.output().expect("run the C test program")
 }
 
@@ -327,6 +345,29 @@ fn check_against_rust(out: &str, tmp: &Path, big: &Path) {
                 .unwrap_err(),
         ),
         ("cancelled", capme_core::Error::Cancelled),
+        (
+            "order",
+            QueryText {
+                sip: Some("sip"),
+                spt: Some(SPT),
+                dip: Some(DIP),
+                dpt: Some(DPT),
+                proto: Some("tcp"),
+                stime: "yesterday",
+                etime: ETIME,
+                ..Default::default()
+            }
+            .parse()
+            .unwrap_err(),
+        ),
+        (
+            "threads_zero",
+            capme_core::Error::invalid("threads", "0", "expected a number of scan threads >= 1"),
+        ),
+        (
+            "empty_index_dir",
+            capme_core::Error::invalid("index_dir", "", "expected a directory"),
+        ),
     ];
     for (label, err) in expected {
         let (kind, msg) = errors
@@ -353,10 +394,17 @@ fn check_against_rust(out: &str, tmp: &Path, big: &Path) {
         ("null_sip", "sip is NULL"),
         ("null_store", "store is NULL"),
         ("null_query", "query is NULL"),
+        ("null_opts", "opts is NULL"),
+        ("null_dir", "dir is NULL"),
     ] {
         assert_eq!(errors[label], ("null", msg), "{label}");
     }
-    assert_eq!(errors.len(), 21, "error cases: {errors:?}");
+    assert_eq!(errors.len(), 26, "error cases: {errors:?}");
+
+    // Options: the index dir answered the query, no-index scanned (the C program checks the
+    // counts; here that both runs reported).
+    let idx: Vec<&str> = out.lines().filter(|l| l.starts_with("I ")).collect();
+    assert_eq!(idx.len(), 2, "I lines: {idx:?}");
 
     // Warnings: the sample store plus the root with a truncated file.
     let two = Store::open([sample_store(), big.to_path_buf()]).unwrap();

@@ -1,13 +1,14 @@
 /*
  * test_api.c: exercises the whole C API of capme on the bundled sample store.
  *
- * usage: test_api STORE_DIR TMP_DIR BIG_STORE_DIR
- * (BIG_STORE_DIR: 10,000 records matching nothing, and a truncated capture file)
+ * usage: test_api STORE_DIR TMP_DIR BIG_STORE_DIR INDEX_DIR
+ * (BIG_STORE_DIR: 10,000 records matching nothing, and a truncated capture file; INDEX_DIR: flow
+ * indexes of STORE_DIR built by tests/c_api.rs with capme-core)
  *
  * It checks what it can know by itself (the QinQ flow of examples/data/manifest.json has 15
  * packets and 3776 bytes; statuses of bad input; no file left on CAPME_NO_PACKETS...) and prints
  * machine-readable lines that tests/c_api.rs compares with the Rust API:
- *   P <ts_ns> <caplen> <origlen> <linktype> <sensor> <file> <hex bytes>   (one per packet)
+ *   P <ts_ns> <caplen> <orig_len> <linktype> <sensor> <file> <hex bytes>   (one per packet)
  *   J <json of capme_extract_to_file>
  *   A <label> <json of capme_extract_to_archive>
  *   E <label> <kind> <message>                                          (one per error case)
@@ -19,9 +20,11 @@
 #include "capme.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static int failures = 0;
@@ -61,10 +64,10 @@ static long run_search(const capme_store *store, const capme_query *q, int print
         *bytes += p.caplen;
         CHECK(p.ts_ns >= prev, "packets in timestamp order");
         prev = p.ts_ns;
-        CHECK(p.data != NULL && p.caplen > 0 && p.origlen >= p.caplen, "packet %ld shape", n);
+        CHECK(p.data != NULL && p.caplen > 0 && p.orig_len >= p.caplen, "packet %ld shape", n);
         CHECK(p.sensor != NULL && p.file != NULL, "packet %ld names", n);
         if (print) {
-            printf("P %" PRId64 " %u %u %u %s %s ", p.ts_ns, p.caplen, p.origlen, p.linktype,
+            printf("P %" PRId64 " %u %u %u %s %s ", p.ts_ns, p.caplen, p.orig_len, p.linktype,
                    p.sensor, p.file);
             for (uint32_t i = 0; i < p.caplen; i++) printf("%02x", p.data[i]);
             printf("\n");
@@ -172,6 +175,11 @@ static void test_extract(const capme_store *store, const char *tmp) {
               "first_ts_ns %" PRId64, first);
         CHECK(capme_summary_last_ts_ns(sum, &last) && last == 1718407578222645000LL,
               "last_ts_ns %" PRId64, last);
+        double ffirst = 0, flast = 0;
+        CHECK(capme_summary_first_ts(sum, &ffirst) && ffirst > 1718407577.6789 &&
+                  ffirst < 1718407577.6790, "first_ts %f", ffirst);
+        CHECK(capme_summary_last_ts(sum, &flast) && flast > 1718407578.2226 &&
+                  flast < 1718407578.2227, "last_ts %f", flast);
         CHECK(capme_summary_warning_count(sum) == 0, "no warnings");
         CHECK(capme_summary_warning(sum, 0) == NULL, "warning out of range");
         CHECK(access(out, F_OK) == 0, "file written");
@@ -265,6 +273,11 @@ static void test_errors(const capme_store *store) {
     CHECK(st == CAPME_INVALID, "not utf-8");
     report_error("not_utf8", st);
     CHECK(q == NULL, "no query made by failures");
+    /* Two bad fields: the one parser (capme-core's QueryText) reports the flow's first, as the
+     * CLI does. */
+    st = capme_query_new_tuple("sip", SPT, DIP, DPT, "tcp", "yesterday", ETIME, &q);
+    CHECK(st == CAPME_INVALID, "two bad fields");
+    report_error("order", st);
 
     char *cid = NULL;
     st = capme_community_id("1.2.3.4", "1", "::1", "2", "udp", 0, true, &cid);
@@ -311,6 +324,112 @@ static void test_errors(const capme_store *store) {
     capme_summary_free(NULL);
     capme_string_free(NULL);
     CHECK(strcmp(capme_status_kind(42), "unknown") == 0, "unknown status kind");
+    CHECK(capme_store_cancel(NULL) == CAPME_NULL, "null cancel (capme_store_cancel)");
+    CHECK(capme_store_threads(NULL) == 0, "null store threads");
+    double d = 0;
+    CHECK(!capme_summary_first_ts(NULL, &d) && !capme_summary_last_ts(NULL, &d), "null first_ts");
+}
+
+/* The options object: threads, index dir, no-index, NULLs, threads 0 rejected. */
+static void test_options(const char *store_dir, const char *index_dir) {
+    const char *roots[] = {store_dir};
+    capme_options *o = capme_options_new();
+    CHECK(o != NULL, "options_new");
+    if (!o) return;
+    capme_status st;
+
+    /* NULLs. */
+    st = capme_options_set_threads(NULL, 1);
+    CHECK(st == CAPME_NULL, "null opts");
+    report_error("null_opts", st);
+    st = capme_options_set_index_dir(o, NULL);
+    CHECK(st == CAPME_NULL, "null index dir");
+    report_error("null_dir", st);
+    CHECK(capme_options_set_no_index(NULL, true) == CAPME_NULL, "null opts no_index");
+    capme_options_free(NULL);
+
+    /* Threads: 0 is rejected and changes nothing; the store reports what it was opened with. */
+    st = capme_options_set_threads(o, 0);
+    CHECK(st == CAPME_INVALID, "threads 0 rejected: %s", capme_status_kind((int)st));
+    report_error("threads_zero", st);
+    st = capme_options_set_index_dir(o, "");
+    CHECK(st == CAPME_INVALID, "empty index dir rejected");
+    report_error("empty_index_dir", st);
+    for (size_t n = 1; n <= 3; n += 2) {
+        capme_store *s = NULL;
+        CHECK(capme_options_set_threads(o, n) == CAPME_OK, "set threads %zu", n);
+        st = capme_store_open_with(roots, 1, o, &s);
+        CHECK(st == CAPME_OK && s != NULL, "open_with threads %zu", n);
+        CHECK(capme_store_threads(s) == n, "store threads %zu, got %zu", n, capme_store_threads(s));
+        capme_query *q = NULL;
+        CHECK(capme_query_new_tuple(SIP, SPT, DIP, DPT, "tcp", STIME, ETIME, &q) == CAPME_OK, "q");
+        uint64_t bytes = 0;
+        long got = s ? run_search(s, q, 0, &bytes) : -1;
+        CHECK(got == 15 && bytes == 3776, "threads %zu: %ld packets", n, got);
+        capme_query_free(q);
+        capme_store_free(s);
+    }
+    /* NULL options are the defaults (the available cores). */
+    {
+        capme_store *s = NULL;
+        CHECK(capme_store_open_with(roots, 1, NULL, &s) == CAPME_OK, "open_with NULL options");
+        CHECK(capme_store_threads(s) >= 1, "default threads");
+        capme_store_free(s);
+    }
+
+    /* Index dir: the flow indexes of INDEX_DIR answer the query (files_indexed); with no-index
+     * the same store scans. The options are copied by open_with: freeing them changes nothing. */
+    CHECK(capme_options_set_index_dir(o, index_dir) == CAPME_OK, "set index dir");
+    for (int no_index = 0; no_index <= 1; no_index++) {
+        capme_store *s = NULL;
+        capme_query *q = NULL;
+        capme_summary *sum = NULL;
+        char out[4096];
+        snprintf(out, sizeof out, "%s/idx-%d.pcap", index_dir, no_index);
+        CHECK(capme_options_set_no_index(o, no_index != 0) == CAPME_OK, "set no_index");
+        st = capme_store_open_with(roots, 1, o, &s);
+        CHECK(st == CAPME_OK, "open_with index dir");
+        CHECK(capme_query_new_tuple(SIP, SPT, DIP, DPT, "tcp", STIME, ETIME, &q) == CAPME_OK, "q");
+        st = capme_extract_to_file(s, q, out, &sum);
+        CHECK(st == CAPME_OK && sum != NULL, "extract with index dir (no_index %d)", no_index);
+        if (sum) {
+            CHECK(capme_summary_packets(sum) == 15, "indexed: 15 packets");
+            if (no_index) {
+                CHECK(capme_summary_files_indexed(sum) == 0 && capme_summary_files_scanned(sum) >= 1,
+                      "no-index scans: indexed %" PRIu64 " scanned %" PRIu64,
+                      capme_summary_files_indexed(sum), capme_summary_files_scanned(sum));
+            } else {
+                CHECK(capme_summary_files_indexed(sum) >= 1,
+                      "the index dir answers: indexed %" PRIu64, capme_summary_files_indexed(sum));
+            }
+            printf("I %d %" PRIu64 " %" PRIu64 "\n", no_index, capme_summary_files_indexed(sum),
+                   capme_summary_files_scanned(sum));
+        }
+        capme_summary_free(sum);
+        capme_query_free(q);
+        capme_store_free(s);
+    }
+    capme_options_free(o);
+}
+
+struct cancel_job {
+    const capme_store *store;
+    const capme_query *query;
+    char out[4096];
+    capme_status st;
+    long runs;
+};
+
+/* Extracts (nothing matches: CAPME_NO_PACKETS) again and again until cancelled. */
+static void *extract_until_cancelled(void *arg) {
+    struct cancel_job *job = arg;
+    do {
+        capme_summary *sum = NULL;
+        job->st = capme_extract_to_file(job->store, job->query, job->out, &sum);
+        capme_summary_free(sum);
+        job->runs++;
+    } while (job->st == CAPME_NO_PACKETS && job->runs < 100000);
+    return NULL;
 }
 
 static void test_cancel(const char *big) {
@@ -325,7 +444,7 @@ static void test_cancel(const char *big) {
     uint64_t bytes = 0;
     long n = run_search(s, q, 0, &bytes);
     CHECK(n == 0, "big store has no packet of that flow, got %ld", n);
-    CHECK(capme_store_set_cancelled(s, true) == CAPME_OK, "set cancelled");
+    CHECK(capme_store_cancel(s) == CAPME_OK, "cancel");
     capme_search *search = NULL;
     st = capme_search_new(s, q, &search);
     CHECK(st == CAPME_OK, "search on cancelled store starts");
@@ -343,13 +462,30 @@ static void test_cancel(const char *big) {
     CHECK(capme_store_set_cancelled(s, false) == CAPME_OK, "clear cancelled");
     bytes = 0;
     CHECK(run_search(s, q, 0, &bytes) == 0, "search runs again after clearing");
+
+    /* Cancel from another thread while extractions run on this one's store. */
+    struct cancel_job job;
+    memset(&job, 0, sizeof job);
+    job.store = s;
+    job.query = q;
+    snprintf(job.out, sizeof job.out, "%s/never-threaded.pcap", big);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, extract_until_cancelled, &job) == 0, "pthread_create");
+    struct timespec pause = {0, 20 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    CHECK(capme_store_cancel(s) == CAPME_OK, "cancel from the main thread");
+    pthread_join(t, NULL);
+    CHECK(job.st == CAPME_CANCELLED, "the running extraction was cancelled: %s after %ld runs",
+          capme_status_kind((int)job.st), job.runs);
+    CHECK(access(job.out, F_OK) != 0, "a cancelled extraction leaves no file");
+    CHECK(capme_store_set_cancelled(s, false) == CAPME_OK, "clear cancelled");
     capme_query_free(q);
     capme_store_free(s);
 }
 
 int main(int argc, char **argv) {
-    if (argc != 4) {
-        fprintf(stderr, "usage: %s STORE_DIR TMP_DIR BIG_STORE_DIR\n", argv[0]);
+    if (argc != 5) {
+        fprintf(stderr, "usage: %s STORE_DIR TMP_DIR BIG_STORE_DIR INDEX_DIR\n", argv[0]);
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -368,6 +504,7 @@ int main(int argc, char **argv) {
     test_extract(store, argv[2]);
     test_errors(store);
     test_cancel(argv[3]);
+    test_options(argv[1], argv[4]);
     capme_store_free(store);
 
     /* Two roots, one with a truncated capture file: the extraction succeeds with a warning. */

@@ -2,6 +2,10 @@
  *
  *   cc minimal.c $(pkg-config --cflags --libs capme) -o minimal
  *   ./minimal /nsm/sensor_data flow.pcap
+ *
+ * capme-c/scripts/test.sh builds it against the installed library and runs it on the sample
+ * store (examples/data/store): 15 packets, 3776 bytes. capme-c/README.md shows it in full
+ * (tests/readme.rs keeps the two the same).
  */
 #include <capme.h>
 #include <stdio.h>
