@@ -10,8 +10,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong in capme-core.
 ///
-/// The variants are grouped by who must act: [`Error::InvalidQuery`] is the caller's input,
-/// [`Error::Io`] and [`Error::Format`] are the store's, [`Error::NoPackets`] is an empty result.
+/// The variants are grouped by who must act: [`Error::InvalidQuery`] is the caller's input;
+/// [`Error::Io`], [`Error::Format`] and [`Error::Store`] are the store's (or the output's);
+/// [`Error::Cancelled`] is the caller's cancel; [`Error::NoPackets`] is an empty result.
+/// [`Error::kind`] gives the [`ErrorKind`] each binding maps from.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

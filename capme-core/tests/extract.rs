@@ -423,6 +423,15 @@ fn a_set_cancel_flag_stops_the_search() {
     flag.store(true, Ordering::Relaxed);
     let r: Result<Vec<Packet>, Error> = store.search(&query("1000", "1010")).unwrap().collect();
     assert!(matches!(r, Err(Error::Cancelled)), "{r:?}");
+    // A file smaller than one check interval is cancelled too (it used to be read whole).
+    let small = tempfile::tempdir().unwrap();
+    let d = day_dir(small.path(), "s1", "2023-11-14");
+    let mut b = PcapBuilder::new(1, false, false);
+    b.packet((1000, 0), &udp(A, 5000, B, 53, 1));
+    b.write(d.join("a.pcap")).unwrap();
+    let store = Store::open([small.path()]).unwrap().with_cancel(flag);
+    let r: Result<Vec<Packet>, Error> = store.search(&query("1000", "1010")).unwrap().collect();
+    assert!(matches!(r, Err(Error::Cancelled)), "{r:?}");
 }
 
 /// An IPv4 UDP fragment: the first (offset 0, with the UDP header) or a later one.

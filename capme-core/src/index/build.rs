@@ -23,9 +23,9 @@ struct ListBuilder {
 }
 
 impl FileIndex {
-    /// Indexes a capture file (legacy pcap or pcapng). `Ok(None)` is kept for formats that
-    /// cannot be indexed (none at present). A corrupt or cut record ends the index there (the
-    /// rest is scanned at query time).
+    /// Indexes a capture file (legacy pcap or pcapng). `Ok(None)` when it cannot be indexed
+    /// (a record list would exceed 2 GB): the file is scanned. A corrupt or cut record ends
+    /// the index there (the rest is scanned at query time).
     pub fn build(path: &Path) -> Result<Option<FileIndex>> {
         let meta = fs::metadata(path).map_err(|e| Error::io(path, e))?;
         let mut r = CaptureReader::open_for_index(path)?;

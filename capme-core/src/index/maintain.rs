@@ -16,7 +16,7 @@ pub struct IndexReport {
     pub built: u64,
     /// Files whose index was already fresh.
     pub fresh: u64,
-    /// Files not indexed (pcapng, unreadable...), scanned at query time.
+    /// Files not indexed (unreadable, or too large a record list), scanned at query time.
     pub skipped: u64,
     /// Capture bytes read to build.
     pub capture_bytes: u64,

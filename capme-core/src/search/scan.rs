@@ -344,7 +344,9 @@ fn scan_records(
     let path: Arc<Path> = Arc::from(file.path.as_path());
     let mut ifaces: Vec<Arc<Interface>> = Vec::new();
     let mut matcher = Matcher::new(spec.flow.clone());
-    let (mut late_run, mut since_check) = (0u32, 0u32);
+    // The first record looks at the flags too, so a search cancelled before it starts (or a
+    // small file) stops at once.
+    let (mut late_run, mut since_check) = (0u32, CANCEL_CHECK_RECORDS - 1);
     let mut in_lead = true;
     let mut lead_sent = !part.later;
     let mut reported = credit.0;

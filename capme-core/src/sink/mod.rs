@@ -2,8 +2,9 @@
 //!
 //! A [`Sink`] receives the merged stream of a search. The searcher never knows where packets
 //! end up; sinks never know how files were read. [`FileSink`] writes a capture file (pcap, or
-//! pcapng when the inputs differ) atomically; the archive, the Python iterator and the C
-//! callback are sinks or adapters over the same stream.
+//! pcapng when the inputs differ, or when the file is named `*.pcapng`) atomically; the archive
+//! is a [`FileSink`] at a path named for the query. The Python and C bindings pull packets
+//! from a [`crate::search::Search`] iterator instead of pushing them into a sink.
 
 pub mod archive;
 pub mod file;
