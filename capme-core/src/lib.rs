@@ -10,6 +10,24 @@
 //!       ─► sink: where matched records go                        (pcap, pcapng, archive)
 //! ```
 //!
+//! ## The module ladder
+//! Each module imports only modules on lower rungs (`tests/ladder.rs` checks it):
+//!
+//! ```text
+//! extract   the whole job: plan → search → sink, the Summary, Store::search/extract
+//! sink      Sink; pcap and pcapng writers; FileSink (atomic); archive naming
+//! search    scan loop, flow control, chains (fragments, reorder), merge; the matcher
+//! index     format, keys, build, view, query (open_reader), maintenance (build, orphans)
+//! store     discovery, spans, the window → file plan, the sidecar naming rule
+//! packet    Packet: what a search yields and a sink consumes
+//! capture   pcap/pcapng framing (capture::pcap: the pcap layout), seek and resync
+//! query     FlowSpec, Query, QueryText: the one parser of a query's text fields
+//! flow      FlowKey (canonical, bidirectional, FlowKey::of_decoded), Endpoint, Community ID
+//! wire      header views, decode; Proto (the IP protocol number)
+//! time      Timestamp (i64 ns), TimeWindow
+//! error, hash, io   Error and ErrorKind; FNV; positional reads and RangesReader
+//! ```
+//!
 //! ```no_run
 //! use capme_core::{FlowSpec, Query, Store, TimeWindow};
 //!
