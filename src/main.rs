@@ -222,6 +222,7 @@ fn extract(a: ExtractArgs) -> Result<(), Error> {
     if let Some(d) = &a.index.index_dir {
         store = store.with_index_dir(d);
     }
+    let started = std::time::Instant::now();
     let progress = Progress::start(&mut store, &query)?;
     let result = match (&a.output, &a.archive) {
         (Some(out), _) => store.extract_to_file(&query, out),
@@ -229,7 +230,23 @@ fn extract(a: ExtractArgs) -> Result<(), Error> {
         (None, None) => unreachable!("clap requires -o or --archive"),
     };
     drop(progress);
-    let summary = result?;
+    let summary = match result {
+        Ok(s) => s,
+        Err(e) => {
+            // Nothing matched: the warnings come first (they may explain it), and --json
+            // still prints the summary, so a caller sees the damage, not just the absence.
+            if let Some(mut s) = capme_core::Summary::of_no_packets(&e) {
+                for w in &s.warning_messages {
+                    eprintln!("capme: warning: {w}");
+                }
+                if a.json {
+                    s.elapsed_ms = started.elapsed().as_millis() as u64;
+                    println!("{}", serde_json::to_string(&s).expect("summary serializes"));
+                }
+            }
+            return Err(e);
+        }
+    };
     for w in &summary.warning_messages {
         eprintln!("capme: warning: {w}");
     }

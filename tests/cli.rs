@@ -513,3 +513,116 @@ fn index_command_then_indexed_extraction_equals_scan() {
     assert!(v2["files_indexed"].as_u64().unwrap() > 0);
     assert_eq!(std::fs::read(&o1).unwrap(), std::fs::read(&o2).unwrap());
 }
+
+/// A pcap file whose first record header claims 0x7fffffff captured bytes.
+fn corrupt_pcap(path: &Path) {
+    let mut h = Vec::new();
+    h.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    h.extend_from_slice(&2u16.to_le_bytes());
+    h.extend_from_slice(&4u16.to_le_bytes());
+    h.extend_from_slice(&[0u8; 8]);
+    h.extend_from_slice(&65535u32.to_le_bytes());
+    h.extend_from_slice(&1u32.to_le_bytes());
+    for v in [1_700_000_000u32, 0, 0x7fff_ffff, 60] {
+        h.extend_from_slice(&v.to_le_bytes());
+    }
+    h.extend_from_slice(&[0u8; 64]);
+    std::fs::write(path, h).unwrap();
+}
+
+#[test]
+fn exit_1_with_damage_prints_warnings_and_the_json_summary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("store");
+    std::fs::create_dir(&root).unwrap();
+    corrupt_pcap(&root.join("snort.log.1700000000"));
+    let out = tmp.path().join("flow.pcap");
+    let o = capme(&[
+        "extract",
+        "--store",
+        s(&root),
+        "--sip",
+        "10.0.0.1",
+        "--spt",
+        "1",
+        "--dip",
+        "10.0.0.2",
+        "--dpt",
+        "2",
+        "--stime",
+        "1700000000",
+        "--etime",
+        "1700000001",
+        "-o",
+        s(&out),
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("capme: warning:") && err.contains("2147483647"),
+        "{err}"
+    );
+    let last = err.lines().last().unwrap();
+    assert!(
+        last.contains("1 problem while reading 1 capture file")
+            && last.contains("no packet matched"),
+        "{err}"
+    );
+    let v: Value = serde_json::from_slice(&o.stdout).expect("a JSON summary for exit 1 too");
+    assert_eq!(v["packets"], 0);
+    assert_eq!(v["warnings"], 1);
+    assert_eq!(v["files_scanned"], 1);
+    assert!(v["output"].is_null());
+    assert!(!out.exists());
+}
+
+#[test]
+fn exit_1_says_when_no_capture_file_covers_the_window() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = capme(&[
+        "extract",
+        "--store",
+        s(tmp.path()),
+        "--sip",
+        "10.0.0.1",
+        "--spt",
+        "1",
+        "--dip",
+        "10.0.0.2",
+        "--dpt",
+        "2",
+        "--stime",
+        "1700000000",
+        "--etime",
+        "1700000001",
+        "-o",
+        s(&tmp.path().join("f.pcap")),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("the store holds no capture file"),
+        "{}",
+        stderr(&o)
+    );
+    let o = extract(&[
+        "--sip",
+        "10.0.0.1",
+        "--spt",
+        "1",
+        "--dip",
+        "10.0.0.2",
+        "--dpt",
+        "2",
+        "--stime",
+        "1500000000",
+        "--etime",
+        "1500000001",
+        "-o",
+        s(&tmp.path().join("f.pcap")),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("no capture file covers the window ("), "{err}");
+    assert!(err.contains(" capture files in the store)"), "{err}");
+}

@@ -57,14 +57,61 @@ pub enum Error {
     /// The search was cancelled through its cancel flag (e.g. Ctrl-C in Python).
     #[error("cancelled")]
     Cancelled,
-    /// The query matched no packet.
-    #[error("no packet matched {flow} between {window}")]
+    /// The query matched no packet. The message says first why the answer may be incomplete
+    /// (files that could not be read, or no capture file in the window at all), so that
+    /// damage never looks like absence.
+    #[error("{}", no_packets_message(.flow, .window, .warnings, *.files_in_window, *.files_in_store))]
     NoPackets {
         /// Human description of the flow.
         flow: String,
         /// Human description of the window.
         window: String,
+        /// Capture files whose span meets the window.
+        files_in_window: u64,
+        /// Capture files the store holds (as listed for this query).
+        files_in_store: u64,
+        /// Capture files read by scanning.
+        files_scanned: u64,
+        /// Capture files answered through their flow index.
+        files_indexed: u64,
+        /// Bytes of capture files read.
+        bytes_read: u64,
+        /// The search's non-fatal problems (corrupt records, unreadable or vanished files):
+        /// the flow may be in what could not be read.
+        warnings: Vec<String>,
     },
+}
+
+fn no_packets_message(
+    flow: &str,
+    window: &str,
+    warnings: &[String],
+    files_in_window: u64,
+    files_in_store: u64,
+) -> String {
+    let files = |n: u64| format!("{n} capture file{}", if n == 1 { "" } else { "s" });
+    let lead = if files_in_store == 0 {
+        "the store holds no capture file; ".to_string()
+    } else if files_in_window == 0 {
+        format!(
+            "no capture file covers the window ({} in the store); ",
+            files(files_in_store)
+        )
+    } else if !warnings.is_empty() {
+        format!(
+            "{} while reading {} (the flow may be in what could not be read: {}); ",
+            if warnings.len() == 1 {
+                "1 problem".to_string()
+            } else {
+                format!("{} problems", warnings.len())
+            },
+            files(files_in_window),
+            warnings[0]
+        )
+    } else {
+        String::new()
+    };
+    format!("{lead}no packet matched {flow} between {window}")
 }
 
 impl Error {

@@ -49,6 +49,29 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// The summary of an extraction that matched nothing ([`Error::NoPackets`]): no packet,
+    /// no output, with the files read and the warnings (the CLI prints it for `--json` with
+    /// exit code 1). `None` for any other error.
+    pub fn of_no_packets(e: &Error) -> Option<Summary> {
+        match e {
+            Error::NoPackets {
+                files_scanned,
+                files_indexed,
+                bytes_read,
+                warnings,
+                ..
+            } => Some(Summary {
+                files_scanned: *files_scanned,
+                files_indexed: *files_indexed,
+                bytes_read: *bytes_read,
+                warnings: warnings.len() as u64,
+                warning_messages: warnings.clone(),
+                ..Summary::default()
+            }),
+            _ => None,
+        }
+    }
+
     fn saw(&mut self, ts: Timestamp, caplen: usize) {
         self.packets += 1;
         self.bytes += caplen as u64;
@@ -115,6 +138,8 @@ impl Store {
         sink: &mut S,
         started: Instant,
     ) -> Result<Summary> {
+        let files_in_window = plan.files().count() as u64;
+        let files_in_store = plan.files_in_store as u64;
         let mut search = Search::with_options(plan, query, &scan_options(self));
         let mut sum = Summary::default();
         sink.begin()?;
@@ -134,6 +159,12 @@ impl Store {
             return Err(Error::NoPackets {
                 flow: query.flow.to_string(),
                 window: query.window.to_string(),
+                files_in_window,
+                files_in_store,
+                files_scanned: sum.files_scanned,
+                files_indexed: sum.files_indexed,
+                bytes_read: sum.bytes_read,
+                warnings: sum.warning_messages,
             });
         }
         sink.finish()?;

@@ -337,6 +337,7 @@ impl Store {
             newest_start = Some(files[i].start);
             break;
         }
+        let files_in_store = files.len();
         let mut chains: BTreeMap<Arc<str>, Vec<CaptureFile>> = BTreeMap::new();
         for f in files {
             if f.may_overlap(window) {
@@ -347,6 +348,7 @@ impl Store {
             chains: chains.into_values().collect(),
             warnings,
             newest_start,
+            files_in_store,
         })
     }
 }
@@ -413,6 +415,8 @@ pub struct Plan {
     pub warnings: Vec<String>,
     /// Start of the newest file in the whole store, if any.
     pub newest_start: Option<Timestamp>,
+    /// How many capture files the store holds (as listed for this plan).
+    pub files_in_store: usize,
 }
 
 impl Plan {
