@@ -66,26 +66,37 @@ struct WindowArgs {
 }
 
 #[derive(Args, Debug)]
+#[group(id = "destination", required = true, multiple = false)]
 struct ExtractArgs {
     #[command(flatten)]
     store: StoreArgs,
     /// Source IP address (IPv4 or IPv6).
-    #[arg(long, value_name = "IP", required_unless_present = "community_id")]
+    #[arg(
+        long,
+        value_name = "IP",
+        required_unless_present = "community_id",
+        allow_hyphen_values = true
+    )]
     sip: Option<String>,
     /// Source port (ICMP: type).
-    #[arg(long, value_name = "PORT")]
+    #[arg(long, value_name = "PORT", allow_hyphen_values = true)]
     spt: Option<String>,
     /// Destination IP address.
-    #[arg(long, value_name = "IP", required_unless_present = "community_id")]
+    #[arg(
+        long,
+        value_name = "IP",
+        required_unless_present = "community_id",
+        allow_hyphen_values = true
+    )]
     dip: Option<String>,
     /// Destination port (ICMP: code).
-    #[arg(long, value_name = "PORT")]
+    #[arg(long, value_name = "PORT", allow_hyphen_values = true)]
     dpt: Option<String>,
     /// Protocol: tcp, udp, sctp, icmp, icmp6 or a number. Default: tcp, udp and sctp.
-    #[arg(long, value_name = "PROTO")]
+    #[arg(long, value_name = "PROTO", allow_hyphen_values = true)]
     proto: Option<String>,
     /// Name the flow by Community ID (v1, seed 0) instead of a 5-tuple.
-    #[arg(long = "community-id", value_name = "ID",
+    #[arg(long = "community-id", value_name = "ID", allow_hyphen_values = true,
           conflicts_with_all = ["sip", "spt", "dip", "dpt", "proto"])]
     community_id: Option<String>,
     #[command(flatten)]
@@ -95,13 +106,13 @@ struct ExtractArgs {
         short = 'o',
         long = "output",
         value_name = "FILE",
-        required_unless_present = "archive",
-        conflicts_with = "archive"
+        group = "destination",
+        allow_hyphen_values = true
     )]
     output: Option<PathBuf>,
     /// Write into a CapMe-like archive: DIR/YYYY-MM-DD/<sensor>/<flow>_<window>.pcap, reusing
     /// an existing complete archive of the same flow and window.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", group = "destination")]
     archive: Option<PathBuf>,
     /// Rescan even when the archive already holds this flow and window.
     #[arg(long, requires = "archive")]
@@ -109,9 +120,10 @@ struct ExtractArgs {
     /// Print one JSON object (the summary) on stdout.
     #[arg(long)]
     json: bool,
-    /// Scan threads (default: the available cores). Results are the same for any number.
-    #[arg(long, value_name = "N")]
-    threads: Option<usize>,
+    /// Scan threads, at least 1 (default: the available cores). Results are the same for any
+    /// number.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
     #[command(flatten)]
     index: IndexDirArgs,
     /// Scan every file, even where a fresh index exists.
@@ -217,7 +229,7 @@ fn extract(a: ExtractArgs) -> Result<(), Error> {
     .parse()?;
     let mut store = Store::open(&a.store.store)?.use_index(!a.no_index);
     if let Some(n) = a.threads {
-        store = store.with_threads(n);
+        store = store.with_threads(usize::from(n));
     }
     if let Some(d) = &a.index.index_dir {
         store = store.with_index_dir(d);

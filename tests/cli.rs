@@ -309,6 +309,40 @@ fn exit_2_invalid_input_names_the_field_and_value() {
             "community-id",
             "1:notanid",
         ),
+        // Strict parsing: what clap or a lenient parser used to take or reject unnamed.
+        (
+            vec![
+                "--sip", "-1", "--spt", "1", "--dip", "10.0.0.2", "--dpt", "2",
+            ],
+            "invalid sip",
+            "\"-1\"",
+        ),
+        (
+            vec![
+                "--sip", "10.0.0.1", "--spt", "+22", "--dip", "10.0.0.2", "--dpt", "2",
+            ],
+            "invalid spt",
+            "+22",
+        ),
+        (
+            vec![
+                "--sip",
+                "10.0.0.1 ",
+                "--spt",
+                "1",
+                "--dip",
+                "10.0.0.2",
+                "--dpt",
+                "2",
+            ],
+            "invalid sip",
+            "\"10.0.0.1 \"",
+        ),
+        (
+            vec!["--community-id", "wCb3OG7yAFWelaUydu0D+125CLM="],
+            "community-id",
+            "wCb3OG7yAFWelaUydu0D+125CLM=",
+        ),
     ];
     for (args, field, value) in cases {
         let mut a = args.clone();
@@ -318,6 +352,30 @@ fn exit_2_invalid_input_names_the_field_and_value() {
         let e = stderr(&r);
         assert!(e.contains(field) && e.contains(value), "{args:?}: {e}");
     }
+    // A negative start, zero threads, and neither -o nor --archive.
+    let flow = [
+        "--sip", "10.0.0.1", "--spt", "1", "--dip", "10.0.0.2", "--dpt", "2",
+    ];
+    let mut a = flow.to_vec();
+    a.extend_from_slice(&["--stime", "-1", "--etime", "1718407578", "-o", o]);
+    let r = extract(&a);
+    assert_eq!(r.status.code(), Some(2));
+    assert!(
+        stderr(&r).contains("invalid stime \"-1\""),
+        "{}",
+        stderr(&r)
+    );
+    let mut a = flow.to_vec();
+    a.extend_from_slice(&["--stime", "1", "--etime", "2", "-o", o, "--threads", "0"]);
+    let r = extract(&a);
+    assert_eq!(r.status.code(), Some(2));
+    assert!(stderr(&r).contains("'0' for '--threads"), "{}", stderr(&r));
+    let mut a = flow.to_vec();
+    a.extend_from_slice(&["--stime", "1", "--etime", "2"]);
+    let r = extract(&a);
+    assert_eq!(r.status.code(), Some(2));
+    let e = stderr(&r);
+    assert!(e.contains("--output") && e.contains("--archive"), "{e}");
     let mut a: Vec<&str> = QINQ.to_vec();
     a.extend_from_slice(&["--stime", "1718407578", "--etime", "1718407577", "-o", o]);
     let r = extract(&a);

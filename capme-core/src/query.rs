@@ -69,10 +69,13 @@ impl FlowSpec {
         dpt: Option<&str>,
         proto: Option<&str>,
     ) -> Result<FlowSpec> {
+        // Strict: no spaces, no sign; brackets only as a pair around an IPv6 address.
         let addr = |field: &'static str, t: &str| -> Result<IpAddr> {
-            t.trim()
-                .trim_start_matches('[')
-                .trim_end_matches(']')
+            let inner = match t.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+                Some(v6) if v6.contains(':') => v6,
+                _ => t,
+            };
+            inner
                 .parse()
                 .map_err(|_| Error::invalid(field, t, "not an IPv4 or IPv6 address"))
         };
@@ -80,9 +83,14 @@ impl FlowSpec {
         let needs_ports = proto.is_none_or(|p| p.has_ports());
         let port = |field: &'static str, t: Option<&str>| -> Result<u16> {
             match t {
-                Some(t) => t.trim().parse::<u16>().map_err(|_| {
-                    Error::invalid(field, t, "expected a port (or ICMP type/code) 0-65535")
-                }),
+                Some(t) => t
+                    .bytes()
+                    .all(|b| b.is_ascii_digit())
+                    .then(|| t.parse::<u16>().ok())
+                    .flatten()
+                    .ok_or_else(|| {
+                        Error::invalid(field, t, "expected a port (or ICMP type/code) 0-65535")
+                    }),
                 None if needs_ports => Err(Error::invalid(
                     field,
                     "",
@@ -302,6 +310,27 @@ mod tests {
         let e =
             FlowSpec::parse_tuple("::1", Some("8"), "::2", Some("0"), Some("icmp")).unwrap_err();
         assert!(e.to_string().contains("proto"));
+        // Strict parsing: every lenient form is rejected, naming the field and the value.
+        for (sip, spt, field) in [
+            ("10.0.0.1 ", "1", "sip"),
+            (" 10.0.0.1", "1", "sip"),
+            ("[10.0.0.1]", "1", "sip"),
+            ("-1", "1", "sip"),
+            ("10.0.0.1", "+22", "spt"),
+            ("10.0.0.1", "22 ", "spt"),
+            ("10.0.0.1", "-1", "spt"),
+        ] {
+            let e = FlowSpec::parse_tuple(sip, Some(spt), "10.0.0.2", Some("2"), None).unwrap_err();
+            let value = if field == "sip" { sip } else { spt };
+            assert!(
+                matches!(&e, Error::InvalidQuery { field: f, value: v, .. } if *f == field && v == value),
+                "{sip:?} {spt:?}: {e}"
+            );
+        }
+        let e =
+            FlowSpec::parse_tuple("::1", Some("1"), "::2", Some("2"), Some(" tcp")).unwrap_err();
+        assert!(e.to_string().contains("proto"), "{e}");
+        assert!(FlowSpec::parse_tuple("[::1]", Some("1"), "::2", Some("2"), Some("TCP")).is_ok());
         // Port-less protocols need no ports.
         assert!(FlowSpec::parse_tuple("10.0.0.1", None, "10.0.0.2", None, Some("47")).is_ok());
     }

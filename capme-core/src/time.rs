@@ -94,8 +94,9 @@ pub struct TimeSpec {
 impl TimeSpec {
     /// Parses epoch seconds (`1700000000`), epoch with a fraction (`1700000000.25`), or RFC 3339
     /// (`2023-11-14T22:13:20Z`, `2023-11-14T22:13:20.5+01:00`). `field` names the field in errors.
+    /// Parsing is strict: no surrounding spaces, no sign, nothing before 1970.
     pub fn parse(field: &'static str, text: &str) -> Result<TimeSpec> {
-        let t = text.trim();
+        let t = text;
         if t.is_empty() {
             return Err(Error::invalid(
                 field,
@@ -103,6 +104,26 @@ impl TimeSpec {
                 "empty time; expected epoch seconds or RFC 3339",
             ));
         }
+        if t.trim() != t {
+            return Err(Error::invalid(
+                field,
+                text,
+                "leading or trailing spaces; expected epoch seconds or RFC 3339",
+            ));
+        }
+        let spec = Self::parse_any(field, text)?;
+        if spec.ts.as_nanos() < 0 {
+            return Err(Error::invalid(
+                field,
+                text,
+                "before 1970-01-01T00:00:00Z; capture times are after the epoch",
+            ));
+        }
+        Ok(spec)
+    }
+
+    fn parse_any(field: &'static str, text: &str) -> Result<TimeSpec> {
+        let t = text;
         if t.bytes()
             .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
             && !t[1..].contains('-')
@@ -284,9 +305,28 @@ mod tests {
         assert!(e.contains("stime") && e.contains("yesterday"), "{e}");
         let e = TimeWindow::parse("200", "100").unwrap_err().to_string();
         assert!(e.contains("etime") && e.contains("100"), "{e}");
-        for bad in ["", "1.", "1.1234567890", "12a", "1e9", "99999999999"] {
-            assert!(TimeSpec::parse("stime", bad).is_err(), "{bad}");
+        for bad in [
+            "",
+            "1.",
+            "1.1234567890",
+            "12a",
+            "1e9",
+            "99999999999",
+            // Strict: no spaces, no sign, nothing before 1970.
+            " 1700000000",
+            "1700000000 ",
+            "+1700000000",
+            "-1",
+            "-0.5",
+            "1969-12-31T23:59:59Z",
+        ] {
+            let e = TimeSpec::parse("stime", bad).unwrap_err();
+            assert!(
+                matches!(&e, Error::InvalidQuery { field: "stime", value, .. } if value == bad),
+                "{bad:?}: {e}"
+            );
         }
+        assert!(TimeSpec::parse("stime", "0").is_ok());
     }
 
     #[test]

@@ -89,10 +89,9 @@ impl CommunityId {
     }
 
     /// Parses `1:` followed by the base64 digest (28 characters) or the hex digest (40 digits,
-    /// either case). The `1:` prefix may be left out; surrounding whitespace is ignored.
+    /// either case). Strict: the `1:` prefix is required, and nothing may surround the ID.
     pub fn parse(text: &str) -> Result<CommunityId> {
-        let trimmed = text.trim();
-        let body = match trimmed.split_once(':') {
+        let body = match text.split_once(':') {
             Some(("1", body)) => body,
             Some((version, _)) => {
                 return Err(Error::invalid(
@@ -101,7 +100,13 @@ impl CommunityId {
                     format!("unsupported version {version:?}, only version 1 exists"),
                 ))
             }
-            None => trimmed,
+            None => {
+                return Err(Error::invalid(
+                    FIELD,
+                    text,
+                    "expected \"1:\" and a 28-character base64 or 40-digit hex SHA-1 digest",
+                ))
+            }
         };
         let digest = match body.len() {
             BASE64_LEN => decode_base64(body),
@@ -352,8 +357,10 @@ mod tests {
         let id: CommunityId = b64.parse().unwrap();
         assert_eq!(id, CommunityId::parse(hex).unwrap());
         assert_eq!(id, CommunityId::parse(&hex.to_uppercase()).unwrap());
-        assert_eq!(id, CommunityId::parse(&hex[2..]).unwrap());
-        assert_eq!(id, CommunityId::parse(&format!("  {b64}\n")).unwrap());
+        // Strict: the version prefix is required, and nothing may surround the ID.
+        assert!(CommunityId::parse(&hex[2..]).is_err());
+        assert!(CommunityId::parse(&format!("  {b64}\n")).is_err());
+        assert!(CommunityId::parse(&format!("{b64} ")).is_err());
         assert_eq!(id.to_base64(), b64);
         assert_eq!(id.to_hex(), hex);
         assert_eq!(id.to_string(), b64);

@@ -38,7 +38,7 @@ impl Proto {
     /// Parses `tcp`, `udp`, `sctp`, `icmp`, `icmp6` (or `icmpv6`, `ipv6-icmp`), `udplite`, or a
     /// number 0–255. `field` names the field in the error.
     pub fn parse(field: &'static str, text: &str) -> Result<Proto> {
-        let t = text.trim().to_ascii_lowercase();
+        let t = text.to_ascii_lowercase();
         Ok(match t.as_str() {
             "tcp" => Proto::TCP,
             "udp" => Proto::UDP,
