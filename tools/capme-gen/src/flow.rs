@@ -26,6 +26,21 @@ pub(crate) struct Out {
     pub(crate) foreign: bool,
 }
 
+impl Out {
+    /// A packet of the flow at `t`, not a fragment, not marked for disorder or overlap.
+    pub(crate) fn new(t: i64, fwd: bool, data: Vec<u8>) -> Out {
+        Out {
+            t,
+            fwd,
+            data,
+            frag: Frag::No,
+            force_disorder: false,
+            overlap: false,
+            foreign: false,
+        }
+    }
+}
+
 /// The two ends of a flow and the link layer between them.
 #[derive(Debug, Clone)]
 pub(crate) struct Link {
@@ -63,10 +78,7 @@ impl Link {
         } else {
             (self.b_mac, self.a_mac, self.b, self.a, self.ttl_b)
         };
-        let mut pb = PacketBuilder::ethernet(sm, dm);
-        for &(stag, vid) in &self.tags {
-            pb = if stag { pb.stag(vid) } else { pb.vlan(vid) };
-        }
+        let mut pb = self.ethernet(sm, dm);
         for &l in &self.mpls {
             pb = pb.mpls(l);
         }
@@ -76,6 +88,14 @@ impl Link {
         }
         for e in &self.ipv6_ext {
             pb = pb.ipv6_ext(e.clone());
+        }
+        pb
+    }
+    /// An Ethernet frame from `src` to `dst` with the link's VLAN tags.
+    pub(crate) fn ethernet(&self, src: Mac, dst: Mac) -> PacketBuilder {
+        let mut pb = PacketBuilder::ethernet(src, dst);
+        for &(stag, vid) in &self.tags {
+            pb = if stag { pb.stag(vid) } else { pb.vlan(vid) };
         }
         pb
     }
@@ -119,15 +139,7 @@ impl Conv {
         self.link.builder(fwd).id(self.ids[i])
     }
     pub(crate) fn push(&mut self, t: i64, fwd: bool, data: Vec<u8>) -> &mut Out {
-        self.out.push(Out {
-            t,
-            fwd,
-            data,
-            frag: Frag::No,
-            force_disorder: false,
-            overlap: false,
-            foreign: false,
-        });
+        self.out.push(Out::new(t, fwd, data));
         self.out.last_mut().expect("just pushed")
     }
     /// A UDP datagram, fragmented into `frags` pieces when `frags > 1`, pieces `order`ed.

@@ -1,11 +1,9 @@
 //! The background traffic mix: one random flow at a time (short and long TCP, DNS, ICMP echo,
 //! NTP, syslog, ARP, fragmented UDP; IPv4 and IPv6; some on VLANs and QinQ).
 
-use crate::flow::{
-    body, dns_message, http_request, ping_payload, Conv, Frag, Link, Out, Tcp, NAMES,
-};
+use crate::flow::{body, dns_message, http_request, ping_payload, Conv, Link, Out, Tcp, NAMES};
 use crate::{MS, S};
-use capme_core::testutil::packet::{Mac, PacketBuilder};
+use capme_core::testutil::packet::Mac;
 use capme_core::testutil::rng::Rng;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -205,20 +203,13 @@ pub(crate) fn background(rng: &mut Rng, t0: i64, ctx: &BgCtx) -> Vec<Out> {
                 for part in [&sha[..], &spa[..], &tha[..], &tpa[..]] {
                     arp.extend_from_slice(part);
                 }
-                let mut pb = PacketBuilder::ethernet(sm, dm);
-                for &(stag, vid) in &link.tags {
-                    pb = if stag { pb.stag(vid) } else { pb.vlan(vid) };
-                }
-                let data = pb.ethertype(0x0806).payload(&arp).min_len(60).build();
-                out.push(Out {
-                    t: t0 + k * rng.range(100, 900),
-                    fwd,
-                    data,
-                    frag: Frag::No,
-                    force_disorder: false,
-                    overlap: false,
-                    foreign: false,
-                });
+                let data = link
+                    .ethernet(sm, dm)
+                    .ethertype(0x0806)
+                    .payload(&arp)
+                    .min_len(60)
+                    .build();
+                out.push(Out::new(t0 + k * rng.range(100, 900), fwd, data));
             }
             out
         }
