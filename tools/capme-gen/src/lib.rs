@@ -22,15 +22,15 @@
 //! `sensor3-eth1`, ...; sensor *i* starts `137·(i-1)` seconds after `--start`, so their times
 //! overlap.
 //!
-//! The traffic is background noise ([`traffic`]: TCP with handshake, data and FIN; DNS; ICMP
-//! echo; NTP; syslog; some fragmented UDP; IPv4 and IPv6; some on 802.1Q VLANs and some QinQ) plus
-//! named flows ([`named`]) that tests look up in the manifest ([`manifest`], `--manifest`): plain
-//! TCP/UDP/ICMP over IPv4 and IPv6, VLAN, QinQ and MPLS flows, fragmented UDP (one with the last
-//! fragment written before the first), a 5-tuple reused an hour later, a connection across
-//! midnight UTC, a packet at the end of one file stamped after the first packet of the next
-//! file, IPv4 options and IPv6 extension headers. Within a file a few packets are stamped 1–5 ms
-//! before their predecessor, as multi-queue capture does, but never before the file's name
-//! ([`writer`]).
+//! The traffic is background noise (module `traffic`: TCP with handshake, data and FIN; DNS;
+//! ICMP echo; NTP; syslog; some fragmented UDP; IPv4 and IPv6; some on 802.1Q VLANs and some
+//! QinQ) plus named flows (module `named`) that tests look up in the manifest (module
+//! `manifest`, `--manifest`): plain TCP/UDP/ICMP over IPv4 and IPv6, VLAN, QinQ and MPLS flows,
+//! fragmented UDP (one with the last fragment written before the first), a 5-tuple reused an
+//! hour later, a connection across midnight UTC, a packet at the end of one file stamped after
+//! the first packet of the next file, IPv4 options and IPv6 extension headers. Within a file a
+//! few packets are stamped 1–5 ms before their predecessor, as multi-queue capture does, but
+//! never before the file's name (module `writer`).
 //!
 //! The defaults (start 2024-06-14T23:02:17Z, 2 hours, rotation every 900 s, 2 sensors, about
 //! 1.1 MB) give the small store committed under `examples/data/store`. `--target-bytes` scales
