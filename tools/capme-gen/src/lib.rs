@@ -58,7 +58,7 @@ use capme_core::testutil::rng::Rng;
 use clap::Parser;
 use serde_json::json;
 use std::error::Error;
-use std::ffi::OsStr;
+use std::ffi::OsString;
 use std::fs;
 use std::path::PathBuf;
 
@@ -106,12 +106,10 @@ pub struct Config {
 impl Config {
     /// The command line's defaults (the bundled sample store) writing to `out`.
     pub fn new(out: impl Into<PathBuf>) -> Config {
-        let out = out.into();
-        Config::parse_from([
-            OsStr::new("gen-store"),
-            OsStr::new("--out"),
-            out.as_os_str(),
-        ])
+        // `--out=PATH` in one word, so that no path can read as another option.
+        let mut out_arg = OsString::from("--out=");
+        out_arg.push(out.into());
+        Config::parse_from([OsString::from("gen-store"), out_arg])
     }
 }
 

@@ -66,3 +66,11 @@ fn the_library_writes_what_the_binary_writes() {
     );
     assert_same_store(&lib, &bin);
 }
+
+#[test]
+fn config_new_takes_any_path() {
+    let config = capme_gen::Config::new("--seed");
+    assert_eq!(config.out, std::path::PathBuf::from("--seed"));
+    assert_eq!((config.seed, config.sensors, config.rotate), (1, 2, 900));
+    assert!(config.manifest.is_none());
+}
