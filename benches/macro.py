@@ -4,8 +4,9 @@ Security Onion style store of several GB, page-cached.
 
     python3 benches/macro.py [--bytes 4300000000] [--dir /tmp/capme-bench] [--flows 30] [--keep]
 
-Builds the release binaries, generates the store with examples/gen-store (128 MB files), reads it
-once so it is in the page cache, then measures in the same run:
+Builds the release binaries (capme, and gen-store and pivot-bench of the tools crate
+tools/capme-gen), generates the store with gen-store (128 MB files), reads it once so it is in
+the page cache, then measures in the same run:
   W1 "pivot": sampled flows, window = the flow's own seconds +-60 s: capme vs tcpdump -r FILE -w OUT
      '(F) or (vlan and (F))' over each file the window touches, two tcpdumps in parallel; again
      on a one-sensor store (the directory of the sensor that holds the flow);
@@ -23,9 +24,13 @@ import argparse, json, os, random, shutil, struct, subprocess, sys, tempfile, ti
 from concurrent.futures import ThreadPoolExecutor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CAPME = os.path.join(ROOT, "target", "release", "capme")
-GEN = os.path.join(ROOT, "target", "release", "examples", "gen-store")
-PIVOT = os.path.join(ROOT, "target", "release", "examples", "pivot-bench")
+# The binaries, in cargo's target directory (CARGO_TARGET_DIR or the workspace's target/).
+RELEASE = os.path.join(json.loads(subprocess.run(
+    ["cargo", "metadata", "--format-version", "1", "--no-deps"], cwd=ROOT, check=True,
+    capture_output=True).stdout)["target_directory"], "release")
+CAPME = os.path.join(RELEASE, "capme")
+GEN = os.path.join(RELEASE, "gen-store")
+PIVOT = os.path.join(RELEASE, "pivot-bench")
 
 
 def sh(cmd, **kw):
@@ -175,8 +180,11 @@ def main():
     for tool in ("tcpdump", "/usr/bin/time"):
         if not shutil.which(tool):
             raise SystemExit(f"{tool} is needed: apt-get install tcpdump time")
-    sh(["cargo", "build", "--release", "--quiet", "--bin", "capme", "--example", "gen-store",
-        "--example", "pivot-bench"], cwd=ROOT)
+    # Two builds: the tools crate enables capme-core's test builders, the measured CLI must not
+    # be built with them.
+    sh(["cargo", "build", "--release", "--quiet", "--bin", "capme"], cwd=ROOT)
+    sh(["cargo", "build", "--release", "--quiet", "-p", "capme-gen", "--bin", "gen-store",
+        "--bin", "pivot-bench"], cwd=ROOT)
     store = os.path.join(a.dir, "store")
     if not os.path.isdir(store):
         os.makedirs(a.dir, exist_ok=True)

@@ -2,7 +2,8 @@
 # Runs every test of capme on a fresh machine: installs what the tests need (Debian's tcpdump
 # and tshark for the differential tests; capme-c's and capme-py's scripts install tcl8.6-dev,
 # valgrind, pkg-config, python3-venv and, from PyPI, maturin, ziglang, pytest, splunk-sdk), then
-# formatting, lints and the whole test suite of the workspace, the C/Tcl and the Python parts.
+# formatting, lints, the whole test suite of the workspace, the Rust API examples, the C/Tcl and
+# the Python parts.
 # This is the README's test command and what .ci/run calls.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +26,31 @@ cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test"
 # CAPME_REQUIRE_TOOLS makes the differential tests fail, not skip, when tcpdump/tshark are missing.
 CAPME_REQUIRE_TOOLS=1 cargo test --workspace
+echo "== examples (cargo run --example): the README's flow, 15 packets, as the CLI extracts it"
+# They are what Rust users copy from: run each so that none can rot. Outputs go to a temporary
+# directory; nothing is written under examples/data (the index goes to --index-dir).
+ex="$(mktemp -d -t capme-examples.XXXXXX)"
+trap 'rm -rf "$ex"' EXIT
+flow=(--sip 10.10.5.10 --spt 52001 --dip 10.10.5.20 --dpt 22 --proto tcp
+      --stime 1718407577 --etime 1718407578)
+example() {
+    local name="$1"; shift
+    cargo run -q --example "$name" -- --store examples/data/store "$@" >"$ex/$name.out"
+    sed 's/^/    /' "$ex/$name.out"
+}
+cargo run -q --bin capme -- extract --store examples/data/store "${flow[@]}" -o "$ex/cli.pcap"
+example extract_to_file "${flow[@]}" --out "$ex/extract_to_file.pcap"
+grep -q "^15 packets, 3776 bytes written to " "$ex/extract_to_file.out"
+cmp "$ex/cli.pcap" "$ex/extract_to_file.pcap"
+example stream_packets "${flow[@]}"
+[ "$(grep -c ' bytes sensor sensor1-eth1 file ' "$ex/stream_packets.out")" -eq 15 ]
+grep -qx "15 packets" "$ex/stream_packets.out"
+example use_index --index-dir "$ex/index" --out "$ex/use_index.pcap"
+grep -q "^indexed 16 capture files" "$ex/use_index.out"
+grep -q "^15 packets written to .*: 2 files answered from the index, 0 scanned" "$ex/use_index.out"
+cmp "$ex/cli.pcap" "$ex/use_index.pcap"
+[ ! -e examples/data/store/.capme ] && [ -z "$(git status --porcelain --ignored examples/data)" ]
+echo "examples: ok"
 echo "== capme-c: C ABI, valgrind, pkg-config install, Tcl extension"
 ./capme-c/scripts/test.sh
 echo "== capme-py: wheel (abi3, manylinux2014) in a fresh virtualenv, pytest, Splunk app"

@@ -419,7 +419,7 @@ fn exit_3_store_and_io_errors() {
 
 #[test]
 fn community_id_command_prints_only_the_id() {
-    // A record of the specification's baseline (shared/data/community-id).
+    // A record of the specification's baseline (capme-core/tests/data/community-id).
     let o = capme(&[
         "community-id",
         "--sip",

@@ -306,29 +306,13 @@ fn sampled_flows_match_tcpdump_with_time_pruning() {
     if !have("tcpdump") || !have("tshark") {
         return;
     }
-    let exe = PathBuf::from(env!("CARGO_BIN_EXE_capme"));
-    let gen = exe.parent().unwrap().join("examples").join("gen-store");
-    assert!(
-        gen.exists(),
-        "{} missing: cargo test builds examples",
-        gen.display()
-    );
     let tmp = tempfile::tempdir().unwrap();
     let st = tmp.path().join("store");
-    let o = Command::new(&gen)
-        .args([
-            "--out",
-            st.to_str().unwrap(),
-            "--target-bytes",
-            "80000000",
-            "--rotate",
-            "1800",
-            "--seed",
-            "3",
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut config = capme_gen::Config::new(&st);
+    config.target_bytes = 80_000_000;
+    config.rotate = 1800;
+    config.seed = 3;
+    capme_gen::generate(&config).unwrap_or_else(|e| panic!("gen-store: {e}"));
     let big = capture_files(&st)
         .iter()
         .filter(|f| std::fs::metadata(f).unwrap().len() > 8 << 20)

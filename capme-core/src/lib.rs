@@ -60,6 +60,7 @@ pub mod store;
 pub mod time;
 pub mod wire;
 
+#[cfg(any(test, feature = "testutil"))]
 #[doc(hidden)]
 pub mod testutil;
 

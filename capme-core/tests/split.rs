@@ -7,6 +7,7 @@ use capme_core::capture::seek::{open_split, Split};
 use capme_core::search::REORDER_SLACK_NS;
 use capme_core::testutil::capture::PcapBuilder;
 use capme_core::testutil::packet::udp4;
+use capme_core::testutil::rng::Rng;
 use capme_core::{Packet, Query, ScanOptions, Search, Store, TimeWindow};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -325,30 +326,18 @@ fn segments_count_progress_and_bytes_once() {
     assert!(read[0] < size, "the file was pruned");
 }
 
-/// A small seeded generator (xorshift64*), so the random cases are the same on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u32) -> u32 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        ((self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) % u64::from(n.max(1))) as u32
-    }
-}
-
 /// Random files (seeded): record sizes, packets stamped up to 2.5 s early, runs of hundreds of
 /// records far later than the rest, payloads that imitate record headers; random windows.
 /// Every thread count returns exactly what one scan returns.
 #[test]
 fn random_files_and_windows_give_the_same_packets_with_segments() {
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut rng = Rng::new(0x9E37_79B9_7F4A_7C15);
     let (mut cut, mut inside_packets) = (0, 0);
     for case in 0..10 {
         let dir = tempfile::tempdir().unwrap();
         let mut b = PcapBuilder::new(1, false, false);
         let mut lens = Vec::new();
-        let records = 25_000 + rng.below(10_000);
+        let records = 25_000 + rng.below(10_000) as u32;
         let (mut ms, mut n, mut i) = (0u32, 0u32, 0u32);
         while i < records {
             // Now and then a run of records far later than the rest: in even cases rare and
@@ -361,7 +350,7 @@ fn random_files_and_windows_give_the_same_packets_with_segments() {
             };
             if rng.below(every) == 0 {
                 for _ in 0..100 + rng.below(longest) {
-                    let late = ms + 40_000 + rng.below(1_000);
+                    let late = ms + 40_000 + rng.below(1_000) as u32;
                     let data = other_packet(i, &[0x44; 40]);
                     lens.push(data.len());
                     b.packet(ts(late), &data);
@@ -369,9 +358,9 @@ fn random_files_and_windows_give_the_same_packets_with_segments() {
                 }
                 continue;
             }
-            ms += rng.below(3);
+            ms += rng.below(3) as u32;
             let t = if rng.below(30) == 0 {
-                ms.saturating_sub(rng.below(2_500))
+                ms.saturating_sub(rng.below(2_500) as u32)
             } else {
                 ms
             };
@@ -392,11 +381,11 @@ fn random_files_and_windows_give_the_same_packets_with_segments() {
         // Windows of a third of the file or more, so that bounds fall inside them; every
         // other one runs past the file's end, so that a scan that passes a false bound reads
         // to the end of the file instead of stopping after a late run.
-        let start = rng.below(secs * 2 / 3);
+        let start = rng.below(u64::from(secs * 2 / 3)) as u32;
         let end = if case % 2 == 0 {
             secs + 100
         } else {
-            start + secs / 3 + rng.below(secs - start - secs / 3 + 1)
+            start + secs / 3 + rng.below(u64::from(secs - start - secs / 3 + 1)) as u32
         };
         let q = query(T0 + start, T0 + end);
         let split = search_split(&path, &q, 5).unwrap();

@@ -38,10 +38,13 @@ cargo fmt --manifest-path capme-py/Cargo.toml --check
 cargo clippy --manifest-path capme-py/Cargo.toml --all-targets -- -D warnings
 
 echo "== capme CLI and a large generated store (for the GIL and Ctrl-C tests)"
-cargo build --release --bin capme --example gen-store
+cargo build --release --bin capme
+# The generator is the tools crate capme-gen (built on its own: it enables capme-core's test
+# builders, which the CLI above must not be built with).
+cargo build --release -p capme-gen --bin gen-store
 rm -rf "$work/big"
 target_dir="$(cargo metadata --format-version 1 --no-deps | "$bpy" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
-"$target_dir/release/examples/gen-store" --out "$work/big" --target-bytes 200000000 >/dev/null
+"$target_dir/release/gen-store" --out "$work/big" --target-bytes 200000000 >/dev/null
 
 echo "== wheel (maturin, manylinux2014 with zig)"
 rm -rf "$work/dist"

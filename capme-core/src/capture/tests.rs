@@ -721,13 +721,8 @@ fn mutated_files_never_panic() {
         .packet((1, 2), &[1; 30])
         .packet((1, 3), &[2; 30])
         .bytes();
-    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut rng = crate::testutil::rng::Rng::new(0x9e37_79b9_7f4a_7c15);
+    let mut next = move || rng.next_u64();
     for base in [ng.bytes(), pcap] {
         for _ in 0..10_000 {
             let mut b = base.clone();

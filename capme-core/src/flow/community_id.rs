@@ -187,9 +187,9 @@ mod tests {
     use std::collections::HashSet;
     use std::path::PathBuf;
 
-    /// The conformance data of the specification, beside the repository (`<clone>/../shared`).
+    /// The conformance data of the specification, in the repository (with its license).
     fn data_dir() -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/community-id")
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/community-id")
     }
 
     struct Record {

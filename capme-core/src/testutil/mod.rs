@@ -1,9 +1,12 @@
-//! Builders for tests, benchmarks and the sample-store generator: packets (`packet`) and small
-//! capture files (`capture`). Public so that examples and integration tests can use them; not part
-//! of the stable API.
+//! Builders for tests, benchmarks and the sample-store generator: packets (`packet`), small
+//! capture files (`capture`) and the one seeded random number generator (`rng`). Compiled only
+//! for capme-core's own unit tests and with the `testutil` feature, which only dev-dependencies
+//! and the workspace's tools crate enable: the library as shipped holds none of it. Not part of
+//! the stable API.
 
 pub mod capture;
 pub mod packet;
+pub mod rng;
 
 /// The flow most engine tests ask for: UDP 10.0.0.1:5000 <-> 10.0.0.2:53.
 pub fn udp_flow() -> crate::FlowSpec {

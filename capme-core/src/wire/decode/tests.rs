@@ -571,14 +571,8 @@ fn wire_decode_every_truncation() {
 
 #[test]
 fn wire_decode_random_bytes_never_panic() {
-    // xorshift64*: deterministic, no dependency.
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = move || {
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        state.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    };
+    let mut rng = crate::testutil::rng::Rng::new(0x9e37_79b9_7f4a_7c15);
+    let mut next = move || rng.next_u64();
     let linktypes = [0, 1, 12, 14, 101, 108, 113, 228, 229, 276, 9999];
     let corpus = corpus();
     for round in 0..20_000 {

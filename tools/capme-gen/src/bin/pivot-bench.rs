@@ -1,12 +1,12 @@
 //! Runs many pivots in one process, as the Python binding or a long-running service does, and
 //! prints each one's wall time: the macro benchmark's in-process measurement (no process start
-//! per pivot).
+//! per pivot). `benches/macro.py` builds and runs it.
 //!
 //! ```text
-//! cargo run --release --example pivot-bench -- STORE OUTDIR [--index-dir DIR | --no-index] < queries
+//! cargo run --release -p capme-gen --bin pivot-bench -- STORE OUTDIR [--index-dir DIR | --no-index] < queries
 //! ```
 //! Each line of standard input is `proto sip spt dip dpt stime etime`; each output line is
-//! `<microseconds> <packets>`.
+//! `<microseconds> <packets> <bytes>`.
 
 use capme_core::{Error, FlowSpec, Query, Store, TimeWindow};
 use std::io::BufRead;
