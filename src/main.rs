@@ -101,7 +101,9 @@ struct ExtractArgs {
     community_id: Option<String>,
     #[command(flatten)]
     window: WindowArgs,
-    /// Write the packets to this file (pcap; pcapng when inputs differ in link type or precision).
+    /// Write the packets to this new file (pcap; pcapng when named *.pcapng or when inputs
+    /// differ in link type or precision); `-` writes the pcap to stdout. An existing file is
+    /// replaced only with --force.
     #[arg(
         short = 'o',
         long = "output",
@@ -114,8 +116,10 @@ struct ExtractArgs {
     /// an existing complete archive of the same flow and window.
     #[arg(long, value_name = "DIR", group = "destination")]
     archive: Option<PathBuf>,
-    /// Rescan even when the archive already holds this flow and window.
-    #[arg(long, requires = "archive")]
+    /// With --archive: rescan even when the archive already holds this flow and window. With
+    /// -o: replace an existing regular file (never a directory, device, FIFO, socket or link;
+    /// never a file inside a store root).
+    #[arg(long)]
     force: bool,
     /// Print one JSON object (the summary) on stdout.
     #[arg(long)]
@@ -236,7 +240,16 @@ fn extract(a: ExtractArgs) -> Result<(), Error> {
     }
     let started = std::time::Instant::now();
     let progress = Progress::start(&mut store, &query)?;
+    if a.json && a.output.as_deref() == Some(std::path::Path::new("-")) {
+        return Err(Error::invalid(
+            "json",
+            "-o -",
+            "stdout carries the capture; --json cannot share it",
+        ));
+    }
     let result = match (&a.output, &a.archive) {
+        (Some(out), _) if out.as_os_str() == "-" => extract_to_stdout(&store, &query),
+        (Some(out), _) if a.force => store.extract_to_file_replacing(&query, out),
         (Some(out), _) => store.extract_to_file(&query, out),
         (None, Some(dir)) => store.extract_to_archive(&query, dir, a.force),
         (None, None) => unreachable!("clap requires -o or --archive"),
@@ -267,10 +280,31 @@ fn extract(a: ExtractArgs) -> Result<(), Error> {
             "{}",
             serde_json::to_string(&summary).expect("summary serializes")
         );
+    } else if summary.output.as_deref() == Some(std::path::Path::new("-")) {
+        // stdout carries the capture: the summary goes to stderr.
+        for line in human_summary(&summary).lines() {
+            eprintln!("capme: {line}");
+        }
     } else {
-        print_human(&summary);
+        print!("{}", human_summary(&summary));
     }
     Ok(())
+}
+
+/// `-o -`: the capture goes to stdout, as `tcpdump -w -` does. It is written to a temporary
+/// file first (the output may turn from pcap into pcapng when a packet of another link type
+/// arrives, which rewrites what came before), then copied to stdout.
+fn extract_to_stdout(store: &Store, query: &Query) -> Result<Summary, Error> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let tmp = dir.path().join("capme-stdout.pcap");
+    let mut summary = store.extract_to_file(query, &tmp)?;
+    let mut f = std::fs::File::open(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    let mut out = std::io::stdout().lock();
+    std::io::copy(&mut f, &mut out)
+        .and_then(|_| std::io::Write::flush(&mut out))
+        .map_err(|e| Error::io("<stdout>", e))?;
+    summary.output = Some("-".into());
+    Ok(summary)
 }
 
 /// A progress bar on stderr for extractions that take more than a second, when stderr is a
@@ -333,7 +367,8 @@ impl Drop for Progress {
     }
 }
 
-fn print_human(s: &Summary) {
+/// The human summary, four lines at most, each ending in a newline.
+fn human_summary(s: &Summary) -> String {
     let out = s
         .output
         .as_ref()
@@ -343,22 +378,19 @@ fn print_human(s: &Summary) {
         ns.map(|n| capme_core::Timestamp(n).to_rfc3339())
             .unwrap_or_default()
     };
-    println!(
-        "{} {} ({}) to {out}",
+    let mut text = format!(
+        "{} {} ({}) to {out}\n  first {}  last {}\n",
         if s.cached { "archive has" } else { "wrote" },
         count(s.packets, "packet"),
-        count(s.bytes, "byte")
-    );
-    println!(
-        "  first {}  last {}",
+        count(s.bytes, "byte"),
         when(s.first_ts_ns),
         when(s.last_ts_ns)
     );
     if let Some(c) = &s.community_id {
-        println!("  community id {c}");
+        text += &format!("  community id {c}\n");
     }
-    println!(
-        "  scanned {}, {} through their index ({} read) in {} ms{}",
+    text += &format!(
+        "  scanned {}, {} through their index ({} read) in {} ms{}\n",
         count(s.files_scanned, "file"),
         s.files_indexed,
         count(s.bytes_read, "byte"),
@@ -369,6 +401,7 @@ fn print_human(s: &Summary) {
             String::new()
         }
     );
+    text
 }
 
 /// `1 file`, `2 files`.

@@ -638,10 +638,12 @@ fn exit_1_with_damage_prints_warnings_and_the_json_summary() {
 #[test]
 fn exit_1_says_when_no_capture_file_covers_the_window() {
     let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("empty-store");
+    std::fs::create_dir(&empty).unwrap();
     let o = capme(&[
         "extract",
         "--store",
-        s(tmp.path()),
+        s(&empty),
         "--sip",
         "10.0.0.1",
         "--spt",
@@ -683,4 +685,179 @@ fn exit_1_says_when_no_capture_file_covers_the_window() {
     let err = stderr(&o);
     assert!(err.contains("no capture file covers the window ("), "{err}");
     assert!(err.contains(" capture files in the store)"), "{err}");
+}
+
+fn qinq_to(out: &str, extra: &[&str]) -> Output {
+    let mut a: Vec<&str> = QINQ.to_vec();
+    a.extend_from_slice(&QINQ_WINDOW);
+    a.extend_from_slice(&["-o", out]);
+    a.extend_from_slice(extra);
+    extract(&a)
+}
+
+#[test]
+fn output_replaces_only_a_regular_file_and_only_with_force() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("flow.pcap");
+    std::fs::write(&out, b"keep me").unwrap();
+    let o = qinq_to(s(&out), &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("already exists") && stderr(&o).contains("--force"));
+    assert_eq!(std::fs::read(&out).unwrap(), b"keep me");
+    assert_eq!(
+        json(&qinq_to(s(&out), &["--force", "--json"]))["packets"],
+        15
+    );
+    assert_ne!(std::fs::read(&out).unwrap(), b"keep me");
+
+    // Never a directory, FIFO, device or symlink, --force or not.
+    let dir = tmp.path().join("a-dir");
+    std::fs::create_dir(&dir).unwrap();
+    let fifo = tmp.path().join("fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let link = tmp.path().join("link.pcap");
+    let target = tmp.path().join("target.pcap");
+    std::fs::write(&target, b"target").unwrap();
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let mut refused = vec![
+        (dir.clone(), "directory"),
+        (fifo.clone(), "not a regular file"),
+    ];
+    refused.push((link.clone(), "symbolic link"));
+    // A character device of our own (as root); elsewhere mknod fails and it is left out.
+    let dev = tmp.path().join("null-dev");
+    if Command::new("mknod")
+        .arg(&dev)
+        .args(["c", "1", "3"])
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        refused.push((dev.clone(), "not a regular file"));
+    }
+    for (path, why) in &refused {
+        for force in [&[][..], &["--force"][..]] {
+            let o = qinq_to(s(path), force);
+            assert_eq!(
+                o.status.code(),
+                Some(2),
+                "{path:?} {force:?}: {}",
+                stderr(&o)
+            );
+            assert!(stderr(&o).contains(why), "{path:?}: {}", stderr(&o));
+        }
+    }
+    assert!(dir.is_dir());
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(std::fs::read(&target).unwrap(), b"target");
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+    if dev.exists() {
+        assert!(std::fs::metadata(&dev)
+            .unwrap()
+            .file_type()
+            .is_char_device());
+    }
+}
+
+#[test]
+fn output_inside_a_store_root_is_refused_even_with_force() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("store");
+    let day = root.join("s1/dailylogs/2024-06-14");
+    std::fs::create_dir_all(&day).unwrap();
+    // A capture file of the store, and the same path reached through `..`.
+    let src = std::fs::read_dir(store().join("sensor1-eth1/dailylogs/2024-06-14"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("snort.log.")
+        })
+        .unwrap();
+    let capture = day.join(src.file_name().unwrap());
+    std::fs::copy(&src, &capture).unwrap();
+    let before = std::fs::read(&capture).unwrap();
+    let sneaky = day.join("../2024-06-14").join(capture.file_name().unwrap());
+    for out in [&capture, &sneaky, &root.join("new.pcap")] {
+        let mut a = vec!["extract", "--store", s(&root)];
+        a.extend_from_slice(&QINQ);
+        a.extend_from_slice(&["--stime", "1718400000", "--etime", "1718500000"]);
+        a.extend_from_slice(&["-o", s(out), "--force"]);
+        let o = capme(&a);
+        assert_eq!(o.status.code(), Some(2), "{out:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("inside store root"), "{}", stderr(&o));
+    }
+    assert_eq!(std::fs::read(&capture).unwrap(), before);
+    assert!(!root.join("new.pcap").exists());
+}
+
+#[test]
+fn output_dash_writes_the_capture_to_stdout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("flow.pcap");
+    assert!(qinq_to(s(&file), &[]).status.success());
+    let o = qinq_to("-", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(o.stdout, std::fs::read(&file).unwrap());
+    assert!(stderr(&o).contains("wrote 15 packets"), "{}", stderr(&o));
+    let o = qinq_to("-", &["--json"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(o.stdout.is_empty());
+}
+
+#[test]
+fn outputs_and_archives_follow_the_umask() {
+    let tmp = tempfile::tempdir().unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    for (umask, mode) in [("027", 0o640), ("022", 0o644), ("002", 0o664)] {
+        let out = tmp.path().join(format!("flow-{umask}.pcap"));
+        let archive = tmp.path().join(format!("archive-{umask}"));
+        std::fs::create_dir(&archive).unwrap();
+        let mut flow = QINQ.to_vec();
+        flow.extend_from_slice(&QINQ_WINDOW);
+        let bin = env!("CARGO_BIN_EXE_capme");
+        let st = store();
+        for dest in [
+            vec!["-o", s(&out)],
+            vec!["--archive", s(&archive), "--json"],
+        ] {
+            let script = format!("umask {umask}; exec \"$0\" \"$@\"");
+            let mut args = vec!["extract", "--store", s(&st)];
+            args.extend_from_slice(&flow);
+            args.extend_from_slice(&dest);
+            let o = Command::new("sh")
+                .args(["-c", &script, bin])
+                .args(&args)
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", stderr(&o));
+        }
+        assert_eq!(
+            std::fs::metadata(&out).unwrap().permissions().mode() & 0o777,
+            mode
+        );
+        let written = walk_files(&archive);
+        assert_eq!(written.len(), 1, "{written:?}");
+        let m = std::fs::metadata(&written[0]).unwrap().permissions().mode() & 0o777;
+        assert_eq!(m, mode, "archive under umask {umask}");
+    }
+}
+
+fn walk_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk_files(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }

@@ -173,11 +173,32 @@ impl Store {
         Ok(sum)
     }
 
-    /// Extracts into a capture file at `out` (pcap, or pcapng when inputs differ), atomically.
+    /// Extracts into a new capture file at `out` (pcap, or pcapng when inputs differ or the
+    /// name ends in `.pcapng`), atomically. Nothing that exists at `out` is replaced (see
+    /// [`Store::extract_to_file_replacing`]), and `out` may not be inside a store root.
     pub fn extract_to_file(&self, query: &Query, out: impl AsRef<Path>) -> Result<Summary> {
-        let mut sink = FileSink::create(out.as_ref())?;
+        self.extract_to_path(query, out.as_ref(), false)
+    }
+
+    /// As [`Store::extract_to_file`], but an existing *regular* file at `out` is replaced
+    /// (the CLI's `--force`); a directory, device, FIFO, socket or symlink never is.
+    pub fn extract_to_file_replacing(
+        &self,
+        query: &Query,
+        out: impl AsRef<Path>,
+    ) -> Result<Summary> {
+        self.extract_to_path(query, out.as_ref(), true)
+    }
+
+    fn extract_to_path(&self, query: &Query, out: &Path, replace: bool) -> Result<Summary> {
+        self.refuse_inside_store("output", out)?;
+        let mut sink = if replace {
+            FileSink::create_replacing(out)?
+        } else {
+            FileSink::create(out)?
+        };
         let mut sum = self.extract(query, &mut sink)?;
-        sum.output = Some(out.as_ref().to_path_buf());
+        sum.output = Some(out.to_path_buf());
         Ok(sum)
     }
 
@@ -193,6 +214,7 @@ impl Store {
     ) -> Result<Summary> {
         let started = Instant::now();
         let dir = dir.as_ref();
+        self.refuse_inside_store("archive", dir)?;
         let plan = self.plan(&query.window)?;
         let path = archive_path(dir, query, &plan.sensors());
         if !force && path.is_file() && self.window_is_complete(query, plan.newest_start)? {
@@ -205,11 +227,52 @@ impl Store {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
         }
-        // The archive is a cache served again later: it must survive a crash whole.
-        let mut sink = FileSink::create(&path)?.durable(true);
+        // The archive is a cache served again later: it must survive a crash whole. A stale
+        // or forced archive (a regular file) is replaced; nothing else ever is.
+        let mut sink = FileSink::create_replacing(&path)?.durable(true);
         let mut sum = self.run(plan, query, &mut sink, started)?;
         sum.output = Some(path);
         Ok(sum)
+    }
+
+    /// Refuses an output path (or archive directory) inside one of the store's roots: capme
+    /// never writes into the captures it reads (an `-o` pointed at a capture file of the
+    /// store would replace it), whatever `--force` says.
+    fn refuse_inside_store(&self, field: &'static str, out: &Path) -> Result<()> {
+        // The deepest existing ancestor, resolved (`..`, symlinks), plus the rest as given.
+        let mut base = out.to_path_buf();
+        let mut rest = Vec::new();
+        let resolved = loop {
+            match base.canonicalize() {
+                Ok(p) => break p,
+                Err(_) => match (base.parent(), base.file_name()) {
+                    (Some(parent), Some(name)) => {
+                        rest.push(name.to_os_string());
+                        base = if parent.as_os_str().is_empty() {
+                            PathBuf::from(".")
+                        } else {
+                            parent.to_path_buf()
+                        };
+                    }
+                    _ => return Ok(()),
+                },
+            }
+        };
+        let full = rest.iter().rev().fold(resolved, |p, n| p.join(n));
+        for root in self.roots() {
+            let Ok(r) = root.canonicalize() else { continue };
+            if full == r || full.starts_with(&r) {
+                return Err(Error::invalid(
+                    field,
+                    out.display().to_string(),
+                    format!(
+                        "is inside store root {}; capme never writes into the captures it reads",
+                        root.display()
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// True when the store holds a packet later than the window's end, so the window's result

@@ -1,4 +1,5 @@
-//! Positional reads, shared by the capture readers (seek probes, segments) and the flow index.
+//! Positional reads, shared by the capture readers (seek probes, segments) and the flow index;
+//! and the temporary files every output is written through.
 //!
 //! Everything here reads with `pread` (one system call per range, no shared file position), so
 //! several readers may use one file descriptor from different threads.
@@ -43,6 +44,19 @@ pub fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Resul
         return Err(std::io::ErrorKind::UnexpectedEof.into());
     }
     Ok(())
+}
+
+/// A temporary-file builder whose files are created as `open(2)` creates an ordinary file:
+/// mode 0666 less the process umask (tempfile's default is 0600), so that the renamed
+/// output has the permissions the user's umask asks for.
+pub fn temp_builder<'a, 'b>() -> tempfile::Builder<'a, 'b> {
+    let mut b = tempfile::Builder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        b.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    b
 }
 
 /// A `Read` over byte ranges of a shared file, one after the other in file order, each byte

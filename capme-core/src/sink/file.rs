@@ -61,23 +61,31 @@ pub struct FileSink {
     durable: bool,
     /// Write pcapng from the first packet (the target's extension is `.pcapng`).
     pcapng: bool,
+    /// An existing regular file at the target may be replaced.
+    replace: bool,
 }
 
 impl FileSink {
-    /// A sink that will write `path` (its directory must exist). A path ending in `.pcapng`
-    /// (any case) is written as pcapng; any other as pcap unless the inputs need pcapng.
+    /// A sink that will write a new file at `path` (its directory must exist): anything
+    /// already there is left alone and the extraction fails, naming it. A path ending in
+    /// `.pcapng` (any case) is written as pcapng; any other as pcap unless the inputs need
+    /// pcapng.
     pub fn create(path: impl AsRef<Path>) -> Result<FileSink> {
-        let target = path.as_ref().to_path_buf();
+        Self::open(path.as_ref(), false)
+    }
+
+    /// As [`FileSink::create`], but an existing *regular* file at `path` is replaced (the
+    /// CLI's `--force`). A directory, device, FIFO, socket or symlink is never replaced.
+    pub fn create_replacing(path: impl AsRef<Path>) -> Result<FileSink> {
+        Self::open(path.as_ref(), true)
+    }
+
+    fn open(path: &Path, replace: bool) -> Result<FileSink> {
+        let target = path.to_path_buf();
         if target.as_os_str().is_empty() {
             return Err(Error::invalid("output", "", "empty output path"));
         }
-        if target.is_dir() {
-            return Err(Error::invalid(
-                "output",
-                target.display().to_string(),
-                "is a directory; give a file name",
-            ));
-        }
+        check_target(&target, replace)?;
         let dir = parent_dir(&target);
         if !dir.is_dir() {
             return Err(Error::io(
@@ -98,6 +106,7 @@ impl FileSink {
             packets: 0,
             durable: false,
             pcapng,
+            replace,
         })
     }
 
@@ -129,7 +138,7 @@ impl FileSink {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let tmp = tempfile::Builder::new()
+        let tmp = crate::io::temp_builder()
             .prefix(&format!(".{name}."))
             .suffix(".capme-tmp")
             .tempfile_in(&dir)
@@ -178,6 +187,37 @@ impl FileSink {
         self.state = State::Pcapng { w, ids };
         Ok(())
     }
+}
+
+/// What may stand at an output path: nothing, or (when `replace`) a regular file. A
+/// directory, device, FIFO, socket or symlink is refused whatever `replace` says.
+fn check_target(target: &Path, replace: bool) -> Result<()> {
+    let meta = match std::fs::symlink_metadata(target) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(target, e)),
+    };
+    let ft = meta.file_type();
+    let what = if ft.is_dir() {
+        "is a directory; give a file name"
+    } else if ft.is_symlink() {
+        "is a symbolic link; capme writes only regular files and never follows or replaces a link"
+    } else if !ft.is_file() {
+        "is not a regular file (a device, FIFO or socket); capme writes only regular files"
+    } else if replace {
+        return Ok(());
+    } else {
+        return Err(exists_error(target));
+    };
+    Err(Error::invalid("output", target.display().to_string(), what))
+}
+
+fn exists_error(target: &Path) -> Error {
+    Error::invalid(
+        "output",
+        target.display().to_string(),
+        "already exists; replacing it must be asked for (--force)",
+    )
 }
 
 fn parent_dir(p: &Path) -> PathBuf {
@@ -292,14 +332,21 @@ impl Sink for FileSink {
         }
         drop(file);
         let tmp = self.tmp.take().expect("a written sink has a temp file");
-        // Temporary files are created 0600; the result is an ordinary file (umask applies).
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644));
+        // Checked again now: the target may have appeared (or changed) during the search.
+        check_target(&self.target, self.replace)?;
+        if self.replace {
+            tmp.persist(&self.target)
+                .map_err(|e| Error::io(&self.target, e.error))?;
+        } else {
+            // Atomic: fails if a file appeared at the target since the check.
+            tmp.persist_noclobber(&self.target).map_err(|e| {
+                if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                    exists_error(&self.target)
+                } else {
+                    Error::io(&self.target, e.error)
+                }
+            })?;
         }
-        tmp.persist(&self.target)
-            .map_err(|e| Error::io(&self.target, e.error))?;
         Ok(())
     }
 }
