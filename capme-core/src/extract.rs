@@ -154,7 +154,13 @@ impl Store {
         sum.files_scanned = stats.files_scanned;
         sum.files_indexed = stats.files_indexed;
         sum.bytes_read = stats.bytes_read;
-        sum.warning_messages = stats.warnings;
+        sum.warning_messages = stats.warnings.clone();
+        if sum.packets == 0 && files_in_window > 0 && stats.files_unreadable == files_in_window {
+            // Not one file of the window could be read: that is an error, not an answer.
+            if let Some(e) = stats.unreadable_error() {
+                return Err(e);
+            }
+        }
         if sum.packets == 0 {
             return Err(Error::NoPackets {
                 flow: query.flow.to_string(),

@@ -456,7 +456,7 @@ static void test_cancel(const char *big) {
     capme_search_free(search);
     capme_summary *sum = NULL;
     char out[4096];
-    snprintf(out, sizeof out, "%s/never.pcap", big);
+    snprintf(out, sizeof out, "%s/../never.pcap", big); /* outside the store root */
     st = capme_extract_to_file(s, q, out, &sum);
     CHECK(st == CAPME_CANCELLED && sum == NULL, "extract cancelled");
     CHECK(capme_store_set_cancelled(s, false) == CAPME_OK, "clear cancelled");
@@ -468,7 +468,7 @@ static void test_cancel(const char *big) {
     memset(&job, 0, sizeof job);
     job.store = s;
     job.query = q;
-    snprintf(job.out, sizeof job.out, "%s/never-threaded.pcap", big);
+    snprintf(job.out, sizeof job.out, "%s/../never-threaded.pcap", big);
     pthread_t t;
     CHECK(pthread_create(&t, NULL, extract_until_cancelled, &job) == 0, "pthread_create");
     struct timespec pause = {0, 20 * 1000 * 1000};

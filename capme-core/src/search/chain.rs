@@ -275,6 +275,10 @@ impl ChainScan {
                 self.stats.bytes_read += r.bytes_read;
                 self.stats.warnings.extend(r.warnings);
                 self.stats.matched_key = self.stats.matched_key.or(r.matched_key);
+                if let Some(u) = r.unreadable {
+                    self.stats.files_unreadable += 1;
+                    self.stats.first_unreadable.get_or_insert(u);
+                }
                 let stopped_in_lead =
                     later && self.carry.saturating_add(r.lead_late) >= LATE_RUN_STOP;
                 if stopped_in_lead || !r.handoff {

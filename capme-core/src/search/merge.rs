@@ -86,6 +86,10 @@ impl Search {
             s.bytes_read += cs.bytes_read;
             s.warnings.extend(cs.warnings.iter().cloned());
             s.matched_key = s.matched_key.or(cs.matched_key);
+            s.files_unreadable += cs.files_unreadable;
+            if s.first_unreadable.is_none() {
+                s.first_unreadable = cs.first_unreadable.clone();
+            }
         }
         s
     }

@@ -105,4 +105,18 @@ pub struct SearchStats {
     pub warnings: Vec<String>,
     /// The concrete flow found (first matching packet's key).
     pub matched_key: Option<FlowKey>,
+    /// Capture files of the window that could not be opened (their error is a warning; the
+    /// search went on with the others).
+    pub files_unreadable: u64,
+    /// The first of those: its path and I/O error, as (path, kind, message).
+    pub first_unreadable: Option<(std::path::PathBuf, std::io::ErrorKind, String)>,
+}
+
+impl SearchStats {
+    /// The error of the first unreadable file, rebuilt as an [`Error::Io`](crate::Error::Io).
+    pub fn unreadable_error(&self) -> Option<crate::error::Error> {
+        self.first_unreadable.as_ref().map(|(path, kind, msg)| {
+            crate::error::Error::io(path.clone(), std::io::Error::new(*kind, msg.clone()))
+        })
+    }
 }

@@ -72,6 +72,8 @@ pub(crate) struct FileReport {
     pub lead_late: u32,
     /// Consecutive records later than the window at its end.
     pub trail_late: u32,
+    /// The file could not be opened: (path, kind, message) of its I/O error.
+    pub unreadable: Option<(std::path::PathBuf, std::io::ErrorKind, String)>,
 }
 
 /// What a file scan needs to know about the query.
@@ -145,8 +147,10 @@ fn segment_seq(file_seq: u64, j: usize) -> u64 {
     (file_seq << 16) | j as u64
 }
 
-/// Sends a failed open's outcome: a warning for a file removed meanwhile or not a capture
-/// (the search goes on), a failure otherwise.
+/// Sends a failed open's outcome. One rule for every file: its problem is a warning and the
+/// search goes on with the other files (a file removed meanwhile, not a capture, unreadable,
+/// a symlink loop...). An extraction that could read no file of its window at all fails
+/// with the first unreadable file's error ([`crate::search::SearchStats::unreadable_error`]).
 fn report_open_error(
     e: Error,
     file: &CaptureFile,
@@ -165,6 +169,13 @@ fn report_open_error(
         e @ Error::Format { .. } => {
             report.opened = true;
             report.warnings.push(e.to_string());
+            let _ = tx.send(Event::Done(report), stop);
+        }
+        Error::Io { path, source } => {
+            report
+                .warnings
+                .push(format!("{}: cannot be read: {source}", path.display()));
+            report.unreadable = Some((path, source.kind(), source.to_string()));
             let _ = tx.send(Event::Done(report), stop);
         }
         e => {
