@@ -38,7 +38,14 @@ pub(crate) struct Store {
     index_dir: Option<PathBuf>,
 }
 
+/// Where `Store.extract` writes: `out=` or `archive=`.
+enum Target {
+    File(PathBuf),
+    Archive(PathBuf),
+}
+
 impl Store {
+    /// A copy of the store with a fresh cancel flag (set on Ctrl-C or when an iterator ends).
     fn with_cancel(&self) -> (CoreStore, Arc<AtomicBool>) {
         let flag = Arc::new(AtomicBool::new(false));
         (self.inner.clone().with_cancel(flag.clone()), flag)
@@ -185,15 +192,13 @@ impl Store {
         }
         .query(py, "extract")?;
         let target = match (out, archive) {
-            (Some(o), None) => {
-                if force {
-                    return Err(PyTypeError::new_err(
-                        "extract(): force=True applies only to archive=",
-                    ));
-                }
-                Ok(o)
+            (Some(_), None) if force => {
+                return Err(PyTypeError::new_err(
+                    "extract(): force=True applies only to archive=",
+                ))
             }
-            (None, Some(a)) => Err(a),
+            (Some(file), None) => Target::File(file),
+            (None, Some(dir)) => Target::Archive(dir),
             _ => {
                 return Err(PyTypeError::new_err(
                     "extract() needs exactly one of out= or archive=",
@@ -202,8 +207,8 @@ impl Store {
         };
         let (store, cancel) = self.with_cancel();
         let r = run_interruptible(py, &cancel, || match &target {
-            Ok(out) => store.extract_to_file(&query, out),
-            Err(dir) => store.extract_to_archive(&query, dir, force),
+            Target::File(file) => store.extract_to_file(&query, file),
+            Target::Archive(dir) => store.extract_to_archive(&query, dir, force),
         })?;
         Summary::new(r.py(py)?)
     }

@@ -6,6 +6,7 @@ side fails the tests). The exceptions are in ``capme/_errors.py``.
 """
 
 import datetime as _dt
+import ipaddress
 import os
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union, final
 
@@ -17,7 +18,7 @@ _Path = Union[str, "os.PathLike[str]"]
 _Time = Union[int, float, str, _dt.datetime]
 _Port = Union[int, str, None]
 _Proto = Union[str, int, None]
-_Ip = Union[str, Any]  # str or ipaddress.IPv4Address / IPv6Address
+_Ip = Union[str, ipaddress.IPv4Address, ipaddress.IPv6Address]
 
 @final
 class Packet:
