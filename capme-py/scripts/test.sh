@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Tests of capme-py (the Python package and the Splunk app) on a fresh Debian machine with
 # python3 and cargo: lints the crate, builds the capme CLI and a large generated store, builds
-# the manylinux wheel with maturin (zig), installs it into a fresh virtualenv, vendors splunklib
-# into the Splunk app, and runs the pytest suite. Exits non-zero on any failure (also when
+# the manylinux wheel with maturin (zig), installs it into a fresh virtualenv, checks the
+# stubs with mypy's stubtest, vendors splunklib into the Splunk app, and runs the pytest suite
+# (including examples/python/, run as scripts). Exits non-zero on any failure (also when
 # pytest collects no test).
 #   usage: capme-py/scripts/test.sh            (CAPME_PY_WORK=DIR keeps the work files there)
 set -euo pipefail
@@ -62,7 +63,15 @@ echo "== fresh virtualenv with the wheel"
 rm -rf "$work/test-venv"
 python3 -m venv "$work/test-venv"
 tpy="$work/test-venv/bin/python"
-"$tpy" -m pip install --quiet --disable-pip-version-check "$wheel" pytest
+"$tpy" -m pip install --quiet --disable-pip-version-check "$wheel" pytest 'mypy>=1.10'
+
+# The hand-written stubs against the installed module: stubtest fails on any class, method,
+# argument or attribute present on one side only (e.g. a Summary field added in Rust and not
+# in _capme.pyi). Then the example users copy, type-checked against those stubs. Run from
+# $work so that `capme` is the installed wheel, not capme-py/python/.
+echo "== mypy stubtest capme (the stubs against the built module), mypy --strict examples/python"
+(cd "$work" && "$tpy" -m mypy.stubtest capme)
+"$tpy" -m mypy --strict --cache-dir "$work/mypy-cache" "$root/examples/python"
 
 echo "== Splunk app: vendor splunk-sdk 2.1.x into capme_app/bin/lib"
 PYTHON="$bpy" capme-py/splunk/build.sh

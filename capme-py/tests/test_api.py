@@ -151,8 +151,16 @@ def test_argument_types(sample_store):
         store.extract(*QINQ, *QINQ_WIN)
     with pytest.raises(TypeError):
         store.extract(*QINQ, *QINQ_WIN, out="/tmp/x", archive="/tmp/y")
-    with pytest.raises(capme.InvalidQuery, match="cannot be combined"):
+    # capme-core's QueryText parser rejects a Community ID with tuple fields, naming both (the
+    # CLI's clap rejects the combination before it reaches the parser).
+    with pytest.raises(capme.InvalidQuery,
+                       match=r'^invalid community_id "1:Lh7B.*": .*not both \(sip given\)$'):
         store.search(QINQ[0], community_id="1:Lh7B4JI0U9bVwZ4Y66OAnkQk4Rk=", stime=1, etime=2)
+    with pytest.raises(capme.InvalidQuery, match=r"\(dpt given\)$"):
+        store.extract(community_id="1:Lh7B4JI0U9bVwZ4Y66OAnkQk4Rk=", dpt=22, stime=1, etime=2,
+                      out="/nonexistent/x.pcap")
+    with pytest.raises(TypeError, match="community_id must be a str"):
+        store.search(community_id=1, stime=1, etime=2)
     assert store.roots == [sample_store]
     assert store.index_dir is None
     assert capme.Store(sample_store, index_dir="/var/tmp/idx").index_dir == "/var/tmp/idx"
@@ -371,14 +379,17 @@ def test_flowkey():
 def test_typing_files_installed():
     pkg = Path(capme.__file__).parent
     assert (pkg / "py.typed").is_file()
-    stub = (pkg / "_capme.pyi").read_text()
+    # Every public name is typed: the compiled module's in _capme.pyi, the exceptions in the
+    # real module _errors.py (scripts/test.sh also runs mypy's stubtest on the package).
+    typed = (pkg / "_capme.pyi").read_text() + (pkg / "_errors.py").read_text()
     for name in capme.__all__:
         if name != "__version__":
-            assert f"class {name}" in stub or f"def {name}" in stub, name
+            assert f"class {name}" in typed or f"def {name}" in typed, name
     for obj in (capme.Store, capme.Store.search, capme.Store.extract, capme.Packet,
                 capme.Summary, capme.Summary.as_dict, capme.FlowKey, capme.community_id,
                 capme.SearchIterator, capme.CapmeError, capme.InvalidQuery, capme.StoreError,
-                capme.NoPackets):
+                capme.NoPackets, capme.Cancelled, capme.Packet.caplen, capme.Packet.orig_len,
+                capme.Summary.files_indexed):
         assert obj.__doc__ and len(obj.__doc__) > 20, obj
     assert "naive" in capme.Store.__doc__
 
@@ -393,3 +404,91 @@ def test_index_dir_is_used(sample_store, cli, tmp_path):
     assert plain.files_indexed == 0 and plain.files_scanned > 0
     assert indexed.files_indexed > 0 and indexed.files_scanned == 0
     assert (tmp_path / "a.pcap").read_bytes() == (tmp_path / "b.pcap").read_bytes()
+
+
+def test_exceptions_live_in_errors_module():
+    """The exception classes are those of the real module capme._errors (the compiled module
+    raises them, it does not define its own), picklable by their public names."""
+    import pickle
+
+    import capme._errors as errors
+
+    for name in ("CapmeError", "InvalidQuery", "StoreError", "NoPackets", "Cancelled"):
+        assert getattr(capme, name) is getattr(errors, name), name
+        assert not hasattr(capme._capme, name), name
+    assert issubclass(capme.Cancelled, capme.CapmeError)
+    assert not issubclass(capme.Cancelled, (ValueError, OSError))
+    assert {c.kind for c in (capme.InvalidQuery, capme.StoreError, capme.NoPackets,
+                             capme.Cancelled)} == {"invalid", "store", "nopackets", "cancelled"}
+    with pytest.raises(capme.InvalidQuery) as e:
+        capme.Store(".").search("10.0.0.300", 1, "10.0.0.2", 2, 1, 2)
+    assert type(e.value) is errors.InvalidQuery
+    back = pickle.loads(pickle.dumps(e.value))
+    assert type(back) is capme.InvalidQuery and str(back) == str(e.value)
+
+
+# (python arguments of community_id, CLI arguments of `capme community-id`)
+CID_ERRORS = [
+    (("1.2.3.4", 1, "5.6.7.8", 2, "bogus"),
+     ["--sip", "1.2.3.4", "--spt", "1", "--dip", "5.6.7.8", "--dpt", "2", "--proto", "bogus"]),
+    (("1.2.3.4", None, "5.6.7.8", 2, "tcp"),
+     ["--sip", "1.2.3.4", "--dip", "5.6.7.8", "--dpt", "2", "--proto", "tcp"]),
+    (("1.2.3.4", 300, "5.6.7.8", 0, "icmp"),
+     ["--sip", "1.2.3.4", "--spt", "300", "--dip", "5.6.7.8", "--dpt", "0", "--proto", "icmp"]),
+    (("::1", 8, "::2", 0, "icmp"),
+     ["--sip", "::1", "--spt", "8", "--dip", "::2", "--dpt", "0", "--proto", "icmp"]),
+    (("1.2.3.4", 1, "::2", 2, "udp"),
+     ["--sip", "1.2.3.4", "--spt", "1", "--dip", "::2", "--dpt", "2", "--proto", "udp"]),
+    (("1.2.3.4", "x", "5.6.7.8", 2, 6),
+     ["--sip", "1.2.3.4", "--spt", "x", "--dip", "5.6.7.8", "--dpt", "2", "--proto", "6"]),
+]
+
+
+@pytest.mark.parametrize("args,cli_args", CID_ERRORS)
+def test_community_id_and_flowkey_errors_match_cli(cli, args, cli_args):
+    r = run_cli(cli, "community-id", *cli_args)
+    assert r.returncode == 2, r.stderr
+    want = r.stderr.strip()
+    assert want.startswith("capme: ")
+    for make in (capme.community_id, capme.FlowKey, lambda *a: capme.FlowKey.from_tuple(a)):
+        with pytest.raises(capme.InvalidQuery) as e:
+            make(*args)
+        assert "capme: " + str(e.value) == want, make
+        assert e.value.kind == "invalid"
+
+
+def test_packet_length_fields(sample_store):
+    """caplen and orig_len: the names of the C and Tcl bindings."""
+    packets = list(capme.Store(sample_store).search(*QINQ, *QINQ_WIN))
+    assert len(packets) == 15
+    for p in packets:
+        assert p.caplen == len(p.data) <= p.orig_len
+        assert f"caplen={p.caplen} orig_len={p.orig_len}" in repr(p)
+
+
+def _summary_attributes():
+    """The public data attributes of capme.Summary (its typed properties)."""
+    return {name for name, value in vars(capme.Summary).items()
+            if not name.startswith("_") and not callable(value)}
+
+
+def test_summary_attributes_are_the_cli_json_keys(sample_store, cli, tmp_path):
+    """Every `capme extract --json` key is a typed attribute of Summary and nothing else is:
+    fails when capme-core's Summary gains or loses a field the binding does not follow."""
+    r = run_cli(cli, "extract", "--store", sample_store, "--sip", QINQ[0], "--spt", str(QINQ[1]),
+                "--dip", QINQ[2], "--dpt", str(QINQ[3]), "--stime", str(QINQ_WIN[0]),
+                "--etime", str(QINQ_WIN[1]), "-o", str(tmp_path / "cli.pcap"), "--json")
+    assert r.returncode == 0, r.stderr
+    cli_keys = set(json.loads(r.stdout))
+    s = capme.Store(sample_store).extract(*QINQ, *QINQ_WIN, out=tmp_path / "py.pcap")
+    assert _summary_attributes() == cli_keys
+    assert set(s.as_dict()) == cli_keys
+    assert cli_keys >= {"packets", "bytes", "first_ts", "last_ts", "output", "community_id",
+                        "files_scanned", "files_indexed", "bytes_read", "elapsed_ms", "cached",
+                        "warnings", "warning_messages", "first_ts_ns", "last_ts_ns"}
+    # Each attribute is typed (a property with a docstring in the stub, not a __getattr__).
+    stub = (Path(capme.__file__).parent / "_capme.pyi").read_text()
+    summary_stub = stub[stub.index("class Summary"):stub.index("class Store")]
+    for key in cli_keys:
+        assert f"def {key}(self)" in summary_stub, key
+    assert "__getattr__" not in summary_stub

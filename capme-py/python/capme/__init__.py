@@ -14,25 +14,28 @@ A thin Python layer over the Rust engine capme-core (the same engine as the ``ca
 
 Times are an int or float epoch, a numeric or RFC 3339 string, or a ``datetime`` (naive values
 are UTC). Errors are ``CapmeError`` subclasses whose message is the CLI's message:
-``InvalidQuery`` (also ``ValueError``), ``StoreError`` (also ``OSError``) and ``NoPackets``.
-Long work releases the GIL and can be interrupted with Ctrl-C (``KeyboardInterrupt``).
+``InvalidQuery`` (also ``ValueError``), ``StoreError`` (also ``OSError``), ``NoPackets`` and
+``Cancelled``; they are defined in ``capme._errors``. Long work releases the GIL and can be
+interrupted with Ctrl-C (``KeyboardInterrupt``).
+
+The classes and functions are those of the compiled module ``capme._capme`` (typed in
+``_capme.pyi``), re-exported here.
 """
 
+# The exceptions first: the compiled module imports its exception classes from capme._errors.
+from ._errors import Cancelled, CapmeError, InvalidQuery, NoPackets, StoreError
 from ._capme import (
-    CapmeError,
     FlowKey,
-    InvalidQuery,
-    NoPackets,
     Packet,
     SearchIterator,
     Store,
-    StoreError,
     Summary,
     __version__,
     community_id,
 )
 
 __all__ = [
+    "Cancelled",
     "CapmeError",
     "FlowKey",
     "InvalidQuery",

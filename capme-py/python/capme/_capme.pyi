@@ -1,8 +1,16 @@
-"""Type stubs of the compiled module ``capme._capme`` (hand-written; keep in step with src/lib.rs)."""
+"""Type stubs of the compiled module ``capme._capme``.
+
+Hand-written; ``scripts/test.sh`` checks them against the built module with
+``python -m mypy.stubtest capme`` (a class, method, argument or attribute missing on either
+side fails the tests). The exceptions are in ``capme/_errors.py``.
+"""
 
 import datetime as _dt
+import ipaddress
 import os
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union, final
+
+__all__ = ["FlowKey", "Packet", "SearchIterator", "Store", "Summary", "__version__", "community_id"]
 
 __version__: str
 
@@ -10,22 +18,9 @@ _Path = Union[str, "os.PathLike[str]"]
 _Time = Union[int, float, str, _dt.datetime]
 _Port = Union[int, str, None]
 _Proto = Union[str, int, None]
-_Ip = Union[str, Any]  # str or ipaddress.IPv4Address / IPv6Address
+_Ip = Union[str, ipaddress.IPv4Address, ipaddress.IPv6Address]
 
-class CapmeError(Exception):
-    """Base class of every capme error; ``str(e)`` is the CLI's message without ``capme: ``."""
-
-    kind: str
-
-class InvalidQuery(CapmeError, ValueError):
-    """An invalid argument; the message names the field and the value."""
-
-class StoreError(CapmeError, OSError):
-    """A store root, I/O (``errno`` set when known) or corrupt-capture error."""
-
-class NoPackets(CapmeError):
-    """The query matched no packet; no file was written."""
-
+@final
 class Packet:
     """One matched packet, owning its bytes."""
 
@@ -42,6 +37,9 @@ class Packet:
     def data(self) -> bytes:
         """The captured bytes, unchanged."""
     @property
+    def caplen(self) -> int:
+        """Bytes captured (``len(data)``)."""
+    @property
     def orig_len(self) -> int:
         """Length on the wire."""
     @property
@@ -54,6 +52,7 @@ class Packet:
     def file(self) -> str:
         """Path of the capture file."""
 
+@final
 class SearchIterator(Iterator[Packet]):
     """The packets of one search in timestamp order, read lazily in batches (GIL released)."""
 
@@ -71,6 +70,7 @@ class SearchIterator(Iterator[Packet]):
     def warning_messages(self) -> List[str]:
         """Non-fatal problems met so far."""
 
+@final
 class Summary:
     """What an extraction did; the attributes are the CLI's ``--json`` fields."""
 
@@ -93,6 +93,8 @@ class Summary:
     @property
     def files_scanned(self) -> int: ...
     @property
+    def files_indexed(self) -> int: ...
+    @property
     def bytes_read(self) -> int: ...
     @property
     def elapsed_ms(self) -> int: ...
@@ -104,18 +106,19 @@ class Summary:
     def warning_messages(self) -> List[str]: ...
     def as_dict(self) -> Dict[str, Any]:
         """The object ``capme extract --json`` prints."""
-    def __getattr__(self, name: str) -> Any: ...
+    def __eq__(self, other: object, /) -> bool: ...
 
+@final
 class Store:
     """A capture store over one or more root directories."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         roots: Union[_Path, Iterable[_Path]],
         index_dir: Optional[_Path] = None,
         *,
         threads: Optional[int] = None,
-    ) -> None: ...
+    ) -> "Store": ...
     @property
     def roots(self) -> List[str]: ...
     @property
@@ -151,10 +154,13 @@ class Store:
     ) -> Summary:
         """Extract into ``out=`` (a pcap file) or ``archive=`` (a CapMe-like archive)."""
 
+@final
 class FlowKey:
     """Canonical, bidirectional, hashable and ordered flow key."""
 
-    def __init__(self, sip: _Ip, spt: _Port, dip: _Ip, dpt: _Port, proto: Union[str, int]) -> None: ...
+    def __new__(
+        cls, sip: _Ip, spt: _Port, dip: _Ip, dpt: _Port, proto: Union[str, int]
+    ) -> "FlowKey": ...
     @classmethod
     def from_tuple(cls, t: Tuple[_Ip, _Port, _Ip, _Port, Union[str, int]]) -> "FlowKey": ...
     @property
@@ -168,11 +174,11 @@ class FlowKey:
     def as_tuple(self) -> Tuple[str, int, str, int, str]: ...
     def community_id(self, seed: int = 0, base64: bool = True) -> str: ...
     def __hash__(self) -> int: ...
-    def __eq__(self, other: object) -> bool: ...
-    def __lt__(self, other: "FlowKey") -> bool: ...
-    def __le__(self, other: "FlowKey") -> bool: ...
-    def __gt__(self, other: "FlowKey") -> bool: ...
-    def __ge__(self, other: "FlowKey") -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __lt__(self, other: "FlowKey", /) -> bool: ...
+    def __le__(self, other: "FlowKey", /) -> bool: ...
+    def __gt__(self, other: "FlowKey", /) -> bool: ...
+    def __ge__(self, other: "FlowKey", /) -> bool: ...
 
 def community_id(
     sip: _Ip,

@@ -1,0 +1,287 @@
+//! Argument conversion: Python arguments become the text the CLI would pass to capme-core.
+//!
+//! Each argument is turned into the text a user would type on the command line (an int as its
+//! digits, a float as its `repr`, an `ipaddress` object as its `str`, a `datetime` as RFC 3339
+//! in UTC) and the texts go to capme-core's one parser, [`QueryText::parse`] (or
+//! [`tuple_community_id`]), so validation and messages are the CLI's. What stays here is only
+//! what is Python's own: a value of the wrong type, or a missing argument, is a `TypeError`.
+
+use crate::errors::{to_py_err, IntoPyResult};
+use capme_core::{tuple_community_id, CommunityId, Error, FlowKey, FlowSpec, Query, QueryText};
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
+use std::path::{Path, PathBuf};
+
+/// An optional argument: absent or `None` are both "not given".
+pub(crate) type Arg<'a, 'py> = Option<&'a Bound<'py, PyAny>>;
+
+/// The name of a value's type, for `TypeError` messages.
+pub(crate) fn type_name(v: &Bound<'_, PyAny>) -> String {
+    v.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".into())
+}
+
+fn given<'a, 'py>(v: Arg<'a, 'py>) -> Arg<'a, 'py> {
+    v.filter(|v| !v.is_none())
+}
+
+fn is_datetime(v: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let dt = v.py().import("datetime")?.getattr("datetime")?;
+    v.is_instance(&dt)
+}
+
+/// `datetime.timezone.utc`.
+pub(crate) fn utc(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    py.import("datetime")?.getattr("timezone")?.getattr("utc")
+}
+
+/// The text of a time argument, as the CLI would receive it: an int as its digits, a float as
+/// its `repr` (so `1700000000.5` is exact and `100.0` is an instant, not a whole second), a
+/// string unchanged, a `datetime` as its RFC 3339 form in UTC (naive values are UTC).
+fn time_text(field: &str, v: &Bound<'_, PyAny>) -> PyResult<String> {
+    if v.is_instance_of::<PyBool>() {
+        return Err(PyTypeError::new_err(format!(
+            "{field} must be an int, float, str or datetime, not bool"
+        )));
+    }
+    if v.is_instance_of::<PyString>() {
+        return v.extract::<String>();
+    }
+    if v.is_instance_of::<PyInt>() {
+        return Ok(v.str()?.to_string());
+    }
+    if v.is_instance_of::<PyFloat>() {
+        return Ok(v.repr()?.to_string());
+    }
+    if is_datetime(v)? {
+        let py = v.py();
+        let aware = if v.getattr("tzinfo")?.is_none() {
+            let kw = PyDict::new(py);
+            kw.set_item("tzinfo", utc(py)?)?;
+            v.call_method("replace", (), Some(&kw))?
+        } else {
+            v.call_method1("astimezone", (utc(py)?,))?
+        };
+        return aware.call_method0("isoformat")?.extract::<String>();
+    }
+    Err(PyTypeError::new_err(format!(
+        "{field} must be an int, float, str or datetime, not {}",
+        type_name(v)
+    )))
+}
+
+/// An address: a `str` unchanged, an `ipaddress.IPv4Address`/`IPv6Address` as its `str`.
+fn ip_text(field: &str, v: &Bound<'_, PyAny>) -> PyResult<String> {
+    if v.is_instance_of::<PyString>() {
+        return v.extract();
+    }
+    let ipaddress = v.py().import("ipaddress")?;
+    for cls in ["IPv4Address", "IPv6Address"] {
+        if v.is_instance(&ipaddress.getattr(cls)?)? {
+            return Ok(v.str()?.to_string());
+        }
+    }
+    Err(PyTypeError::new_err(format!(
+        "{field} must be a str or an ipaddress address, not {}",
+        type_name(v)
+    )))
+}
+
+/// A port or protocol: an `int` as its digits, a `str` unchanged.
+fn int_or_str_text(field: &str, v: &Bound<'_, PyAny>) -> PyResult<String> {
+    if v.is_instance_of::<PyBool>() {
+        return Err(PyTypeError::new_err(format!(
+            "{field} must be an int or str, not bool"
+        )));
+    }
+    if v.is_instance_of::<PyString>() {
+        return v.extract();
+    }
+    if v.is_instance_of::<PyInt>() {
+        return Ok(v.str()?.to_string());
+    }
+    Err(PyTypeError::new_err(format!(
+        "{field} must be an int or str, not {}",
+        type_name(v)
+    )))
+}
+
+fn str_text(field: &str, v: &Bound<'_, PyAny>) -> PyResult<String> {
+    v.extract()
+        .map_err(|_| PyTypeError::new_err(format!("{field} must be a str, not {}", type_name(v))))
+}
+
+fn opt_text(
+    field: &str,
+    v: Arg<'_, '_>,
+    f: fn(&str, &Bound<'_, PyAny>) -> PyResult<String>,
+) -> PyResult<Option<String>> {
+    given(v).map(|v| f(field, v)).transpose()
+}
+
+/// The five fields of a flow, as Python arguments.
+#[derive(Clone, Copy)]
+pub(crate) struct TupleArgs<'a, 'py> {
+    pub sip: Arg<'a, 'py>,
+    pub spt: Arg<'a, 'py>,
+    pub dip: Arg<'a, 'py>,
+    pub dpt: Arg<'a, 'py>,
+    pub proto: Arg<'a, 'py>,
+}
+
+/// The five fields of a flow as the CLI's text (`None`: not given).
+struct TupleText {
+    sip: Option<String>,
+    spt: Option<String>,
+    dip: Option<String>,
+    dpt: Option<String>,
+    proto: Option<String>,
+}
+
+impl TupleArgs<'_, '_> {
+    /// The texts of the given fields; a value of a wrong type is a `TypeError`.
+    fn given_text(&self) -> PyResult<TupleText> {
+        Ok(TupleText {
+            sip: opt_text("sip", self.sip, ip_text)?,
+            spt: opt_text("spt", self.spt, int_or_str_text)?,
+            dip: opt_text("dip", self.dip, ip_text)?,
+            dpt: opt_text("dpt", self.dpt, int_or_str_text)?,
+            proto: opt_text("proto", self.proto, int_or_str_text)?,
+        })
+    }
+
+    /// As [`TupleArgs::given_text`], and a missing address is a `TypeError` too (as a missing
+    /// argument is in Python; `hint` is appended to its message).
+    fn text(&self, method: &str, hint: &str) -> PyResult<TupleText> {
+        let t = self.given_text()?;
+        for (field, v) in [("sip", &t.sip), ("dip", &t.dip)] {
+            if v.is_none() {
+                return Err(PyTypeError::new_err(format!(
+                    "{method}() missing required argument '{field}'{hint}"
+                )));
+            }
+        }
+        Ok(t)
+    }
+}
+
+/// A query's arguments as `Store.search`/`Store.extract` receive them.
+pub(crate) struct QueryArgs<'a, 'py> {
+    pub tuple: TupleArgs<'a, 'py>,
+    pub community_id: Arg<'a, 'py>,
+    pub stime: Arg<'a, 'py>,
+    pub etime: Arg<'a, 'py>,
+}
+
+impl QueryArgs<'_, '_> {
+    /// The query, parsed by capme-core's [`QueryText::parse`] from the texts the CLI would
+    /// pass. `method` names the Python method in `TypeError` messages.
+    pub(crate) fn query(&self, py: Python<'_>, method: &str) -> PyResult<Query> {
+        let time = |field: &str, v: Arg<'_, '_>| -> PyResult<String> {
+            match given(v) {
+                Some(v) => time_text(field, v),
+                None => Err(PyTypeError::new_err(format!(
+                    "{method}() missing required argument '{field}'"
+                ))),
+            }
+        };
+        let stime = time("stime", self.stime)?;
+        let etime = time("etime", self.etime)?;
+        let community_id = opt_text("community_id", self.community_id, str_text)?;
+        // With a Community ID, tuple fields are passed on as given (the parser rejects the
+        // combination, naming community_id); without one, the addresses are required.
+        let t = match community_id {
+            Some(_) => self.tuple.given_text()?,
+            None => self.tuple.text(method, " (or give community_id=)")?,
+        };
+        QueryText {
+            sip: t.sip.as_deref(),
+            spt: t.spt.as_deref(),
+            dip: t.dip.as_deref(),
+            dpt: t.dpt.as_deref(),
+            proto: t.proto.as_deref(),
+            community_id: community_id.as_deref(),
+            stime: &stime,
+            etime: &etime,
+        }
+        .parse()
+        .py(py)
+    }
+}
+
+impl TupleArgs<'_, '_> {
+    /// The canonical key of a 5-tuple whose protocol is required (`FlowKey(...)`), parsed by
+    /// capme-core's [`QueryText::flow`]: the messages of `capme community-id`.
+    pub(crate) fn flow_key(&self, py: Python<'_>, method: &str) -> PyResult<FlowKey> {
+        let t = self.text(method, "")?;
+        // A missing protocol is passed as empty text: capme-core's message names `proto`.
+        let proto = t.proto.unwrap_or_default();
+        let flow = QueryText {
+            sip: t.sip.as_deref(),
+            spt: t.spt.as_deref(),
+            dip: t.dip.as_deref(),
+            dpt: t.dpt.as_deref(),
+            proto: Some(&proto),
+            ..Default::default()
+        }
+        .flow()
+        .py(py)?;
+        match flow {
+            FlowSpec::Tuple { keys, .. } if keys.len() == 1 => Ok(keys[0]),
+            other => unreachable!("a tuple with a protocol has one key, not {other:?}"),
+        }
+    }
+
+    /// The Community ID of a 5-tuple, by capme-core's [`tuple_community_id`] (as `capme
+    /// community-id` computes it).
+    pub(crate) fn community_id(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        seed: u16,
+    ) -> PyResult<CommunityId> {
+        let t = self.text(method, "")?;
+        tuple_community_id(
+            t.sip.as_deref().unwrap_or_default(),
+            t.spt.as_deref(),
+            t.dip.as_deref().unwrap_or_default(),
+            t.dpt.as_deref(),
+            t.proto.as_deref().unwrap_or_default(),
+            seed,
+        )
+        .py(py)
+    }
+}
+
+/// A Community ID seed: 0-65535 (else `InvalidQuery`, as capme-core words it).
+pub(crate) fn seed_arg(py: Python<'_>, seed: i64) -> PyResult<u16> {
+    u16::try_from(seed).map_err(|_| {
+        to_py_err(
+            py,
+            &Error::invalid("seed", seed.to_string(), "expected a seed 0-65535"),
+        )
+    })
+}
+
+/// A path argument: `str` or `os.PathLike`.
+pub(crate) fn path_arg(field: &str, v: &Bound<'_, PyAny>) -> PyResult<PathBuf> {
+    v.extract::<PathBuf>().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "{field} must be a str or os.PathLike, not {}",
+            type_name(v)
+        ))
+    })
+}
+
+/// An optional path argument (`None`: not given).
+pub(crate) fn opt_path_arg(field: &str, v: Arg<'_, '_>) -> PyResult<Option<PathBuf>> {
+    given(v).map(|v| path_arg(field, v)).transpose()
+}
+
+/// A path as a Python `str` (lossy for non-UTF-8 names).
+pub(crate) fn path_str(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}

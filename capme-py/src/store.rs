@@ -1,0 +1,219 @@
+//! `capme.Store`: a capture store, and its `search` and `extract`.
+//!
+//! Both methods turn their arguments into a capme-core [`capme_core::Query`] (see [`crate::args`])
+//! before any work, so invalid arguments raise at the call, and run capme-core on a worker
+//! thread with the GIL released (see [`crate::work`]).
+
+use crate::args::{opt_path_arg, path_arg, path_str, type_name, QueryArgs, TupleArgs};
+use crate::errors::IntoPyResult;
+use crate::search::SearchIter;
+use crate::summary::Summary;
+use crate::work::run_interruptible;
+use capme_core::Store as CoreStore;
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::PyString;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+/// A capture store: one or more root directories of pcap/pcapng files (e.g. Security Onion's
+/// ``/nsm/sensor_data``, laid out ``<sensor>/dailylogs/YYYY-MM-DD/snort.log.<epoch>``).
+///
+/// ``Store(roots, index_dir=None, *, threads=None)``: ``roots`` is one path (str or
+/// ``os.PathLike``) or a sequence of paths; each must exist (else ``StoreError``).
+/// ``index_dir`` is where flow indexes are kept (``capme index --index-dir``); default: each
+/// root's ``.capme/``. A fresh index is used automatically; files without one are scanned.
+/// ``threads`` is the number of scan threads (default:
+/// the available cores; results are the same for any number).
+///
+/// Times (``stime``/``etime``) are accepted as an int or float epoch, a numeric string, an
+/// RFC 3339 string, or a ``datetime`` (a naive ``datetime`` is taken as UTC). A value behaves as
+/// its text would on the command line: an end time without a fraction (an int, ``"100"``, a
+/// ``datetime`` with ``microsecond == 0``) covers its whole second; a float is an exact instant.
+#[pyclass(module = "capme", frozen)]
+pub(crate) struct Store {
+    inner: CoreStore,
+    roots: Vec<PathBuf>,
+    index_dir: Option<PathBuf>,
+}
+
+/// Where `Store.extract` writes: `out=` or `archive=`.
+enum Target {
+    File(PathBuf),
+    Archive(PathBuf),
+}
+
+impl Store {
+    /// A copy of the store with a fresh cancel flag (set on Ctrl-C or when an iterator ends).
+    fn with_cancel(&self) -> (CoreStore, Arc<AtomicBool>) {
+        let flag = Arc::new(AtomicBool::new(false));
+        (self.inner.clone().with_cancel(flag.clone()), flag)
+    }
+}
+
+#[pymethods]
+impl Store {
+    #[new]
+    #[pyo3(signature = (roots, index_dir=None, *, threads=None))]
+    fn new(
+        py: Python<'_>,
+        roots: &Bound<'_, PyAny>,
+        index_dir: Option<&Bound<'_, PyAny>>,
+        threads: Option<usize>,
+    ) -> PyResult<Store> {
+        let single = roots.is_instance_of::<PyString>()
+            || roots.is_instance(&py.import("os")?.getattr("PathLike")?)?;
+        let roots: Vec<PathBuf> = if single {
+            vec![path_arg("roots", roots)?]
+        } else {
+            roots
+                .try_iter()
+                .map_err(|_| {
+                    PyTypeError::new_err(format!(
+                        "roots must be a path or a sequence of paths, not {}",
+                        type_name(roots)
+                    ))
+                })?
+                .map(|r| path_arg("roots", &r?))
+                .collect::<PyResult<_>>()?
+        };
+        let index_dir = opt_path_arg("index_dir", index_dir)?;
+        let mut inner = CoreStore::open(&roots).py(py)?;
+        if let Some(n) = threads {
+            inner = inner.with_threads(n);
+        }
+        if let Some(d) = &index_dir {
+            inner = inner.with_index_dir(d);
+        }
+        Ok(Store {
+            inner,
+            roots,
+            index_dir,
+        })
+    }
+
+    /// The store's root directories, as str.
+    #[getter]
+    fn roots(&self) -> Vec<String> {
+        self.roots.iter().map(|p| path_str(p)).collect()
+    }
+
+    /// The ``index_dir`` given to the constructor (``None``: each root's ``.capme/``).
+    #[getter]
+    fn index_dir(&self) -> Option<String> {
+        self.index_dir.as_deref().map(path_str)
+    }
+
+    /// search(sip, spt, dip, dpt, stime, etime, proto=None, *, community_id=None)
+    /// --
+    ///
+    /// The packets of one flow in a time window, as a lazy iterator of ``Packet`` in timestamp
+    /// order (both directions of the flow). Name the flow by its 5-tuple (``proto`` None means
+    /// TCP, UDP and SCTP; for ICMP ``spt``/``dpt`` are type and code; ports may be omitted for
+    /// protocols without ports) or by ``community_id=`` (then give only ``stime`` and
+    /// ``etime``). A packet matches when ``stime <= ts <= etime``.
+    ///
+    /// Invalid arguments raise ``InvalidQuery`` (or ``TypeError``) here, not at the first
+    /// iteration; the capture files are read as the iterator is consumed.
+    #[pyo3(signature = (sip=None, spt=None, dip=None, dpt=None, stime=None, etime=None, proto=None, *, community_id=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn search(
+        &self,
+        py: Python<'_>,
+        sip: Option<&Bound<'_, PyAny>>,
+        spt: Option<&Bound<'_, PyAny>>,
+        dip: Option<&Bound<'_, PyAny>>,
+        dpt: Option<&Bound<'_, PyAny>>,
+        stime: Option<&Bound<'_, PyAny>>,
+        etime: Option<&Bound<'_, PyAny>>,
+        proto: Option<&Bound<'_, PyAny>>,
+        community_id: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<SearchIter> {
+        let query = QueryArgs {
+            tuple: TupleArgs {
+                sip,
+                spt,
+                dip,
+                dpt,
+                proto,
+            },
+            community_id,
+            stime,
+            etime,
+        }
+        .query(py, "search")?;
+        let (store, cancel) = self.with_cancel();
+        let search = run_interruptible(py, &cancel, || store.search(&query))?.py(py)?;
+        Ok(SearchIter::new(search, cancel))
+    }
+
+    /// extract(sip, spt, dip, dpt, stime, etime, proto=None, *, community_id=None, out=None, archive=None, force=False)
+    /// --
+    ///
+    /// Extracts one flow's packets in a time window, as ``capme extract`` does, and returns a
+    /// ``Summary``. Give exactly one of ``out=PATH`` (a pcap file, pcapng when the inputs differ
+    /// in link type or precision; written atomically) or ``archive=DIR`` (the CapMe-like archive
+    /// ``DIR/YYYY-MM-DD/<sensor>/<flow>_<window>.pcap``; an existing complete archive is returned
+    /// without scanning unless ``force=True``). The flow and times are as for ``search``.
+    ///
+    /// Raises ``NoPackets`` when nothing matched (no file is left), ``InvalidQuery`` for bad
+    /// arguments, ``StoreError`` for store and I/O errors, ``KeyboardInterrupt`` on Ctrl-C.
+    #[pyo3(signature = (sip=None, spt=None, dip=None, dpt=None, stime=None, etime=None, proto=None, *, community_id=None, out=None, archive=None, force=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn extract(
+        &self,
+        py: Python<'_>,
+        sip: Option<&Bound<'_, PyAny>>,
+        spt: Option<&Bound<'_, PyAny>>,
+        dip: Option<&Bound<'_, PyAny>>,
+        dpt: Option<&Bound<'_, PyAny>>,
+        stime: Option<&Bound<'_, PyAny>>,
+        etime: Option<&Bound<'_, PyAny>>,
+        proto: Option<&Bound<'_, PyAny>>,
+        community_id: Option<&Bound<'_, PyAny>>,
+        out: Option<&Bound<'_, PyAny>>,
+        archive: Option<&Bound<'_, PyAny>>,
+        force: bool,
+    ) -> PyResult<Summary> {
+        let out = opt_path_arg("out", out)?;
+        let archive = opt_path_arg("archive", archive)?;
+        let query = QueryArgs {
+            tuple: TupleArgs {
+                sip,
+                spt,
+                dip,
+                dpt,
+                proto,
+            },
+            community_id,
+            stime,
+            etime,
+        }
+        .query(py, "extract")?;
+        let target = match (out, archive) {
+            (Some(_), None) if force => {
+                return Err(PyTypeError::new_err(
+                    "extract(): force=True applies only to archive=",
+                ))
+            }
+            (Some(file), None) => Target::File(file),
+            (None, Some(dir)) => Target::Archive(dir),
+            _ => {
+                return Err(PyTypeError::new_err(
+                    "extract() needs exactly one of out= or archive=",
+                ))
+            }
+        };
+        let (store, cancel) = self.with_cancel();
+        let r = run_interruptible(py, &cancel, || match &target {
+            Target::File(file) => store.extract_to_file(&query, file),
+            Target::Archive(dir) => store.extract_to_archive(&query, dir, force),
+        })?;
+        Summary::new(r.py(py)?)
+    }
+
+    fn __repr__(&self) -> String {
+        format!("capme.Store({:?})", self.roots())
+    }
+}
