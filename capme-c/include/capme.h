@@ -317,10 +317,12 @@ enum capme_status capme_search_next(struct capme_search *search, struct capme_pa
 // `search` is NULL or a search from `capme_search_new()` not freed yet.
 void capme_search_free(struct capme_search *search);
 
-// Extracts the packets of `query` into a capture file at `path` (pcap with the input's link
-// type, snaplen and precision; pcapng when the matched inputs differ), written to a temporary
-// name and renamed into place. When nothing matches the status is CAPME_NO_PACKETS and no file
-// is left.
+// Extracts the packets of `query` into a new capture file at `path` (pcap with the input's
+// link type, snaplen and precision; pcapng when the matched inputs differ or `path` ends in
+// `.pcapng`), written to a temporary name and renamed into place. When nothing matches the
+// status is CAPME_NO_PACKETS and no file is left. Anything already at `path` is left alone
+// and the status is CAPME_INVALID (see `capme_extract_to_file_replacing()`); a `path` inside
+// a store root is refused too.
 //
 // On success `*out` is a new summary (free it with `capme_summary_free()`); on failure NULL.
 //
@@ -328,6 +330,15 @@ void capme_search_free(struct capme_search *search);
 // `store`, `query` are NULL or live handles; `path` is NULL or a valid string; `out` is valid
 // for a write.
 enum capme_status capme_extract_to_file(const struct capme_store *store, const struct capme_query *query, const char *path, struct capme_summary **out);
+
+// As `capme_extract_to_file()`, but an existing *regular* file at `path` is replaced (the
+// CLI's `--force`, what sguil's `pcap_agent` expects of its raw file). A directory, device,
+// FIFO, socket or symbolic link at `path` is never replaced (CAPME_INVALID), nor is any path
+// inside a store root.
+//
+// # Safety
+// As `capme_extract_to_file()`.
+enum capme_status capme_extract_to_file_replacing(const struct capme_store *store, const struct capme_query *query, const char *path, struct capme_summary **out);
 
 // Extracts into a CapMe-like archive under `dir`
 // (`DIR/YYYY-MM-DD/<sensor>/<flow>_<stime>-<etime>.pcap`). An existing archive of the same flow

@@ -951,10 +951,12 @@ fn new_summary(summary: Summary) -> Box<capme_summary> {
     })
 }
 
-/// Extracts the packets of `query` into a capture file at `path` (pcap with the input's link
-/// type, snaplen and precision; pcapng when the matched inputs differ), written to a temporary
-/// name and renamed into place. When nothing matches the status is CAPME_NO_PACKETS and no file
-/// is left.
+/// Extracts the packets of `query` into a new capture file at `path` (pcap with the input's
+/// link type, snaplen and precision; pcapng when the matched inputs differ or `path` ends in
+/// `.pcapng`), written to a temporary name and renamed into place. When nothing matches the
+/// status is CAPME_NO_PACKETS and no file is left. Anything already at `path` is left alone
+/// and the status is CAPME_INVALID (see `capme_extract_to_file_replacing()`); a `path` inside
+/// a store root is refused too.
 ///
 /// On success `*out` is a new summary (free it with `capme_summary_free()`); on failure NULL.
 ///
@@ -979,6 +981,37 @@ pub unsafe extern "C" fn capme_extract_to_file(
             )
         };
         let sum = s.store.extract_to_file(&q.query, p)?;
+        // SAFETY: checked by clear_out.
+        unsafe { *out = Box::into_raw(new_summary(sum)) };
+        Ok(capme_status::CAPME_OK)
+    })
+}
+
+/// As `capme_extract_to_file()`, but an existing *regular* file at `path` is replaced (the
+/// CLI's `--force`, what sguil's `pcap_agent` expects of its raw file). A directory, device,
+/// FIFO, socket or symbolic link at `path` is never replaced (CAPME_INVALID), nor is any path
+/// inside a store root.
+///
+/// # Safety
+/// As `capme_extract_to_file()`.
+#[no_mangle]
+pub unsafe extern "C" fn capme_extract_to_file_replacing(
+    store: *const capme_store,
+    query: *const capme_query,
+    path: *const c_char,
+    out: *mut *mut capme_summary,
+) -> capme_status {
+    guard(|| {
+        // SAFETY: per the contract.
+        let (s, q, p) = unsafe {
+            clear_out(out, "out")?;
+            (
+                handle(store, "store")?,
+                handle(query, "query")?,
+                path_arg(path, "path")?,
+            )
+        };
+        let sum = s.store.extract_to_file_replacing(&q.query, p)?;
         // SAFETY: checked by clear_out.
         unsafe { *out = Box::into_raw(new_summary(sum)) };
         Ok(capme_status::CAPME_OK)

@@ -75,11 +75,10 @@ proc ::capme::extract {args} {
     if {[dict exists $o -out] == [dict exists $o -archive]} {
         return -code error -errorcode {CAPME invalid} "exactly one of -out FILE or -archive DIR is required"
     }
-    if {[dict exists $o -force] && ![dict exists $o -archive]} {
-        return -code error -errorcode {CAPME invalid} "-force requires -archive"
-    }
+    # -force: with -out, replace an existing regular file; with -archive, rescan.
     set dest [expr {[dict exists $o -out] ? [list -out [dict get $o -out]]
-                    : [list -archive [dict get $o -archive] -force [dict exists $o -force]]}]
+                    : [list -archive [dict get $o -archive]]}]
+    lappend dest -force [dict exists $o -force]
     set h [impl::handle [expr {[dict exists $o -store] ? [dict get $o -store] : {}}]]
     try {
         return [$h extract {*}[impl::query $o] {*}$dest]

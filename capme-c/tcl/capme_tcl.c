@@ -284,9 +284,10 @@ static void HandleLeave(CapmeHandle *h) {
 /*
  * NAME extract QUERY (-out FILE | -archive DIR) ?-force BOOL?
  *
- * Writes the flow's packets to FILE (pcap; pcapng when the inputs differ) or into the archive
- * under DIR (an existing archive file is returned without scanning unless -force is true) and
- * returns the summary dict (SummaryDict).
+ * Writes the flow's packets to the new file FILE (pcap; pcapng when the inputs differ or FILE
+ * ends in .pcapng; an existing regular file is replaced only when -force is true) or into the
+ * archive under DIR (an existing archive file is returned without scanning unless -force is
+ * true) and returns the summary dict (SummaryDict).
  */
 static int HandleExtract(CapmeHandle *h, Tcl_Interp *interp, int objc, Tcl_Obj *const objv[]) {
     static const char *const names[] = {QUERY_NAMES, "-out", "-archive", "-force", NULL};
@@ -311,10 +312,6 @@ static int HandleExtract(CapmeHandle *h, Tcl_Interp *interp, int objc, Tcl_Obj *
                                                  "required", -1));
         goto done;
     }
-    if (o.value[OPT_FORCE] && !o.value[OPT_ARCHIVE]) {
-        CapmeUsageError(interp, Tcl_NewStringObj("-force requires -archive", -1));
-        goto done;
-    }
     if (OptBool(interp, &o, OPT_FORCE, &force) != TCL_OK) goto done;
     if (BuildQuery(interp, &o, &q) != TCL_OK) goto done;
     path = Tcl_TranslateFileName(
@@ -324,8 +321,13 @@ static int HandleExtract(CapmeHandle *h, Tcl_Interp *interp, int objc, Tcl_Obj *
         goto done;
     }
     if (HandleEnter(h, interp) != TCL_OK) goto done;
-    st = o.value[OPT_OUT] ? capme_extract_to_file(h->store, q, path, &sum)
-                          : capme_extract_to_archive(h->store, q, path, force != 0, &sum);
+    if (o.value[OPT_ARCHIVE]) {
+        st = capme_extract_to_archive(h->store, q, path, force != 0, &sum);
+    } else if (force) {
+        st = capme_extract_to_file_replacing(h->store, q, path, &sum);
+    } else {
+        st = capme_extract_to_file(h->store, q, path, &sum);
+    }
     HandleLeave(h);
     if (st != CAPME_OK) {
         CapmeStatusError(interp, st);

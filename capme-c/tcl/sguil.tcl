@@ -73,7 +73,8 @@ proc ::capme::sguil::rawDataRequest {sensor timestamp srcIP dstIP srcPort dstPor
     variable seq
     set h [::capme::store ::capme::sguil::handle[incr seq] -store [file join $store $sensor]]
     try {
-        $h extract {*}$cmd -out $path
+        # pcap_agent rewrites its raw file for every request, as tcpdump -w did.
+        $h extract {*}$cmd -out $path -force 1
     } finally {
         $h close
     }

@@ -152,10 +152,13 @@ impl Store {
     /// --
     ///
     /// Extracts one flow's packets in a time window, as ``capme extract`` does, and returns a
-    /// ``Summary``. Give exactly one of ``out=PATH`` (a pcap file, pcapng when the inputs differ
-    /// in link type or precision; written atomically) or ``archive=DIR`` (the CapMe-like archive
-    /// ``DIR/YYYY-MM-DD/<sensor>/<flow>_<window>.pcap``; an existing complete archive is returned
-    /// without scanning unless ``force=True``). The flow and times are as for ``search``.
+    /// ``Summary``. Give exactly one of ``out=PATH`` (a new pcap file, pcapng when the inputs
+    /// differ in link type or precision or PATH ends in ``.pcapng``; written atomically; an
+    /// existing regular file is replaced only with ``force=True``, never a directory, device,
+    /// FIFO, socket or link, never a path inside a store root) or ``archive=DIR`` (the
+    /// CapMe-like archive ``DIR/YYYY-MM-DD/<sensor>/<flow>_<window>.pcap``; an existing
+    /// complete archive is returned without scanning unless ``force=True``). The flow and
+    /// times are as for ``search``.
     ///
     /// Raises ``NoPackets`` when nothing matched (no file is left), ``InvalidQuery`` for bad
     /// arguments, ``StoreError`` for store and I/O errors, ``KeyboardInterrupt`` on Ctrl-C.
@@ -192,11 +195,6 @@ impl Store {
         }
         .query(py, "extract")?;
         let target = match (out, archive) {
-            (Some(_), None) if force => {
-                return Err(PyTypeError::new_err(
-                    "extract(): force=True applies only to archive=",
-                ))
-            }
             (Some(file), None) => Target::File(file),
             (None, Some(dir)) => Target::Archive(dir),
             _ => {
@@ -207,6 +205,7 @@ impl Store {
         };
         let (store, cancel) = self.with_cancel();
         let r = run_interruptible(py, &cancel, || match &target {
+            Target::File(file) if force => store.extract_to_file_replacing(&query, file),
             Target::File(file) => store.extract_to_file(&query, file),
             Target::Archive(dir) => store.extract_to_archive(&query, dir, force),
         })?;

@@ -4,7 +4,9 @@ time formats, exceptions, FlowKey and Community ID."""
 import datetime as dt
 import ipaddress
 import json
+import os
 import shutil
+import stat
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,22 @@ from helpers import expected, tuple_args, window_of
 
 QINQ = ("10.10.5.10", 52001, "10.10.5.20", 22)
 QINQ_WIN = (1718407577, 1718407578)
+
+
+def test_out_is_a_new_file_unless_force(sample_store, tmp_path):
+    out = tmp_path / "f.pcap"
+    out.write_bytes(b"keep")
+    store = capme.Store(sample_store)
+    with pytest.raises(capme.InvalidQuery, match="already exists"):
+        store.extract(*QINQ, *QINQ_WIN, out=out)
+    assert out.read_bytes() == b"keep"
+    assert store.extract(*QINQ, *QINQ_WIN, out=out, force=True).packets == 15
+    assert out.read_bytes() != b"keep"
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(capme.InvalidQuery, match="not a regular file"):
+        store.extract(*QINQ, *QINQ_WIN, out=fifo, force=True)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
 
 
 def test_every_manifest_flow(sample_store, flows):

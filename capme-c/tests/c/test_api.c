@@ -186,6 +186,21 @@ static void test_extract(const capme_store *store, const char *tmp) {
         capme_summary_free(sum);
     }
 
+    /* The file exists now: refused without replacing, replaced with _replacing. */
+    sum = NULL;
+    st = capme_extract_to_file(store, q, out, &sum);
+    CHECK(st == CAPME_INVALID && sum == NULL, "existing output refused: %s",
+          capme_status_kind((int)st));
+    CHECK(strstr(capme_last_error(), "already exists") != NULL, "message: %s",
+          capme_last_error());
+    st = capme_extract_to_file_replacing(store, q, out, &sum);
+    CHECK(st == CAPME_OK && sum != NULL && capme_summary_packets(sum) == 15,
+          "extract_to_file_replacing");
+    capme_summary_free(sum);
+    sum = NULL;
+    st = capme_extract_to_file_replacing(store, q, tmp, &sum);
+    CHECK(st == CAPME_INVALID && sum == NULL, "a directory is never replaced");
+
     /* Archive: written, then cached, then forced. */
     const char *labels[3] = {"first", "cached", "forced"};
     bool force[3] = {false, false, true};
