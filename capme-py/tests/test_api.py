@@ -67,9 +67,10 @@ def test_packet_attributes(sample_store, flows):
 
 def test_extract_equals_cli(sample_store, flows, cli, tmp_path):
     store = capme.Store(sample_store)
-    for flow in flows:
+    for i, flow in enumerate(flows):
         lo, hi = window_of(flow)
-        py_out, cli_out = tmp_path / f"{flow['name']}-py.pcap", tmp_path / f"{flow['name']}-cli.pcap"
+        # Names repeat in the manifest (one flow, several windows): outputs are new files.
+        py_out, cli_out = tmp_path / f"{i}-{flow['name']}-py.pcap", tmp_path / f"{i}-{flow['name']}-cli.pcap"
         s = store.extract(*tuple_args(flow), lo, hi, proto=flow["proto"], out=py_out)
         r = run_cli(cli, "extract", "--store", sample_store, "--sip", flow["src_ip"],
                     "--spt", str(flow["src_port"]), "--dip", flow["dst_ip"],
