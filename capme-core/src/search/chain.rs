@@ -61,7 +61,7 @@ pub struct ChainScan {
     /// Consecutive records later than the window at the end of the file's segments read so
     /// far (a whole-file scan would carry this run into the next segment).
     carry: u32,
-    inbox: VecDeque<(Packet, Verdict, Timestamp)>,
+    inbox: VecDeque<(Packet, Verdict)>,
     pub(super) budget: Arc<Budget>,
     pub(super) permits: Arc<Permits>,
     started: bool,
@@ -136,7 +136,12 @@ impl ChainScan {
         &self.stats
     }
 
+    /// Holds a matched packet in the reorder buffer. The release rule looks only at the
+    /// flow's own packets (the latest held), never at other records the reader happened to
+    /// read: a scan and an indexed read see the same matched packets in the same order, so
+    /// they release them in the same order.
     fn hold(&mut self, p: Packet) {
+        self.max_seen = self.max_seen.max(p.ts);
         self.held_bytes += p.data.len();
         self.held.push(Reverse(Held(p, self.seq)));
         self.seq += 1;
@@ -214,8 +219,7 @@ impl ChainScan {
     /// changes the result.
     fn step(&mut self) -> Result<()> {
         self.start()?;
-        if let Some((packet, verdict, max_seen)) = self.inbox.pop_front() {
-            self.max_seen = self.max_seen.max(max_seen);
+        if let Some((packet, verdict)) = self.inbox.pop_front() {
             self.take(packet, verdict);
             return Ok(());
         }
@@ -255,7 +259,7 @@ impl ChainScan {
         match event {
             Event::Packets(packets) => {
                 self.budget
-                    .release(packets.iter().map(|(p, _, _)| p.data.len()).sum());
+                    .release(packets.iter().map(|(p, _)| p.data.len()).sum());
                 // One packet per step, each with the time the scan had reached when it was
                 // found, so the reorder buffer behaves as if they came one by one.
                 self.inbox.extend(packets);
@@ -269,7 +273,6 @@ impl ChainScan {
                 let later = self.seg_index > 0;
                 self.current = None;
                 self.seg_index += 1;
-                self.max_seen = self.max_seen.max(r.max_seen);
                 self.stats.files_scanned += (r.opened && !r.indexed) as u64;
                 self.stats.files_indexed += r.indexed as u64;
                 self.stats.bytes_read += r.bytes_read;
@@ -318,7 +321,7 @@ impl ChainScan {
             match event {
                 Event::Packets(p) => self
                     .budget
-                    .release(p.iter().map(|(p, _, _)| p.data.len()).sum()),
+                    .release(p.iter().map(|(p, _)| p.data.len()).sum()),
                 Event::Done(r) => {
                     self.stats.bytes_read += r.bytes_read;
                     break;

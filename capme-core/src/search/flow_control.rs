@@ -140,7 +140,7 @@ impl FileTx {
     /// Sends an event; `false` when the chain is gone (or stopped while waiting for room).
     pub(super) fn send(&self, event: Event, stop: &AtomicBool) -> bool {
         if let Event::Packets(packets) = &event {
-            let n = packets.iter().map(|(p, _, _)| p.data.len()).sum();
+            let n = packets.iter().map(|(p, _)| p.data.len()).sum();
             let mut waited = false;
             let ok = self.budget.acquire(n, self.seq, stop, || {
                 waited = true;

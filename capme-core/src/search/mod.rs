@@ -35,8 +35,10 @@
 //! ([`SEARCH_AHEAD_BYTES`] shared by the chains; the file the consumer reads is exempt), the
 //! reorder buffer ([`REORDER_MAX_PACKETS`] packets and [`REORDER_MAX_BYTES`] bytes) and the
 //! pending-fragment buffer ([`PENDING_MAX`] packets), whatever the size of the store. A packet is held in the
-//! reorder buffer until a record more than [`REORDER_SLACK_NS`] later has been read, or the
-//! buffer is full; disorder deeper than that is passed through as it is in the files.
+//! reorder buffer until a packet of the flow more than [`REORDER_SLACK_NS`] later has been
+//! matched, or the buffer is full, or the chain ends; disorder deeper than that is passed
+//! through as it is in the files. Only the flow's own packets drive the release, so a scan
+//! and an indexed read (which reads other records or not) give the same order.
 
 mod chain;
 mod flow_control;

@@ -32,11 +32,11 @@ const CANCEL_CHECK_RECORDS: u32 = 4096;
 
 /// What a file scan reports, in order.
 pub(crate) enum Event {
-    /// Packets that matched (or may match, for a pending fragment), in file order, each with
-    /// the latest timestamp the scan had read when it was found. Sent in batches (up to
+    /// Packets that matched (or may match, for a pending fragment), in file order, with
+    /// their verdicts. Sent in batches (up to
     /// [`BATCH_PACKETS`] packets or [`BATCH_BYTES`]): one wake-up of the consumer per packet
     /// cost more than the rest of an indexed pivot.
-    Packets(Vec<(Packet, Verdict, Timestamp)>),
+    Packets(Vec<(Packet, Verdict)>),
     /// Sent by a segment after the first of its file, before its first packets: how many
     /// records at its start were later than the window (the consumer decides whether the
     /// whole-file scan would have stopped there; see [`super::ChainScan`]).
@@ -60,8 +60,6 @@ pub(crate) struct FileReport {
     pub warnings: Vec<String>,
     /// The first key that matched in this file.
     pub matched_key: Option<FlowKey>,
-    /// Latest timestamp read.
-    pub max_seen: Timestamp,
     /// The segment ended exactly at the start of the next segment of its file (always false
     /// for the last segment, or a file read whole).
     pub handoff: bool,
@@ -206,7 +204,6 @@ pub(crate) fn scan_file(
     let (tx0, rx0) = channel();
     let tx = ctx.file_tx(tx0, segment_seq(file_seq, 0), Some(permit));
     let mut report = FileReport {
-        max_seen: Timestamp::MIN,
         ..Default::default()
     };
     let indexed = match (&spec.lookup, &file.index) {
@@ -305,7 +302,6 @@ pub(crate) fn scan_segment(job: SegmentJob, spec: ScanSpec, ctx: &ScanCtx) {
     }
     let tx = ctx.file_tx(job.tx, job.seq, Some(permit));
     let report = FileReport {
-        max_seen: Timestamp::MIN,
         ..Default::default()
     };
     let reader = match job.pcap.reader_at(job.start) {
@@ -361,7 +357,7 @@ fn scan_records(
     let mut in_lead = true;
     let mut lead_sent = !part.later;
     let mut reported = credit.0;
-    let mut batch: Vec<(Packet, Verdict, Timestamp)> = Vec::new();
+    let mut batch: Vec<(Packet, Verdict)> = Vec::new();
     let mut batch_bytes = 0usize;
     loop {
         if let Some(b) = stop_at {
@@ -422,7 +418,6 @@ fn scan_records(
             late_run = 0;
             in_lead = false;
         }
-        report.max_seen = report.max_seen.max(rec.ts);
         if !spec.window.contains(rec.ts) {
             continue;
         }
@@ -446,7 +441,7 @@ fn scan_records(
             file: path.clone(),
         };
         batch_bytes += packet.data.len();
-        batch.push((packet, verdict, report.max_seen));
+        batch.push((packet, verdict));
         if batch.len() >= BATCH_PACKETS || batch_bytes >= BATCH_BYTES {
             // A matched packet is in the window, so the leading late run is over.
             if !lead_sent && !send(Event::Lead(report.lead_late)) {
