@@ -67,19 +67,17 @@ fn read_all(path: &Path) -> Vec<(i64, Vec<u8>)> {
     v
 }
 
+/// The capture files of a store, listed the way the store lists them (so index sidecars under
+/// `.capme/`, or any other file that is not a capture, are left out).
 fn capture_files(root: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
+    let mut out: Vec<PathBuf> = capme_core::Store::open([root])
+        .unwrap()
+        .list()
+        .unwrap()
+        .files
+        .into_iter()
+        .map(|f| f.path)
+        .collect();
     out.sort();
     out
 }
