@@ -416,6 +416,17 @@ fn files(a: FilesArgs) -> Result<(), Error> {
     for w in &plan.warnings {
         eprintln!("capme: warning: {w}");
     }
+    if plan.files().next().is_none() {
+        // An empty answer says why, on stderr (stdout stays an empty table or `[]`).
+        if plan.files_in_store == 0 {
+            eprintln!("capme: the store holds no capture file");
+        } else {
+            eprintln!(
+                "capme: no capture file covers the window ({} in the store)",
+                count(plan.files_in_store as u64, "capture file")
+            );
+        }
+    }
     if a.json {
         let v: Vec<serde_json::Value> = plan
             .files()

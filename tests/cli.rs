@@ -637,6 +637,62 @@ fn exit_1_with_damage_prints_warnings_and_the_json_summary() {
 }
 
 #[test]
+fn files_says_why_its_answer_is_empty() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = capme(&[
+        "files",
+        "--store",
+        s(tmp.path()),
+        "--stime",
+        "1",
+        "--etime",
+        "2",
+    ]);
+    assert!(o.status.success());
+    assert!(o.stdout.is_empty());
+    assert!(
+        stderr(&o).contains("the store holds no capture file"),
+        "{}",
+        stderr(&o)
+    );
+    let st = store();
+    let o = capme(&[
+        "files",
+        "--store",
+        s(&st),
+        "--stime",
+        "1",
+        "--etime",
+        "2",
+        "--json",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "[]");
+    assert!(
+        stderr(&o).contains("no capture file covers the window (16 capture files in the store)"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_missing_index_dir_is_a_warning_in_the_summary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("no-such-index");
+    let out = tmp.path().join("f.pcap");
+    let mut a: Vec<&str> = QINQ.to_vec();
+    a.extend_from_slice(&QINQ_WINDOW);
+    a.extend_from_slice(&["-o", s(&out), "--json", "--index-dir", s(&missing)]);
+    let v = json(&extract(&a));
+    assert_eq!(v["packets"], 15);
+    assert_eq!(v["files_indexed"], 0);
+    let w = v["warning_messages"].to_string();
+    assert!(
+        w.contains("no-such-index") && w.contains("does not exist"),
+        "{w}"
+    );
+}
+
+#[test]
 fn exit_1_says_when_no_capture_file_covers_the_window() {
     let tmp = tempfile::tempdir().unwrap();
     let empty = tmp.path().join("empty-store");

@@ -301,7 +301,17 @@ impl Store {
     /// them turns out not to be a capture file: it is dropped, its predecessor's span grows to
     /// the next file, and the plan is made again).
     pub fn plan(&self, window: &TimeWindow) -> Result<Plan> {
-        let (mut files, mut unchecked, warnings) = self.listing(true)?;
+        let (mut files, mut unchecked, mut warnings) = self.listing(true)?;
+        if let Some(d) = self.index_dir.as_ref().filter(|_| self.use_index) {
+            if !d.is_dir() {
+                warnings.push(format!(
+                    "index directory {} does not exist: every file is scanned (build it with \
+                     `capme index --index-dir {}`)",
+                    d.display(),
+                    d.display()
+                ));
+            }
+        }
         loop {
             let mut drop = vec![false; files.len()];
             for (i, f) in files.iter_mut().enumerate() {
