@@ -1,7 +1,7 @@
 //! [`ChainScan`]: one rotation chain's files, scanned by its workers, consumed in file order
 //! through the reorder and pending-fragment buffers.
 
-use super::flow_control::{Budget, Permits};
+use super::flow_control::{cost, Budget, Permits};
 use super::matcher::{FragId, FragSet, Verdict};
 use super::scan::{scan_file, scan_segment, Event, ScanCtx, ScanSpec, Segment, SegmentJob};
 use super::*;
@@ -256,12 +256,11 @@ impl ChainScan {
                 std::io::Error::other("a scan thread ended without a report"),
             )
         })?;
+        self.budget.release(cost(&event));
         match event {
             Event::Packets(packets) => {
-                self.budget
-                    .release(packets.iter().map(|(p, _)| p.data.len()).sum());
-                // One packet per step, each with the time the scan had reached when it was
-                // found, so the reorder buffer behaves as if they came one by one.
+                // One packet per step, so the reorder buffer behaves as if they came one by
+                // one.
                 self.inbox.extend(packets);
             }
             Event::Lead(lead) => {
@@ -318,10 +317,9 @@ impl ChainScan {
     fn drain(&mut self, seg: Segment) {
         seg.abort.store(true, std::sync::atomic::Ordering::Relaxed);
         while let Ok(event) = seg.rx.recv() {
+            self.budget.release(cost(&event));
             match event {
-                Event::Packets(p) => self
-                    .budget
-                    .release(p.iter().map(|(p, _)| p.data.len()).sum()),
+                Event::Packets(_) => {}
                 Event::Done(r) => {
                     self.stats.bytes_read += r.bytes_read;
                     break;

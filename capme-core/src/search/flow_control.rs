@@ -2,7 +2,9 @@
 //! matches read ahead, the search-wide [`Permits`] (files read at once), and [`FileTx`], one
 //! file's sending end that uses both.
 
-use super::scan::Event;
+use super::matcher::Verdict;
+use super::scan::{Event, Segment};
+use crate::packet::Packet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Condvar, Mutex};
@@ -126,6 +128,27 @@ impl Drop for Permit {
     }
 }
 
+/// What a queued packet holds besides its bytes (the `Packet` and its verdict).
+const PACKET_COST: usize = std::mem::size_of::<(Packet, Verdict)>();
+
+/// What a file scanned ahead holds until the consumer reaches it, besides its packets: its
+/// event channel and its entry in the chain's channel of segment channels (a channel block is
+/// 31 slots).
+const FILE_COST: usize =
+    32 * (std::mem::size_of::<Event>() + std::mem::size_of::<Segment>() + 16) + 1024;
+
+/// The memory an event holds while queued, as counted in the chain's [`Budget`]: for a batch,
+/// its packets' bytes and structs; for a file's end, what a finished file keeps queued. So the
+/// budget bounds memory by files read ahead too, not only by matched bytes: 20,000 small files
+/// with a packet each once took 150 MB of queued channels.
+pub(super) fn cost(event: &Event) -> usize {
+    match event {
+        Event::Packets(p) => p.iter().map(|(p, _)| p.data.len() + PACKET_COST).sum(),
+        Event::Done(_) => FILE_COST,
+        Event::Lead(_) | Event::Failed(_) => 0,
+    }
+}
+
 /// Where one file's events go: its own channel, with matched bytes counted in the chain's
 /// [`Budget`]; it holds the scan's permit.
 pub(crate) struct FileTx {
@@ -139,8 +162,8 @@ pub(crate) struct FileTx {
 impl FileTx {
     /// Sends an event; `false` when the chain is gone (or stopped while waiting for room).
     pub(super) fn send(&self, event: Event, stop: &AtomicBool) -> bool {
-        if let Event::Packets(packets) = &event {
-            let n = packets.iter().map(|(p, _)| p.data.len()).sum();
+        let n = cost(&event);
+        if n > 0 {
             let mut waited = false;
             let ok = self.budget.acquire(n, self.seq, stop, || {
                 waited = true;
