@@ -59,7 +59,11 @@ fn search_all(store: &Store, until: &str) -> (usize, usize) {
             }
         })
     };
-    let n = store.search(&q).unwrap().map(|p| p.unwrap()).count();
+    let mut n = 0;
+    for p in store.search(&q).unwrap() {
+        p.unwrap();
+        n += 1;
+    }
     done.store(true, Ordering::Relaxed);
     sampler.join().unwrap();
     (n, most.load(Ordering::Relaxed))
