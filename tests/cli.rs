@@ -35,6 +35,11 @@ const QINQ: [&str; 10] = [
 ];
 const QINQ_WINDOW: [&str; 4] = ["--stime", "1718407577", "--etime", "1718407578"];
 
+/// A flow the sample store does not hold.
+const FLOW_1_2: [&str; 8] = [
+    "--sip", "10.0.0.1", "--spt", "1", "--dip", "10.0.0.2", "--dpt", "2",
+];
+
 fn extract(extra: &[&str]) -> Output {
     let st = store();
     let mut a = vec!["extract", "--store", s(&st)];
@@ -697,47 +702,34 @@ fn exit_1_says_when_no_capture_file_covers_the_window() {
     let tmp = tempfile::tempdir().unwrap();
     let empty = tmp.path().join("empty-store");
     std::fs::create_dir(&empty).unwrap();
-    let o = capme(&[
-        "extract",
-        "--store",
-        s(&empty),
-        "--sip",
-        "10.0.0.1",
-        "--spt",
-        "1",
-        "--dip",
-        "10.0.0.2",
-        "--dpt",
-        "2",
+    let out = tmp.path().join("f.pcap");
+    let mut a = vec!["extract", "--store", s(&empty)];
+    a.extend_from_slice(&FLOW_1_2);
+    a.extend_from_slice(&[
         "--stime",
         "1700000000",
         "--etime",
         "1700000001",
         "-o",
-        s(&tmp.path().join("f.pcap")),
+        s(&out),
     ]);
+    let o = capme(&a);
     assert_eq!(o.status.code(), Some(1));
     assert!(
         stderr(&o).contains("the store holds no capture file"),
         "{}",
         stderr(&o)
     );
-    let o = extract(&[
-        "--sip",
-        "10.0.0.1",
-        "--spt",
-        "1",
-        "--dip",
-        "10.0.0.2",
-        "--dpt",
-        "2",
+    let mut a = FLOW_1_2.to_vec();
+    a.extend_from_slice(&[
         "--stime",
         "1500000000",
         "--etime",
         "1500000001",
         "-o",
-        s(&tmp.path().join("f.pcap")),
+        s(&out),
     ]);
+    let o = extract(&a);
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
     assert!(err.contains("no capture file covers the window ("), "{err}");

@@ -67,21 +67,6 @@ fn read_all(path: &Path) -> Vec<(i64, Vec<u8>)> {
     v
 }
 
-/// The capture files of a store, listed the way the store lists them (so index sidecars under
-/// `.capme/`, or any other file that is not a capture, are left out).
-fn capture_files(root: &Path) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = capme_core::Store::open([root])
-        .unwrap()
-        .list()
-        .unwrap()
-        .files
-        .into_iter()
-        .map(|f| f.path)
-        .collect();
-    out.sort();
-    out
-}
-
 /// Number of 802.1Q/802.1ad tags of an Ethernet frame.
 fn vlan_depth(frame: &[u8]) -> usize {
     let mut off = 12;
@@ -144,7 +129,10 @@ impl Flow {
 /// tcpdump the CapMe way over every file, restricted to the window.
 fn tcpdump(flow: &Flow, stime_ns: i64, etime_ns: i64, tmp: &Path) -> Vec<(i64, Vec<u8>)> {
     let mut all = Vec::new();
-    for (i, f) in capture_files(&current_store()).iter().enumerate() {
+    for (i, f) in capme_core::testutil::capture_files(&current_store())
+        .iter()
+        .enumerate()
+    {
         let out = tmp.join(format!("td{i}.pcap"));
         let st = Command::new("tcpdump")
             .args(["-n", "-r"])
@@ -311,7 +299,7 @@ fn sampled_flows_match_tcpdump_with_time_pruning() {
     config.rotate = 1800;
     config.seed = 3;
     capme_gen::generate(&config).unwrap_or_else(|e| panic!("gen-store: {e}"));
-    let big = capture_files(&st)
+    let big = capme_core::testutil::capture_files(&st)
         .iter()
         .filter(|f| std::fs::metadata(f).unwrap().len() > 8 << 20)
         .count();
@@ -322,7 +310,7 @@ fn sampled_flows_match_tcpdump_with_time_pruning() {
     STORE.with(|s| *s.borrow_mut() = st.clone());
     let checks = sampled_flows_on_current_store();
     // Pruning read much less than whole files: each check's window touches 1-3 files per sensor.
-    let total: u64 = capture_files(&st)
+    let total: u64 = capme_core::testutil::capture_files(&st)
         .iter()
         .map(|f| std::fs::metadata(f).unwrap().len())
         .sum();
@@ -337,7 +325,7 @@ fn sampled_flows_match_tcpdump_with_time_pruning() {
 fn sampled_flows_on_current_store() -> usize {
     // Every TCP/UDP flow of the store, decoded here: key -> (first tuple seen, first ts, last ts).
     let mut flows: BTreeMap<FlowKey, (Flow, i64, i64, usize)> = BTreeMap::new();
-    for f in capture_files(&current_store()) {
+    for f in capme_core::testutil::capture_files(&current_store()) {
         for (ts, data) in read_all(&f) {
             let Some(d) = decode(1, &data) else { continue };
             let Some((sp, dp)) = d.ports else { continue };

@@ -970,21 +970,8 @@ pub unsafe extern "C" fn capme_extract_to_file(
     path: *const c_char,
     out: *mut *mut capme_summary,
 ) -> capme_status {
-    guard(|| {
-        // SAFETY: per the contract.
-        let (s, q, p) = unsafe {
-            clear_out(out, "out")?;
-            (
-                handle(store, "store")?,
-                handle(query, "query")?,
-                path_arg(path, "path")?,
-            )
-        };
-        let sum = s.store.extract_to_file(&q.query, p)?;
-        // SAFETY: checked by clear_out.
-        unsafe { *out = Box::into_raw(new_summary(sum)) };
-        Ok(capme_status::CAPME_OK)
-    })
+    // SAFETY: per the contract, passed on.
+    unsafe { extract_file(store, query, path, out, false) }
 }
 
 /// As `capme_extract_to_file()`, but an existing *regular* file at `path` is replaced (the
@@ -1001,6 +988,21 @@ pub unsafe extern "C" fn capme_extract_to_file_replacing(
     path: *const c_char,
     out: *mut *mut capme_summary,
 ) -> capme_status {
+    // SAFETY: per the contract, passed on.
+    unsafe { extract_file(store, query, path, out, true) }
+}
+
+/// The body of `capme_extract_to_file()` and `capme_extract_to_file_replacing()`.
+///
+/// # Safety
+/// As `capme_extract_to_file()`.
+unsafe fn extract_file(
+    store: *const capme_store,
+    query: *const capme_query,
+    path: *const c_char,
+    out: *mut *mut capme_summary,
+    replace: bool,
+) -> capme_status {
     guard(|| {
         // SAFETY: per the contract.
         let (s, q, p) = unsafe {
@@ -1011,7 +1013,11 @@ pub unsafe extern "C" fn capme_extract_to_file_replacing(
                 path_arg(path, "path")?,
             )
         };
-        let sum = s.store.extract_to_file_replacing(&q.query, p)?;
+        let sum = if replace {
+            s.store.extract_to_file_replacing(&q.query, p)?
+        } else {
+            s.store.extract_to_file(&q.query, p)?
+        };
         // SAFETY: checked by clear_out.
         unsafe { *out = Box::into_raw(new_summary(sum)) };
         Ok(capme_status::CAPME_OK)

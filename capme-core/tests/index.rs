@@ -280,14 +280,7 @@ fn pcapng_copy_of_the_sample_store(to: &Path) {
     let root = sample_store();
     // The capture files as the store lists them: never the index sidecars of a `capme index`
     // run on the sample store.
-    for p in Store::open([&root])
-        .unwrap()
-        .list()
-        .unwrap()
-        .files
-        .into_iter()
-        .map(|f| f.path)
-    {
+    for p in capme_core::testutil::capture_files(&root) {
         {
             let mut r = capme_core::capture::CaptureReader::open(&p).unwrap();
             let mut recs = Vec::new();

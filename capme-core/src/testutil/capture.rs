@@ -245,16 +245,8 @@ impl PcapngBuilder {
     ) -> &mut Self {
         self.ensure_section();
         let mut body = Vec::with_capacity(20 + data.len() + 3);
-        for v in [
-            iface,
-            (raw_ts >> 32) as u32,
-            raw_ts as u32,
-            data.len() as u32,
-            orig_len,
-        ] {
-            body.extend_from_slice(&self.u32b(v));
-        }
-        body.extend_from_slice(data);
+        body.extend_from_slice(&self.u32b(iface));
+        self.timed_data(&mut body, raw_ts, data, orig_len);
         body.resize(body.len() + (4 - data.len() % 4) % 4, 0);
         if !options.is_empty() {
             for (code, value) in options {
@@ -271,6 +263,13 @@ impl PcapngBuilder {
         let mut body = Vec::with_capacity(20 + data.len() + 3);
         body.extend_from_slice(&self.u16b(iface));
         body.extend_from_slice(&self.u16b(0));
+        self.timed_data(&mut body, raw_ts, data, orig_len);
+        self.block(2, &body)
+    }
+
+    /// What an EPB and a PB share after the interface id: the timestamp's high and low
+    /// words, the captured and original lengths, and the data.
+    fn timed_data(&self, body: &mut Vec<u8>, raw_ts: u64, data: &[u8], orig_len: u32) {
         for v in [
             (raw_ts >> 32) as u32,
             raw_ts as u32,
@@ -280,7 +279,6 @@ impl PcapngBuilder {
             body.extend_from_slice(&self.u32b(v));
         }
         body.extend_from_slice(data);
-        self.block(2, &body)
     }
 
     /// Appends a Simple Packet Block (no interface id, no timestamp).

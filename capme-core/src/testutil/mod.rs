@@ -19,3 +19,18 @@ pub fn udp_flow() -> crate::FlowSpec {
     )
     .expect("a valid tuple")
 }
+
+/// The capture files below `root`, listed the way the store lists them (so index sidecars
+/// under `.capme/`, and anything else that is not a capture, are left out), sorted.
+pub fn capture_files(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out: Vec<std::path::PathBuf> = crate::store::Store::open([root])
+        .expect("a store root")
+        .list()
+        .expect("a listing")
+        .files
+        .into_iter()
+        .map(|f| f.path)
+        .collect();
+    out.sort();
+    out
+}
