@@ -132,6 +132,13 @@ impl Chain {
         Some((h, at + self.header_len + h.caplen as usize))
     }
 
+    /// Whether a plausible record header, within a week of `prev_sec`, stands at `at` in `b`:
+    /// what should follow a record whose seconds are `prev_sec`.
+    pub fn follows(&self, b: &[u8], at: usize, prev_sec: u32) -> bool {
+        self.record_at(b, at)
+            .is_some_and(|(h, _)| h.sec.abs_diff(prev_sec) <= WEEK)
+    }
+
     /// Whether a chain starts at `at` in `b` (`eof`: `b` runs to the end of the file); with
     /// the latest timestamp words `(sec, frac)` among its records.
     pub fn chain_at(&self, b: &[u8], at: usize, eof: bool) -> Option<(u32, u32)> {

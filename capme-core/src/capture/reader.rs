@@ -37,6 +37,8 @@ pub const RESYNC_WINDOW: usize = 4 << 20;
 /// Bytes past the window a resync may read to check a candidate (a chain of pcap records, or
 /// a pcapng block and the next one's header): the buffer holds at most window + this.
 const RESYNC_LOOKAHEAD: usize = 2 << 20;
+/// Bytes past a suspect legacy pcap record read to look for a chain of records inside it.
+const SUSPECT_LOOKAHEAD: usize = 128 << 10;
 /// At most this many damaged spans are kept in detail (the rest are only counted).
 pub const MAX_DAMAGE_DETAILS: usize = 16;
 
@@ -382,8 +384,9 @@ impl CaptureReader {
 
     /// Resynchronise after a corrupt record instead of ending the file there (off by default):
     /// the reader looks for the next record boundary (legacy pcap: where a chain of plausible
-    /// record headers starts, see [`Chain`]; pcapng: a block of a known type whose two length
-    /// fields agree, whose interface exists and whose captured length fits, followed by another
+    /// record headers starts, see [`Chain`]; pcapng: a block (at any byte offset: bytes
+    /// inserted or lost move the later blocks off the 4-byte grid) of a known type whose two
+    /// length fields agree, whose interface exists and whose captured length fits, followed by another
     /// plausible block or the end of the file) among the next [`RESYNC_WINDOW`] bytes, and
     /// goes on from there; each damaged span is recorded ([`damage`](Self::damage)). When no
     /// boundary is found the rest of the file is not read (recorded too). A section header
@@ -430,25 +433,11 @@ impl CaptureReader {
         let eof = !self.fill(want)?;
         let b = &self.buf[self.start..self.end];
         let to = RESYNC_WINDOW.min(b.len());
-        let found = match self.kind {
-            Kind::Pcap {
-                big_endian,
-                modified,
-                nanos,
-                max_caplen,
-            } => {
-                let chain = Chain {
-                    big_endian,
-                    nanos,
-                    header_len: if modified { 24 } else { 16 },
-                    max_caplen: max_caplen.min(RESYNC_LOOKAHEAD as u32 / 8),
-                    near_sec: None,
-                };
-                chain.find(b, 1, to, eof).map(|(pos, _)| pos)
-            }
-            Kind::Pcapng => (4..to)
-                .step_by(4)
-                .find(|&pos| self.block_at(b, pos, eof)),
+        let found = match self.pcap_chain() {
+            Some(chain) => chain.find(b, 1, to, eof).map(|(pos, _)| pos),
+            // Every byte offset, not only multiples of 4: bytes inserted or lost before a
+            // block move all the blocks after it off the 4-byte grid.
+            None => (1..to).find(|&pos| self.block_at(b, pos, eof)),
         };
         let left = b.len() as u64;
         match found {
@@ -674,6 +663,55 @@ impl CaptureReader {
         self.offset += len as u64;
     }
 
+    /// When resynchronising: a captured length that is wrong but within the limits would make
+    /// the reader take the next records for packet bytes and read on from inside a packet. So
+    /// when the header after this record (`total` bytes long, `sec` its seconds) is not a
+    /// plausible one, and a chain of plausible records starts inside this record's bytes,
+    /// this record is the damage: an error, which the resync turns into a damaged span
+    /// ending at that chain. Otherwise (a file with odd but valid records) nothing changes.
+    fn check_pcap_length(&mut self, sec: u32, caplen: u32, total: usize) -> Result<()> {
+        let Some(chain) = self.pcap_chain() else {
+            return Ok(());
+        };
+        if !self.fill(total + chain.header_len)? {
+            return Ok(()); // the last record: nothing follows it
+        }
+        let b = &self.buf[self.start..self.end];
+        if chain.follows(b, total, sec) {
+            return Ok(());
+        }
+        let eof = !self.fill(total + SUSPECT_LOOKAHEAD)?;
+        let b = &self.buf[self.start..self.end];
+        match chain.find(b, 1, total, eof) {
+            Some((p, _)) => Err(self.err(
+                self.offset,
+                format!(
+                    "record captured length {caplen} runs past the next record ({p} bytes after this one's start)"
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// The chain test of this legacy pcap file for resync (`None` for pcapng).
+    fn pcap_chain(&self) -> Option<Chain> {
+        match self.kind {
+            Kind::Pcap {
+                big_endian,
+                modified,
+                nanos,
+                max_caplen,
+            } => Some(Chain {
+                big_endian,
+                nanos,
+                header_len: if modified { 24 } else { 16 },
+                max_caplen: max_caplen.min(RESYNC_LOOKAHEAD as u32 / 8),
+                near_sec: None,
+            }),
+            Kind::Pcapng => None,
+        }
+    }
+
     /// A record or block of `len` bytes runs past the end of the input: without resync the
     /// file ends there (a cut-off last record); with it, this error makes the reader look for
     /// records after its start first.
@@ -760,6 +798,9 @@ impl CaptureReader {
         let total = hlen + caplen as usize;
         if !self.fill(total)? {
             return self.cut_short_err(total);
+        }
+        if self.resync {
+            self.check_pcap_length(sec, caplen, total)?;
         }
         let s = self.start;
         self.last_block = (self.offset, self.offset + total as u64);
