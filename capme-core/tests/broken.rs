@@ -188,7 +188,12 @@ fn pcapng20(be: bool) -> (Vec<u8>, Vec<usize>) {
     for i in 0..20u8 {
         offs.push(b.bytes().len());
         let data = pkt(i % 2 == 0, i / 2);
-        b.epb(0, (1_700_000_100 + u64::from(i)) * 1_000_000, &data, data.len() as u32);
+        b.epb(
+            0,
+            (1_700_000_100 + u64::from(i)) * 1_000_000,
+            &data,
+            data.len() as u32,
+        );
     }
     (b.bytes(), offs)
 }
@@ -260,11 +265,11 @@ fn a_section_that_changes_byte_order_is_read_even_after_damage() {
         fs::write(p, build(true)).unwrap()
     });
     assert_eq!(marks, want);
+    warned(&w, &format!("corrupt capture at byte {end}: "));
     warned(
         &w,
-        &format!("corrupt capture at byte {end}: "),
+        &format!("resumed at byte {} (64 bytes skipped)", end + 64),
     );
-    warned(&w, &format!("resumed at byte {} (64 bytes skipped)", end + 64));
 }
 
 #[test]
@@ -319,4 +324,3 @@ fn a_fifo_named_like_a_capture_does_not_hang_the_search() {
     assert_eq!(marks, with_good([]));
     warned(&w, "not a regular file");
 }
-

@@ -215,7 +215,10 @@ fn damage_elsewhere_does_not_lose_the_flow_pcap() {
     let clean = fs::read(sample_file()).unwrap();
     let (before, now) = run("pcap", &clean, 24, count(), 0x5eed_0001);
     assert_eq!(now, 0);
-    assert!(before > 0, "the mutations never reached the flow before resync");
+    assert!(
+        before > 0,
+        "the mutations never reached the flow before resync"
+    );
 }
 
 #[test]
@@ -230,5 +233,8 @@ fn damage_elsewhere_does_not_lose_the_flow_pcapng() {
     };
     let (before, now) = run("pcapng", &clean, head, count(), 0x5eed_0002);
     assert_eq!(now, 0);
-    assert!(before > 0, "the mutations never reached the flow before resync");
+    assert!(
+        before > 0,
+        "the mutations never reached the flow before resync"
+    );
 }

@@ -29,6 +29,8 @@ pub mod seek;
 mod ts;
 
 #[cfg(test)]
+mod resync_tests;
+#[cfg(test)]
 mod tests;
 
 pub use reader::{
@@ -122,7 +124,10 @@ impl Damage {
     /// REASON; resumed at byte M (K bytes skipped)".
     pub fn warning(&self, path: &std::path::Path) -> String {
         let (offset, reason, skipped) = (self.offset, &self.reason, self.skipped);
-        let head = format!("{}: corrupt capture at byte {offset}: {reason}", path.display());
+        let head = format!(
+            "{}: corrupt capture at byte {offset}: {reason}",
+            path.display()
+        );
         match self.resumed_at {
             Some(m) => format!("{head}; resumed at byte {m} ({skipped} bytes skipped)"),
             None if skipped >= RESYNC_WINDOW as u64 => format!(

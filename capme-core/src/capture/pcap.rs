@@ -116,9 +116,7 @@ impl Chain {
             return None;
         }
         let units = if self.nanos { 1_000_000_000 } else { 1_000_000 };
-        let near = self
-            .near_sec
-            .map_or(true, |n| h.sec.abs_diff(n) <= WEEK);
+        let near = self.near_sec.is_none_or(|n| h.sec.abs_diff(n) <= WEEK);
         let max_orig = u64::from(self.max_caplen) * 16;
         if h.frac >= units
             || h.caplen > self.max_caplen

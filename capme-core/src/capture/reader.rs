@@ -210,7 +210,13 @@ impl CaptureReader {
     /// Resyncs after corrupt records ([`set_resync`](Self::set_resync)), as a search does.
     pub(crate) fn open_for_index(path: &Path) -> Result<CaptureReader> {
         let f = File::open(path).map_err(|e| Error::io(path, e))?;
-        Self::build(Box::new(f), path.to_path_buf(), DEFAULT_BUFFER_SIZE, true, true)
+        Self::build(
+            Box::new(f),
+            path.to_path_buf(),
+            DEFAULT_BUFFER_SIZE,
+            true,
+            true,
+        )
     }
 
     /// Like [`open`](Self::open), resynchronising after corrupt records from the start
@@ -218,7 +224,13 @@ impl CaptureReader {
     /// interface descriptions does not fail the open either.
     pub fn open_resyncing(path: &Path) -> Result<CaptureReader> {
         let f = File::open(path).map_err(|e| Error::io(path, e))?;
-        Self::build(Box::new(f), path.to_path_buf(), DEFAULT_BUFFER_SIZE, false, true)
+        Self::build(
+            Box::new(f),
+            path.to_path_buf(),
+            DEFAULT_BUFFER_SIZE,
+            false,
+            true,
+        )
     }
 
     /// [`from_read`](Self::from_read), resynchronising from the start as
@@ -459,7 +471,12 @@ impl CaptureReader {
                     offset: at,
                     reason,
                     resumed_at: None,
-                    skipped: if eof { left } else { RESYNC_WINDOW as u64 },
+                    // All that was left, or the window when there was more.
+                    skipped: if eof && left <= RESYNC_WINDOW as u64 {
+                        left
+                    } else {
+                        RESYNC_WINDOW as u64
+                    },
                 };
                 let skipped = d.skipped;
                 self.note_damage(d, skipped);

@@ -169,12 +169,10 @@ fn select_ranges(records: &[(u64, u64)], blocks: &[(u64, u64)], gap: u64) -> Vec
         if off < blocks[b].0 {
             continue;
         }
-        let touching = last_b == b
-            || (last_b < b && blocks[last_b..=b].windows(2).all(|w| w[0].1 == w[1].0));
+        let touching =
+            last_b == b || (last_b < b && blocks[last_b..=b].windows(2).all(|w| w[0].1 == w[1].0));
         match out.last_mut() {
-            Some(last) if touching && off <= last.1.saturating_add(gap) => {
-                last.1 = last.1.max(end)
-            }
+            Some(last) if touching && off <= last.1.saturating_add(gap) => last.1 = last.1.max(end),
             _ => out.push((off, end)),
         }
         last_b = b;

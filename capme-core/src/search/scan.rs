@@ -9,7 +9,6 @@ use super::matcher::{Matcher, Verdict};
 use super::LATE_RUN_STOP;
 use crate::capture::seek::{open_split, SharedPcap};
 use crate::capture::{CaptureReader, Interface};
-use crate::wire::link::LinkType;
 use crate::error::Error;
 use crate::flow::FlowKey;
 use crate::index::{self, Lookup};
@@ -17,6 +16,7 @@ use crate::packet::Packet;
 use crate::query::FlowSpec;
 use crate::store::CaptureFile;
 use crate::time::{TimeWindow, Timestamp};
+use crate::wire::link::LinkType;
 use bytes::Bytes;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -493,7 +493,13 @@ fn scan_records(
         // This scan's whole part is done, whatever was skipped.
         p.fetch_add(credit.1.saturating_sub(reported), Ordering::Relaxed);
     }
-    file_warnings(&reader, file, reached_end, &unsupported, &mut report.warnings);
+    file_warnings(
+        &reader,
+        file,
+        reached_end,
+        &unsupported,
+        &mut report.warnings,
+    );
     let spb = reader.spb_skipped();
     if spb > 0 {
         report.warnings.push(format!(
