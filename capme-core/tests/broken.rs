@@ -324,3 +324,54 @@ fn a_fifo_named_like_a_capture_does_not_hang_the_search() {
     assert_eq!(marks, with_good([]));
     warned(&w, "not a regular file");
 }
+
+#[test]
+fn an_index_of_a_damaged_file_answers_like_a_scan_and_reports_the_damage() {
+    // Flow records every 4th record; junk between two of them, closer than the index's
+    // coalescing gap, and a corrupt length further on.
+    let dir = tempfile::tempdir().unwrap();
+    let day = dir.path().join("sensor/dailylogs/2023-11-14");
+    fs::create_dir_all(&day).unwrap();
+    let mut b = PcapBuilder::new(1, false, false);
+    for i in 0..400u32 {
+        let flow = i % 4 == 0;
+        b.packet((1_700_000_100 + i / 10, i), &pkt(flow, (i / 4) as u8));
+    }
+    let clean = b.bytes();
+    let rec = 16 + pkt(true, 0).len();
+    let mut bad = clean[..24 + 42 * rec].to_vec();
+    bad.extend_from_slice(&[0xfe; 77]);
+    bad.extend_from_slice(&clean[24 + 42 * rec..]);
+    let at = 24 + 201 * rec + 77;
+    bad[at + 8..at + 12].copy_from_slice(&0x7fff_ffffu32.to_le_bytes());
+    fs::write(day.join(BROKEN), &bad).unwrap();
+    let root = dir.path().to_path_buf();
+    let idx = dir.path().join("idx");
+    watchdog("indexed damaged file", move || {
+        let q = Query::new(
+            udp_flow(),
+            TimeWindow::parse("1700000000", "1700001200").unwrap(),
+        );
+        let run = |store: &Store| {
+            let mut got: Vec<Packet> = Vec::new();
+            let sum = store.extract(&q, &mut got).unwrap();
+            let got: Vec<(i64, Vec<u8>)> = got
+                .iter()
+                .map(|p| (p.ts.as_nanos(), p.data.to_vec()))
+                .collect();
+            (got, sum)
+        };
+        let scan = Store::open([&root]).unwrap().use_index(false);
+        let (scanned, sum) = run(&scan);
+        assert_eq!(scanned.len(), 100);
+        assert_eq!(sum.warnings, 2, "{:?}", sum.warning_messages);
+        let indexed = Store::open([&root]).unwrap().with_index_dir(&idx);
+        let rep = indexed.build_indexes().unwrap();
+        assert_eq!(rep.built, 1);
+        assert_eq!(rep.warnings.len(), 2, "{:?}", rep.warnings);
+        assert!(rep.warnings[0].contains(&format!("at byte {}", 24 + 42 * rec)));
+        let (got, sum) = run(&indexed);
+        assert_eq!(sum.files_indexed, 1);
+        assert_eq!(got, scanned);
+    });
+}

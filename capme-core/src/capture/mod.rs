@@ -8,6 +8,12 @@
 //! [`Record`] borrowing the reader's buffer, with its timestamp converted exactly to integer
 //! nanoseconds and the raw timestamp words kept so that writers can reproduce it.
 //!
+//! A corrupt record ends the file with [`crate::Error::Format`], unless the reader
+//! resynchronises ([`CaptureReader::set_resync`], what a search and an index build do): it then
+//! looks for the next record boundary (legacy pcap: a chain of plausible record headers, the
+//! same test [`seek`] uses, in [`pcap::Chain`]; pcapng: a block of a known type whose two
+//! length fields agree), goes on from there and records each damaged span as a [`Damage`].
+//!
 //! ```
 //! use capme_core::capture::CaptureReader;
 //! use capme_core::testutil::capture::PcapBuilder;

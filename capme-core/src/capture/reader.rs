@@ -93,6 +93,10 @@ struct Pkt {
 /// a block whose trailing length differs, a captured length larger than its block) gives
 /// [`Error::Format`] with the byte offset of the record. After an error, or once the end was
 /// reached, `next_record` keeps returning `Ok(None)`.
+///
+/// With [`set_resync`](Self::set_resync) (as searches and index builds read), a corrupt record
+/// is passed over instead: the reader finds the next record boundary within
+/// [`RESYNC_WINDOW`] bytes and goes on, recording the damaged span ([`damage`](Self::damage)).
 pub struct CaptureReader {
     path: PathBuf,
     inner: Box<dyn Read + Send>,

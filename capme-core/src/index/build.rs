@@ -31,6 +31,12 @@ impl FileIndex {
     /// file, or damage no resync gets past, ends the index there (the rest is scanned at query
     /// time if the file grows).
     pub fn build(path: &Path) -> Result<Option<FileIndex>> {
+        Self::build_reporting(path, &mut Vec::new())
+    }
+
+    /// [`build`](Self::build), pushing to `warnings` what the file's damage costs: each
+    /// damaged span passed over (as a scan words it), and damage that ended the index.
+    pub fn build_reporting(path: &Path, warnings: &mut Vec<String>) -> Result<Option<FileIndex>> {
         let meta = fs::metadata(path).map_err(|e| Error::io(path, e))?;
         let mut r = CaptureReader::open_for_index(path)?;
         let mut indexed_len = r.offset();
@@ -42,7 +48,11 @@ impl FileIndex {
                 Ok(Some((rec, iface))) => {
                     (rec.ts.as_nanos(), packet_hash(iface.linktype, rec.data))
                 }
-                Ok(None) | Err(Error::Format { .. }) => break,
+                Ok(None) => break,
+                Err(e @ Error::Format { .. }) => {
+                    warnings.push(e.to_string());
+                    break;
+                }
                 Err(e) => return Err(e),
             };
             let (start, end) = r.last_block();
@@ -75,6 +85,16 @@ impl FileIndex {
                 l.prev_end = end;
             }
             indexed_len = end;
+        }
+        warnings.extend(r.damage().iter().map(|d| d.warning(path)));
+        let (spans, bytes) = r.damage_total();
+        let listed = r.damage().len() as u64;
+        if spans > listed {
+            warnings.push(format!(
+                "{}: {} more corrupt spans passed over ({bytes} bytes skipped in all {spans})",
+                path.display(),
+                spans - listed
+            ));
         }
         // Structure blocks past the last whole packet are read again with the tail.
         let structure: Vec<(u64, u64)> = r
