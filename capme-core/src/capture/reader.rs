@@ -42,6 +42,43 @@ const SUSPECT_LOOKAHEAD: usize = 128 << 10;
 /// At most this many damaged spans are kept in detail (the rest are only counted).
 pub const MAX_DAMAGE_DETAILS: usize = 16;
 
+/// The first offset in `1..to` from which `next` (the end of the record or block at an
+/// offset, `first` for the walk's first step) frames `b` to exactly its end, each walk's
+/// steps visited once in all: a failed walk marks its offsets dead, and a later walk that
+/// reaches one fails at once, so hostile bytes cannot make the search quadratic.
+fn framed_to_end(
+    b: &[u8],
+    to: usize,
+    mut next: impl FnMut(usize, bool) -> Option<usize>,
+) -> Option<usize> {
+    let mut dead = vec![false; b.len()];
+    let mut path = Vec::new();
+    for at in 1..to.min(b.len()) {
+        path.clear();
+        let mut pos = at;
+        let ok = loop {
+            if pos == b.len() {
+                break !path.is_empty();
+            }
+            if dead[pos] {
+                break false;
+            }
+            path.push(pos);
+            match next(pos, path.len() == 1) {
+                Some(n) if n > pos => pos = n,
+                _ => break false,
+            }
+        };
+        if ok {
+            return Some(at);
+        }
+        for &p in &path {
+            dead[p] = true;
+        }
+    }
+    None
+}
+
 /// The least length of a pcapng block of a known type; `None` for a type this reader does not
 /// know (it skips such blocks, but a resync never resumes at one).
 fn known_min_len(block_type: u32) -> Option<usize> {
@@ -449,10 +486,44 @@ impl CaptureReader {
         let eof = !self.fill(want)?;
         let b = &self.buf[self.start..self.end];
         let to = RESYNC_WINDOW.min(b.len());
+        // After a record cut short by the end of the input (a file still being written, whose
+        // last packet may carry anything, even a capture file), only records framed exactly
+        // to the end of the input count: a packet cut while being written ends mid-record.
+        let strict = self.cut_short;
+        if strict && !eof {
+            self.finish();
+            return Ok(());
+        }
         let found = match self.pcap_chain() {
+            Some(chain) if strict => framed_to_end(b, to, |at, _| {
+                chain
+                    .record_at(b, at)
+                    .map(|(_, next)| next)
+                    .filter(|&n| n <= b.len())
+            }),
             Some(chain) => chain.find(b, 1, to, eof).map(|(pos, _)| pos),
             // Every byte offset, not only multiples of 4: bytes inserted or lost before a
             // block move all the blocks after it off the 4-byte grid.
+            None if strict => {
+                let mut be = self.section_be;
+                framed_to_end(b, to, |at, first| {
+                    if first {
+                        be = self.section_be;
+                        if !self.block_at(b, at, true) {
+                            return None;
+                        }
+                    }
+                    let (len, block_be) = self.block_header_at_in(b, at, be)?;
+                    let end = at.checked_add(len).filter(|&e| e <= b.len())?;
+                    if rd32(b, end - 4, block_be) as usize != len {
+                        return None;
+                    }
+                    if rd32(b, at, false) == SHB_MAGIC {
+                        be = block_be;
+                    }
+                    Some(end)
+                })
+            }
             None => (1..to).find(|&pos| self.block_at(b, pos, eof)),
         };
         let left = b.len() as u64;

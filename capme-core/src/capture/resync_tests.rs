@@ -261,3 +261,29 @@ fn mutated_files_never_panic_when_resyncing() {
         }
     }
 }
+
+#[test]
+fn a_record_cut_while_carrying_a_capture_file_is_not_read_into() {
+    // The last packet of a file being written carries a pcap file (a download): cut inside
+    // one of the inner records, the reader must not take the inner records for its own.
+    let inner = pcap(100..140);
+    let mut b = pcap(0..3);
+    let mut outer = PcapBuilder::new(1, false, false);
+    outer.packet((1_700_000_005, 0), &inner[24..]);
+    b.extend_from_slice(&outer.bytes()[24..]);
+    for cut in [b.len() - 7, b.len() - 700, b.len() - 1500] {
+        let (marks, damage, trailing) = read(&mut resyncing(&b[..cut]));
+        assert_eq!(marks, vec![0, 1, 2], "cut at {cut}");
+        assert!(damage.is_empty(), "{damage:?}");
+        assert!(trailing > 0);
+    }
+    // A complete file whose record length was damaged to run past its end: the records
+    // after it, framed to the end, are read.
+    let mut b = pcap(0..12);
+    let at = 24 + 3 * 76;
+    b[at + 8..at + 12].copy_from_slice(&200_000u32.to_le_bytes());
+    let (marks, damage, _) = read(&mut resyncing(&b));
+    assert_eq!(marks, vec![0, 1, 2, 4, 5, 6, 7, 8, 9, 10, 11]);
+    assert_eq!(damage.len(), 1);
+    assert!(damage[0].reason.contains("runs past the end"), "{damage:?}");
+}
