@@ -8,6 +8,12 @@
 //! [`Record`] borrowing the reader's buffer, with its timestamp converted exactly to integer
 //! nanoseconds and the raw timestamp words kept so that writers can reproduce it.
 //!
+//! A corrupt record ends the file with [`crate::Error::Format`], unless the reader
+//! resynchronises ([`CaptureReader::set_resync`], what a search and an index build do): it then
+//! looks for the next record boundary (legacy pcap: a chain of plausible record headers, the
+//! same test [`seek`] uses, in [`pcap::Chain`]; pcapng: a block of a known type whose two
+//! length fields agree), goes on from there and records each damaged span as a [`Damage`].
+//!
 //! ```
 //! use capme_core::capture::CaptureReader;
 //! use capme_core::testutil::capture::PcapBuilder;
@@ -29,9 +35,13 @@ pub mod seek;
 mod ts;
 
 #[cfg(test)]
+mod resync_tests;
+#[cfg(test)]
 mod tests;
 
-pub use reader::{CaptureReader, DEFAULT_BUFFER_SIZE, MAX_BLOCK_LEN};
+pub use reader::{
+    CaptureReader, DEFAULT_BUFFER_SIZE, MAX_BLOCK_LEN, MAX_DAMAGE_DETAILS, RESYNC_WINDOW,
+};
 
 use crate::time::Timestamp;
 
@@ -98,6 +108,40 @@ pub struct Record<'a> {
     pub data: &'a [u8],
     /// Index into the reader's `interfaces()`.
     pub iface: usize,
+}
+
+/// A damaged span of a capture file that a resynchronising reader passed over (see
+/// [`CaptureReader::set_resync`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damage {
+    /// Byte offset of the corrupt record or block.
+    pub offset: u64,
+    /// What was wrong with it.
+    pub reason: String,
+    /// Where reading went on; `None` when nothing readable was found after it (the rest of
+    /// the file, or of the resync window, was not read).
+    pub resumed_at: Option<u64>,
+    /// Bytes skipped: up to where reading went on, or to the end of what was searched.
+    pub skipped: u64,
+}
+
+impl Damage {
+    /// The warning for this span of the file at `path`: "PATH: corrupt capture at byte N:
+    /// REASON; resumed at byte M (K bytes skipped)".
+    pub fn warning(&self, path: &std::path::Path) -> String {
+        let (offset, reason, skipped) = (self.offset, &self.reason, self.skipped);
+        let head = format!(
+            "{}: corrupt capture at byte {offset}: {reason}",
+            path.display()
+        );
+        match self.resumed_at {
+            Some(m) => format!("{head}; resumed at byte {m} ({skipped} bytes skipped)"),
+            None if skipped >= RESYNC_WINDOW as u64 => format!(
+                "{head}; no record found in the next {skipped} bytes: the rest of the file was not read"
+            ),
+            None => format!("{head}; no record found in the {skipped} bytes after it"),
+        }
+    }
 }
 
 /// What the first bytes of a file say it is (see [`sniff_format`]).

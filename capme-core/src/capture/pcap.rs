@@ -77,6 +77,104 @@ impl RecordHeader {
     }
 }
 
+/// Records that must chain up for an offset to count as a record boundary (see [`Chain`]).
+pub const CHAIN: usize = 8;
+
+/// What a plausible record header looks like in one file, for finding record boundaries
+/// without an index: after a corrupt record (the reader's resync) and at a byte offset picked
+/// by bisection or for a segment (`seek`). One implementation for both.
+///
+/// A header is plausible when its fraction is below one second, its captured length is within
+/// `max_caplen` and not above its length on the wire, that length is neither 0 nor absurd, and
+/// (when `near_sec` is set) its seconds lie within a week of `near_sec`. A *chain* is [`CHAIN`]
+/// plausible records, each starting where the one before ends, with their seconds within a
+/// week of the first's; at the end of the data (`eof`) a shorter chain that runs exactly to
+/// the end, or into a last record cut short by it, counts too. A false chain inside packet
+/// bytes is then vanishingly unlikely (and where it matters, `seek` checks its bounds).
+#[derive(Debug, Clone, Copy)]
+pub struct Chain {
+    /// Byte order of the file.
+    pub big_endian: bool,
+    /// Nanosecond fractions.
+    pub nanos: bool,
+    /// Record header length: 16, or 24 in the "modified" variant.
+    pub header_len: usize,
+    /// The largest plausible captured length.
+    pub max_caplen: u32,
+    /// Seconds the records must be near (within a week), when known.
+    pub near_sec: Option<u32>,
+}
+
+/// Seconds in a week: how far apart a chain's records (and `near_sec`) may be.
+const WEEK: u32 = 7 * 86_400;
+
+impl Chain {
+    /// `(header, next offset)` when a plausible record header stands at `at` in `b`.
+    pub fn record_at(&self, b: &[u8], at: usize) -> Option<(RecordHeader, usize)> {
+        let h = RecordHeader::parse(b, at, self.big_endian)?;
+        if b.len().saturating_sub(at) < self.header_len {
+            return None;
+        }
+        let units = if self.nanos { 1_000_000_000 } else { 1_000_000 };
+        let near = self.near_sec.is_none_or(|n| h.sec.abs_diff(n) <= WEEK);
+        let max_orig = u64::from(self.max_caplen) * 16;
+        if h.frac >= units
+            || h.caplen > self.max_caplen
+            || h.caplen > h.orig_len
+            || h.orig_len == 0
+            || u64::from(h.orig_len) > max_orig
+            || !near
+        {
+            return None;
+        }
+        Some((h, at + self.header_len + h.caplen as usize))
+    }
+
+    /// Whether a plausible record header, within a week of `prev_sec`, stands at `at` in `b`:
+    /// what should follow a record whose seconds are `prev_sec`.
+    pub fn follows(&self, b: &[u8], at: usize, prev_sec: u32) -> bool {
+        self.record_at(b, at)
+            .is_some_and(|(h, _)| h.sec.abs_diff(prev_sec) <= WEEK)
+    }
+
+    /// Whether a chain starts at `at` in `b` (`eof`: `b` runs to the end of the file); with
+    /// the latest timestamp words `(sec, frac)` among its records.
+    pub fn chain_at(&self, b: &[u8], at: usize, eof: bool) -> Option<(u32, u32)> {
+        let mut pos = at;
+        let mut latest = (0u32, 0u32);
+        let mut first_sec = None;
+        for k in 0..CHAIN {
+            let h = match self.record_at(b, pos) {
+                Some((h, next)) if next <= b.len() => {
+                    if h.sec.abs_diff(*first_sec.get_or_insert(h.sec)) > WEEK {
+                        return None;
+                    }
+                    pos = next;
+                    h
+                }
+                // At the end of the file: a record cut short by it, or fewer bytes than a
+                // header, ends a chain of at least one whole record.
+                Some((h, _)) if eof && k > 0 => {
+                    return (h.sec.abs_diff(first_sec.unwrap_or(h.sec)) <= WEEK).then_some(latest);
+                }
+                None if eof && k > 0 && b.len() - pos < self.header_len => return Some(latest),
+                _ => return None,
+            };
+            latest = latest.max((h.sec, h.frac));
+            if eof && pos == b.len() {
+                return Some(latest);
+            }
+        }
+        Some(latest)
+    }
+
+    /// The first offset in `b[from..to]` where a chain starts, with the chain's latest
+    /// timestamp words.
+    pub fn find(&self, b: &[u8], from: usize, to: usize, eof: bool) -> Option<(usize, (u32, u32))> {
+        (from..to.min(b.len())).find_map(|at| self.chain_at(b, at, eof).map(|t| (at, t)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,9 +7,9 @@
 //! decoded directly, because its EPB parser allocates a `Vec` for the options of every packet and
 //! reports a captured length larger than its block as "incomplete" instead of corrupt.
 
-use super::pcap::{self, RecordHeader};
+use super::pcap::{self, Chain, RecordHeader};
 use super::ts::{self, TsConv};
-use super::{sniff_format, Format, Interface, Record, SniffedFormat};
+use super::{sniff_format, Damage, Format, Interface, Record, SniffedFormat};
 use crate::error::{Error, Result};
 use crate::time::Timestamp;
 use pcap_parser::pcapng::{
@@ -30,6 +30,69 @@ pub const MAX_BLOCK_LEN: usize = 256 * 1024 * 1024;
 
 /// The obsolete pcapng Packet Block.
 const PB_MAGIC: u32 = 0x0000_0002;
+
+/// After a corrupt record, resync looks for the next record boundary among at most this many
+/// bytes; none there gives up on the rest of the file.
+pub const RESYNC_WINDOW: usize = 4 << 20;
+/// Bytes past the window a resync may read to check a candidate (a chain of pcap records, or
+/// a pcapng block and the next one's header): the buffer holds at most window + this.
+const RESYNC_LOOKAHEAD: usize = 2 << 20;
+/// Bytes past a suspect legacy pcap record read to look for a chain of records inside it.
+const SUSPECT_LOOKAHEAD: usize = 128 << 10;
+/// At most this many damaged spans are kept in detail (the rest are only counted).
+pub const MAX_DAMAGE_DETAILS: usize = 16;
+
+/// The first offset in `1..to` from which `next` (the end of the record or block at an
+/// offset, `first` for the walk's first step) frames `b` to exactly its end, each walk's
+/// steps visited once in all: a failed walk marks its offsets dead, and a later walk that
+/// reaches one fails at once, so hostile bytes cannot make the search quadratic.
+fn framed_to_end(
+    b: &[u8],
+    to: usize,
+    mut next: impl FnMut(usize, bool) -> Option<usize>,
+) -> Option<usize> {
+    let mut dead = vec![false; b.len()];
+    let mut path = Vec::new();
+    for at in 1..to.min(b.len()) {
+        path.clear();
+        let mut pos = at;
+        let ok = loop {
+            if pos == b.len() {
+                break !path.is_empty();
+            }
+            if dead[pos] {
+                break false;
+            }
+            path.push(pos);
+            match next(pos, path.len() == 1) {
+                Some(n) if n > pos => pos = n,
+                _ => break false,
+            }
+        };
+        if ok {
+            return Some(at);
+        }
+        for &p in &path {
+            dead[p] = true;
+        }
+    }
+    None
+}
+
+/// The least length of a pcapng block of a known type; `None` for a type this reader does not
+/// know (it skips such blocks, but a resync never resumes at one).
+fn known_min_len(block_type: u32) -> Option<usize> {
+    match block_type {
+        SHB_MAGIC => Some(28),
+        IDB_MAGIC => Some(20),
+        EPB_MAGIC | PB_MAGIC => Some(32),
+        SPB_MAGIC => Some(16),
+        // Name resolution, interface statistics, IRIG timestamp, ARINC 429, systemd journal
+        // export, decryption secrets, Hone machine info, custom blocks.
+        0x4 | 0x5 | 0x7 | 0x8 | 0x9 | 0xA | 0x101 | 0xBAD | 0x4000_0BAD => Some(12),
+        _ => None,
+    }
+}
 
 /// At most this many interfaces across all sections of a file.
 const MAX_INTERFACES: usize = 65_536;
@@ -67,6 +130,10 @@ struct Pkt {
 /// a block whose trailing length differs, a captured length larger than its block) gives
 /// [`Error::Format`] with the byte offset of the record. After an error, or once the end was
 /// reached, `next_record` keeps returning `Ok(None)`.
+///
+/// With [`set_resync`](Self::set_resync) (as searches and index builds read), a corrupt record
+/// is passed over instead: the reader finds the next record boundary within
+/// [`RESYNC_WINDOW`] bytes and goes on, recording the damaged span ([`damage`](Self::damage)).
 pub struct CaptureReader {
     path: PathBuf,
     inner: Box<dyn Read + Send>,
@@ -96,6 +163,20 @@ pub struct CaptureReader {
     /// When indexing: the byte ranges of the blocks a reader needs before any packet block
     /// (pcapng section headers and interface descriptions), in file order.
     structure: Option<Vec<(u64, u64)>>,
+    /// Resynchronise after a corrupt record instead of ending the file there.
+    resync: bool,
+    /// The error being returned ends the file even when resynchronising.
+    fatal: bool,
+    /// The error being returned is a record running past the end of the input: a file cut
+    /// or still being written, unless a resync finds records after it.
+    cut_short: bool,
+    /// The first damaged spans passed over ([`MAX_DAMAGE_DETAILS`]).
+    damage: Vec<Damage>,
+    /// All damaged spans: count and bytes skipped.
+    damage_spans: u64,
+    damage_bytes: u64,
+    /// pcapng blocks of unknown type skipped: count, first offset and type.
+    unknown_blocks: (u64, u64, u32),
 }
 
 impl fmt::Debug for CaptureReader {
@@ -167,9 +248,36 @@ impl CaptureReader {
 
     /// Opens a file for indexing: like [`open`](Self::open), and also records the byte ranges
     /// of the blocks that define how packets are read (see [`structure`](Self::structure)).
+    /// Resyncs after corrupt records ([`set_resync`](Self::set_resync)), as a search does.
     pub(crate) fn open_for_index(path: &Path) -> Result<CaptureReader> {
         let f = File::open(path).map_err(|e| Error::io(path, e))?;
-        Self::build(Box::new(f), path.to_path_buf(), DEFAULT_BUFFER_SIZE, true)
+        Self::build(
+            Box::new(f),
+            path.to_path_buf(),
+            DEFAULT_BUFFER_SIZE,
+            true,
+            true,
+        )
+    }
+
+    /// Like [`open`](Self::open), resynchronising after corrupt records from the start
+    /// ([`set_resync`](Self::set_resync)): a corrupt block among a pcapng file's first
+    /// interface descriptions does not fail the open either.
+    pub fn open_resyncing(path: &Path) -> Result<CaptureReader> {
+        let f = File::open(path).map_err(|e| Error::io(path, e))?;
+        Self::build(
+            Box::new(f),
+            path.to_path_buf(),
+            DEFAULT_BUFFER_SIZE,
+            false,
+            true,
+        )
+    }
+
+    /// [`from_read`](Self::from_read), resynchronising from the start as
+    /// [`open_resyncing`](Self::open_resyncing) does.
+    pub fn from_read_resyncing(r: Box<dyn Read + Send>, path: PathBuf) -> Result<CaptureReader> {
+        Self::build(r, path, DEFAULT_BUFFER_SIZE, false, true)
     }
 
     /// [`from_read`](Self::from_read) with a chosen initial buffer size (tests use tiny ones to
@@ -179,7 +287,7 @@ impl CaptureReader {
         path: PathBuf,
         size: usize,
     ) -> Result<CaptureReader> {
-        Self::build(inner, path, size, false)
+        Self::build(inner, path, size, false, false)
     }
 
     fn build(
@@ -187,6 +295,7 @@ impl CaptureReader {
         path: PathBuf,
         size: usize,
         track_structure: bool,
+        resync: bool,
     ) -> Result<CaptureReader> {
         let size = size.max(64);
         let mut r = CaptureReader {
@@ -208,6 +317,13 @@ impl CaptureReader {
             trailing: 0,
             last_block: (0, 0),
             structure: track_structure.then(Vec::new),
+            resync,
+            fatal: false,
+            cut_short: false,
+            damage: Vec::new(),
+            damage_spans: 0,
+            damage_bytes: 0,
+            unknown_blocks: (0, 0, 0),
         };
         if !r.fill(4)? {
             return Err(if r.end == 0 {
@@ -240,8 +356,13 @@ impl CaptureReader {
                         ),
                     ));
                 }
-                // Read the interfaces declared before the first packet.
-                r.next_pcapng(true)?;
+                // Read the interfaces declared before the first packet. When resynchronising, a
+                // corrupt block there is met again (and passed) by the first read.
+                match r.next_pcapng(true) {
+                    Err(Error::Format { .. }) if r.resync => r.done = false,
+                    Err(e) => return Err(e),
+                    Ok(_) => {}
+                }
                 Ok(r)
             }
             Some(SniffedFormat::Pcap { .. }) => {
@@ -283,22 +404,234 @@ impl CaptureReader {
     }
 
     fn advance(&mut self) -> Result<Option<Pkt>> {
-        if self.done {
-            return Ok(None);
+        loop {
+            if self.done {
+                return Ok(None);
+            }
+            self.fatal = false;
+            self.cut_short = false;
+            let r = match self.kind {
+                Kind::Pcap {
+                    big_endian,
+                    modified,
+                    nanos,
+                    max_caplen,
+                } => self.next_pcap(big_endian, modified, nanos, max_caplen),
+                Kind::Pcapng => self.next_pcapng(false),
+            };
+            match r {
+                Err(Error::Format { offset, reason, .. })
+                    if self.resync && !self.fatal && offset == self.offset =>
+                {
+                    self.resync_after(reason)?;
+                }
+                Err(Error::Format { .. }) if self.cut_short => return Ok(self.finish()),
+                Err(e) => {
+                    self.done = true;
+                    return Err(e);
+                }
+                Ok(p) => return Ok(p),
+            }
         }
-        let r = match self.kind {
-            Kind::Pcap {
-                big_endian,
-                modified,
-                nanos,
-                max_caplen,
-            } => self.next_pcap(big_endian, modified, nanos, max_caplen),
-            Kind::Pcapng => self.next_pcapng(false),
+    }
+
+    /// Resynchronise after a corrupt record instead of ending the file there (off by default):
+    /// the reader looks for the next record boundary (legacy pcap: where a chain of plausible
+    /// record headers starts, see [`Chain`]; pcapng: a block (at any byte offset: bytes
+    /// inserted or lost move the later blocks off the 4-byte grid) of a known type whose two
+    /// length fields agree, whose interface exists and whose captured length fits, followed by another
+    /// plausible block or the end of the file) among the next [`RESYNC_WINDOW`] bytes, and
+    /// goes on from there; each damaged span is recorded ([`damage`](Self::damage)). When no
+    /// boundary is found the rest of the file is not read (recorded too). A section header
+    /// found this way sets the byte order and interfaces of the blocks after it, as any other.
+    /// A record running past the end of the file is a cut-off last record unless records are
+    /// found after its start. Errors that no resync can pass (an unsupported pcapng version,
+    /// too many interfaces) still end the file with [`Error::Format`].
+    pub fn set_resync(&mut self, on: bool) {
+        self.resync = on;
+    }
+
+    /// The first [`MAX_DAMAGE_DETAILS`] damaged spans passed over by resync, in file order.
+    pub fn damage(&self) -> &[Damage] {
+        &self.damage
+    }
+
+    /// All damaged spans passed over by resync: how many, and how many bytes they skipped
+    /// (a span that ended the file counts the bytes it left unread when known).
+    pub fn damage_total(&self) -> (u64, u64) {
+        (self.damage_spans, self.damage_bytes)
+    }
+
+    /// pcapng blocks of a type this reader does not know, skipped as the format says: how
+    /// many, the first one's byte offset and type. `None` when there were none.
+    pub fn unknown_blocks(&self) -> Option<(u64, u64, u32)> {
+        (self.unknown_blocks.0 > 0).then_some(self.unknown_blocks)
+    }
+
+    fn note_damage(&mut self, d: Damage, skipped: u64) {
+        self.damage_spans += 1;
+        self.damage_bytes = self.damage_bytes.saturating_add(skipped);
+        if self.damage.len() < MAX_DAMAGE_DETAILS {
+            self.damage.push(d);
+        }
+    }
+
+    /// After the corrupt record or block at the read position (`reason`): finds where reading
+    /// can go on, consumes up to there and records the damaged span; or, when nothing is
+    /// found, ends the file. A record cut short by the end of the input ends the file as
+    /// usual (no damage) unless records are found after its start.
+    fn resync_after(&mut self, reason: String) -> Result<()> {
+        let at = self.offset;
+        let want = RESYNC_WINDOW + RESYNC_LOOKAHEAD;
+        let eof = !self.fill(want)?;
+        let b = &self.buf[self.start..self.end];
+        let to = RESYNC_WINDOW.min(b.len());
+        // After a record cut short by the end of the input (a file still being written, whose
+        // last packet may carry anything, even a capture file), only records framed exactly
+        // to the end of the input count: a packet cut while being written ends mid-record.
+        let strict = self.cut_short;
+        if strict && !eof {
+            self.finish();
+            return Ok(());
+        }
+        let found = match self.pcap_chain() {
+            Some(chain) if strict => framed_to_end(b, to, |at, _| {
+                chain
+                    .record_at(b, at)
+                    .map(|(_, next)| next)
+                    .filter(|&n| n <= b.len())
+            }),
+            Some(chain) => chain.find(b, 1, to, eof).map(|(pos, _)| pos),
+            // Every byte offset, not only multiples of 4: bytes inserted or lost before a
+            // block move all the blocks after it off the 4-byte grid.
+            None if strict => {
+                let mut be = self.section_be;
+                framed_to_end(b, to, |at, first| {
+                    if first {
+                        be = self.section_be;
+                        if !self.block_at(b, at, true) {
+                            return None;
+                        }
+                    }
+                    let (len, block_be) = self.block_header_at_in(b, at, be)?;
+                    let end = at.checked_add(len).filter(|&e| e <= b.len())?;
+                    if rd32(b, end - 4, block_be) as usize != len {
+                        return None;
+                    }
+                    if rd32(b, at, false) == SHB_MAGIC {
+                        be = block_be;
+                    }
+                    Some(end)
+                })
+            }
+            None => (1..to).find(|&pos| self.block_at(b, pos, eof)),
         };
-        if r.is_err() {
-            self.done = true;
+        let left = b.len() as u64;
+        match found {
+            Some(pos) => {
+                let d = Damage {
+                    offset: at,
+                    reason,
+                    resumed_at: Some(at + pos as u64),
+                    skipped: pos as u64,
+                };
+                self.note_damage(d, pos as u64);
+                self.consume(pos);
+            }
+            None if self.cut_short => {
+                self.finish();
+            }
+            None => {
+                let d = Damage {
+                    offset: at,
+                    reason,
+                    resumed_at: None,
+                    // All that was left, or the window when there was more.
+                    skipped: if eof && left <= RESYNC_WINDOW as u64 {
+                        left
+                    } else {
+                        RESYNC_WINDOW as u64
+                    },
+                };
+                let skipped = d.skipped;
+                self.note_damage(d, skipped);
+                self.done = true;
+                self.trailing = 0;
+            }
         }
-        r
+        Ok(())
+    }
+
+    /// Whether a pcapng block that resync may resume at stands at `pos` in `b` (`eof`: `b`
+    /// runs to the end of the input): see [`set_resync`](Self::set_resync).
+    fn block_at(&self, b: &[u8], pos: usize, eof: bool) -> bool {
+        let Some((len, be)) = self.block_header_at(b, pos) else {
+            return false;
+        };
+        let Some(end) = pos.checked_add(len).filter(|&e| e <= b.len()) else {
+            return false;
+        };
+        if rd32(b, end - 4, be) as usize != len {
+            return false;
+        }
+        let block_type = rd32(b, pos, be);
+        let ok = match block_type {
+            EPB_MAGIC | PB_MAGIC => {
+                let if_id = if block_type == PB_MAGIC {
+                    u32::from(rd16(b, pos + 8, be))
+                } else {
+                    rd32(b, pos + 8, be)
+                };
+                (if_id as usize) < self.section_ifaces.len()
+                    && rd32(b, pos + 20, be) as usize <= len - 32
+            }
+            SHB_MAGIC => rd16(b, pos + 12, be) == 1,
+            _ => true,
+        };
+        if !ok {
+            return false;
+        }
+        // The next block, if its header is in the buffer, must look like one too (in the new
+        // section's byte order after a section header).
+        if end + 8 > b.len() {
+            return !eof || end == b.len() || b.len() - end < 8;
+        }
+        let next_be = if block_type == SHB_MAGIC {
+            be
+        } else {
+            self.section_be
+        };
+        match self.block_header_at_in(b, end, next_be) {
+            Some((nlen, nbe)) => match end.checked_add(nlen).filter(|&e| e <= b.len()) {
+                Some(nend) => rd32(b, nend - 4, nbe) as usize == nlen,
+                None => true,
+            },
+            None => false,
+        }
+    }
+
+    /// A known block type and a plausible length at `pos` in the current section's byte order
+    /// (a section header's own otherwise): `(length, big-endian)`.
+    fn block_header_at(&self, b: &[u8], pos: usize) -> Option<(usize, bool)> {
+        self.block_header_at_in(b, pos, self.section_be)
+    }
+
+    fn block_header_at_in(&self, b: &[u8], pos: usize, be: bool) -> Option<(usize, bool)> {
+        if b.len().checked_sub(pos)? < 12 {
+            return None;
+        }
+        let (block_type, be) = if rd32(b, pos, false) == SHB_MAGIC {
+            match rd32(b, pos + 8, false) {
+                BOM_MAGIC => (SHB_MAGIC, false),
+                m if m == BOM_MAGIC.swap_bytes() => (SHB_MAGIC, true),
+                _ => return None,
+            }
+        } else {
+            (rd32(b, pos, be), be)
+        };
+        let min = known_min_len(block_type)?;
+        let len = rd32(b, pos + 4, be) as usize;
+        (len >= min && len % 4 == 0 && len <= MAX_BLOCK_LEN).then_some((len, be))
     }
 
     /// All interfaces seen so far ([`Record::iface`] indexes this list). Legacy pcap: exactly
@@ -422,6 +755,70 @@ impl CaptureReader {
         self.offset += len as u64;
     }
 
+    /// When resynchronising: a captured length that is wrong but within the limits would make
+    /// the reader take the next records for packet bytes and read on from inside a packet. So
+    /// when the header after this record (`total` bytes long, `sec` its seconds) is not a
+    /// plausible one, and a chain of plausible records starts inside this record's bytes,
+    /// this record is the damage: an error, which the resync turns into a damaged span
+    /// ending at that chain. Otherwise (a file with odd but valid records) nothing changes.
+    fn check_pcap_length(&mut self, sec: u32, caplen: u32, total: usize) -> Result<()> {
+        let Some(chain) = self.pcap_chain() else {
+            return Ok(());
+        };
+        if !self.fill(total + chain.header_len)? {
+            return Ok(()); // the last record: nothing follows it
+        }
+        let b = &self.buf[self.start..self.end];
+        if chain.follows(b, total, sec) {
+            return Ok(());
+        }
+        let eof = !self.fill(total + SUSPECT_LOOKAHEAD)?;
+        let b = &self.buf[self.start..self.end];
+        match chain.find(b, 1, total, eof) {
+            Some((p, _)) => Err(self.err(
+                self.offset,
+                format!(
+                    "record captured length {caplen} runs past the next record ({p} bytes after this one's start)"
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// The chain test of this legacy pcap file for resync (`None` for pcapng).
+    fn pcap_chain(&self) -> Option<Chain> {
+        match self.kind {
+            Kind::Pcap {
+                big_endian,
+                modified,
+                nanos,
+                max_caplen,
+            } => Some(Chain {
+                big_endian,
+                nanos,
+                header_len: if modified { 24 } else { 16 },
+                max_caplen: max_caplen.min(RESYNC_LOOKAHEAD as u32 / 8),
+                near_sec: None,
+            }),
+            Kind::Pcapng => None,
+        }
+    }
+
+    /// A record or block of `len` bytes runs past the end of the input: without resync the
+    /// file ends there (a cut-off last record); with it, this error makes the reader look for
+    /// records after its start first.
+    fn cut_short_err(&mut self, len: usize) -> Result<Option<Pkt>> {
+        if !self.resync {
+            return Ok(self.finish());
+        }
+        self.cut_short = true;
+        let left = self.end - self.start;
+        Err(self.err(
+            self.offset,
+            format!("a record of {len} bytes runs past the end of the file ({left} bytes left)"),
+        ))
+    }
+
     /// End of input: remember what was left over.
     fn finish(&mut self) -> Option<Pkt> {
         self.trailing = (self.end - self.start) as u64;
@@ -492,7 +889,10 @@ impl CaptureReader {
         }
         let total = hlen + caplen as usize;
         if !self.fill(total)? {
-            return Ok(self.finish());
+            return self.cut_short_err(total);
+        }
+        if self.resync {
+            self.check_pcap_length(sec, caplen, total)?;
         }
         let s = self.start;
         self.last_block = (self.offset, self.offset + total as u64);
@@ -578,6 +978,7 @@ impl CaptureReader {
             Err(_) => return Err(self.err(self.offset, "invalid section header block")),
         };
         if major != 1 {
+            self.fatal = true;
             return Err(self.err(
                 self.offset,
                 format!("unsupported pcapng version {major}.{minor} (only 1.x is known)"),
@@ -633,6 +1034,7 @@ impl CaptureReader {
             }
         };
         if self.interfaces.len() >= MAX_INTERFACES {
+            self.fatal = true;
             return Err(self.err(
                 self.offset,
                 format!("more than {MAX_INTERFACES} interfaces in one file"),
@@ -715,15 +1117,10 @@ impl CaptureReader {
             }
             let be = self.section_be;
             let block_type = rd32(&self.buf, self.start, be);
-            let min = match block_type {
-                IDB_MAGIC => 20,
-                EPB_MAGIC | PB_MAGIC => 32,
-                SPB_MAGIC => 16,
-                _ => 12,
-            };
+            let min = known_min_len(block_type).unwrap_or(12);
             let len = self.check_len(rd32(&self.buf, self.start + 4, be), min, block_type)?;
             if !self.fill(len)? {
-                return Ok(self.finish());
+                return self.cut_short_err(len);
             }
             self.check_trailer(len, be, block_type)?;
             match block_type {
@@ -739,6 +1136,12 @@ impl CaptureReader {
                     self.note_structure(len);
                 }
                 SPB_MAGIC => self.spb_skipped += 1,
+                t if known_min_len(t).is_none() => {
+                    if self.unknown_blocks.0 == 0 {
+                        self.unknown_blocks = (0, self.offset, t);
+                    }
+                    self.unknown_blocks.0 += 1;
+                }
                 _ => {}
             }
             self.consume(len);

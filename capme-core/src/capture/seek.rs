@@ -14,7 +14,8 @@
 //! at once ([`open_split`]). There a false chain (payloads built to look like record headers
 //! do it) is caught rather than ruled unlikely: the scan before a bound must end exactly on it.
 
-use super::pcap::{max_caplen, u32_at, RecordHeader, FILE_HEADER_LEN, SNAPLEN_OFFSET};
+use super::pcap::{max_caplen, u32_at, Chain, FILE_HEADER_LEN, RECORD_HEADER_LEN, SNAPLEN_OFFSET};
+use super::ts::pcap_ts;
 use super::{sniff_format, CaptureReader, SniffedFormat};
 use crate::error::{Error, Result};
 use crate::io::{read_full_at, RangesReader};
@@ -24,8 +25,7 @@ use std::io::{Cursor, Read};
 use std::path::Path;
 use std::sync::Arc;
 
-/// Records that must chain up for an offset to count as a record boundary.
-pub const CHAIN: usize = 8;
+pub use super::pcap::CHAIN;
 /// Files smaller than this are read from the start: bisection would not pay.
 pub const MIN_PRUNE_SIZE: u64 = 4 << 20;
 /// Bytes read at a probe first: enough for a chain of ordinary records (8 x 1.5 kB).
@@ -38,55 +38,12 @@ const STOP: u64 = 256 << 10;
 /// At most this many segments per file, whatever the thread count asked.
 pub const MAX_SEGMENTS: u64 = 1024;
 
-#[derive(Clone, Copy)]
-struct Hdr {
-    big_endian: bool,
-    nanos: bool,
-    snaplen: u32,
-    first_sec: u32,
-}
-
-impl Hdr {
-    /// `(ts, next offset)` when a plausible record header stands at `at` in `b`.
-    fn record_at(&self, b: &[u8], at: usize) -> Option<(Timestamp, usize)> {
-        let RecordHeader {
-            sec,
-            frac,
-            caplen,
-            orig_len: orig,
-        } = RecordHeader::parse(b, at, self.big_endian)?;
-        let units = if self.nanos { 1_000_000_000 } else { 1_000_000 };
-        let max_cap = max_caplen(self.snaplen);
-        let near = sec.abs_diff(self.first_sec) <= 7 * 86_400;
-        if frac >= units || caplen > max_cap || caplen > orig || !near || orig > 16 * max_cap {
-            return None;
-        }
-        let nanos = if self.nanos { frac } else { frac * 1000 };
-        Some((
-            Timestamp::from_parts(sec as i64, nanos),
-            at + 16 + caplen as usize,
-        ))
-    }
-}
-
-/// The first offset in `b` (at or after 0) where [`CHAIN`] records chain up, with the latest
+/// The first offset in `b` (at or after 0) where [`CHAIN`] records chain up (the chain test
+/// is the reader's, [`Chain`], with the file's first seconds as `near_sec`), with the latest
 /// timestamp among them.
-fn resync(h: &Hdr, b: &[u8]) -> Option<(usize, Timestamp)> {
-    'start: for at in 0..b.len().saturating_sub(16 * CHAIN) {
-        let mut pos = at;
-        let mut latest = Timestamp::MIN;
-        for _ in 0..CHAIN {
-            match h.record_at(b, pos) {
-                Some((ts, next)) if next <= b.len() => {
-                    latest = latest.max(ts);
-                    pos = next;
-                }
-                _ => continue 'start,
-            }
-        }
-        return Some((at, latest));
-    }
-    None
+fn resync(h: &Chain, b: &[u8]) -> Option<(usize, Timestamp)> {
+    let (at, (sec, frac)) = h.find(b, 0, b.len().saturating_sub(16 * CHAIN), false)?;
+    Some((at, pcap_ts(sec, frac, h.nanos)))
 }
 
 /// Opens `path` positioned at a record boundary whose records before it are all (as far as the
@@ -183,7 +140,7 @@ pub fn open_split(
 /// A legacy pcap file being probed for time pruning.
 struct Probe {
     file: SharedPcap,
-    h: Hdr,
+    h: Chain,
     size: u64,
     /// The first record's timestamp.
     first: Option<Timestamp>,
@@ -209,15 +166,17 @@ impl Probe {
         let (Some((nanos, big_endian)), true) = (pcap, size >= MIN_PRUNE_SIZE && n == 40) else {
             return Ok(None);
         };
-        let mut h = Hdr {
+        let snaplen = u32_at(&head, SNAPLEN_OFFSET, big_endian).unwrap_or(0);
+        let h = Chain {
             big_endian,
             nanos,
-            snaplen: 0,
-            first_sec: 0,
+            header_len: RECORD_HEADER_LEN,
+            max_caplen: max_caplen(snaplen),
+            near_sec: Some(u32_at(&head, FILE_HEADER_LEN, big_endian).unwrap_or(0)),
         };
-        h.snaplen = u32_at(&head, SNAPLEN_OFFSET, big_endian).unwrap_or(0);
-        h.first_sec = u32_at(&head, FILE_HEADER_LEN, big_endian).unwrap_or(0);
-        let first = h.record_at(&head, 24).map(|(ts, _)| ts);
+        let first = h
+            .record_at(&head, FILE_HEADER_LEN)
+            .map(|(r, _)| pcap_ts(r.sec, r.frac, nanos));
         let mut head24 = [0u8; 24];
         head24.copy_from_slice(&head[..24]);
         Ok(Some(Probe {

@@ -24,25 +24,43 @@ struct ListBuilder {
 
 impl FileIndex {
     /// Indexes a capture file (legacy pcap or pcapng). `Ok(None)` when it cannot be indexed
-    /// (a record list would exceed 2 GB): the file is scanned. A corrupt or cut record ends
-    /// the index there (the rest is scanned at query time).
+    /// (a record list would exceed 2 GB): the file is scanned. A corrupt record is passed over
+    /// as a scan passes it (the reader resynchronises, see
+    /// [`CaptureReader::set_resync`]), and a block never spans a damaged part, so an indexed
+    /// read never reads one: it returns what a scan returns. A record cut by the end of the
+    /// file, or damage no resync gets past, ends the index there (the rest is scanned at query
+    /// time if the file grows).
     pub fn build(path: &Path) -> Result<Option<FileIndex>> {
+        Self::build_reporting(path, &mut Vec::new())
+    }
+
+    /// [`build`](Self::build), pushing to `warnings` what the file's damage costs: each
+    /// damaged span passed over (as a scan words it), and damage that ended the index.
+    pub fn build_reporting(path: &Path, warnings: &mut Vec<String>) -> Result<Option<FileIndex>> {
         let meta = fs::metadata(path).map_err(|e| Error::io(path, e))?;
         let mut r = CaptureReader::open_for_index(path)?;
         let mut indexed_len = r.offset();
         let mut blocks: Vec<Block> = Vec::new();
         let mut lists: HashMap<u32, ListBuilder> = HashMap::new();
+        let mut damage_seen = 0u64;
         loop {
             let (ts, hash) = match r.next_with_interface() {
                 Ok(Some((rec, iface))) => {
                     (rec.ts.as_nanos(), packet_hash(iface.linktype, rec.data))
                 }
-                Ok(None) | Err(Error::Format { .. }) => break,
+                Ok(None) => break,
+                Err(e @ Error::Format { .. }) => {
+                    warnings.push(e.to_string());
+                    break;
+                }
                 Err(e) => return Err(e),
             };
             let (start, end) = r.last_block();
+            // A damaged span passed over since the last record starts a new block.
+            let damaged = r.damage_total().0 != damage_seen;
+            damage_seen = r.damage_total().0;
             match blocks.last_mut() {
-                Some(b) if start - b.offset < BLOCK_BYTES => {
+                Some(b) if !damaged && start - b.offset < BLOCK_BYTES => {
                     b.len = end - b.offset;
                     b.min_ts = b.min_ts.min(ts);
                     b.max_ts = b.max_ts.max(ts);
@@ -67,6 +85,16 @@ impl FileIndex {
                 l.prev_end = end;
             }
             indexed_len = end;
+        }
+        warnings.extend(r.damage().iter().map(|d| d.warning(path)));
+        let (spans, bytes) = r.damage_total();
+        let listed = r.damage().len() as u64;
+        if spans > listed {
+            warnings.push(format!(
+                "{}: {} more corrupt spans passed over ({bytes} bytes skipped in all {spans})",
+                path.display(),
+                spans - listed
+            ));
         }
         // Structure blocks past the last whole packet are read again with the tail.
         let structure: Vec<(u64, u64)> = r

@@ -45,7 +45,7 @@ fn index_one(f: &CaptureFile, rep: &mut IndexReport) -> Result<()> {
             return Ok(());
         }
     }
-    match FileIndex::build(&f.path) {
+    match FileIndex::build_reporting(&f.path, &mut rep.warnings) {
         Ok(Some(idx)) => {
             rep.capture_bytes += idx.indexed_len;
             rep.index_bytes += idx.to_bytes().len() as u64;

@@ -150,11 +150,15 @@ fn cid_records(
 
 /// The byte ranges to read: the records (sorted `(offset, end)`) that start inside one of
 /// `blocks` (sorted, disjoint `(start, end)`), neighbours closer than `gap` merged into one
-/// range. Everything between two merged records is whole records too, so each range is a
-/// valid run of records.
+/// range when they are in the same block or in blocks that touch. Everything between two
+/// merged records is whole records too, so each range is a valid run of records: the bytes
+/// between blocks that do not touch (a damaged part of the file, or blocks of another time)
+/// are never read.
 fn select_ranges(records: &[(u64, u64)], blocks: &[(u64, u64)], gap: u64) -> Vec<(u64, u64)> {
     let mut out: Vec<(u64, u64)> = Vec::new();
     let mut b = 0;
+    // The block of the last range's last record.
+    let mut last_b = usize::MAX;
     for &(off, end) in records {
         while b < blocks.len() && blocks[b].1 <= off {
             b += 1;
@@ -165,10 +169,13 @@ fn select_ranges(records: &[(u64, u64)], blocks: &[(u64, u64)], gap: u64) -> Vec
         if off < blocks[b].0 {
             continue;
         }
+        let touching =
+            last_b == b || (last_b < b && blocks[last_b..=b].windows(2).all(|w| w[0].1 == w[1].0));
         match out.last_mut() {
-            Some(last) if off <= last.1.saturating_add(gap) => last.1 = last.1.max(end),
+            Some(last) if touching && off <= last.1.saturating_add(gap) => last.1 = last.1.max(end),
             _ => out.push((off, end)),
         }
+        last_b = b;
     }
     out
 }
@@ -191,13 +198,22 @@ mod tests {
             select_ranges(&recs, &[(0, 600), (900, 6000)], 0),
             vec![(24, 150), (400, 500), (1000, 1100), (5000, 5100)]
         );
-        // Gap 600 also merges 150..400 and 500..1000.
+        // Gap 600 also merges 150..400, but not 500..1000: the blocks do not touch.
         assert_eq!(
             select_ranges(&recs, &[(0, 600), (900, 6000)], 600),
-            vec![(24, 1100), (5000, 5100)]
+            vec![(24, 500), (1000, 1100), (5000, 5100)]
         );
         // Only the second block: records before it are left out.
         assert_eq!(select_ranges(&recs, &[(900, 2000)], 0), vec![(1000, 1100)]);
         assert_eq!(select_ranges(&recs, &[], 0), vec![]);
+        // Blocks that do not touch (damage between them): never merged across.
+        assert_eq!(
+            select_ranges(&recs, &[(0, 300), (400, 6000)], 600),
+            vec![(24, 150), (400, 1100), (5000, 5100)]
+        );
+        assert_eq!(
+            select_ranges(&recs, &[(0, 400), (400, 6000)], 600),
+            vec![(24, 1100), (5000, 5100)]
+        );
     }
 }

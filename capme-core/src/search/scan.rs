@@ -16,6 +16,7 @@ use crate::packet::Packet;
 use crate::query::FlowSpec;
 use crate::store::CaptureFile;
 use crate::time::{TimeWindow, Timestamp};
+use crate::wire::link::LinkType;
 use bytes::Bytes;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -271,7 +272,7 @@ pub(crate) fn scan_file(
                 .reader_at(split.start)
                 .map(|r| (r, split.start - 24, stop_at))
         }
-        (None, Ok(None)) => CaptureReader::open(&file.path).map(|r| (r, 0, None)),
+        (None, Ok(None)) => CaptureReader::open_resyncing(&file.path).map(|r| (r, 0, None)),
         (None, Err(e)) => Err(e),
     };
     let (reader, skipped, stop_at) = match opened {
@@ -346,6 +347,12 @@ fn scan_records(
     abort: &AtomicBool,
 ) {
     let (credit, mut stop_at) = (part.credit, part.stop_at);
+    // A corrupt record is passed over (and reported below), not the end of the file.
+    reader.set_resync(true);
+    let mut reached_end = false;
+    // Records of link types the decoder does not know: (link type, count), warned once each.
+    let mut unsupported: Vec<(u32, u64)> = Vec::new();
+    let mut known_link: Option<u32> = None;
     let stop = &*spec.stop;
     let send = |e: Event| tx.send(e, stop);
     let path: Arc<Path> = Arc::from(file.path.as_path());
@@ -393,7 +400,10 @@ fn scan_records(
         }
         let (rec, iface) = match reader.next_with_interface() {
             Ok(Some(x)) => x,
-            Ok(None) => break,
+            Ok(None) => {
+                reached_end = true;
+                break;
+            }
             Err(e @ Error::Format { .. }) => {
                 report.warnings.push(e.to_string());
                 break;
@@ -404,6 +414,16 @@ fn scan_records(
             }
         };
         report.records += 1;
+        if known_link != Some(iface.linktype) {
+            if let LinkType::Unknown(n) = LinkType::from(iface.linktype) {
+                match unsupported.iter_mut().find(|(l, _)| *l == n) {
+                    Some((_, c)) => *c += 1,
+                    None => unsupported.push((n, 1)),
+                }
+            } else {
+                known_link = Some(iface.linktype);
+            }
+        }
         if rec.ts > spec.late_limit {
             // Far enough past the window, for long enough, that disorder cannot bring another
             // packet of it: the rest of this file is not read.
@@ -468,6 +488,13 @@ fn scan_records(
         // This scan's whole part is done, whatever was skipped.
         p.fetch_add(credit.1.saturating_sub(reported), Ordering::Relaxed);
     }
+    file_warnings(
+        &reader,
+        file,
+        reached_end,
+        &unsupported,
+        &mut report.warnings,
+    );
     let spb = reader.spb_skipped();
     if spb > 0 {
         report.warnings.push(format!(
@@ -477,4 +504,45 @@ fn scan_records(
     }
     report.matched_key = matcher.matched_key();
     let _ = send(Event::Done(report));
+}
+
+/// The warnings of a file's scan about its contents: damaged spans passed over, blocks of
+/// unknown type, records of link types that cannot be decoded, a cut-off last record in a file
+/// that is not the newest of its chain (the newest may still be being written).
+fn file_warnings(
+    reader: &CaptureReader,
+    file: &CaptureFile,
+    reached_end: bool,
+    unsupported: &[(u32, u64)],
+    warnings: &mut Vec<String>,
+) {
+    let path = file.path.display();
+    for d in reader.damage() {
+        warnings.push(d.warning(&file.path));
+    }
+    let (spans, bytes) = reader.damage_total();
+    let listed = reader.damage().len() as u64;
+    if spans > listed {
+        warnings.push(format!(
+            "{path}: {} more corrupt spans passed over ({bytes} bytes skipped in all {spans})",
+            spans - listed
+        ));
+    }
+    if let Some((n, at, t)) = reader.unknown_blocks() {
+        warnings.push(format!(
+            "{path}: {n} pcapng block(s) of unknown type skipped (the first at byte {at}, type {t:#x})"
+        ));
+    }
+    for (lt, n) in unsupported {
+        warnings.push(format!(
+            "{path}: link type {lt} is not supported; its {n} records were not searched"
+        ));
+    }
+    let trailing = reader.trailing_bytes();
+    if reached_end && trailing > 0 && file.end.is_some() {
+        warnings.push(format!(
+            "{path}: last record cut short at byte {} ({trailing} bytes left over)",
+            reader.offset()
+        ));
+    }
 }

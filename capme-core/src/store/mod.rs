@@ -319,7 +319,14 @@ impl Store {
                     unchecked[i] = false;
                     match check_capture(&f.path) {
                         Check::Capture(size) => f.size = size,
-                        Check::NotCapture => drop[i] = true,
+                        Check::NotCapture => {
+                            drop[i] = true;
+                            // Named like a capture file and in the window, but empty or of
+                            // another format: say why (the reader's message, at byte 0).
+                            if let Err(e @ Error::Format { .. }) = CaptureReader::open(&f.path) {
+                                warnings.push(e.to_string());
+                            }
+                        }
                         // Kept: opening it will fail with a clear I/O error, as for a file
                         // that could not be read when listed.
                         Check::Unreadable => {}
@@ -519,6 +526,14 @@ fn walk(root: &Path, found: &mut Found, warnings: &mut Vec<String>) -> Result<()
             }
         };
         if !e.file_type().is_file() {
+            // A FIFO, socket or device named like a capture file is never opened (a FIFO
+            // would block the search): skipped, with a warning.
+            if !e.file_type().is_dir() && name_epoch(e.path()).is_some() {
+                warnings.push(format!(
+                    "skipped {}: not a regular file (a FIFO, socket or device)",
+                    e.path().display()
+                ));
+            }
             continue;
         }
         let path = e.path();
