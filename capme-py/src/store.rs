@@ -73,7 +73,9 @@ fn apply_limits(
     max_window: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<CoreStore> {
     use capme_core::store::limits::{parse_count, parse_duration};
-    let given = |v: Option<&Bound<'_, PyAny>>| v.filter(|v| !v.is_none()).cloned();
+    fn given<'py>(v: Option<&Bound<'py, PyAny>>) -> Option<Bound<'py, PyAny>> {
+        v.filter(|v| !v.is_none()).cloned()
+    }
     if let Some(v) = given(max_packets) {
         let t = int_or_str_text("max_packets", &v)?;
         store = parse_count("max_packets", &t)
