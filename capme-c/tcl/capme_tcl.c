@@ -575,17 +575,17 @@ static int CapmeStoreCmd(ClientData cd, Tcl_Interp *interp, int objc, Tcl_Obj *c
     }
     if (st == CAPME_OK && o.value[OPT_MAXPACKETS]) {
         Tcl_WideInt v;
-        if (OptLimit(interp, &o, OPT_MAXPACKETS, "maxpackets", &v) != TCL_OK) goto done;
+        if (OptLimit(interp, &o, OPT_MAXPACKETS, "max_packets", &v) != TCL_OK) goto done;
         st = capme_options_set_max_packets(opts, (uint64_t)v);
     }
     if (st == CAPME_OK && o.value[OPT_MAXBYTES]) {
         Tcl_WideInt v;
-        if (OptLimit(interp, &o, OPT_MAXBYTES, "maxbytes", &v) != TCL_OK) goto done;
+        if (OptLimit(interp, &o, OPT_MAXBYTES, "max_bytes", &v) != TCL_OK) goto done;
         st = capme_options_set_max_bytes(opts, (uint64_t)v);
     }
     if (st == CAPME_OK && o.value[OPT_MAXWINDOW]) {
         Tcl_WideInt v;
-        if (OptLimit(interp, &o, OPT_MAXWINDOW, "maxwindow", &v) != TCL_OK) goto done;
+        if (OptLimit(interp, &o, OPT_MAXWINDOW, "max_window", &v) != TCL_OK) goto done;
         st = capme_options_set_max_window_secs(opts, (uint64_t)v);
     }
     if (st != CAPME_OK) {
