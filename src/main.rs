@@ -30,7 +30,7 @@ enum Cmd {
     #[command(
         after_help = "Examples:\n  capme extract --store /nsm/sensor_data --sip 10.0.0.5 --spt 51234 \\\n      --dip 93.184.216.34 --dpt 80 --proto tcp --stime 1700000000 --etime 1700000100 -o flow.pcap\n  capme extract --store /nsm/sensor_data --community-id '1:wCb3OG7yAFWelaUydu0D+125CLM=' \\\n      --stime 2023-11-14T22:13:20Z --etime 2023-11-14T22:15:00Z --archive /nsm/capme-archive --json"
     )]
-    Extract(ExtractArgs),
+    Extract(Box<ExtractArgs>),
     /// List the capture files a time window would read, with their spans.
     Files(FilesArgs),
     /// Build the flow index of every capture file (pcap or pcapng) of a store, so that
@@ -243,7 +243,7 @@ fn exit_code(e: &Error) -> u8 {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
-        Cmd::Extract(a) => extract(a),
+        Cmd::Extract(a) => extract(*a),
         Cmd::Files(a) => files(a),
         Cmd::CommunityId(a) => community_id(a),
         Cmd::Index(a) => index(a),
