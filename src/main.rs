@@ -30,7 +30,7 @@ enum Cmd {
     #[command(
         after_help = "Examples:\n  capme extract --store /nsm/sensor_data --sip 10.0.0.5 --spt 51234 \\\n      --dip 93.184.216.34 --dpt 80 --proto tcp --stime 1700000000 --etime 1700000100 -o flow.pcap\n  capme extract --store /nsm/sensor_data --community-id '1:wCb3OG7yAFWelaUydu0D+125CLM=' \\\n      --stime 2023-11-14T22:13:20Z --etime 2023-11-14T22:15:00Z --archive /nsm/capme-archive --json"
     )]
-    Extract(ExtractArgs),
+    Extract(Box<ExtractArgs>),
     /// List the capture files a time window would read, with their spans.
     Files(FilesArgs),
     /// Build the flow index of every capture file (pcap or pcapng) of a store, so that
@@ -133,6 +133,44 @@ struct ExtractArgs {
     /// Scan every file, even where a fresh index exists.
     #[arg(long = "no-index")]
     no_index: bool,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+#[derive(Args, Debug)]
+struct LimitArgs {
+    /// Write at most N packets (default 999999, as Security Onion's CapMe). A result that
+    /// reaches the limit stops early, is valid up to it, and says "truncated": true.
+    #[arg(long = "max-packets", value_name = "N", allow_hyphen_values = true)]
+    max_packets: Option<String>,
+    /// Write at most N captured bytes (default 2147483648, 2 GiB); as --max-packets.
+    #[arg(long = "max-bytes", value_name = "N", allow_hyphen_values = true)]
+    max_bytes: Option<String>,
+    /// Refuse windows longer than this (default 24h): seconds (86400) or a number with a unit
+    /// s, m, h or d (90m, 24h, 2d).
+    #[arg(
+        long = "max-window",
+        value_name = "DURATION",
+        allow_hyphen_values = true
+    )]
+    max_window: Option<String>,
+}
+
+impl LimitArgs {
+    /// The store with these limits (each value parsed strictly, errors naming the field).
+    fn apply(&self, mut store: Store) -> Result<Store, Error> {
+        use capme_core::store::limits::{parse_count, parse_duration};
+        if let Some(t) = &self.max_packets {
+            store = store.with_max_packets(parse_count("max_packets", t)?)?;
+        }
+        if let Some(t) = &self.max_bytes {
+            store = store.with_max_bytes(parse_count("max_bytes", t)?)?;
+        }
+        if let Some(t) = &self.max_window {
+            store = store.with_max_window(parse_duration("max_window", t)?)?;
+        }
+        Ok(store)
+    }
 }
 
 #[derive(Args, Debug)]
@@ -205,7 +243,7 @@ fn exit_code(e: &Error) -> u8 {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
-        Cmd::Extract(a) => extract(a),
+        Cmd::Extract(a) => extract(*a),
         Cmd::Files(a) => files(a),
         Cmd::CommunityId(a) => community_id(a),
         Cmd::Index(a) => index(a),
@@ -231,7 +269,9 @@ fn extract(a: ExtractArgs) -> Result<(), Error> {
         etime: &a.window.etime,
     }
     .parse()?;
-    let mut store = Store::open(&a.store.store)?.use_index(!a.no_index);
+    let mut store = a
+        .limits
+        .apply(Store::open(&a.store.store)?.use_index(!a.no_index))?;
     if let Some(n) = a.threads {
         store = store.with_threads(usize::from(n));
     }
@@ -316,7 +356,8 @@ struct Progress {
 
 impl Progress {
     fn start(store: &mut Store, query: &Query) -> Result<Option<Progress>, Error> {
-        if !std::io::stderr().is_terminal() {
+        // A window over the limit: the extraction refuses it (no listing for the bar first).
+        if !std::io::stderr().is_terminal() || store.check_window(&query.window).is_err() {
             return Ok(None);
         }
         let total: u64 = store.plan(&query.window)?.files().map(|f| f.size).sum();
@@ -367,7 +408,7 @@ impl Drop for Progress {
     }
 }
 
-/// The human summary, four lines at most, each ending in a newline.
+/// The human summary, five lines at most, each ending in a newline.
 fn human_summary(s: &Summary) -> String {
     let out = s
         .output
@@ -388,6 +429,9 @@ fn human_summary(s: &Summary) -> String {
     );
     if let Some(c) = &s.community_id {
         text += &format!("  community id {c}\n");
+    }
+    if s.truncated {
+        text += "  truncated at a limit: more packets matched (see the warning)\n";
     }
     text += &format!(
         "  scanned {}, {} through their index ({} read) in {} ms{}\n",

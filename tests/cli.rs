@@ -242,9 +242,16 @@ fn archive_mode_caches_and_separates_reused_ports() {
     assert_eq!(later["cached"], false);
     assert_ne!(later["output"], first["output"]);
     assert!(later["first_ts"].as_f64().unwrap() > 1_718_410_186.0);
-    // A window past the newest packet of the store is not served from the archive.
-    assert_eq!(run("1718410186", "1999999999", false)["cached"], false);
-    assert_eq!(run("1718410186", "1999999999", false)["cached"], false);
+    // A window past the newest packet of the store is not served from the archive (a window
+    // that long needs a larger --max-window than the 24 h default).
+    let long = || {
+        let mut a: Vec<&str> = reused.to_vec();
+        a.extend_from_slice(&["--stime", "1718410186", "--etime", "1999999999"]);
+        a.extend_from_slice(&["--archive", s(&arch), "--json", "--max-window", "10000d"]);
+        json(&extract(&a))
+    };
+    assert_eq!(long()["cached"], false);
+    assert_eq!(long()["cached"], false);
 }
 
 #[test]
@@ -909,4 +916,231 @@ fn walk_files(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// The records of a capture file (timestamp and bytes).
+fn records(path: &Path) -> Vec<(capme_core::Timestamp, Vec<u8>)> {
+    let mut r = capme_core::capture::CaptureReader::open(path).unwrap();
+    let mut got = Vec::new();
+    while let Some(rec) = r.next_record().unwrap() {
+        got.push((rec.ts, rec.data.to_vec()));
+    }
+    got
+}
+
+/// The keys of a JSON object as printed, in their order.
+fn key_order(stdout: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(stdout);
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let mut keys: Vec<(usize, String)> = v
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| (text.find(&format!("\"{k}\":")).unwrap(), k.clone()))
+        .collect();
+    keys.sort();
+    keys.into_iter().map(|(_, k)| k).collect()
+}
+
+#[test]
+fn max_packets_and_max_bytes_cap_the_result_and_say_truncated() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |name: &str, limit: &[&str]| {
+        let out = tmp.path().join(name);
+        let mut a: Vec<&str> = QINQ.to_vec();
+        a.extend_from_slice(&QINQ_WINDOW);
+        a.extend_from_slice(&["-o", s(&out), "--json"]);
+        a.extend_from_slice(limit);
+        let o = extract(&a);
+        (json(&o), o, out)
+    };
+    // Uncapped: the 15 packets, "truncated": false as a new last key, the others unchanged.
+    let (all, o, all_path) = run("all.pcap", &[]);
+    assert_eq!(all["packets"], 15);
+    assert_eq!(all["truncated"], false);
+    assert_eq!(
+        key_order(&o.stdout),
+        [
+            "packets",
+            "bytes",
+            "first_ts",
+            "last_ts",
+            "output",
+            "community_id",
+            "files_scanned",
+            "files_indexed",
+            "bytes_read",
+            "elapsed_ms",
+            "cached",
+            "warnings",
+            "warning_messages",
+            "first_ts_ns",
+            "last_ts_ns",
+            "truncated"
+        ]
+    );
+    let full = records(&all_path);
+    // Exactly at the limit: nothing more matched, not truncated.
+    let (v, _, _) = run("at.pcap", &["--max-packets", "15"]);
+    assert_eq!(
+        (v["packets"].as_u64(), v["truncated"].as_bool()),
+        (Some(15), Some(false))
+    );
+    // Capped at 5 packets: a valid file of the first 5, truncated, a warning naming the limit.
+    let (v, o, path) = run("five.pcap", &["--max-packets", "5"]);
+    assert_eq!(v["packets"], 5);
+    assert_eq!(v["truncated"], true);
+    assert_eq!(records(&path), full[..5]);
+    let w = v["warning_messages"].as_array().unwrap();
+    assert_eq!(v["warnings"].as_u64(), Some(w.len() as u64));
+    assert!(
+        w.iter()
+            .any(|m| m.as_str().unwrap().contains("truncated at max_packets = 5")),
+        "{w:?}"
+    );
+    assert!(stderr(&o).contains("warning: result truncated at max_packets = 5"));
+    // Capped by bytes: the packets that fit.
+    let total = all["bytes"].as_u64().unwrap();
+    let limit = (total - 1).to_string();
+    let (v, o, path) = run("bytes.pcap", &["--max-bytes", &limit]);
+    assert_eq!(v["truncated"], true, "{}", stderr(&o));
+    let n = v["packets"].as_u64().unwrap() as usize;
+    assert!(n < 15 && v["bytes"].as_u64().unwrap() < total);
+    assert_eq!(records(&path), full[..n]);
+    assert!(stderr(&o).contains(&format!("truncated at max_bytes = {limit}")));
+    // The human summary says it too.
+    let mut a: Vec<&str> = QINQ.to_vec();
+    a.extend_from_slice(&QINQ_WINDOW);
+    let human = tmp.path().join("human.pcap");
+    a.extend_from_slice(&["-o", s(&human), "--max-packets", "3"]);
+    let o = extract(&a);
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("truncated at a limit"));
+}
+
+#[test]
+fn max_window_refuses_longer_windows_unless_raised() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |stime: &str, etime: &str, extra: &[&str]| {
+        let mut a: Vec<&str> = QINQ.to_vec();
+        a.extend_from_slice(&["--stime", stime, "--etime", etime, "--json"]);
+        let out = tmp
+            .path()
+            .join(format!("{stime}-{etime}-{}.pcap", extra.join("_")));
+        let out = out.to_str().unwrap().to_string();
+        a.extend_from_slice(&["-o", &out]);
+        a.extend_from_slice(extra);
+        extract(&a)
+    };
+    // 48 hours around the flow: refused by default, naming the window and --max-window.
+    let o = run("1718320000", "1718492800", &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("invalid window") && e.contains("--max-window"),
+        "{e}"
+    );
+    assert!(
+        e.contains("2024-06-13T23:06:40") && e.contains("2024-06-15T23:06:40"),
+        "{e}"
+    );
+    assert!(
+        e.contains("is 2d long") && e.contains("limit of 24h"),
+        "{e}"
+    );
+    assert!(o.stdout.is_empty());
+    // Raised: accepted (every accepted form).
+    for raised in ["172800", "2880m", "48h", "2d", "3d"] {
+        let o = run("1718320000", "1718492800", &["--max-window", raised]);
+        assert_eq!(json(&o)["packets"], 15, "{raised}");
+    }
+    // Exactly 24 h (an integer etime covers its second) is within the default.
+    let o = run("1718340000", "1718426400", &[]);
+    assert_eq!(json(&o)["packets"], 15);
+    // A smaller limit refuses a 2-second window.
+    let o = run("1718407577", "1718407579", &["--max-window", "1s"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+#[test]
+fn limit_values_are_parsed_strictly_naming_the_field() {
+    for (flag, value, field) in [
+        ("--max-packets", "0", "max_packets"),
+        ("--max-packets", "-1", "max_packets"),
+        ("--max-packets", "+5", "max_packets"),
+        ("--max-packets", " 5", "max_packets"),
+        ("--max-packets", "1e3", "max_packets"),
+        ("--max-bytes", "0", "max_bytes"),
+        ("--max-bytes", "2G", "max_bytes"),
+        ("--max-window", "0", "max_window"),
+        ("--max-window", "24 h", "max_window"),
+        ("--max-window", "1.5h", "max_window"),
+        ("--max-window", "-1h", "max_window"),
+        ("--max-window", "2w", "max_window"),
+        ("--max-window", "", "max_window"),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("x.pcap");
+        let mut a: Vec<&str> = QINQ.to_vec();
+        a.extend_from_slice(&QINQ_WINDOW);
+        a.extend_from_slice(&["-o", s(&out), flag, value]);
+        let o = extract(&a);
+        assert_eq!(o.status.code(), Some(2), "{flag} {value:?}: {}", stderr(&o));
+        let want = format!("capme: invalid {field} {value:?}");
+        assert!(
+            stderr(&o).starts_with(&want),
+            "{flag} {value:?}: {}",
+            stderr(&o)
+        );
+        assert!(!out.exists());
+    }
+}
+
+#[test]
+fn a_truncated_archive_is_never_served_as_complete() {
+    let tmp = tempfile::tempdir().unwrap();
+    let arch = tmp.path().join("archive");
+    std::fs::create_dir(&arch).unwrap();
+    let run = |extra: &[&str]| {
+        let mut a: Vec<&str> = QINQ.to_vec();
+        a.extend_from_slice(&QINQ_WINDOW);
+        a.extend_from_slice(&["--archive", s(&arch), "--json"]);
+        a.extend_from_slice(extra);
+        json(&extract(&a))
+    };
+    // Truncated: written beside the archive name, as <name>.truncated.pcap.
+    let capped = run(&["--max-packets", "5"]);
+    assert_eq!(
+        (capped["packets"].as_u64(), capped["truncated"].as_bool()),
+        (Some(5), Some(true))
+    );
+    let tpath = PathBuf::from(capped["output"].as_str().unwrap());
+    assert!(s(&tpath).ends_with(".truncated.pcap"), "{tpath:?}");
+    assert_eq!(records(&tpath).len(), 5);
+    let cache = PathBuf::from(s(&tpath).replace(".truncated.pcap", ".pcap"));
+    assert!(!cache.exists(), "a truncated result is not cached");
+    // Under the default limits: scanned again, complete, cached under the archive name.
+    let full = run(&[]);
+    assert_eq!(full["cached"], false);
+    assert_eq!(
+        (full["packets"].as_u64(), full["truncated"].as_bool()),
+        (Some(15), Some(false))
+    );
+    assert_eq!(PathBuf::from(full["output"].as_str().unwrap()), cache);
+    assert_eq!(run(&[])["cached"], true);
+    // The complete archive is larger than a smaller limit: not served, truncated again.
+    let capped = run(&["--max-packets", "5"]);
+    assert_eq!(
+        (capped["cached"].as_bool(), capped["truncated"].as_bool()),
+        (Some(false), Some(true))
+    );
+    assert_eq!(records(&cache).len(), 15, "the complete archive stays");
+    // No staging file is left in the archive directory.
+    let dir = cache.parent().unwrap();
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 2, "{names:?}");
 }

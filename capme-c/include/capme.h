@@ -58,7 +58,7 @@ typedef enum capme_status {
 } capme_status;
 
 // Options of a store, in the style of the regex crate's `rure_options`: scan threads, an index
-// directory, no-index. Cancelling is per store (`capme_store_cancel()`).
+// directory, no-index, and the limits (packets, bytes, window). Cancelling is per store (`capme_store_cancel()`).
 //
 // Created by `capme_options_new()` with the defaults, changed by the `capme_options_set_*()`
 // functions, freed by `capme_options_free()`. It has no parent, and `capme_store_open_with()`
@@ -197,6 +197,31 @@ enum capme_status capme_options_set_index_dir(struct capme_options *opts, const 
 // # Safety
 // `opts` is NULL or live options.
 enum capme_status capme_options_set_no_index(struct capme_options *opts, bool no_index);
+
+// An extraction writes at most `n` packets (default 999999, as Security Onion's CapMe; the
+// CLI's `--max-packets`). A result that reaches the limit stops early, is complete and valid
+// up to it, and `capme_summary_truncated()` is true. 0 is rejected: CAPME_INVALID, message
+// `invalid max_packets "0": ...`, and the options are unchanged.
+//
+// # Safety
+// `opts` is NULL or live options.
+enum capme_status capme_options_set_max_packets(struct capme_options *opts, uint64_t n);
+
+// An extraction writes at most `n` captured bytes (default 2147483648, 2 GiB; the CLI's
+// `--max-bytes`), as `capme_options_set_max_packets()`. 0 is rejected (CAPME_INVALID,
+// `invalid max_bytes "0": ...`, options unchanged).
+//
+// # Safety
+// `opts` is NULL or live options.
+enum capme_status capme_options_set_max_bytes(struct capme_options *opts, uint64_t n);
+
+// Searches and extractions refuse a window longer than `secs` seconds with CAPME_INVALID
+// (default 86400, 24 h; the CLI's `--max-window`); the message names the window and
+// `max_window`. 0 is rejected (CAPME_INVALID, `invalid max_window ...`, options unchanged).
+//
+// # Safety
+// `opts` is NULL or live options.
+enum capme_status capme_options_set_max_window_secs(struct capme_options *opts, uint64_t secs);
 
 // Opens a store over `nroots` store roots (`roots[0..nroots]`, NUL-terminated paths, bytes as
 // the OS takes them), with the defaults (`capme_store_open_with()` with NULL options).
@@ -354,7 +379,8 @@ enum capme_status capme_extract_to_archive(const struct capme_store *store, cons
 // The summary as one JSON object, byte for byte what `capme extract --json` prints (without
 // the newline): keys `packets`, `bytes`, `first_ts`, `last_ts`, `output`, `community_id`,
 // `files_scanned`, `files_indexed`, `bytes_read`, `elapsed_ms`, `cached`, `warnings`,
-// `warning_messages`, `first_ts_ns`, `last_ts_ns` (as capme-core's `Summary` serializes). Owned
+// `warning_messages`, `first_ts_ns`, `last_ts_ns`, `truncated` (as capme-core's `Summary`
+// serializes). Owned
 // by the summary; NULL when `summary` is NULL.
 //
 // # Safety
@@ -432,6 +458,15 @@ bool capme_summary_last_ts(const struct capme_summary *summary, double *out);
 // # Safety
 // `summary` is NULL or a live summary.
 bool capme_summary_cached(const struct capme_summary *summary);
+
+// True when the result stopped at a limit (`truncated`): more packets matched than the
+// store's `capme_options_set_max_packets()` / `_max_bytes()` let it write. The output is
+// complete and valid up to the limit, and a warning names the limit. False when `summary` is
+// NULL.
+//
+// # Safety
+// `summary` is NULL or a live summary.
+bool capme_summary_truncated(const struct capme_summary *summary);
 
 // The file written or found in the archive (`output`). Owned by the summary; NULL when absent
 // or when `summary` is NULL.

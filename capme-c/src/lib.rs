@@ -78,7 +78,7 @@ pub struct capme_store {
 }
 
 /// Options of a store, in the style of the regex crate's `rure_options`: scan threads, an index
-/// directory, no-index. Cancelling is per store (`capme_store_cancel()`).
+/// directory, no-index, and the limits (packets, bytes, window). Cancelling is per store (`capme_store_cancel()`).
 ///
 /// Created by `capme_options_new()` with the defaults, changed by the `capme_options_set_*()`
 /// functions, freed by `capme_options_free()`. It has no parent, and `capme_store_open_with()`
@@ -91,6 +91,9 @@ pub struct capme_options {
     threads: Option<usize>,
     index_dir: Option<PathBuf>,
     no_index: bool,
+    max_packets: Option<u64>,
+    max_bytes: Option<u64>,
+    max_window_secs: Option<u64>,
 }
 
 /// A query: a flow (5-tuple or Community ID) and an inclusive time window.
@@ -380,6 +383,9 @@ pub extern "C" fn capme_options_new() -> *mut capme_options {
             threads: None,
             index_dir: None,
             no_index: false,
+            max_packets: None,
+            max_bytes: None,
+            max_window_secs: None,
         }))
     })
 }
@@ -475,6 +481,65 @@ pub unsafe extern "C" fn capme_options_set_no_index(
     })
 }
 
+/// An extraction writes at most `n` packets (default 999999, as Security Onion's CapMe; the
+/// CLI's `--max-packets`). A result that reaches the limit stops early, is complete and valid
+/// up to it, and `capme_summary_truncated()` is true. 0 is rejected: CAPME_INVALID, message
+/// `invalid max_packets "0": ...`, and the options are unchanged.
+///
+/// # Safety
+/// `opts` is NULL or live options.
+#[no_mangle]
+pub unsafe extern "C" fn capme_options_set_max_packets(
+    opts: *mut capme_options,
+    n: u64,
+) -> capme_status {
+    guard(|| {
+        // SAFETY: per the contract.
+        let o = unsafe { handle_mut(opts, "opts") }?;
+        o.max_packets = Some(capme_core::store::limits::check_max_packets(n)?);
+        Ok(capme_status::CAPME_OK)
+    })
+}
+
+/// An extraction writes at most `n` captured bytes (default 2147483648, 2 GiB; the CLI's
+/// `--max-bytes`), as `capme_options_set_max_packets()`. 0 is rejected (CAPME_INVALID,
+/// `invalid max_bytes "0": ...`, options unchanged).
+///
+/// # Safety
+/// `opts` is NULL or live options.
+#[no_mangle]
+pub unsafe extern "C" fn capme_options_set_max_bytes(
+    opts: *mut capme_options,
+    n: u64,
+) -> capme_status {
+    guard(|| {
+        // SAFETY: per the contract.
+        let o = unsafe { handle_mut(opts, "opts") }?;
+        o.max_bytes = Some(capme_core::store::limits::check_max_bytes(n)?);
+        Ok(capme_status::CAPME_OK)
+    })
+}
+
+/// Searches and extractions refuse a window longer than `secs` seconds with CAPME_INVALID
+/// (default 86400, 24 h; the CLI's `--max-window`); the message names the window and
+/// `max_window`. 0 is rejected (CAPME_INVALID, `invalid max_window ...`, options unchanged).
+///
+/// # Safety
+/// `opts` is NULL or live options.
+#[no_mangle]
+pub unsafe extern "C" fn capme_options_set_max_window_secs(
+    opts: *mut capme_options,
+    secs: u64,
+) -> capme_status {
+    guard(|| {
+        // SAFETY: per the contract.
+        let o = unsafe { handle_mut(opts, "opts") }?;
+        capme_core::store::limits::check_max_window(std::time::Duration::from_secs(secs))?;
+        o.max_window_secs = Some(secs);
+        Ok(capme_status::CAPME_OK)
+    })
+}
+
 /// Opens a store over `nroots` store roots (`roots[0..nroots]`, NUL-terminated paths, bytes as
 /// the OS takes them), with the defaults (`capme_store_open_with()` with NULL options).
 ///
@@ -537,6 +602,15 @@ pub unsafe extern "C" fn capme_store_open_with(
                 store = store.with_index_dir(d);
             }
             store = store.use_index(!o.no_index);
+            if let Some(n) = o.max_packets {
+                store = store.with_max_packets(n)?;
+            }
+            if let Some(n) = o.max_bytes {
+                store = store.with_max_bytes(n)?;
+            }
+            if let Some(secs) = o.max_window_secs {
+                store = store.with_max_window(std::time::Duration::from_secs(secs))?;
+            }
         }
         let b = Box::new(capme_store { store, cancel });
         // SAFETY: checked non-null above.
@@ -1068,7 +1142,8 @@ unsafe fn summary_ref<'a>(s: *const capme_summary) -> Option<&'a capme_summary> 
 /// The summary as one JSON object, byte for byte what `capme extract --json` prints (without
 /// the newline): keys `packets`, `bytes`, `first_ts`, `last_ts`, `output`, `community_id`,
 /// `files_scanned`, `files_indexed`, `bytes_read`, `elapsed_ms`, `cached`, `warnings`,
-/// `warning_messages`, `first_ts_ns`, `last_ts_ns` (as capme-core's `Summary` serializes). Owned
+/// `warning_messages`, `first_ts_ns`, `last_ts_ns`, `truncated` (as capme-core's `Summary`
+/// serializes). Owned
 /// by the summary; NULL when `summary` is NULL.
 ///
 /// # Safety
@@ -1230,6 +1305,21 @@ pub unsafe extern "C" fn capme_summary_cached(summary: *const capme_summary) -> 
     // SAFETY: per the contract.
     guard_value(false, || {
         unsafe { summary_ref(summary) }.is_some_and(|s| s.summary.cached)
+    })
+}
+
+/// True when the result stopped at a limit (`truncated`): more packets matched than the
+/// store's `capme_options_set_max_packets()` / `_max_bytes()` let it write. The output is
+/// complete and valid up to the limit, and a warning names the limit. False when `summary` is
+/// NULL.
+///
+/// # Safety
+/// `summary` is NULL or a live summary.
+#[no_mangle]
+pub unsafe extern "C" fn capme_summary_truncated(summary: *const capme_summary) -> bool {
+    // SAFETY: per the contract.
+    guard_value(false, || {
+        unsafe { summary_ref(summary) }.is_some_and(|s| s.summary.truncated)
     })
 }
 
@@ -1420,6 +1510,43 @@ mod tests {
             assert_eq!((*o).threads, None);
             assert_eq!(capme_options_set_threads(o, 3), capme_status::CAPME_OK);
             assert_eq!((*o).threads, Some(3));
+            capme_options_free(o);
+        }
+    }
+
+    #[test]
+    fn options_zero_limits_are_rejected_naming_the_field() {
+        let o = capme_options_new();
+        // SAFETY: a live options object, freed once.
+        unsafe {
+            assert_eq!(
+                capme_options_set_max_packets(o, 0),
+                capme_status::CAPME_INVALID
+            );
+            assert!(
+                last().starts_with("invalid max_packets \"0\""),
+                "{}",
+                last()
+            );
+            assert_eq!(
+                capme_options_set_max_bytes(o, 0),
+                capme_status::CAPME_INVALID
+            );
+            assert!(last().starts_with("invalid max_bytes \"0\""), "{}", last());
+            assert_eq!(
+                capme_options_set_max_window_secs(o, 0),
+                capme_status::CAPME_INVALID
+            );
+            assert!(last().starts_with("invalid max_window"), "{}", last());
+            assert_eq!((*o).max_packets, None);
+            assert_eq!((*o).max_window_secs, None);
+            assert_eq!(capme_options_set_max_packets(o, 5), capme_status::CAPME_OK);
+            assert_eq!(
+                capme_options_set_max_window_secs(o, 90),
+                capme_status::CAPME_OK
+            );
+            assert_eq!((*o).max_packets, Some(5));
+            assert_eq!((*o).max_window_secs, Some(90));
             capme_options_free(o);
         }
     }

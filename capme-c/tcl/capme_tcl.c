@@ -8,6 +8,7 @@
  * subcommands are dispatched with Tcl_GetIndexFromObj:
  *
  *   capme::store NAME -store DIR ?-store DIR ...? ?-threads N? ?-indexdir DIR? ?-noindex BOOL?
+ *                ?-maxpackets N? ?-maxbytes N? ?-maxwindow SECS?
  *   NAME extract QUERY (-out FILE | -archive DIR) ?-force BOOL?     -> the summary dict
  *   NAME packets QUERY ?-var VARNAME? SCRIPT                         streams, as `db eval`
  *   NAME cancel                                                      stops a running packets
@@ -45,7 +46,7 @@ typedef int Tcl_Size; /* Tcl 8.6 before 8.6.14 */
 enum CapmeOpt {
     OPT_STORE, OPT_SIP, OPT_SPT, OPT_DIP, OPT_DPT, OPT_PROTO, OPT_CID, OPT_STIME, OPT_ETIME,
     OPT_OUT, OPT_ARCHIVE, OPT_FORCE, OPT_SEED, OPT_NOBASE64, OPT_THREADS, OPT_INDEXDIR,
-    OPT_NOINDEX, OPT_VAR, OPT_COUNT
+    OPT_NOINDEX, OPT_VAR, OPT_MAXPACKETS, OPT_MAXBYTES, OPT_MAXWINDOW, OPT_COUNT
 };
 
 typedef struct CapmeOpts {
@@ -239,6 +240,7 @@ static Tcl_Obj *SummaryDict(const capme_summary *s) {
             capme_summary_first_ts_ns(s, &ns) ? Tcl_NewWideIntObj((Tcl_WideInt)ns) : Tcl_NewObj());
     DictPut(d, "last_ts_ns",
             capme_summary_last_ts_ns(s, &ns) ? Tcl_NewWideIntObj((Tcl_WideInt)ns) : Tcl_NewObj());
+    DictPut(d, "truncated", Tcl_NewStringObj(capme_summary_truncated(s) ? "true" : "false", -1));
     return d;
 }
 
@@ -496,17 +498,37 @@ static int HandleObjCmd(ClientData cd, Tcl_Interp *interp, int objc, Tcl_Obj *co
 }
 
 /*
+ * A limit option's value (-maxpackets, -maxbytes, -maxwindow): an integer >= 0 as Tcl reads
+ * it (0 is then rejected by the C API, naming the field); anything else is a {CAPME invalid}
+ * error naming the field and the value.
+ */
+static int OptLimit(Tcl_Interp *interp, const CapmeOpts *o, int id, const char *field,
+                    Tcl_WideInt *out) {
+    if (Tcl_GetWideIntFromObj(NULL, o->value[id], out) != TCL_OK || *out < 0) {
+        return CapmeUsageError(interp, Tcl_ObjPrintf("invalid %s \"%s\": expected an integer >= 1",
+                                                     field, Tcl_GetString(o->value[id])));
+    }
+    return TCL_OK;
+}
+
+/*
  * capme::store NAME -store DIR ?-store DIR ...? ?-threads N? ?-indexdir DIR? ?-noindex BOOL?
+ *              ?-maxpackets N? ?-maxbytes N? ?-maxwindow SECS?
  *
  * Opens a store over every -store root (a directory of capture files or one capture file) and
  * creates the command NAME (as Tcl_CreateObjCommand places it: a name without namespace
  * qualifiers is global; an existing command NAME is replaced). -threads: scan threads (default:
  * the available cores; 0 is rejected); -indexdir: where flow indexes are read instead of
- * <root>/.capme; -noindex true: always scan. Returns NAME.
+ * <root>/.capme; -noindex true: always scan; -maxpackets/-maxbytes: an extraction writes at
+ * most N packets / captured bytes (defaults 999999 and 2147483648; a capped summary says
+ * truncated true); -maxwindow: longer windows are refused (seconds, default 86400). Returns
+ * NAME.
  */
 static int CapmeStoreCmd(ClientData cd, Tcl_Interp *interp, int objc, Tcl_Obj *const objv[]) {
-    static const char *const names[] = {"-store", "-threads", "-indexdir", "-noindex", NULL};
-    static const int ids[] = {OPT_STORE, OPT_THREADS, OPT_INDEXDIR, OPT_NOINDEX};
+    static const char *const names[] = {"-store",      "-threads", "-indexdir", "-noindex",
+                                        "-maxpackets", "-maxbytes", "-maxwindow", NULL};
+    static const int ids[] = {OPT_STORE,       OPT_THREADS,  OPT_INDEXDIR, OPT_NOINDEX,
+                              OPT_MAXPACKETS, OPT_MAXBYTES, OPT_MAXWINDOW};
     CapmeOpts o;
     capme_options *opts = NULL;
     capme_store *store = NULL;
@@ -522,7 +544,7 @@ static int CapmeStoreCmd(ClientData cd, Tcl_Interp *interp, int objc, Tcl_Obj *c
     if (objc < 2) {
         return CapmeWrongNumArgs(interp, 1, objv,
                                  "NAME -store DIR ?-store DIR ...? ?-threads N? ?-indexdir DIR? "
-                                 "?-noindex BOOL?");
+                                 "?-noindex BOOL? ?-maxpackets N? ?-maxbytes N? ?-maxwindow SECS?");
     }
     OptsInit(&o);
     Tcl_DStringInit(&dsIndex);
@@ -550,6 +572,21 @@ static int CapmeStoreCmd(ClientData cd, Tcl_Interp *interp, int objc, Tcl_Obj *c
     if (st == CAPME_OK) {
         if (OptBool(interp, &o, OPT_NOINDEX, &noindex) != TCL_OK) goto done;
         st = capme_options_set_no_index(opts, noindex != 0);
+    }
+    if (st == CAPME_OK && o.value[OPT_MAXPACKETS]) {
+        Tcl_WideInt v;
+        if (OptLimit(interp, &o, OPT_MAXPACKETS, "max_packets", &v) != TCL_OK) goto done;
+        st = capme_options_set_max_packets(opts, (uint64_t)v);
+    }
+    if (st == CAPME_OK && o.value[OPT_MAXBYTES]) {
+        Tcl_WideInt v;
+        if (OptLimit(interp, &o, OPT_MAXBYTES, "max_bytes", &v) != TCL_OK) goto done;
+        st = capme_options_set_max_bytes(opts, (uint64_t)v);
+    }
+    if (st == CAPME_OK && o.value[OPT_MAXWINDOW]) {
+        Tcl_WideInt v;
+        if (OptLimit(interp, &o, OPT_MAXWINDOW, "max_window", &v) != TCL_OK) goto done;
+        st = capme_options_set_max_window_secs(opts, (uint64_t)v);
     }
     if (st != CAPME_OK) {
         CapmeStatusError(interp, st);

@@ -368,6 +368,23 @@ fn check_against_rust(out: &str, tmp: &Path, big: &Path) {
             "empty_index_dir",
             capme_core::Error::invalid("index_dir", "", "expected a directory"),
         ),
+        (
+            "max_packets_zero",
+            store.clone().with_max_packets(0).unwrap_err(),
+        ),
+        (
+            "max_window",
+            store
+                .clone()
+                .with_max_window(std::time::Duration::from_secs(1))
+                .unwrap()
+                .search(&Query::new(
+                    query.flow.clone(),
+                    TimeWindow::parse(STIME, "1718407580").unwrap(),
+                ))
+                .err()
+                .unwrap(),
+        ),
     ];
     for (label, err) in expected {
         let (kind, msg) = errors
@@ -399,7 +416,24 @@ fn check_against_rust(out: &str, tmp: &Path, big: &Path) {
     ] {
         assert_eq!(errors[label], ("null", msg), "{label}");
     }
-    assert_eq!(errors.len(), 26, "error cases: {errors:?}");
+    assert_eq!(errors.len(), 28, "error cases: {errors:?}");
+
+    // Limits: the C summary of an extraction capped at 5 packets is the Rust one.
+    let line = out
+        .lines()
+        .find_map(|l| l.strip_prefix("L "))
+        .expect("L line");
+    let c_json: serde_json::Value = serde_json::from_str(line).unwrap();
+    let mut capped = store
+        .clone()
+        .with_max_packets(5)
+        .unwrap()
+        .extract_to_file(&query, tmp.join("rust-limited.pcap"))
+        .unwrap();
+    assert!(capped.truncated && capped.packets == 5);
+    capped.elapsed_ms = c_json["elapsed_ms"].as_u64().unwrap();
+    capped.output = Some(PathBuf::from(c_json["output"].as_str().unwrap()));
+    assert_eq!(serde_json::to_string(&capped).unwrap(), line);
 
     // Options: the index dir answered the query, no-index scanned (the C program checks the
     // counts; here that both runs reported).

@@ -46,6 +46,11 @@ pub struct Summary {
     pub first_ts_ns: Option<i64>,
     /// `last_ts` as integer nanoseconds (exact).
     pub last_ts_ns: Option<i64>,
+    /// True when the result stopped at a limit ([`Store::with_max_packets`],
+    /// [`Store::with_max_bytes`]): more packets matched than were written. The output is
+    /// complete and valid up to the limit, and a warning says which limit it was. (Last, so
+    /// that the keys before it keep their order.)
+    pub truncated: bool,
 }
 
 impl Summary {
@@ -116,21 +121,29 @@ impl Store {
         index::build_indexes(self)
     }
 
-    /// The matched packets of `query`, merged in timestamp order, as an iterator.
+    /// The matched packets of `query`, merged in timestamp order, as an iterator. A window
+    /// longer than the store's window limit is refused ([`Store::check_window`]); the packet and
+    /// byte limits are the caller's to apply (the iterator can simply be dropped).
     pub fn search(&self, query: &Query) -> Result<Search> {
+        self.check_window(&query.window)?;
         let plan = self.plan(&query.window)?;
         Ok(Search::with_options(plan, query, &scan_options(self)))
     }
 
     /// Runs `query` into any sink. An empty result is [`Error::NoPackets`] and the sink is not
-    /// finished (a [`FileSink`] then leaves no file).
+    /// finished (a [`FileSink`] then leaves no file). A window longer than the store's window
+    /// limit is refused before any file is listed; the sink gets at most the store's packet and
+    /// byte limits ([`Summary::truncated`] says when more matched).
     pub fn extract<S: Sink + ?Sized>(&self, query: &Query, sink: &mut S) -> Result<Summary> {
         let started = Instant::now();
+        self.check_window(&query.window)?;
         let plan = self.plan(&query.window)?;
         self.run(plan, query, sink, started)
     }
 
-    /// Streams the search of a plan into a sink and sums it up.
+    /// Streams the search of a plan into a sink and sums it up, stopping the search at the
+    /// store's packet or byte limit: a packet that would pass a limit is not written, the
+    /// summary says `truncated` and a warning names the limit.
     fn run<S: Sink + ?Sized>(
         &self,
         plan: Plan,
@@ -142,9 +155,40 @@ impl Store {
         let files_in_store = plan.files_in_store as u64;
         let mut search = Search::with_options(plan, query, &scan_options(self));
         let mut sum = Summary::default();
+        let limits = self.limits();
+        let mut capped: Option<String> = None;
         sink.begin()?;
         for p in search.by_ref() {
             let p = p?;
+            // A packet more than a limit allows: the result is truncated; the search stops
+            // here (dropping it stops its threads) and the sink gets nothing more.
+            if sum.packets >= limits.max_packets {
+                capped = Some(format!(
+                    "result truncated at max_packets = {} (--max-packets): more packets \
+                     matched; the output holds the first {} packets",
+                    limits.max_packets, sum.packets
+                ));
+                break;
+            }
+            if sum.bytes.saturating_add(p.data.len() as u64) > limits.max_bytes {
+                if sum.packets == 0 {
+                    return Err(Error::invalid(
+                        "max_bytes",
+                        limits.max_bytes.to_string(),
+                        format!(
+                            "the flow's first packet alone has {} bytes; raise the limit \
+                             (--max-bytes)",
+                            p.data.len()
+                        ),
+                    ));
+                }
+                capped = Some(format!(
+                    "result truncated at max_bytes = {} (--max-bytes): more packets matched; \
+                     the output holds the first {} packets ({} bytes)",
+                    limits.max_bytes, sum.packets, sum.bytes
+                ));
+                break;
+            }
             sum.saw(p.ts, p.data.len());
             if !sink.packet(&p)? {
                 break;
@@ -155,6 +199,10 @@ impl Store {
         sum.files_indexed = stats.files_indexed;
         sum.bytes_read = stats.bytes_read;
         sum.warning_messages = stats.warnings.clone();
+        if let Some(w) = capped {
+            sum.truncated = true;
+            sum.warning_messages.push(w);
+        }
         if sum.packets == 0 && files_in_window > 0 && stats.files_unreadable == files_in_window {
             // Not one file of the window could be read: that is an error, not an answer.
             if let Some(e) = stats.unreadable_error() {
@@ -221,23 +269,42 @@ impl Store {
         let started = Instant::now();
         let dir = dir.as_ref();
         self.refuse_inside_store("archive", dir)?;
+        self.check_window(&query.window)?;
         let plan = self.plan(&query.window)?;
         let path = archive_path(dir, query, &plan.sensors());
         if !force && path.is_file() && self.window_is_complete(query, plan.newest_start)? {
             let mut sum = summarize_archive(&path, query)?;
-            sum.cached = true;
-            sum.output = Some(path);
-            sum.seal(started);
-            return Ok(sum);
+            // An archive larger than this store's limits is not served: the extraction runs
+            // again and is truncated at the limits, as it would be without the archive.
+            let limits = self.limits();
+            if sum.packets <= limits.max_packets && sum.bytes <= limits.max_bytes {
+                sum.cached = true;
+                sum.output = Some(path);
+                sum.seal(started);
+                return Ok(sum);
+            }
         }
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
         }
         // The archive is a cache served again later: it must survive a crash whole. A stale
-        // or forced archive (a regular file) is replaced; nothing else ever is.
-        let mut sink = FileSink::create_replacing(&path)?.durable(true);
+        // or forced archive (a regular file) is replaced; nothing else ever is. The result is
+        // written under a name of its own first and renamed when it is known whether it was
+        // truncated at a limit: only a complete result goes to the archive name (the cache);
+        // a truncated one goes to `<name>.truncated.pcap`, which is never served as cached.
+        let staging = staging_path(&path);
+        let mut sink = FileSink::create_replacing(&staging)?.durable(true);
         let mut sum = self.run(plan, query, &mut sink, started)?;
-        sum.output = Some(path);
+        let out = if sum.truncated {
+            truncated_archive_path(&path)
+        } else {
+            path
+        };
+        if let Err(e) = std::fs::rename(&staging, &out) {
+            let _ = std::fs::remove_file(&staging);
+            return Err(Error::io(&out, e));
+        }
+        sum.output = Some(out);
         Ok(sum)
     }
 
@@ -299,6 +366,28 @@ impl Store {
         }
         Ok(newest.is_some_and(|n| end < n))
     }
+}
+
+/// Where an archive truncated at a limit is written: `<name>.truncated.pcap` beside the archive
+/// name, which the cache never serves (a later extraction under larger limits scans again).
+pub fn truncated_archive_path(archive: &Path) -> PathBuf {
+    archive.with_extension("truncated.pcap")
+}
+
+/// A name of its own (hidden, unique to this process and call) beside the archive, renamed to
+/// the archive name or to [`truncated_archive_path`] once the result is known.
+fn staging_path(archive: &Path) -> PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let name = archive
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    archive.with_file_name(format!(
+        ".{name}.{}-{}.staging",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    ))
 }
 
 /// The summary of an existing archive file (packets, bytes, times, Community ID of the flow).

@@ -91,7 +91,7 @@ fn ip_text(field: &str, v: &Bound<'_, PyAny>) -> PyResult<String> {
 }
 
 /// A port or protocol: an `int` as its digits, a `str` unchanged.
-fn int_or_str_text(field: &str, v: &Bound<'_, PyAny>) -> PyResult<String> {
+pub(crate) fn int_or_str_text(field: &str, v: &Bound<'_, PyAny>) -> PyResult<String> {
     if v.is_instance_of::<PyBool>() {
         return Err(PyTypeError::new_err(format!(
             "{field} must be an int or str, not bool"

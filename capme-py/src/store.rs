@@ -4,7 +4,9 @@
 //! before any work, so invalid arguments raise at the call, and run capme-core on a worker
 //! thread with the GIL released (see [`crate::work`]).
 
-use crate::args::{opt_path_arg, path_arg, path_str, type_name, QueryArgs, TupleArgs};
+use crate::args::{
+    int_or_str_text, opt_path_arg, path_arg, path_str, type_name, QueryArgs, TupleArgs,
+};
 use crate::errors::IntoPyResult;
 use crate::search::SearchIter;
 use crate::summary::Summary;
@@ -26,6 +28,14 @@ use std::sync::Arc;
 /// root's ``.capme/``. A fresh index is used automatically; files without one are scanned.
 /// ``threads`` is the number of scan threads (default:
 /// the available cores; results are the same for any number).
+///
+/// Limits (the CLI's ``--max-packets``, ``--max-bytes``, ``--max-window``): an extraction writes
+/// at most ``max_packets`` packets (default 999999) and ``max_bytes`` captured bytes (default
+/// 2 GiB); a result that reaches a limit stops early, is valid up to it, and its
+/// ``Summary.truncated`` is True. A window longer than ``max_window`` (default 24 h; an int of
+/// seconds, a str such as ``"90m"``, ``"24h"``, ``"2d"``, or a ``timedelta``) is refused with
+/// ``InvalidQuery`` by ``search`` and ``extract``. Each is an int (or str of digits) >= 1;
+/// anything else raises ``InvalidQuery`` naming the field (``TypeError`` for a wrong type).
 ///
 /// Times (``stime``/``etime``) are accepted as an int or float epoch, a numeric string, an
 /// RFC 3339 string, or a ``datetime`` (a naive ``datetime`` is taken as UTC). A value behaves as
@@ -52,15 +62,69 @@ impl Store {
     }
 }
 
+/// The limits given to `Store(...)`, as the CLI's text goes to capme-core's parsers (so the
+/// messages are the CLI's): an int as its digits, a str unchanged, a `timedelta` (for
+/// `max_window`) as its whole seconds.
+fn apply_limits(
+    py: Python<'_>,
+    mut store: CoreStore,
+    max_packets: Option<&Bound<'_, PyAny>>,
+    max_bytes: Option<&Bound<'_, PyAny>>,
+    max_window: Option<&Bound<'_, PyAny>>,
+) -> PyResult<CoreStore> {
+    use capme_core::store::limits::{parse_count, parse_duration};
+    fn given<'py>(v: Option<&Bound<'py, PyAny>>) -> Option<Bound<'py, PyAny>> {
+        v.filter(|v| !v.is_none()).cloned()
+    }
+    if let Some(v) = given(max_packets) {
+        let t = int_or_str_text("max_packets", &v)?;
+        store = parse_count("max_packets", &t)
+            .and_then(|n| store.with_max_packets(n))
+            .py(py)?;
+    }
+    if let Some(v) = given(max_bytes) {
+        let t = int_or_str_text("max_bytes", &v)?;
+        store = parse_count("max_bytes", &t)
+            .and_then(|n| store.with_max_bytes(n))
+            .py(py)?;
+    }
+    if let Some(v) = given(max_window) {
+        let timedelta = py.import("datetime")?.getattr("timedelta")?;
+        let t = if v.is_instance(&timedelta)? {
+            let secs: f64 = v.call_method0("total_seconds")?.extract()?;
+            if secs.fract() == 0.0 && secs >= 0.0 {
+                format!("{}", secs as u64)
+            } else {
+                format!("{secs}")
+            }
+        } else {
+            int_or_str_text("max_window", &v).map_err(|_| {
+                PyTypeError::new_err(format!(
+                    "max_window must be an int, str or timedelta, not {}",
+                    type_name(&v)
+                ))
+            })?
+        };
+        store = parse_duration("max_window", &t)
+            .and_then(|d| store.with_max_window(d))
+            .py(py)?;
+    }
+    Ok(store)
+}
+
 #[pymethods]
 impl Store {
     #[new]
-    #[pyo3(signature = (roots, index_dir=None, *, threads=None))]
+    #[pyo3(signature = (roots, index_dir=None, *, threads=None, max_packets=None, max_bytes=None, max_window=None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         roots: &Bound<'_, PyAny>,
         index_dir: Option<&Bound<'_, PyAny>>,
         threads: Option<usize>,
+        max_packets: Option<&Bound<'_, PyAny>>,
+        max_bytes: Option<&Bound<'_, PyAny>>,
+        max_window: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Store> {
         let single = roots.is_instance_of::<PyString>()
             || roots.is_instance(&py.import("os")?.getattr("PathLike")?)?;
@@ -86,6 +150,7 @@ impl Store {
         if let Some(d) = &index_dir {
             inner = inner.with_index_dir(d);
         }
+        inner = apply_limits(py, inner, max_packets, max_bytes, max_window)?;
         Ok(Store {
             inner,
             roots,

@@ -14,7 +14,8 @@ use pyo3::types::{PyBool, PyDict, PyList, PyString};
 /// What an extraction did. The attributes are exactly the CLI's ``--json`` fields:
 /// ``packets``, ``bytes``, ``first_ts``, ``last_ts``, ``output``, ``community_id``,
 /// ``files_scanned``, ``files_indexed``, ``bytes_read``, ``elapsed_ms``, ``cached``,
-/// ``warnings``, ``warning_messages``, ``first_ts_ns``, ``last_ts_ns``. ``as_dict()`` returns
+/// ``warnings``, ``warning_messages``, ``first_ts_ns``, ``last_ts_ns``, ``truncated``.
+/// ``as_dict()`` returns
 /// exactly the object ``capme extract --json`` prints.
 #[pyclass(module = "capme", frozen)]
 pub(crate) struct Summary {
@@ -63,6 +64,10 @@ pub(crate) struct Summary {
     /// Last packet time, integer nanoseconds (exact).
     #[pyo3(get)]
     last_ts_ns: Option<i64>,
+    /// True when the result stopped at ``max_packets`` or ``max_bytes``: more packets matched
+    /// than were written (the output is valid up to the limit; a warning names it).
+    #[pyo3(get)]
+    truncated: bool,
     /// The CLI's `--json` object (capme-core's serde output), for `as_dict` and `==`.
     json: serde_json::Map<String, serde_json::Value>,
 }
@@ -91,6 +96,7 @@ impl Summary {
             warning_messages,
             first_ts_ns,
             last_ts_ns,
+            truncated,
         } = inner;
         Ok(Summary {
             packets,
@@ -108,6 +114,7 @@ impl Summary {
             warning_messages,
             first_ts_ns,
             last_ts_ns,
+            truncated,
             json,
         })
     }

@@ -504,7 +504,8 @@ def test_summary_attributes_are_the_cli_json_keys(sample_store, cli, tmp_path):
     assert set(s.as_dict()) == cli_keys
     assert cli_keys >= {"packets", "bytes", "first_ts", "last_ts", "output", "community_id",
                         "files_scanned", "files_indexed", "bytes_read", "elapsed_ms", "cached",
-                        "warnings", "warning_messages", "first_ts_ns", "last_ts_ns"}
+                        "warnings", "warning_messages", "first_ts_ns", "last_ts_ns",
+                        "truncated"}
     # Each attribute is typed (a property with a docstring in the stub, not a __getattr__).
     stub = (Path(capme.__file__).parent / "_capme.pyi").read_text()
     summary_stub = stub[stub.index("class Summary"):stub.index("class Store")]

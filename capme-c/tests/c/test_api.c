@@ -167,6 +167,7 @@ static void test_extract(const capme_store *store, const char *tmp) {
               "files_scanned + files_indexed");
         CHECK(capme_summary_bytes_read(sum) > 0, "bytes_read");
         CHECK(!capme_summary_cached(sum), "not cached");
+        CHECK(!capme_summary_truncated(sum), "not truncated");
         CHECK(strcmp(capme_summary_output(sum), out) == 0, "output %s", capme_summary_output(sum));
         CHECK(strcmp(capme_summary_community_id(sum), "1:Lh7B4JI0U9bVwZ4Y66OAnkQk4Rk=") == 0,
               "community id");
@@ -427,6 +428,78 @@ static void test_options(const char *store_dir, const char *index_dir) {
     capme_options_free(o);
 }
 
+/* Limits: 0 is rejected naming the field; a packet limit truncates (capme_summary_truncated,
+ * a warning, the JSON's last key); a window limit refuses a longer window. */
+static void test_limits(const char *store_dir, const char *tmp) {
+    const char *roots[] = {store_dir};
+    capme_options *o = capme_options_new();
+    capme_status st;
+    CHECK(capme_options_set_max_packets(NULL, 1) == CAPME_NULL, "null opts max_packets");
+    CHECK(capme_options_set_max_bytes(NULL, 1) == CAPME_NULL, "null opts max_bytes");
+    CHECK(capme_options_set_max_window_secs(NULL, 1) == CAPME_NULL, "null opts max_window");
+    st = capme_options_set_max_packets(o, 0);
+    CHECK(st == CAPME_INVALID && strstr(capme_last_error(), "invalid max_packets \"0\"") == capme_last_error(),
+          "max_packets 0: %s", capme_last_error());
+    report_error("max_packets_zero", st);
+    st = capme_options_set_max_bytes(o, 0);
+    CHECK(st == CAPME_INVALID && strstr(capme_last_error(), "invalid max_bytes \"0\"") == capme_last_error(),
+          "max_bytes 0: %s", capme_last_error());
+    st = capme_options_set_max_window_secs(o, 0);
+    CHECK(st == CAPME_INVALID && strstr(capme_last_error(), "invalid max_window") == capme_last_error(),
+          "max_window 0: %s", capme_last_error());
+    CHECK(!capme_summary_truncated(NULL), "truncated(NULL)");
+
+    /* At most 5 packets of the 15. */
+    CHECK(capme_options_set_max_packets(o, 5) == CAPME_OK, "set max_packets");
+    CHECK(capme_options_set_max_bytes(o, 1u << 20) == CAPME_OK, "set max_bytes");
+    {
+        capme_store *s = NULL;
+        capme_query *q = NULL;
+        capme_summary *sum = NULL;
+        char out[4096];
+        snprintf(out, sizeof out, "%s/c-limited.pcap", tmp);
+        CHECK(capme_store_open_with(roots, 1, o, &s) == CAPME_OK, "open_with limits");
+        CHECK(capme_query_new_tuple(SIP, SPT, DIP, DPT, "tcp", STIME, ETIME, &q) == CAPME_OK, "q");
+        st = capme_extract_to_file(s, q, out, &sum);
+        CHECK(st == CAPME_OK && sum != NULL, "extract with max_packets 5");
+        if (sum) {
+            CHECK(capme_summary_packets(sum) == 5, "5 packets, got %" PRIu64,
+                  capme_summary_packets(sum));
+            CHECK(capme_summary_truncated(sum), "truncated");
+            CHECK(capme_summary_warning_count(sum) == 1 &&
+                      strstr(capme_summary_warning(sum, 0), "truncated at max_packets = 5") != NULL,
+                  "warning names the limit");
+            const char *json = capme_summary_json(sum);
+            const char *tail = "\"truncated\":true}";
+            CHECK(strlen(json) > strlen(tail) &&
+                      strcmp(json + strlen(json) - strlen(tail), tail) == 0,
+                  "JSON ends with truncated: %s", json);
+            printf("L %s\n", json);
+        }
+        capme_summary_free(sum);
+        capme_query_free(q);
+        capme_store_free(s);
+    }
+    /* A 1-second window limit refuses a 3-second window, naming --max-window. */
+    CHECK(capme_options_set_max_window_secs(o, 1) == CAPME_OK, "set max_window");
+    {
+        capme_store *s = NULL;
+        capme_query *q = NULL;
+        capme_search *search = NULL;
+        CHECK(capme_store_open_with(roots, 1, o, &s) == CAPME_OK, "open_with window limit");
+        CHECK(capme_query_new_tuple(SIP, SPT, DIP, DPT, "tcp", STIME, "1718407580", &q) == CAPME_OK, "q");
+        st = capme_search_new(s, q, &search);
+        CHECK(st == CAPME_INVALID && search == NULL, "window refused: %s",
+              capme_status_kind((int)st));
+        CHECK(strstr(capme_last_error(), "--max-window") != NULL, "message: %s",
+              capme_last_error());
+        report_error("max_window", st);
+        capme_query_free(q);
+        capme_store_free(s);
+    }
+    capme_options_free(o);
+}
+
 struct cancel_job {
     const capme_store *store;
     const capme_query *query;
@@ -450,7 +523,11 @@ static void *extract_until_cancelled(void *arg) {
 static void test_cancel(const char *big) {
     capme_store *s = NULL;
     const char *roots[] = {big};
-    capme_status st = capme_store_open(roots, 1, &s);
+    /* The query below spans the whole epoch: the window limit (24 h by default) is raised. */
+    capme_options *o = capme_options_new();
+    CHECK(capme_options_set_max_window_secs(o, 2000000001u) == CAPME_OK, "raise max_window");
+    capme_status st = capme_store_open_with(roots, 1, o, &s);
+    capme_options_free(o);
     CHECK(st == CAPME_OK, "open big store");
     if (!s) return;
     capme_query *q = NULL;
@@ -520,6 +597,7 @@ int main(int argc, char **argv) {
     test_errors(store);
     test_cancel(argv[3]);
     test_options(argv[1], argv[4]);
+    test_limits(argv[1], argv[2]);
     capme_store_free(store);
 
     /* Two roots, one with a truncated capture file: the extraction succeeds with a warning. */

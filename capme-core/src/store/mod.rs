@@ -27,6 +27,9 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use walkdir::WalkDir;
 
+pub mod limits;
+pub use limits::Limits;
+
 /// Margin (ns) added on both sides of a file's span when planning: 2 seconds.
 pub const PLAN_MARGIN_NS: i64 = 2_000_000_000;
 
@@ -85,6 +88,7 @@ pub struct Store {
     index_dir: Option<PathBuf>,
     use_index: bool,
     progress: Option<Arc<std::sync::atomic::AtomicU64>>,
+    limits: Limits,
 }
 
 /// Files that a listing skipped, with the reason (not capture files are skipped silently).
@@ -139,7 +143,62 @@ impl Store {
             index_dir: None,
             use_index: true,
             progress: None,
+            limits: Limits::default(),
         })
+    }
+
+    /// Write at most `n` packets per extraction (default [`limits::DEFAULT_MAX_PACKETS`],
+    /// 999,999 as Security Onion's CapMe). A result that reaches the limit stops the search,
+    /// is complete and valid up to it, and says so ([`crate::Summary::truncated`] and a
+    /// warning). 0 is refused naming `max_packets`.
+    pub fn with_max_packets(mut self, n: u64) -> Result<Store> {
+        self.limits.max_packets = limits::check_max_packets(n)?;
+        Ok(self)
+    }
+
+    /// Write at most `n` captured bytes (sum of caplen) per extraction (default
+    /// [`limits::DEFAULT_MAX_BYTES`], 2 GiB); as [`Store::with_max_packets`]. 0 is refused
+    /// naming `max_bytes`.
+    pub fn with_max_bytes(mut self, n: u64) -> Result<Store> {
+        self.limits.max_bytes = limits::check_max_bytes(n)?;
+        Ok(self)
+    }
+
+    /// Refuse windows longer than `d` (default [`limits::DEFAULT_MAX_WINDOW`], 24 h) in
+    /// searches and extractions, before any file is listed. Less than a second is refused
+    /// naming `max_window`.
+    pub fn with_max_window(mut self, d: std::time::Duration) -> Result<Store> {
+        self.limits.max_window = limits::check_max_window(d)?;
+        Ok(self)
+    }
+
+    /// The limits of this store's extractions.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Refuses a window longer than the store's window limit ([`Store::with_max_window`]):
+    /// an invalid-input error naming the window and `max_window`. The window's length is
+    /// `etime - stime` as typed: an integer `etime` covers its whole second, so
+    /// `stime=T etime=T+86400` is a 24 h window.
+    pub fn check_window(&self, window: &TimeWindow) -> Result<()> {
+        let max = self.limits.max_window;
+        let len_ns = (window.end.as_nanos() as i128) - (window.start.as_nanos() as i128);
+        // The whole-second tail of an integer etime (< 1 s) is not counted.
+        if len_ns < max.as_nanos() as i128 + 1_000_000_000 {
+            return Ok(());
+        }
+        let secs = (len_ns / 1_000_000_000) as u64;
+        Err(Error::invalid(
+            "window",
+            window.to_string(),
+            format!(
+                "is {} long, longer than the max_window limit of {} (--max-window); \
+                 narrow the window or raise the limit",
+                limits::format_duration(std::time::Duration::from_secs(secs)),
+                limits::format_duration(max)
+            ),
+        ))
     }
 
     /// Searches of this store stop with [`Error::Cancelled`] soon after `flag` becomes true

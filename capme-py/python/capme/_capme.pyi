@@ -104,6 +104,9 @@ class Summary:
     def warnings(self) -> int: ...
     @property
     def warning_messages(self) -> List[str]: ...
+    @property
+    def truncated(self) -> bool:
+        """True when the result stopped at ``max_packets`` or ``max_bytes``."""
     def as_dict(self) -> Dict[str, Any]:
         """The object ``capme extract --json`` prints."""
     def __eq__(self, other: object, /) -> bool: ...
@@ -118,6 +121,9 @@ class Store:
         index_dir: Optional[_Path] = None,
         *,
         threads: Optional[int] = None,
+        max_packets: Union[int, str, None] = None,
+        max_bytes: Union[int, str, None] = None,
+        max_window: Union[int, str, _dt.timedelta, None] = None,
     ) -> "Store": ...
     @property
     def roots(self) -> List[str]: ...
