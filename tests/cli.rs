@@ -842,10 +842,13 @@ fn outputs_and_archives_follow_the_umask() {
             std::fs::metadata(&out).unwrap().permissions().mode() & 0o777,
             mode
         );
+        // The archive and its cache record.
         let written = walk_files(&archive);
-        assert_eq!(written.len(), 1, "{written:?}");
-        let m = std::fs::metadata(&written[0]).unwrap().permissions().mode() & 0o777;
-        assert_eq!(m, mode, "archive under umask {umask}");
+        assert_eq!(written.len(), 2, "{written:?}");
+        for w in &written {
+            let m = std::fs::metadata(w).unwrap().permissions().mode() & 0o777;
+            assert_eq!(m, mode, "{} under umask {umask}", w.display());
+        }
     }
 }
 

@@ -458,12 +458,18 @@ fn walk(root: &Path, found: &mut Found, warnings: &mut Vec<String>) -> Result<()
     }
     #[cfg(unix)]
     let mut seen = std::mem::take(&mut found.seen);
+    let mut hidden: Vec<PathBuf> = Vec::new();
     let entries = WalkDir::new(root)
         .follow_links(true)
         .sort_by_file_name()
         .into_iter()
         .filter_entry(|e| {
-            if e.depth() > 0 && e.file_name().to_string_lossy().starts_with('.') {
+            if e.depth() > 0 && e.file_name().as_encoded_bytes().starts_with(b".") {
+                // capme's own index directory is expected; any other hidden directory is
+                // named once in the listing's warnings (its files are not searched).
+                if e.file_type().is_dir() && e.file_name() != ".capme" {
+                    hidden.push(e.path().to_path_buf());
+                }
                 return false;
             }
             #[cfg(unix)]
@@ -525,6 +531,12 @@ fn walk(root: &Path, found: &mut Found, warnings: &mut Vec<String>) -> Result<()
     {
         found.seen = seen;
     }
+    for d in hidden {
+        warnings.push(format!(
+            "skipped hidden directory {} (directories whose name starts with `.` are not searched)",
+            d.display()
+        ));
+    }
     Ok(())
 }
 
@@ -545,6 +557,43 @@ fn consider_file(root: &Path, path: &Path, found: &mut Found) {
     }
 }
 
+/// A directory or file name as text, losing nothing: a name that is valid UTF-8 without `%`
+/// is itself; otherwise each byte that is not part of valid UTF-8, and each `%`, is written
+/// `%XX`. Distinct names stay distinct (two non-UTF-8 sensor directories no longer both
+/// become `s\u{FFFD}`), and the archive writes the same escapes ([`crate::sink::archive`]).
+pub fn lossless_name(name: &std::ffi::OsStr) -> String {
+    let bytes = name.as_encoded_bytes();
+    if let Ok(s) = std::str::from_utf8(bytes) {
+        if !s.contains('%') {
+            return s.to_owned();
+        }
+    }
+    let mut out = String::with_capacity(bytes.len() + 8);
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c == '%' {
+                out.push_str("%25");
+            } else {
+                out.push(c);
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The name of a root directory: its last component, or the last component of its resolved
+/// path when it has none of its own (`..`, `.`, `dir/..`), so that a root given as `..` is
+/// named for the directory it is.
+fn root_name(root: &Path) -> String {
+    let named = |p: &Path| p.file_name().map(lossless_name);
+    named(root)
+        .or_else(|| root.canonicalize().ok().and_then(|c| named(&c)))
+        .unwrap_or_else(|| lossless_name(root.as_os_str()))
+}
+
 /// Sensor name and chain key of a capture file below `root`.
 fn sensor_and_chain(root: &Path, path: &Path) -> (Arc<str>, String) {
     let rel = path.strip_prefix(root).unwrap_or(path);
@@ -552,38 +601,39 @@ fn sensor_and_chain(root: &Path, path: &Path) -> (Arc<str>, String) {
         .parent()
         .map(|p| {
             p.components()
-                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .map(|c| lossless_name(c.as_os_str()))
                 .collect()
         })
         .unwrap_or_default();
-    let root_name = root
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| root.display().to_string());
     // Security Onion: <sensor>/dailylogs/<day>/file; the sensor may be the root itself.
     let (sensor, sensor_dir): (String, PathBuf) =
         if let Some(i) = comps.iter().position(|c| c == "dailylogs") {
             if i == 0 {
-                (root_name, root.to_path_buf())
+                (root_name(root), root.to_path_buf())
             } else {
                 (
                     comps[i - 1].clone(),
-                    root.join(comps[..i].iter().collect::<PathBuf>()),
+                    root.join(
+                        rel.parent()
+                            .map(|p| p.components().take(i).collect::<PathBuf>())
+                            .unwrap_or_default(),
+                    ),
                 )
             }
         } else if comps.is_empty() {
-            (root_name, root.to_path_buf())
+            (root_name(root), root.to_path_buf())
         } else {
             (
                 comps[0].clone(),
                 path.parent().unwrap_or(root).to_path_buf(),
             )
         };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let chain = format!("{}\u{0}{}", sensor_dir.display(), chain_stem(&name));
+    let name = path.file_name().map(lossless_name).unwrap_or_default();
+    let chain = format!(
+        "{}\u{0}{}",
+        lossless_name(sensor_dir.as_os_str()),
+        chain_stem(&name)
+    );
     (sensor.into(), chain)
 }
 
