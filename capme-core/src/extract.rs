@@ -228,15 +228,17 @@ impl Store {
         let mut entry = ArchiveDirs::new(dir, query, &plan.sensors())?;
         let path = entry.path();
         let mut notes = Vec::new();
-        if !force && entry.check_existing()? && is_regular_file(&path)? {
-            if self.window_is_complete(query, plan.newest_start)? {
-                match verify_cached(&path, query) {
-                    Ok(rec) => return Ok(summary_of_record(rec, path, started)),
-                    Err(why) => notes.push(format!(
-                        "archive {} not served from the cache and rebuilt: {why}",
-                        path.display()
-                    )),
-                }
+        if !force
+            && entry.check_existing()?
+            && is_regular_file(&path)?
+            && self.window_is_complete(query, plan.newest_start)?
+        {
+            match verify_cached(&path, query) {
+                Ok(rec) => return Ok(summary_of_record(rec, path, started)),
+                Err(why) => notes.push(format!(
+                    "archive {} not served from the cache and rebuilt: {why}",
+                    path.display()
+                )),
             }
         }
         entry.create()?;

@@ -578,4 +578,212 @@ mod tests {
             Path::new("/a/1970-01-01/s1+s2/tcp_10.0.0.1_5000_10.0.0.2_80_100-200.pcap")
         );
     }
+
+    fn qinq() -> Query {
+        Query::new(
+            FlowSpec::parse_tuple(
+                "10.0.0.1",
+                Some("5000"),
+                "10.0.0.2",
+                Some("80"),
+                Some("tcp"),
+            )
+            .unwrap(),
+            TimeWindow::parse("100", "200").unwrap(),
+        )
+    }
+
+    #[test]
+    fn sensor_names_become_single_safe_segments_distinct_for_distinct_names() {
+        let enc = |n: &str| encode_sensor(n);
+        assert_eq!(enc("sensor1-eth1"), "sensor1-eth1", "plain names unchanged");
+        assert_eq!(enc(".."), "%2E.");
+        assert_eq!(enc("."), "%2E");
+        assert_eq!(enc(""), "%");
+        assert_eq!(enc("a/b"), "a%2Fb");
+        assert_eq!(enc("/etc"), "%2Fetc");
+        assert_eq!(enc("a\nb\0"), "a%0Ab%00");
+        assert_eq!(enc("a+b"), "a%2Bb", "+ is the joiner");
+        assert_eq!(enc("capteur-é"), "capteur-%C3%A9");
+        // The store's lossless escapes (non-UTF-8 bytes, and % as %25) pass through.
+        assert_eq!(enc("s%FF"), "s%FF");
+        assert_eq!(enc("s%25FF"), "s%25FF");
+        assert_eq!(enc("50%"), "50%25", "a bare % is escaped");
+        // Distinct directory names (raw bytes, as the store names them) stay distinct.
+        use std::os::unix::ffi::OsStrExt;
+        let raw: [&[u8]; 14] = [
+            b"..", b".", b"", b"a/b", b"a%2Fb", b"a\nb", b"s\xff", b"s\xfe", b"s%FF", b"a+b", b"a",
+            b"b", b"%2E.", b"%",
+        ];
+        let dir = |b: &[u8]| enc(&crate::store::lossless_name(std::ffi::OsStr::from_bytes(b)));
+        for (i, a) in raw.iter().enumerate() {
+            check_component("archive sensor", &dir(a)).unwrap();
+            for b in &raw[i + 1..] {
+                assert_ne!(dir(a), dir(b), "{a:?} vs {b:?}");
+            }
+        }
+        let joined =
+            |v: &[&str]| sensor_part(&v.iter().map(|s| Arc::from(*s)).collect::<Vec<Arc<str>>>());
+        assert_ne!(joined(&["a+b"]), joined(&["a", "b"]));
+        let long = "%".repeat(200);
+        let part = joined(&[long.as_str(), "x"]);
+        check_component("archive sensor", &part).unwrap();
+        assert!(part.len() < 120, "{part}");
+        for w in part.split('+').take(1) {
+            assert!(
+                !w.ends_with('%') && !w.ends_with("%2"),
+                "escape not split: {w}"
+            );
+        }
+    }
+
+    #[test]
+    fn components_are_checked() {
+        for bad in ["", ".", "..", "a/b", "a\\b", "a\nb", "a\0b", "a\x7fb"] {
+            assert!(check_component("archive sensor", bad).is_err(), "{bad:?}");
+        }
+        check_component("archive sensor", "s1+s2").unwrap();
+        let e = ArchiveDirs::new(Path::new("/a"), &qinq(), &["..".into()]).unwrap();
+        assert_eq!(
+            e.path(),
+            Path::new("/a/1970-01-01/%2E.").join(archive_name(&qinq()))
+        );
+        assert_eq!(e.record_path().extension().unwrap(), "json");
+    }
+
+    #[test]
+    fn directories_are_created_without_following_links_and_removed_on_failure() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("arch");
+        let mut e = ArchiveDirs::new(&root, &qinq(), &["s1".into()]).unwrap();
+        assert!(!e.check_existing().unwrap());
+        e.create().unwrap();
+        assert_eq!(e.created().len(), 2);
+        assert!(e.check_existing().unwrap());
+        e.remove_created();
+        assert!(root.is_dir() && !root.join("1970-01-01").exists());
+        // A symlinked sensor directory: an error naming it, nothing created behind it.
+        let outside = tmp.path().join("outside");
+        fs::create_dir(&outside).unwrap();
+        fs::create_dir(root.join("1970-01-01")).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("1970-01-01/s1")).unwrap();
+        let mut e = ArchiveDirs::new(&root, &qinq(), &["s1".into()]).unwrap();
+        let err = e.check_existing().unwrap_err().to_string();
+        assert!(
+            err.contains("symbolic link") && err.contains("1970-01-01/s1"),
+            "{err}"
+        );
+        assert!(e.create().is_err());
+        // A file where a directory should be.
+        fs::remove_file(root.join("1970-01-01/s1")).unwrap();
+        fs::write(root.join("1970-01-01/s1"), b"x").unwrap();
+        let mut e = ArchiveDirs::new(&root, &qinq(), &["s1".into()]).unwrap();
+        assert!(e
+            .create()
+            .unwrap_err()
+            .to_string()
+            .contains("not a directory"));
+    }
+
+    /// A writer that fails once `left` bytes are written (a disk filling up).
+    struct FailAfter {
+        inner: File,
+        left: usize,
+    }
+
+    impl Write for FailAfter {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            if self.left == 0 {
+                return Err(std::io::Error::new(
+                    ErrorKind::StorageFull,
+                    "No space left on device (injected)",
+                ));
+            }
+            let n = b.len().min(self.left);
+            self.left -= n;
+            self.inner.write(&b[..n])
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            self.inner.flush()
+        }
+    }
+
+    fn a_record(q: &Query) -> CacheRecord {
+        CacheRecord {
+            kind: "capme-archive".into(),
+            version: RECORD_VERSION,
+            name: archive_name(q),
+            flow: q.flow.to_string(),
+            start_ns: q.window.start.as_nanos(),
+            end_ns: q.window.end.as_nanos(),
+            packets: 1,
+            bytes: 4,
+            first_ts_ns: Some(1),
+            last_ts_ns: Some(1),
+            community_id: None,
+            size: 4,
+            sha1: sha1_hex(b"abcd"),
+        }
+    }
+
+    #[test]
+    fn a_failed_record_write_leaves_no_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let archive = tmp.path().join("x.pcap");
+        fs::write(&archive, b"abcd").unwrap();
+        let q = qinq();
+        let rec = a_record(&q);
+        for left in [0, 10, 100] {
+            let e = rec
+                .write_via(&archive, |f| Box::new(FailAfter { inner: f, left }))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("No space left"), "{e}");
+            let names: Vec<_> = fs::read_dir(tmp.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            assert_eq!(
+                names,
+                vec![std::ffi::OsString::from("x.pcap")],
+                "after {left} bytes"
+            );
+        }
+        rec.write(&archive).unwrap();
+        assert_eq!(verify_cached(&archive, &q).unwrap(), rec);
+    }
+
+    #[test]
+    fn only_a_verified_archive_is_served() {
+        let tmp = tempfile::tempdir().unwrap();
+        let archive = tmp.path().join("x.pcap");
+        let q = qinq();
+        let why = |a: &Path| verify_cached(a, &q).unwrap_err();
+        fs::write(&archive, b"abcd").unwrap();
+        assert!(why(&archive).contains("no cache record"));
+        let rec = a_record(&q);
+        rec.write(&archive).unwrap();
+        verify_cached(&archive, &q).unwrap();
+        fs::write(&archive, b"abc").unwrap();
+        assert!(why(&archive).contains("size"));
+        fs::write(&archive, b"abce").unwrap();
+        assert!(why(&archive).contains("SHA-1"));
+        fs::write(&archive, b"abcd").unwrap();
+        let mut other = rec.clone();
+        other.end_ns += 1;
+        other.write(&archive).unwrap();
+        assert!(why(&archive).contains("another query"));
+        let mut v2 = rec.clone();
+        v2.version = 2;
+        v2.write(&archive).unwrap();
+        assert!(why(&archive).contains("another format"));
+        fs::write(record_path(&archive), b"{").unwrap();
+        assert!(why(&archive).contains("does not parse"));
+        rec.write(&archive).unwrap();
+        // A link at the archive path is not served (nor read through).
+        let link = tmp.path().join("link.pcap");
+        std::os::unix::fs::symlink(&archive, &link).unwrap();
+        fs::copy(record_path(&archive), record_path(&link)).unwrap();
+        assert!(why(&link).contains("not a regular file"));
+    }
 }

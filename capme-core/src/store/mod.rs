@@ -739,4 +739,52 @@ mod tests {
             .to_string();
         assert!(e.contains("/definitely/not/here"), "{e}");
     }
+
+    #[test]
+    fn sensor_names_lose_nothing() {
+        use std::os::unix::ffi::OsStrExt;
+        let n = |b: &[u8]| lossless_name(std::ffi::OsStr::from_bytes(b));
+        assert_eq!(n(b"sensor1-eth1"), "sensor1-eth1");
+        assert_eq!(n(b"s\xff"), "s%FF");
+        assert_eq!(n(b"s\xfe"), "s%FE");
+        assert_eq!(n(b"50%\xff"), "50%25%FF");
+        assert_eq!(n(b"50%"), "50%25");
+        assert_eq!(n("capteur-é".as_bytes()), "capteur-é");
+        let root = Path::new("/data");
+        let (a, ca) = sensor_and_chain(
+            root,
+            Path::new(std::ffi::OsStr::from_bytes(b"/data/s\xff/x.pcap")),
+        );
+        let (b, cb) = sensor_and_chain(
+            root,
+            Path::new(std::ffi::OsStr::from_bytes(b"/data/s\xfe/x.pcap")),
+        );
+        assert_ne!(a, b);
+        assert_ne!(ca, cb, "distinct chains");
+    }
+
+    #[test]
+    fn a_root_without_a_name_is_named_for_what_it_resolves_to() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s1 = tmp.path().join("s1");
+        std::fs::create_dir_all(s1.join("dailylogs")).unwrap();
+        let root = s1.join("dailylogs").join("..");
+        let (s, _) = sensor_and_chain(&root, &root.join("dailylogs/2024-01-01/snort.log.1"));
+        assert_eq!(&*s, "s1");
+    }
+
+    #[test]
+    fn hidden_directories_are_warned_about_once_each_but_not_capme() {
+        let tmp = tempfile::tempdir().unwrap();
+        for d in [".capme/x", ".old/y", "s1/.snap", "s1/dailylogs"] {
+            std::fs::create_dir_all(tmp.path().join(d)).unwrap();
+        }
+        std::fs::write(tmp.path().join("s1/.hidden-file"), b"x").unwrap();
+        let l = Store::open([tmp.path()]).unwrap().list().unwrap();
+        let hidden: Vec<&String> = l.warnings.iter().filter(|w| w.contains("hidden")).collect();
+        assert_eq!(hidden.len(), 2, "{:?}", l.warnings);
+        assert!(
+            hidden.iter().any(|w| w.contains(".old")) && hidden.iter().any(|w| w.contains(".snap"))
+        );
+    }
 }
