@@ -2,8 +2,8 @@
 //! a time window must read.
 //!
 //! A store is one or more root directories. Every regular file below a root whose first bytes are
-//! a pcap or pcapng magic is a capture file, whatever its name (hidden directories such as
-//! `.capme` are skipped). Security Onion's layout `ROOT/<sensor>/dailylogs/YYYY-MM-DD/snort.log.<epoch>`
+//! a pcap or pcapng magic is a capture file, whatever its name (hidden directories are skipped;
+//! each one other than capme's own `.capme` is named in the listing's warnings). Security Onion's layout `ROOT/<sensor>/dailylogs/YYYY-MM-DD/snort.log.<epoch>`
 //! is recognised for the sensor name.
 //!
 //! ## Spans
