@@ -242,7 +242,16 @@ impl Store {
             }
         }
         entry.create()?;
-        let built = self.build_archive(plan, query, &path, started);
+        let mut built = self.build_archive(plan, query, &path, started);
+        if matches!(&built, Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound)
+            && !entry.dir().is_dir()
+        {
+            // Another extraction that failed removed the empty directories it had created
+            // just as this one was about to write there: create them again, once.
+            entry.create()?;
+            let plan = self.plan(&query.window)?;
+            built = self.build_archive(plan, query, &path, started);
+        }
         let mut sum = match built {
             Ok(sum) => sum,
             Err(e) => {
