@@ -898,10 +898,13 @@ fn outputs_and_archives_follow_the_umask() {
             std::fs::metadata(&out).unwrap().permissions().mode() & 0o777,
             mode
         );
+        // The archive and its cache record.
         let written = walk_files(&archive);
-        assert_eq!(written.len(), 1, "{written:?}");
-        let m = std::fs::metadata(&written[0]).unwrap().permissions().mode() & 0o777;
-        assert_eq!(m, mode, "archive under umask {umask}");
+        assert_eq!(written.len(), 2, "{written:?}");
+        for w in &written {
+            let m = std::fs::metadata(w).unwrap().permissions().mode() & 0o777;
+            assert_eq!(m, mode, "{} under umask {umask}", w.display());
+        }
     }
 }
 
@@ -1142,5 +1145,7 @@ fn a_truncated_archive_is_never_served_as_complete() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names.len(), 2, "{names:?}");
+    // The archive, its cache record, and the truncated result beside them.
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert!(names.iter().all(|n| !n.starts_with('.')), "{names:?}");
 }

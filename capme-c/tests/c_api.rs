@@ -399,8 +399,8 @@ fn check_against_rust(out: &str, tmp: &Path, big: &Path) {
         "invalid sip \"sip\": not an IPv4 or IPv6 address"
     );
     assert_eq!(errors["missing_store"].0, "store");
-    let (kind, msg) = errors["format"];
-    assert_eq!(kind, "format");
+    let (kind, msg) = errors["corrupt"];
+    assert_eq!(kind, "nopackets");
     assert!(msg.contains("corrupt capture at byte"), "{msg}");
     let (kind, msg) = errors["not_utf8"];
     assert_eq!(kind, "invalid");

@@ -1,11 +1,10 @@
 //! The whole job: plan → search → sink, with the summary the CLI prints as JSON.
 
-use crate::capture::CaptureReader;
 use crate::error::{Error, Result};
 use crate::index::{self, IndexReport};
 use crate::query::{FlowSpec, Query};
-use crate::search::{Matcher, ScanOptions, Search, Verdict};
-use crate::sink::archive::archive_path;
+use crate::search::{ScanOptions, Search};
+use crate::sink::archive::{verify_cached, ArchiveDirs, CacheRecord};
 use crate::sink::{FileSink, Sink};
 use crate::store::{last_record_ts, Plan, Store, PLAN_MARGIN_NS};
 use crate::time::Timestamp;
@@ -257,9 +256,13 @@ impl Store {
     }
 
     /// Extracts into a CapMe-like archive under `dir` (see [`crate::sink::archive`]). An existing
-    /// archive for the same key and window is returned without scanning, unless `force`, or
-    /// unless the window reaches past the newest packet in the store (the capture may still be
-    /// running, so the result may grow).
+    /// archive for the same key and window is returned without scanning when its cache record
+    /// verifies (same query, same size and SHA-1), unless `force`, or unless the window reaches
+    /// past the newest packet in the store (the capture may still be running, so the result may
+    /// grow). An archive that does not verify is rebuilt, and the summary's warnings say why.
+    ///
+    /// Directories below `dir` are created one by one and never followed when they are
+    /// symbolic links; a failed extraction removes the (empty) directories it created.
     pub fn extract_to_archive(
         &self,
         query: &Query,
@@ -271,34 +274,92 @@ impl Store {
         self.refuse_inside_store("archive", dir)?;
         self.check_window(&query.window)?;
         let plan = self.plan(&query.window)?;
-        let path = archive_path(dir, query, &plan.sensors());
-        if !force && path.is_file() && self.window_is_complete(query, plan.newest_start)? {
-            let mut sum = summarize_archive(&path, query)?;
-            // An archive larger than this store's limits is not served: the extraction runs
-            // again and is truncated at the limits, as it would be without the archive.
+        let mut entry = ArchiveDirs::new(dir, query, &plan.sensors())?;
+        let path = entry.path();
+        let mut notes = Vec::new();
+        if !force
+            && entry.check_existing()?
+            && is_regular_file(&path)?
+            && self.window_is_complete(query, plan.newest_start)?
+        {
             let limits = self.limits();
-            if sum.packets <= limits.max_packets && sum.bytes <= limits.max_bytes {
-                sum.cached = true;
-                sum.output = Some(path);
-                sum.seal(started);
-                return Ok(sum);
+            match verify_cached(&path, query) {
+                // An archive larger than this store's limits is not served: the extraction
+                // runs again and is truncated at the limits, as it would be without it.
+                Ok(rec) if rec.packets > limits.max_packets || rec.bytes > limits.max_bytes => {
+                    notes.push(format!(
+                        "archive {} holds more than the limits ({} packets, {} bytes): \
+                         extracted again under them",
+                        path.display(),
+                        rec.packets,
+                        rec.bytes
+                    ))
+                }
+                Ok(rec) => return Ok(summary_of_record(rec, path, started)),
+                Err(why) => notes.push(format!(
+                    "archive {} not served from the cache and rebuilt: {why}",
+                    path.display()
+                )),
             }
         }
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        entry.create()?;
+        let mut built = self.build_archive(plan, query, &path, started);
+        if matches!(&built, Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound)
+            && !entry.dir().is_dir()
+        {
+            // Another extraction that failed removed the empty directories it had created
+            // just as this one was about to write there: create them again, once.
+            entry.create()?;
+            let plan = self.plan(&query.window)?;
+            built = self.build_archive(plan, query, &path, started);
         }
+        let mut sum = match built {
+            Ok(sum) => sum,
+            Err(e) => {
+                entry.remove_created();
+                return Err(e);
+            }
+        };
+        // The record comes after the archive is in place, and describes the file now at the
+        // path (read once: checksum and counts from the same bytes). Without it the archive
+        // is still complete, it is only not served from the cache.
+        // A truncated result went to `<name>.truncated.pcap` (build_archive): it gets no
+        // record, so it is never served as cached.
+        if !sum.truncated {
+            let recorded = CacheRecord::of_file(&path, query, |k| community_id_of(query, k))
+                .and_then(|rec| rec.write(&path));
+            if let Err(e) = recorded {
+                notes.push(format!(
+                    "archive {} written, but its cache record was not ({e}): it will be rebuilt next time",
+                    path.display()
+                ));
+            }
+        }
+        sum.warning_messages.extend(notes);
+        sum.warnings = sum.warning_messages.len() as u64;
+        Ok(sum)
+    }
+
+    /// Runs the search into a durable sink at `path` (its directory exists).
+    fn build_archive(
+        &self,
+        plan: Plan,
+        query: &Query,
+        path: &Path,
+        started: Instant,
+    ) -> Result<Summary> {
         // The archive is a cache served again later: it must survive a crash whole. A stale
         // or forced archive (a regular file) is replaced; nothing else ever is. The result is
         // written under a name of its own first and renamed when it is known whether it was
         // truncated at a limit: only a complete result goes to the archive name (the cache);
         // a truncated one goes to `<name>.truncated.pcap`, which is never served as cached.
-        let staging = staging_path(&path);
+        let staging = staging_path(path);
         let mut sink = FileSink::create_replacing(&staging)?.durable(true);
         let mut sum = self.run(plan, query, &mut sink, started)?;
         let out = if sum.truncated {
-            truncated_archive_path(&path)
+            truncated_archive_path(path)
         } else {
-            path
+            path.to_path_buf()
         };
         if let Err(e) = std::fs::rename(&staging, &out) {
             let _ = std::fs::remove_file(&staging);
@@ -390,17 +451,27 @@ fn staging_path(archive: &Path) -> PathBuf {
     ))
 }
 
-/// The summary of an existing archive file (packets, bytes, times, Community ID of the flow).
-fn summarize_archive(path: &Path, query: &Query) -> Result<Summary> {
-    let mut sum = Summary::default();
-    let mut r = CaptureReader::open(path)?;
-    let mut m = Matcher::new(query.flow.clone());
-    while let Some((rec, iface)) = r.next_with_interface()? {
-        sum.saw(rec.ts, rec.data.len());
-        if m.matched_key().is_none() {
-            let _: Verdict = m.check(iface.linktype, rec.data);
-        }
+/// True when a regular file (not a link) stands at `path`.
+fn is_regular_file(path: &Path) -> Result<bool> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) => Ok(m.file_type().is_file()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(Error::io(path, e)),
     }
-    sum.community_id = community_id_of(query, m.matched_key());
-    Ok(sum)
+}
+
+/// The summary of a verified cached archive: everything from its record, no rescan.
+fn summary_of_record(rec: CacheRecord, path: PathBuf, started: Instant) -> Summary {
+    let mut sum = Summary {
+        packets: rec.packets,
+        bytes: rec.bytes,
+        first_ts_ns: rec.first_ts_ns,
+        last_ts_ns: rec.last_ts_ns,
+        community_id: rec.community_id,
+        cached: true,
+        output: Some(path),
+        ..Summary::default()
+    };
+    sum.seal(started);
+    sum
 }

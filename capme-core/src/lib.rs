@@ -15,7 +15,7 @@
 //!
 //! ```text
 //! extract   the whole job: plan → search → sink, the Summary, Store::search/extract
-//! sink      Sink; pcap and pcapng writers; FileSink (atomic); archive naming
+//! sink      Sink; pcap and pcapng writers; FileSink (atomic); archive (naming, verified cache)
 //! search    scan loop, flow control, chains (fragments, reorder), merge; the matcher
 //! index     format, keys, build, view, query (open_reader), maintenance (build, orphans)
 //! store     discovery, spans, the window → file plan, the sidecar naming rule

@@ -2,8 +2,8 @@
 //! a time window must read.
 //!
 //! A store is one or more root directories. Every regular file below a root whose first bytes are
-//! a pcap or pcapng magic is a capture file, whatever its name (hidden directories such as
-//! `.capme` are skipped). Security Onion's layout `ROOT/<sensor>/dailylogs/YYYY-MM-DD/snort.log.<epoch>`
+//! a pcap or pcapng magic is a capture file, whatever its name (hidden directories are skipped;
+//! each one other than capme's own `.capme` is named in the listing's warnings). Security Onion's layout `ROOT/<sensor>/dailylogs/YYYY-MM-DD/snort.log.<epoch>`
 //! is recognised for the sensor name.
 //!
 //! ## Spans
@@ -534,12 +534,18 @@ fn walk(root: &Path, found: &mut Found, warnings: &mut Vec<String>) -> Result<()
     }
     #[cfg(unix)]
     let mut seen = std::mem::take(&mut found.seen);
+    let mut hidden: Vec<PathBuf> = Vec::new();
     let entries = WalkDir::new(root)
         .follow_links(true)
         .sort_by_file_name()
         .into_iter()
         .filter_entry(|e| {
-            if e.depth() > 0 && e.file_name().to_string_lossy().starts_with('.') {
+            if e.depth() > 0 && e.file_name().as_encoded_bytes().starts_with(b".") {
+                // capme's own index directory is expected; any other hidden directory is
+                // named once in the listing's warnings (its files are not searched).
+                if e.file_type().is_dir() && e.file_name() != ".capme" {
+                    hidden.push(e.path().to_path_buf());
+                }
                 return false;
             }
             #[cfg(unix)]
@@ -609,6 +615,12 @@ fn walk(root: &Path, found: &mut Found, warnings: &mut Vec<String>) -> Result<()
     {
         found.seen = seen;
     }
+    for d in hidden {
+        warnings.push(format!(
+            "skipped hidden directory {} (directories whose name starts with `.` are not searched)",
+            d.display()
+        ));
+    }
     Ok(())
 }
 
@@ -629,6 +641,43 @@ fn consider_file(root: &Path, path: &Path, found: &mut Found) {
     }
 }
 
+/// A directory or file name as text, losing nothing: a name that is valid UTF-8 without `%`
+/// is itself; otherwise each byte that is not part of valid UTF-8, and each `%`, is written
+/// `%XX`. Distinct names stay distinct (two non-UTF-8 sensor directories no longer both
+/// become `s\u{FFFD}`), and the archive writes the same escapes ([`crate::sink::archive`]).
+pub fn lossless_name(name: &std::ffi::OsStr) -> String {
+    let bytes = name.as_encoded_bytes();
+    if let Ok(s) = std::str::from_utf8(bytes) {
+        if !s.contains('%') {
+            return s.to_owned();
+        }
+    }
+    let mut out = String::with_capacity(bytes.len() + 8);
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c == '%' {
+                out.push_str("%25");
+            } else {
+                out.push(c);
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The name of a root directory: its last component, or the last component of its resolved
+/// path when it has none of its own (`..`, `.`, `dir/..`), so that a root given as `..` is
+/// named for the directory it is.
+fn root_name(root: &Path) -> String {
+    let named = |p: &Path| p.file_name().map(lossless_name);
+    named(root)
+        .or_else(|| root.canonicalize().ok().and_then(|c| named(&c)))
+        .unwrap_or_else(|| lossless_name(root.as_os_str()))
+}
+
 /// Sensor name and chain key of a capture file below `root`.
 fn sensor_and_chain(root: &Path, path: &Path) -> (Arc<str>, String) {
     let rel = path.strip_prefix(root).unwrap_or(path);
@@ -636,38 +685,39 @@ fn sensor_and_chain(root: &Path, path: &Path) -> (Arc<str>, String) {
         .parent()
         .map(|p| {
             p.components()
-                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .map(|c| lossless_name(c.as_os_str()))
                 .collect()
         })
         .unwrap_or_default();
-    let root_name = root
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| root.display().to_string());
     // Security Onion: <sensor>/dailylogs/<day>/file; the sensor may be the root itself.
     let (sensor, sensor_dir): (String, PathBuf) =
         if let Some(i) = comps.iter().position(|c| c == "dailylogs") {
             if i == 0 {
-                (root_name, root.to_path_buf())
+                (root_name(root), root.to_path_buf())
             } else {
                 (
                     comps[i - 1].clone(),
-                    root.join(comps[..i].iter().collect::<PathBuf>()),
+                    root.join(
+                        rel.parent()
+                            .map(|p| p.components().take(i).collect::<PathBuf>())
+                            .unwrap_or_default(),
+                    ),
                 )
             }
         } else if comps.is_empty() {
-            (root_name, root.to_path_buf())
+            (root_name(root), root.to_path_buf())
         } else {
             (
                 comps[0].clone(),
                 path.parent().unwrap_or(root).to_path_buf(),
             )
         };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let chain = format!("{}\u{0}{}", sensor_dir.display(), chain_stem(&name));
+    let name = path.file_name().map(lossless_name).unwrap_or_default();
+    let chain = format!(
+        "{}\u{0}{}",
+        lossless_name(sensor_dir.as_os_str()),
+        chain_stem(&name)
+    );
     (sensor.into(), chain)
 }
 
@@ -772,5 +822,53 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("/definitely/not/here"), "{e}");
+    }
+
+    #[test]
+    fn sensor_names_lose_nothing() {
+        use std::os::unix::ffi::OsStrExt;
+        let n = |b: &[u8]| lossless_name(std::ffi::OsStr::from_bytes(b));
+        assert_eq!(n(b"sensor1-eth1"), "sensor1-eth1");
+        assert_eq!(n(b"s\xff"), "s%FF");
+        assert_eq!(n(b"s\xfe"), "s%FE");
+        assert_eq!(n(b"50%\xff"), "50%25%FF");
+        assert_eq!(n(b"50%"), "50%25");
+        assert_eq!(n("capteur-é".as_bytes()), "capteur-é");
+        let root = Path::new("/data");
+        let (a, ca) = sensor_and_chain(
+            root,
+            Path::new(std::ffi::OsStr::from_bytes(b"/data/s\xff/x.pcap")),
+        );
+        let (b, cb) = sensor_and_chain(
+            root,
+            Path::new(std::ffi::OsStr::from_bytes(b"/data/s\xfe/x.pcap")),
+        );
+        assert_ne!(a, b);
+        assert_ne!(ca, cb, "distinct chains");
+    }
+
+    #[test]
+    fn a_root_without_a_name_is_named_for_what_it_resolves_to() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s1 = tmp.path().join("s1");
+        std::fs::create_dir_all(s1.join("dailylogs")).unwrap();
+        let root = s1.join("dailylogs").join("..");
+        let (s, _) = sensor_and_chain(&root, &root.join("dailylogs/2024-01-01/snort.log.1"));
+        assert_eq!(&*s, "s1");
+    }
+
+    #[test]
+    fn hidden_directories_are_warned_about_once_each_but_not_capme() {
+        let tmp = tempfile::tempdir().unwrap();
+        for d in [".capme/x", ".old/y", "s1/.snap", "s1/dailylogs"] {
+            std::fs::create_dir_all(tmp.path().join(d)).unwrap();
+        }
+        std::fs::write(tmp.path().join("s1/.hidden-file"), b"x").unwrap();
+        let l = Store::open([tmp.path()]).unwrap().list().unwrap();
+        let hidden: Vec<&String> = l.warnings.iter().filter(|w| w.contains("hidden")).collect();
+        assert_eq!(hidden.len(), 2, "{:?}", l.warnings);
+        assert!(
+            hidden.iter().any(|w| w.contains(".old")) && hidden.iter().any(|w| w.contains(".snap"))
+        );
     }
 }
