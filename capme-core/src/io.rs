@@ -59,6 +59,28 @@ pub fn temp_builder<'a, 'b>() -> tempfile::Builder<'a, 'b> {
     b
 }
 
+/// The directory a path is in (`.` for a bare file name).
+pub fn parent_dir(p: &std::path::Path) -> std::path::PathBuf {
+    match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    }
+}
+
+/// A temporary file beside `target`, in its directory, named `.<name>.XXXXXX.capme-tmp`
+/// (hidden, and never a capture file's name), created as [`temp_builder`] creates them: what
+/// every output is written to before it is renamed into place.
+pub fn temp_beside(target: &std::path::Path) -> std::io::Result<tempfile::NamedTempFile> {
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    temp_builder()
+        .prefix(&format!(".{name}."))
+        .suffix(".capme-tmp")
+        .tempfile_in(parent_dir(target))
+}
+
 /// A `Read` over byte ranges of a shared file, one after the other in file order, each byte
 /// once, by positional reads: the structure blocks and selected records of an indexed query
 /// form one valid capture stream; a segment of a split file is the one open-ended range from

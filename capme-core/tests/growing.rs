@@ -125,10 +125,20 @@ fn grow_while_querying(name: &str, (bytes, ends): (Vec<u8>, Vec<usize>), seed: u
     let mut queries = 0;
     let mut partial_seen = false;
     while !done.load(Ordering::SeqCst) {
-        for store in [&scan, &indexed] {
+        for (how, store) in [("scan", &scan), ("indexed", &indexed)] {
             let (marks, complete) = marks_now(store, &path, &ends);
             let want: Vec<u32> = (0..marks.len() as u32).collect();
-            assert_eq!(marks, want, "{name}: not a prefix of the file's records");
+            if marks != want {
+                let missing: Vec<u32> = want
+                    .iter()
+                    .filter(|m| !marks.contains(m))
+                    .copied()
+                    .collect();
+                panic!(
+                    "{name} ({how}): not a prefix of the file's records: {} packets, {complete} complete at the start, missing {missing:?}",
+                    marks.len()
+                );
+            }
             assert!(
                 marks.len() >= complete,
                 "{name}: {} packets, but {complete} records were complete when the query began",

@@ -34,6 +34,14 @@ const PB_MAGIC: u32 = 0x0000_0002;
 /// After a corrupt record, resync looks for the next record boundary among at most this many
 /// bytes; none there gives up on the rest of the file.
 pub const RESYNC_WINDOW: usize = 4 << 20;
+
+/// Whether a record cut by the end of the input is resynchronised past (looking for records
+/// framed exactly to the end after its start) instead of ending the file there. Off: the
+/// newest file of a sensor is always being written, its end falls anywhere, and bytes of its
+/// half-written last record can frame "to the end" by chance, which made an indexed read of a
+/// growing file skip a record that was whole a moment later (tests/growing.rs). A wrong
+/// length followed by a full chain of records is still caught by the length check.
+const RESYNC_PAST_CUT: bool = false;
 /// Bytes past the window a resync may read to check a candidate (a chain of pcap records, or
 /// a pcapng block and the next one's header): the buffer holds at most window + this.
 const RESYNC_LOOKAHEAD: usize = 2 << 20;
@@ -170,6 +178,8 @@ pub struct CaptureReader {
     /// The error being returned is a record running past the end of the input: a file cut
     /// or still being written, unless a resync finds records after it.
     cut_short: bool,
+    /// The length of that record or block (the bytes it needs from its start).
+    cut_len: usize,
     /// The first damaged spans passed over ([`MAX_DAMAGE_DETAILS`]).
     damage: Vec<Damage>,
     /// All damaged spans: count and bytes skipped.
@@ -320,6 +330,7 @@ impl CaptureReader {
             resync,
             fatal: false,
             cut_short: false,
+            cut_len: 0,
             damage: Vec::new(),
             damage_spans: 0,
             damage_bytes: 0,
@@ -490,6 +501,11 @@ impl CaptureReader {
         // last packet may carry anything, even a capture file), only records framed exactly
         // to the end of the input count: a packet cut while being written ends mid-record.
         let strict = self.cut_short;
+        if strict && self.end - self.start >= self.cut_len {
+            // The file grew meanwhile (it is still being written) and the record is whole
+            // now: no damage, read it as usual (the caller's loop reads on from here).
+            return Ok(());
+        }
         if strict && !eof {
             self.finish();
             return Ok(());
@@ -808,10 +824,11 @@ impl CaptureReader {
     /// file ends there (a cut-off last record); with it, this error makes the reader look for
     /// records after its start first.
     fn cut_short_err(&mut self, len: usize) -> Result<Option<Pkt>> {
-        if !self.resync {
+        if !self.resync || !RESYNC_PAST_CUT {
             return Ok(self.finish());
         }
         self.cut_short = true;
+        self.cut_len = len;
         let left = self.end - self.start;
         Err(self.err(
             self.offset,

@@ -231,13 +231,7 @@ fn pcap_us_ns_both_byte_orders() {
 #[test]
 fn modified_pcap() {
     // Kuznetsov's format: magic a1b2cd34 (LE), 24-byte record headers.
-    let mut b = Vec::new();
-    b.extend_from_slice(&0xa1b2_cd34u32.to_le_bytes());
-    b.extend_from_slice(&2u16.to_le_bytes());
-    b.extend_from_slice(&4u16.to_le_bytes());
-    b.extend_from_slice(&[0; 8]);
-    b.extend_from_slice(&65535u32.to_le_bytes());
-    b.extend_from_slice(&1u32.to_le_bytes());
+    let mut b = crate::testutil::capture::modified_pcap_header(1);
     for (i, len) in [(0u32, 5u32), (1, 0), (2, 64)] {
         for v in [100 + i, 7, len, len + 10, 3] {
             b.extend_from_slice(&v.to_le_bytes());

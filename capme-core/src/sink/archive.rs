@@ -459,19 +459,8 @@ impl CacheRecord {
         wrap: impl FnOnce(File) -> Box<dyn Write>,
     ) -> Result<()> {
         let target = record_path(archive);
-        let dir = match target.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let name = target
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = crate::io::temp_builder()
-            .prefix(&format!(".{name}."))
-            .suffix(".capme-tmp")
-            .tempfile_in(&dir)
-            .map_err(|e| Error::io(&dir, e))?;
+        let dir = crate::io::parent_dir(&target);
+        let tmp = crate::io::temp_beside(&target).map_err(|e| Error::io(&dir, e))?;
         let mut text = serde_json::to_vec_pretty(self).expect("a record serialises");
         text.push(b'\n');
         let f = tmp.reopen().map_err(|e| Error::io(tmp.path(), e))?;

@@ -13,6 +13,7 @@
 
 use crate::capture::{CaptureReader, Format, Interface};
 use crate::error::{Error, Result};
+use crate::io::parent_dir;
 use crate::packet::Packet;
 use crate::sink::pcap::PcapFileWriter;
 use crate::sink::pcapng::PcapngFileWriter;
@@ -132,17 +133,8 @@ impl FileSink {
     }
 
     fn new_temp(&self) -> Result<(NamedTempFile, BufWriter<File>)> {
-        let dir = parent_dir(&self.target);
-        let name = self
-            .target
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = crate::io::temp_builder()
-            .prefix(&format!(".{name}."))
-            .suffix(".capme-tmp")
-            .tempfile_in(&dir)
-            .map_err(|e| Error::io(&dir, e))?;
+        let tmp = crate::io::temp_beside(&self.target)
+            .map_err(|e| Error::io(parent_dir(&self.target), e))?;
         let f = tmp.reopen().map_err(|e| Error::io(tmp.path(), e))?;
         Ok((tmp, BufWriter::with_capacity(1 << 20, f)))
     }
@@ -218,13 +210,6 @@ fn exists_error(target: &Path) -> Error {
         target.display().to_string(),
         "already exists; replacing it must be asked for (--force)",
     )
-}
-
-fn parent_dir(p: &Path) -> PathBuf {
-    match p.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
 }
 
 /// `(link type, tsresol)` when an interface's records can go into a legacy pcap.

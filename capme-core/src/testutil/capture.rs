@@ -306,3 +306,17 @@ impl PcapngBuilder {
         std::fs::write(path, &self.out)
     }
 }
+
+/// The 24-byte file header of a "modified" (Kuznetsov) pcap, magic a1b2cd34 little-endian,
+/// snaplen 65535: its records have 24-byte headers (ifindex, protocol, pkt_type, pad after
+/// the usual four words), which tests write themselves.
+pub fn modified_pcap_header(linktype: u32) -> Vec<u8> {
+    let mut b = Vec::with_capacity(24);
+    b.extend_from_slice(&0xa1b2_cd34u32.to_le_bytes());
+    b.extend_from_slice(&2u16.to_le_bytes());
+    b.extend_from_slice(&4u16.to_le_bytes());
+    b.extend_from_slice(&[0; 8]);
+    b.extend_from_slice(&65535u32.to_le_bytes());
+    b.extend_from_slice(&linktype.to_le_bytes());
+    b
+}
