@@ -6,7 +6,8 @@ only), the Community ID test captures (capme-core/tests/data/community-id/pcaps)
 big-endian / nanosecond / pcapng conversions made here, hand-made pcapng files with the
 features the reader knows (two sections of both byte orders, if_tsresol, if_tsoffset, PB, SPB,
 unknown blocks), the packets of those captures for the decoder, indexes that `capme index`
-builds over a small store in a temporary directory, and query strings.
+builds over a small store in a temporary directory, and query strings. Files named
+`found-*` (inputs that fuzzing runs found, minimised) are left alone.
 
 Usage: python3 fuzz/make-seeds.py [path/to/capme]   (default: target/debug/capme)
 """
@@ -98,8 +99,12 @@ def write(target, name, data):
 
 
 def main():
+    # Only this script's own files are rewritten: the inputs named `found-*`, kept from
+    # fuzzing runs (see scripts/fuzz.sh, FUZZ_MERGE), stay.
     for t in ("pcap_reader", "pcapng_reader", "decoder", "index", "query"):
-        shutil.rmtree(os.path.join(CORPUS, t), ignore_errors=True)
+        for p in glob.glob(os.path.join(CORPUS, t, "*")):
+            if not os.path.basename(p).startswith("found-"):
+                os.remove(p)
 
     store = sorted(glob.glob(os.path.join(ROOT, "examples/data/store/*/dailylogs/*/snort.log.*")))
     cid = sorted(glob.glob(os.path.join(ROOT, "capme-core/tests/data/community-id/pcaps/*.pcap")))
@@ -167,6 +172,10 @@ def main():
         shutil.copy(os.path.join(CORPUS, "pcapng_reader", "two-sections-both-orders.pcapng"),
                     os.path.join(d, "snort.log.1718409000"))
         shutil.copy(os.path.join(CORPUS, "pcap_reader", "cid-ipv6.pcap"), os.path.join(d, "snort.log.1718409900"))
+        # An index records its capture's mtime: fix them, so that the seeds are the same bytes
+        # on every run.
+        for k, name in enumerate(sorted(os.listdir(d))):
+            os.utime(os.path.join(d, name), (1718406137 + k, 1718406137 + k))
         subprocess.run([CAPME, "index", "--store", tmp], check=True, stdout=subprocess.DEVNULL)
         idx = sorted(p for p in glob.glob(os.path.join(tmp, ".capme", "**", "*"), recursive=True) if os.path.isfile(p))
         assert idx, "capme index wrote no index"
