@@ -4,15 +4,16 @@
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET ...]     # default: every target
 #
-# Needs `rustup toolchain install nightly` and `cargo install cargo-fuzz`. One job per target
-# (-jobs=1), one target at a time. Each target starts from its committed seeds
+# Needs `rustup toolchain install nightly` and `cargo install cargo-fuzz`. One target at a
+# time, each in one process (one job: libFuzzer's default, so that a crash fails the script). Each target starts from its committed seeds
 # (fuzz/corpus/<target>) and past findings (fuzz/regressions/<target>); new inputs go to
 # fuzz/work/<target> (git-ignored), crashes to fuzz/artifacts/<target>/. A crash stops the
 # script: commit the input under fuzz/regressions/<target>/ with the fix, so that the stable
 # corpus test (cargo test -p capme-fuzz-targets) replays it from then on.
 #
-# FUZZ_MERGE=1 afterwards minimises seeds + work corpus into fuzz/work/<target>.min (for
-# choosing new seeds by hand; the committed corpus is never rewritten by this script).
+# FUZZ_MERGE=1 afterwards minimises seeds + working corpus (libFuzzer -merge=1) and copies the
+# inputs it keeps that are not seeds already into fuzz/corpus/<target>/found-<sha1>, for
+# committing (the stable corpus test then replays them); nothing else in fuzz/corpus changes.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 
@@ -31,7 +32,7 @@ for t in "${targets[@]}"; do
     # -rss_limit_mb/-malloc_limit_mb: an input that makes a target hold 1 GiB is a finding
     # (unbounded allocation); -timeout: one that takes 10 s is a hang.
     cargo +nightly fuzz run -O "$t" "work/$t" "corpus/$t" "regressions/$t" -- \
-        -jobs=1 -workers=1 -max_total_time="$secs" -timeout=10 \
+        -max_total_time="$secs" -timeout=10 \
         -rss_limit_mb=2048 -malloc_limit_mb=1024 -max_len=1048576 \
         -print_final_stats=1 >"$log" 2>&1 || {
         tail -40 "$log"
@@ -43,9 +44,18 @@ for t in "${targets[@]}"; do
     echo "$t: ${execs[$t]} executions in ${secs}s ($cov)"
     if [ "${FUZZ_MERGE:-0}" = 1 ]; then
         rm -rf "work/$t.min" && mkdir -p "work/$t.min"
-        cargo +nightly fuzz run -O "$t" "work/$t.min" "corpus/$t" "work/$t" -- -merge=1 \
-            >"work/$t.merge.log" 2>&1
-        echo "$t: minimised corpus of $(ls "work/$t.min" | wc -l) inputs in fuzz/work/$t.min"
+        cargo +nightly fuzz run -O "$t" "work/$t.min" "corpus/$t" "regressions/$t" "work/$t" -- \
+            -merge=1 >"work/$t.merge.log" 2>&1
+        known="$(find "corpus/$t" "regressions/$t" -type f -exec sha1sum {} + | cut -d' ' -f1)"
+        added=0
+        for f in "work/$t.min"/*; do
+            h="$(sha1sum "$f" | cut -d' ' -f1)"
+            if ! grep -qx "$h" <<<"$known"; then
+                cp "$f" "corpus/$t/found-$h"
+                added=$((added + 1))
+            fi
+        done
+        echo "$t: merged corpus of $(ls "work/$t.min" | wc -l) inputs; $added new ones in fuzz/corpus/$t/found-*"
     fi
 done
 

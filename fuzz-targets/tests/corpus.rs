@@ -115,12 +115,15 @@ fn every_seed_through_its_target() {
             "no seeds for {name} under fuzz/corpus/{name}"
         );
     }
-    assert!(replay("corpus") > 0);
+    let n = replay("corpus");
+    eprintln!("{n} corpus inputs replayed");
+    assert!(n > 0);
 }
 
 #[test]
 fn every_regression_input_through_its_target() {
-    replay("regressions");
+    let n = replay("regressions");
+    eprintln!("{n} regression inputs replayed");
 }
 
 /// Regression inputs are named after their target's directory: none is left where no
