@@ -160,3 +160,23 @@ fn checksum_fixer_matches_the_index_format() {
     }
     assert!(valid > 0, "no valid index among the index seeds");
 }
+
+/// The harness itself: a target that panics fails the replay.
+#[test]
+#[should_panic(expected = "panicked on")]
+fn a_panicking_target_fails() {
+    run_one("panics", |_| panic!("a finding"), Path::new("x"), vec![1]);
+}
+
+/// The harness itself: a target that holds far more memory than its input justifies fails
+/// the replay.
+#[test]
+#[should_panic(expected = "bytes for the 1-byte input")]
+fn an_unbounded_allocation_fails() {
+    run_one(
+        "allocates",
+        |_| drop(std::hint::black_box(vec![1u8; 64 << 20])),
+        Path::new("x"),
+        vec![1],
+    );
+}
