@@ -18,7 +18,9 @@
 //! | [`index`] | `IndexView::open` (from a file) + `records`/`cid_candidates`, `FileIndex::from_bytes` |
 //! | [`query`] | `QueryText::parse`, `TimeWindow::parse`, `CommunityId` `FromStr`, `tuple_community_id` |
 
+// The index format's own checksum, to make mutated indexes' checksums right again.
 use capme_core::capture::{sniff_format, CaptureReader, SniffedFormat};
+use capme_core::index::checksum64 as sum64;
 use capme_core::index::{FileIndex, IndexView};
 use capme_core::wire::{self, NetworkLayer};
 use capme_core::{
@@ -309,27 +311,6 @@ fn check_ranges(recs: &[(u64, u64)], indexed_len: u64) {
     for &(a, b) in recs {
         assert!(a < b && b <= indexed_len, "record {a}..{b} out of range");
     }
-}
-
-/// capme's index checksum (`capme-core/src/index/format.rs`, `sum64`), for
-/// [`fix_index_checksums`]. The corpus test checks that fixing a committed, valid index
-/// changes nothing, so a change of the format's checksum shows up there.
-fn sum64(data: &[u8]) -> u64 {
-    const K: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut h = (data.len() as u64).wrapping_mul(K) ^ 0x6361_706d_6569_7832;
-    let mut words = data.chunks_exact(8);
-    for w in &mut words {
-        h = (h ^ u64::from_le_bytes(w.try_into().expect("8 bytes"))).wrapping_mul(K);
-        h ^= h >> 29;
-    }
-    let mut last = [0u8; 8];
-    last[..words.remainder().len()].copy_from_slice(words.remainder());
-    h = (h ^ u64::from_le_bytes(last)).wrapping_mul(K);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^ (h >> 33)
 }
 
 /// Rewrites the checksums of an index image (each record list's, then the header's and

@@ -87,7 +87,7 @@ pub enum Freshness {
 /// Integrity checksum of index bytes, eight bytes at a time. Each step (xor a word, multiply
 /// by an odd constant, xor-shift) is a bijection of the state, so any change confined to one
 /// word always changes the result; it guards against accidental corruption, not forgery.
-pub(super) fn sum64(data: &[u8]) -> u64 {
+pub fn sum64(data: &[u8]) -> u64 {
     const K: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut h = (data.len() as u64).wrapping_mul(K) ^ 0x6361_706d_6569_7832;
     let mut words = data.chunks_exact(8);

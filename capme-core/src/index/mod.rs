@@ -63,7 +63,9 @@ mod view;
 mod tests;
 
 pub use crate::store::INDEX_EXTENSION as EXTENSION;
-pub use format::{Block, FileIndex, FlowEntry, Freshness, BLOCK_BYTES, COALESCE_GAP};
+pub use format::{
+    sum64 as checksum64, Block, FileIndex, FlowEntry, Freshness, BLOCK_BYTES, COALESCE_GAP,
+};
 pub use keys::{key_hash, pair_hash};
 pub use maintain::{build_indexes, remove_orphan_indexes, IndexReport};
 pub use query::{open_reader, Lookup};
