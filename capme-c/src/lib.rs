@@ -413,6 +413,23 @@ unsafe fn handle_mut<'a, T>(p: *mut T, name: &'static str) -> Result<&'a mut T, 
     unsafe { p.as_mut() }.ok_or(Fail::Null(name))
 }
 
+/// The body of an options setter: `set` changes the live options at `opts` (NULL is
+/// CAPME_NULL), or fails leaving them as they were, under the boundary's panic guard.
+///
+/// # Safety
+/// `opts` is NULL or live options that nobody else uses meanwhile.
+unsafe fn set_option(
+    opts: *mut capme_options,
+    set: impl FnOnce(&mut capme_options) -> Result<(), Fail>,
+) -> capme_status {
+    guard(|| {
+        // SAFETY: per the contract.
+        let o = unsafe { handle_mut(opts, "opts") }?;
+        set(o)?;
+        Ok(capme_status::CAPME_OK)
+    })
+}
+
 /// Scan with about `threads` threads (default: the available cores). The results are the same
 /// for any number. 0 is rejected: CAPME_INVALID, message `invalid threads "0": ...`, and the
 /// options are unchanged.
@@ -424,20 +441,21 @@ pub unsafe extern "C" fn capme_options_set_threads(
     opts: *mut capme_options,
     threads: usize,
 ) -> capme_status {
-    guard(|| {
-        // SAFETY: per the contract.
-        let o = unsafe { handle_mut(opts, "opts") }?;
-        if threads == 0 {
-            return Err(Error::invalid(
-                "threads",
-                threads.to_string(),
-                "expected a number of scan threads >= 1",
-            )
-            .into());
-        }
-        o.threads = Some(threads);
-        Ok(capme_status::CAPME_OK)
-    })
+    // SAFETY: per the contract.
+    unsafe {
+        set_option(opts, |o| {
+            if threads == 0 {
+                return Err(Error::invalid(
+                    "threads",
+                    threads.to_string(),
+                    "expected a number of scan threads >= 1",
+                )
+                .into());
+            }
+            o.threads = Some(threads);
+            Ok(())
+        })
+    }
 }
 
 /// Read flow indexes from `dir` (mirroring each capture file's path below its root, as
@@ -473,12 +491,13 @@ pub unsafe extern "C" fn capme_options_set_no_index(
     opts: *mut capme_options,
     no_index: bool,
 ) -> capme_status {
-    guard(|| {
-        // SAFETY: per the contract.
-        let o = unsafe { handle_mut(opts, "opts") }?;
-        o.no_index = no_index;
-        Ok(capme_status::CAPME_OK)
-    })
+    // SAFETY: per the contract.
+    unsafe {
+        set_option(opts, |o| {
+            o.no_index = no_index;
+            Ok(())
+        })
+    }
 }
 
 /// An extraction writes at most `n` packets (default 999999, as Security Onion's CapMe; the
@@ -493,12 +512,13 @@ pub unsafe extern "C" fn capme_options_set_max_packets(
     opts: *mut capme_options,
     n: u64,
 ) -> capme_status {
-    guard(|| {
-        // SAFETY: per the contract.
-        let o = unsafe { handle_mut(opts, "opts") }?;
-        o.max_packets = Some(capme_core::store::limits::check_max_packets(n)?);
-        Ok(capme_status::CAPME_OK)
-    })
+    // SAFETY: per the contract.
+    unsafe {
+        set_option(opts, |o| {
+            o.max_packets = Some(capme_core::store::limits::check_max_packets(n)?);
+            Ok(())
+        })
+    }
 }
 
 /// An extraction writes at most `n` captured bytes (default 2147483648, 2 GiB; the CLI's
@@ -512,12 +532,13 @@ pub unsafe extern "C" fn capme_options_set_max_bytes(
     opts: *mut capme_options,
     n: u64,
 ) -> capme_status {
-    guard(|| {
-        // SAFETY: per the contract.
-        let o = unsafe { handle_mut(opts, "opts") }?;
-        o.max_bytes = Some(capme_core::store::limits::check_max_bytes(n)?);
-        Ok(capme_status::CAPME_OK)
-    })
+    // SAFETY: per the contract.
+    unsafe {
+        set_option(opts, |o| {
+            o.max_bytes = Some(capme_core::store::limits::check_max_bytes(n)?);
+            Ok(())
+        })
+    }
 }
 
 /// Searches and extractions refuse a window longer than `secs` seconds with CAPME_INVALID
@@ -531,13 +552,14 @@ pub unsafe extern "C" fn capme_options_set_max_window_secs(
     opts: *mut capme_options,
     secs: u64,
 ) -> capme_status {
-    guard(|| {
-        // SAFETY: per the contract.
-        let o = unsafe { handle_mut(opts, "opts") }?;
-        capme_core::store::limits::check_max_window(std::time::Duration::from_secs(secs))?;
-        o.max_window_secs = Some(secs);
-        Ok(capme_status::CAPME_OK)
-    })
+    // SAFETY: per the contract.
+    unsafe {
+        set_option(opts, |o| {
+            capme_core::store::limits::check_max_window(std::time::Duration::from_secs(secs))?;
+            o.max_window_secs = Some(secs);
+            Ok(())
+        })
+    }
 }
 
 /// Opens a store over `nroots` store roots (`roots[0..nroots]`, NUL-terminated paths, bytes as
