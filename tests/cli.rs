@@ -366,9 +366,7 @@ fn exit_2_invalid_input_names_the_field_and_value() {
         assert!(e.contains(field) && e.contains(value), "{args:?}: {e}");
     }
     // A negative start, zero threads, and neither -o nor --archive.
-    let flow = [
-        "--sip", "10.0.0.1", "--spt", "1", "--dip", "10.0.0.2", "--dpt", "2",
-    ];
+    let flow = FLOW_1_2;
     let mut a = flow.to_vec();
     a.extend_from_slice(&["--stime", "-1", "--etime", "1718407578", "-o", o]);
     let r = extract(&a);
