@@ -53,6 +53,17 @@ struct StoreArgs {
     /// A store root directory (repeat for several). Every pcap/pcapng file below it is used.
     #[arg(long = "store", value_name = "DIR", required = true)]
     store: Vec<PathBuf>,
+    /// Do not use the store catalogue that `capme index` keeps: read every directory the
+    /// window needs (for `capme index`: survey every directory and file again).
+    #[arg(long = "no-catalogue")]
+    no_catalogue: bool,
+}
+
+impl StoreArgs {
+    /// The store these arguments name.
+    fn open(&self) -> Result<Store, Error> {
+        Ok(Store::open(&self.store)?.use_catalogue(!self.no_catalogue))
+    }
 }
 
 #[derive(Args, Debug)]
@@ -200,6 +211,8 @@ struct FilesArgs {
     #[command(flatten)]
     store: StoreArgs,
     #[command(flatten)]
+    index: IndexDirArgs,
+    #[command(flatten)]
     window: WindowArgs,
     /// Print a JSON array instead of a table.
     #[arg(long)]
@@ -269,9 +282,7 @@ fn extract(a: ExtractArgs) -> Result<(), Error> {
         etime: &a.window.etime,
     }
     .parse()?;
-    let mut store = a
-        .limits
-        .apply(Store::open(&a.store.store)?.use_index(!a.no_index))?;
+    let mut store = a.limits.apply(a.store.open()?.use_index(!a.no_index))?;
     if let Some(n) = a.threads {
         store = store.with_threads(usize::from(n));
     }
@@ -455,19 +466,24 @@ fn count(n: u64, noun: &str) -> String {
 
 fn files(a: FilesArgs) -> Result<(), Error> {
     let window = TimeWindow::parse(&a.window.stime, &a.window.etime)?;
-    let store = Store::open(&a.store.store)?;
+    let mut store = a.store.open()?;
+    if let Some(d) = &a.index.index_dir {
+        store = store.with_index_dir(d);
+    }
     let plan = store.plan(&window)?;
     for w in &plan.warnings {
         eprintln!("capme: warning: {w}");
     }
     if plan.files().next().is_none() {
         // An empty answer says why, on stderr (stdout stays an empty table or `[]`).
-        if plan.files_in_store == 0 {
+        // The plan lists only what the window can need; the whole store is counted here.
+        let in_store = store.count_files()?;
+        if in_store == 0 {
             eprintln!("capme: the store holds no capture file");
         } else {
             eprintln!(
                 "capme: no capture file covers the window ({} in the store)",
-                count(plan.files_in_store as u64, "capture file")
+                count(in_store, "capture file")
             );
         }
     }
@@ -507,13 +523,13 @@ fn files(a: FilesArgs) -> Result<(), Error> {
 }
 
 fn index(a: IndexArgs) -> Result<(), Error> {
-    let mut store = Store::open(&a.store.store)?;
+    let mut store = a.store.open()?;
     if let Some(d) = &a.index.index_dir {
         store = store.with_index_dir(d);
     }
     loop {
         let t0 = std::time::Instant::now();
-        let r = store.build_indexes()?;
+        let r = index_pass(&store)?;
         for w in &r.warnings {
             eprintln!("capme: warning: {w}");
         }
@@ -539,6 +555,49 @@ fn index(a: IndexArgs) -> Result<(), Error> {
         }
         std::thread::sleep(std::time::Duration::from_secs(10));
     }
+}
+
+/// One `capme index` pass, with a progress bar on a terminal once it takes over a second.
+fn index_pass(store: &Store) -> Result<capme_core::index::IndexReport, Error> {
+    let progress = Arc::new(capme_core::index::IndexProgress::default());
+    let done = Arc::new(AtomicBool::new(false));
+    let thread = std::io::stderr().is_terminal().then(|| {
+        let (progress, done) = (progress.clone(), done.clone());
+        std::thread::spawn(move || {
+            let t0 = std::time::Instant::now();
+            let mut bar: Option<indicatif::ProgressBar> = None;
+            while !done.load(Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                let total = progress.total.load(Ordering::Relaxed);
+                if t0.elapsed() < std::time::Duration::from_secs(1) || total == 0 {
+                    continue;
+                }
+                let b = bar.get_or_insert_with(|| {
+                    let b = indicatif::ProgressBar::with_draw_target(
+                        Some(total),
+                        indicatif::ProgressDrawTarget::stderr(),
+                    );
+                    b.set_style(
+                        indicatif::ProgressStyle::with_template(
+                            "{spinner} indexed {pos}/{len} capture files ({per_sec}, {eta} left)",
+                        )
+                        .expect("valid template"),
+                    );
+                    b
+                });
+                b.set_position(progress.done.load(Ordering::Relaxed));
+            }
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
+        })
+    });
+    let r = capme_core::index::build_indexes_with_progress(store, Some(&progress));
+    done.store(true, Ordering::Relaxed);
+    if let Some(t) = thread {
+        let _ = t.join();
+    }
+    r
 }
 
 fn community_id(a: CidArgs) -> Result<(), Error> {

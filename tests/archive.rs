@@ -494,7 +494,12 @@ fn eight_concurrent_index_runs_leave_valid_indexes() {
     }
     let leftovers: Vec<PathBuf> = tree(&root.join(".capme"))
         .into_iter()
-        .filter(|p| p.is_file() && p.extension() != Some(OsStr::new("cidx")))
+        .filter(|p| {
+            // Flow indexes and the store catalogue; no temporary file left behind.
+            p.is_file()
+                && p.extension() != Some(OsStr::new("cidx"))
+                && p.extension() != Some(OsStr::new("ccat"))
+        })
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
     check_indexes(&root);
@@ -529,13 +534,11 @@ fn index_follow_beside_archive_extractions() {
     for c in children {
         assert_eq!(json(&c.wait_with_output().unwrap())["packets"], 15);
     }
-    // Let the first pass finish, then stop it.
+    // Let the first pass finish (its last step writes the store catalogue), then stop it.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while tree(&root.join(".capme"))
+    while !tree(&root.join(".capme"))
         .iter()
-        .filter(|p| p.extension() == Some(OsStr::new("cidx")))
-        .count()
-        < 8
+        .any(|p| p.extension() == Some(OsStr::new("ccat")))
         && std::time::Instant::now() < deadline
     {
         std::thread::sleep(std::time::Duration::from_millis(100));

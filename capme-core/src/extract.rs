@@ -209,6 +209,13 @@ impl Store {
             }
         }
         if sum.packets == 0 {
+            // The plan lists only what the window can need: when nothing covers the window,
+            // the message says how many files the whole store holds.
+            let files_in_store = if files_in_window == 0 {
+                self.count_files().unwrap_or(files_in_store)
+            } else {
+                files_in_store
+            };
             return Err(Error::NoPackets {
                 flow: query.flow.to_string(),
                 window: query.window.to_string(),
@@ -418,9 +425,8 @@ impl Store {
             Some(s) if end.saturating_add_nanos(PLAN_MARGIN_NS) < s => return Ok(true),
             _ => {}
         }
-        let listing = self.list()?;
         let mut newest: Option<Timestamp> = None;
-        for f in listing.files.iter().filter(|f| f.end.is_none()) {
+        for f in self.newest_files()? {
             if let Some(t) = last_record_ts(&f.path)? {
                 newest = Some(newest.map_or(t, |n| n.max(t)));
             }

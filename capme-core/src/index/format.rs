@@ -84,28 +84,7 @@ pub enum Freshness {
     Stale,
 }
 
-/// Integrity checksum of index bytes, eight bytes at a time. Each step (xor a word, multiply
-/// by an odd constant, xor-shift) is a bijection of the state, so any change confined to one
-/// word always changes the result; it guards against accidental corruption, not forgery.
-pub fn sum64(data: &[u8]) -> u64 {
-    const K: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut h = (data.len() as u64).wrapping_mul(K) ^ 0x6361_706d_6569_7832;
-    let mut words = data.chunks_exact(8);
-    for w in &mut words {
-        h = (h ^ u64::from_le_bytes(w.try_into().expect("8 bytes"))).wrapping_mul(K);
-        h ^= h >> 29;
-    }
-    let mut last = [0u8; 8];
-    last[..words.remainder().len()].copy_from_slice(words.remainder());
-    h = (h ^ u64::from_le_bytes(last)).wrapping_mul(K);
-    // Final avalanche (MurmurHash3's fmix64, also a bijection): every input bit reaches
-    // every output bit, so the low half alone is a good 32-bit checksum.
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^ (h >> 33)
-}
+pub use crate::hash::sum64;
 
 pub(super) fn sum32(data: &[u8]) -> u32 {
     sum64(data) as u32

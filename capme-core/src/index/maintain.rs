@@ -3,10 +3,11 @@
 use super::format::FileIndex;
 use super::{Freshness, IndexView, EXTENSION};
 use crate::error::{Error, Result};
-use crate::store::{CaptureFile, Store};
+use crate::store::{probe_capture, Outcome, Store, SurveyFile};
 use rayon::prelude::*;
 use std::fs;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use walkdir::WalkDir;
 
 /// What [`build_indexes`] did.
@@ -28,21 +29,47 @@ pub struct IndexReport {
     pub warnings: Vec<String>,
 }
 
+/// Counts of a running [`build_indexes_with_progress`], for a progress display.
+#[derive(Debug, Default)]
+pub struct IndexProgress {
+    /// Files of the store (known once the store is surveyed).
+    pub total: AtomicU64,
+    /// Files done (fresh, built or skipped).
+    pub done: AtomicU64,
+}
+
 /// Indexes one capture file unless its index is fresh.
-fn index_one(f: &CaptureFile, rep: &mut IndexReport) -> Result<()> {
-    let Some(ip) = &f.index else { return Ok(()) };
+fn index_one(sf: &SurveyFile, rep: &mut IndexReport) -> Result<Outcome> {
+    let f = &sf.file;
+    let Some(ip) = &f.index else {
+        return Ok(Outcome::NotIndexed);
+    };
+    if !sf.known_capture {
+        match probe_capture(&f.path) {
+            Ok(Some(_)) => {}
+            Ok(None) => return Ok(Outcome::NotCapture),
+            Err(e) => {
+                rep.warnings.push(format!("{}: {e}", f.path.display()));
+                rep.skipped += 1;
+                return Ok(Outcome::Gone);
+            }
+        }
+    }
     let meta = match fs::metadata(&f.path) {
         Ok(m) => m,
         Err(e) => {
-            rep.warnings.push(format!("{}: {e}", f.path.display()));
-            rep.skipped += 1;
-            return Ok(());
+            // Deleted by retention since the survey: not a problem.
+            if e.kind() != std::io::ErrorKind::NotFound {
+                rep.warnings.push(format!("{}: {e}", f.path.display()));
+                rep.skipped += 1;
+            }
+            return Ok(Outcome::Gone);
         }
     };
     if let Ok(Some(old)) = IndexView::open(ip) {
         if old.freshness(&meta) == Freshness::Fresh {
             rep.fresh += 1;
-            return Ok(());
+            return Ok(Outcome::Indexed);
         }
     }
     match FileIndex::build_reporting(&f.path, &mut rep.warnings) {
@@ -51,39 +78,98 @@ fn index_one(f: &CaptureFile, rep: &mut IndexReport) -> Result<()> {
             rep.index_bytes += idx.to_bytes().len() as u64;
             idx.save(ip)?;
             rep.built += 1;
+            Ok(Outcome::Indexed)
         }
-        Ok(None) => rep.skipped += 1,
+        Ok(None) => {
+            rep.skipped += 1;
+            Ok(Outcome::NotIndexed)
+        }
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Ok(Outcome::Gone)
+        }
         Err(e) => {
             rep.warnings.push(e.to_string());
             rep.skipped += 1;
+            Ok(Outcome::NotIndexed)
         }
     }
-    Ok(())
 }
 
 /// Builds (or refreshes) the flow index of every capture file of the store whose index is
 /// missing, stale or corrupt. A file still being written is indexed up to its last whole
 /// record; queries scan the rest. Files are indexed in parallel on [`Store::threads`]
 /// threads (a rayon pool of that size); then the indexes of deleted capture files are
-/// removed ([`remove_orphan_indexes`]).
+/// removed, and the store catalogue is written ([`crate::store::catalogue`]).
+///
+/// Incremental: directories the previous catalogue holds unchanged are not read again, and
+/// their closed files (those that had a successor in their chain) whose index was fresh are
+/// not even `stat`ed; the newest file of each chain is always checked, since it may grow.
 pub fn build_indexes(store: &Store) -> Result<IndexReport> {
-    let listing = store.list()?;
+    build_indexes_with_progress(store, None)
+}
+
+/// [`build_indexes`], counting files into `progress` as they are done.
+pub fn build_indexes_with_progress(
+    store: &Store,
+    progress: Option<&IndexProgress>,
+) -> Result<IndexReport> {
+    let mut survey = store.survey()?;
+    let n = survey.len();
+    if let Some(p) = progress {
+        p.total.store(n as u64, Ordering::Relaxed);
+    }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(store.threads())
         .build()
         .map_err(|e| Error::io(".", std::io::Error::other(e)))?;
-    let mut rep = pool.install(|| {
-        listing
-            .files
-            .par_iter()
-            .map(|f| {
-                let mut rep = IndexReport::default();
-                index_one(f, &mut rep).map(|()| rep)
-            })
-            .try_reduce(IndexReport::default, |a, b| Ok(a.add(b)))
+    let sv = &survey;
+    let (outcomes, mut rep) = pool.install(|| {
+        (0..n)
+            .into_par_iter()
+            .with_min_len(16)
+            .try_fold(
+                || (Vec::new(), IndexReport::default()),
+                |(mut outs, mut rep), k| -> Result<_> {
+                    let sf = sv.get(store, k);
+                    let out = if sf.settled {
+                        rep.fresh += 1;
+                        Outcome::Indexed
+                    } else {
+                        index_one(&sf, &mut rep)?
+                    };
+                    outs.push((k, out));
+                    if let Some(p) = progress {
+                        p.done.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok((outs, rep))
+                },
+            )
+            .try_reduce(
+                || (Vec::new(), IndexReport::default()),
+                |(mut a, ra), (b, rb)| {
+                    a.extend(b);
+                    Ok((a, ra.add(rb)))
+                },
+            )
     })?;
-    rep.warnings.splice(0..0, listing.warnings.iter().cloned());
-    rep.removed = remove_orphan_indexes(store)?;
+    for (k, out) in outcomes {
+        survey.set(k, out);
+    }
+    rep.warnings.splice(0..0, survey.warnings.iter().cloned());
+    for (r, gone) in survey.deleted(store.roots()) {
+        let root = &store.roots()[r];
+        rep.removed += match gone {
+            Some(files) => files
+                .iter()
+                .map(|rel| root.join(rel))
+                .filter(|p| !p.exists())
+                .filter_map(|p| store.index_for(&p))
+                .filter(|ip| fs::remove_file(ip).is_ok())
+                .count() as u64,
+            None => remove_orphans_of(store, root),
+        };
+    }
+    survey.save_catalogues(store)?;
     Ok(rep)
 }
 
@@ -101,31 +187,39 @@ impl IndexReport {
     }
 }
 
-/// Deletes index files whose capture file no longer exists (retention removed it).
+/// Deletes index files whose capture file no longer exists (retention removed it), looking
+/// at every index file of every root.
 pub fn remove_orphan_indexes(store: &Store) -> Result<u64> {
+    Ok(store
+        .roots()
+        .iter()
+        .map(|root| remove_orphans_of(store, root))
+        .sum())
+}
+
+/// Deletes the orphaned index files of one root (a walk of its whole index directory).
+fn remove_orphans_of(store: &Store, root: &Path) -> u64 {
     let mut removed = 0;
-    for root in store.roots() {
-        let dir = store.index_dir_for(root);
-        let base = if root.is_file() {
-            root.parent().unwrap_or(Path::new(".")).to_path_buf()
-        } else {
-            root.clone()
+    let dir = store.index_dir_for(root);
+    let base = if root.is_file() {
+        root.parent().unwrap_or(Path::new(".")).to_path_buf()
+    } else {
+        root.to_path_buf()
+    };
+    for e in WalkDir::new(&dir).into_iter().flatten() {
+        let p = e.path();
+        if !e.file_type().is_file() || p.extension().is_none_or(|x| x != EXTENSION) {
+            continue;
+        }
+        let Ok(rel) = p.strip_prefix(&dir) else {
+            continue;
         };
-        for e in WalkDir::new(&dir).into_iter().flatten() {
-            let p = e.path();
-            if !e.file_type().is_file() || p.extension().is_none_or(|x| x != EXTENSION) {
-                continue;
-            }
-            let Ok(rel) = p.strip_prefix(&dir) else {
-                continue;
-            };
-            let capture = rel.with_extension("");
-            let gone = !base.join(&capture).exists()
-                && !store.roots().iter().any(|r| r.join(&capture).exists());
-            if gone && fs::remove_file(p).is_ok() {
-                removed += 1;
-            }
+        let capture = rel.with_extension("");
+        let gone = !base.join(&capture).exists()
+            && !store.roots().iter().any(|r| r.join(&capture).exists());
+        if gone && fs::remove_file(p).is_ok() {
+            removed += 1;
         }
     }
-    Ok(removed)
+    removed
 }

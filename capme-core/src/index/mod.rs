@@ -67,6 +67,8 @@ pub use format::{
     sum64 as checksum64, Block, FileIndex, FlowEntry, Freshness, BLOCK_BYTES, COALESCE_GAP,
 };
 pub use keys::{key_hash, pair_hash};
-pub use maintain::{build_indexes, remove_orphan_indexes, IndexReport};
+pub use maintain::{
+    build_indexes, build_indexes_with_progress, remove_orphan_indexes, IndexProgress, IndexReport,
+};
 pub use query::{open_reader, Lookup};
 pub use view::IndexView;

@@ -25,10 +25,15 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use walkdir::WalkDir;
 
+pub mod catalogue;
 pub mod limits;
+mod survey;
+mod walk;
+use catalogue::CatalogueView;
 pub use limits::Limits;
+pub use survey::{Outcome, Survey, SurveyFile};
+use walk::{Prune, State, Walk, WalkOptions};
 
 /// Margin (ns) added on both sides of a file's span when planning: 2 seconds.
 pub const PLAN_MARGIN_NS: i64 = 2_000_000_000;
@@ -87,6 +92,7 @@ pub struct Store {
     threads: usize,
     index_dir: Option<PathBuf>,
     use_index: bool,
+    use_catalogue: bool,
     progress: Option<Arc<std::sync::atomic::AtomicU64>>,
     limits: Limits,
 }
@@ -142,6 +148,7 @@ impl Store {
             threads,
             index_dir: None,
             use_index: true,
+            use_catalogue: true,
             progress: None,
             limits: Limits::default(),
         })
@@ -289,78 +296,113 @@ impl Store {
         &self.roots
     }
 
-    /// Lists every capture file of the store with its span.
+    /// Lists every capture file of the store with its span (every file is opened: this is
+    /// the full listing of `capme files --all` and tests; queries use [`Store::plan`]).
     pub fn list(&self) -> Result<Listing> {
-        let (files, _, warnings) = self.listing(false)?;
-        Ok(Listing { files, warnings })
+        let cats = self.catalogues();
+        let mut w = Walk::run(
+            &self.roots,
+            &WalkOptions {
+                prune: Prune::All,
+                probe_named: true,
+                record: false,
+                catalogues: &cats.0,
+            },
+        )?;
+        w.warnings.splice(0..0, cats.1);
+        let order = sorted_order(&w);
+        let mut files: Vec<CaptureFile> = order.iter().map(|&i| self.capture_file(&w, i)).collect();
+        link_chain_ends(&mut files);
+        Ok(Listing {
+            files,
+            warnings: w.warnings,
+        })
     }
 
-    /// The listing, sorted by (chain, start, path) with each file's end set. With `lazy`,
-    /// regular files whose name carries their start are not opened (`.1` is true for them:
-    /// not yet known to be capture files, size unknown); [`Store::plan`] checks only those a
-    /// window needs. A store of thousands of files then costs a directory walk per query, not
-    /// thousands of opens.
-    fn listing(&self, lazy: bool) -> Result<(Vec<CaptureFile>, Vec<bool>, Vec<String>)> {
-        let mut found = Found {
-            lazy_ok: lazy,
-            ..Default::default()
-        };
+    /// Opens the catalogue of each root (when catalogues and indexes are used), with the
+    /// warnings of those that could not be read.
+    fn catalogues(&self) -> (Vec<Option<CatalogueView>>, Vec<String>) {
         let mut warnings = Vec::new();
-        for root in &self.roots {
-            walk(root, &mut found, &mut warnings)?;
+        if !(self.use_index && self.use_catalogue) {
+            return (Vec::new(), warnings);
         }
-        let mut files: Vec<(CaptureFile, bool)> = Vec::with_capacity(found.files.len());
-        let file = |path: PathBuf, sensor, chain: String, start, from_name, size| CaptureFile {
+        let cats = self
+            .roots
+            .iter()
+            .map(|r| {
+                let p = self.catalogue_path(r);
+                match CatalogueView::open(&p) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        warnings.push(format!(
+                            "{e}; the store is listed instead (`capme index` writes it again)"
+                        ));
+                        None
+                    }
+                }
+            })
+            .collect();
+        (cats, warnings)
+    }
+
+    /// Where the catalogue of `root` is kept: `catalogue-<hash of the root>.ccat` in its index
+    /// directory ([`Store::index_dir_for`]).
+    pub fn catalogue_path(&self, root: &Path) -> PathBuf {
+        catalogue::catalogue_path(&self.index_dir_for(root), root)
+    }
+
+    /// Use the store catalogue written by `capme index` when it is fresh (the default), or
+    /// always list the directories.
+    pub fn use_catalogue(mut self, yes: bool) -> Store {
+        self.use_catalogue = yes;
+        self
+    }
+
+    /// The capture file of item `i` of a walk.
+    fn capture_file(&self, w: &Walk, i: usize) -> CaptureFile {
+        let it = &w.items[i];
+        let g = &w.groups[it.group as usize];
+        let path = w.path(it);
+        CaptureFile {
             index: self.index_for(&path),
             path,
-            sensor,
-            chain: chain.into(),
-            start,
-            start_from_name: from_name,
+            sensor: g.sensor.clone(),
+            chain: g.chain.clone(),
+            start: it.start,
+            start_from_name: name_epoch(Path::new(&*it.name)).is_some(),
             end: None,
-            size,
-        };
-        // A file that cannot be read but is named for its start takes its place in its chain,
-        // so that a window needing it fails with a clear I/O error when it is opened. Without a
-        // time in its name it cannot be placed: it is reported as a warning of every listing.
-        for (path, sensor, chain, err) in found.unreadable {
-            match name_epoch(&path) {
-                Some(start) => files.push((file(path, sensor, chain, start, true, 0), false)),
-                None => warnings.push(format!("skipped {}: {err}", path.display())),
-            }
+            size: match it.state {
+                State::Capture(n) => n,
+                _ => 0,
+            },
         }
-        for (path, sensor, chain, start) in found.lazy {
-            files.push((file(path, sensor, chain, start, true, 0), true));
-        }
-        for (path, sensor, chain, size) in found.files {
-            let (start, from_name) = match name_epoch(&path) {
-                Some(t) => (t, true),
-                None => match first_record_ts(&path) {
-                    Ok(Some(t)) => (t, false),
-                    Ok(None) => continue, // no record yet: nothing to find in it
-                    Err(e) => {
-                        warnings.push(format!("skipped {}: {e}", path.display()));
-                        continue;
-                    }
-                },
-            };
-            files.push((file(path, sensor, chain, start, from_name, size), false));
-        }
-        files.sort_by(|(a, _), (b, _)| {
-            (&a.chain, a.start, &a.path).cmp(&(&b.chain, b.start, &b.path))
-        });
-        let (mut files, unchecked): (Vec<CaptureFile>, Vec<bool>) = files.into_iter().unzip();
-        link_chain_ends(&mut files);
-        Ok((files, unchecked, warnings))
     }
 
     /// The files a window must read, grouped by chain (each group in start order).
     ///
-    /// Files named for their start are opened only when the window needs them (or when one of
-    /// them turns out not to be a capture file: it is dropped, its predecessor's span grows to
-    /// the next file, and the plan is made again).
+    /// The store is walked names first ([`walk`]): in the Security Onion layout only the day
+    /// directories the window can need are read, and files named for their start are opened
+    /// only when the window needs them (or when one of them turns out not to be a capture
+    /// file: it is dropped, its predecessor's span grows to the next file, and the plan is
+    /// made again). Directories the store catalogue holds unchanged are not read at all.
+    /// Memory: about 100 bytes per file of the directories read, whatever the store holds.
     pub fn plan(&self, window: &TimeWindow) -> Result<Plan> {
-        let (mut files, mut unchecked, mut warnings) = self.listing(true)?;
+        self.plan_pruned(window, Prune::window(window))
+    }
+
+    fn plan_pruned(&self, window: &TimeWindow, prune: Prune) -> Result<Plan> {
+        let cats = self.catalogues();
+        let mut w = Walk::run(
+            &self.roots,
+            &WalkOptions {
+                prune,
+                probe_named: false,
+                record: false,
+                catalogues: &cats.0,
+            },
+        )?;
+        let mut warnings = cats.1;
+        warnings.append(&mut w.warnings);
         if let Some(d) = self.index_dir.as_ref().filter(|_| self.use_index) {
             if !d.is_dir() {
                 warnings.push(format!(
@@ -371,62 +413,159 @@ impl Store {
                 ));
             }
         }
+        let mut order = sorted_order(&w);
+        let chain_of = |w: &Walk, i: usize| w.groups[w.items[i].group as usize].chain.clone();
+        let mut ends: Vec<Option<Timestamp>>;
         loop {
-            let mut drop = vec![false; files.len()];
-            for (i, f) in files.iter_mut().enumerate() {
-                if unchecked[i] && f.may_overlap(window) {
-                    unchecked[i] = false;
-                    match check_capture(&f.path) {
-                        Check::Capture(size) => f.size = size,
-                        Check::NotCapture => {
-                            drop[i] = true;
-                            // Named like a capture file and in the window, but empty or of
-                            // another format: say why (the reader's message, at byte 0).
-                            if let Err(e @ Error::Format { .. }) = CaptureReader::open(&f.path) {
-                                warnings.push(e.to_string());
-                            }
-                        }
-                        // Kept: opening it will fail with a clear I/O error, as for a file
-                        // that could not be read when listed.
-                        Check::Unreadable => {}
-                    }
+            ends = chain_ends(&w, &order);
+            let mut dropped = false;
+            for (k, &i) in order.iter().enumerate() {
+                let it = &w.items[i];
+                if it.state != State::Unchecked || !overlaps(it.start, ends[k], window) {
+                    continue;
                 }
+                let path = w.path(it);
+                w.items[i].state = match check_capture(&path) {
+                    Check::Capture(size) => State::Capture(size),
+                    // Kept: opening it will fail with a clear I/O error, as for a file that
+                    // could not be read when listed.
+                    Check::Unreadable => State::Unreadable,
+                    Check::NotCapture => {
+                        dropped = true;
+                        // Named like a capture file and in the window, but empty or of another
+                        // format: say why (the reader's message, at byte 0).
+                        if let Err(e @ Error::Format { .. }) = CaptureReader::open(&path) {
+                            warnings.push(e.to_string());
+                        }
+                        State::Dropped
+                    }
+                };
             }
-            if !drop.contains(&true) {
+            if !dropped {
                 break;
             }
-            let mut keep = drop.iter().map(|d| !d);
-            files.retain(|_| keep.next().unwrap_or(true));
-            let mut keep = drop.iter().map(|d| !d);
-            unchecked.retain(|_| keep.next().unwrap_or(true));
-            link_chain_ends(&mut files);
+            order.retain(|&i| w.items[i].state != State::Dropped);
         }
-        // The newest start of the store (archives use it to tell a complete window): the
+        // The newest start of what was listed (archives use it to tell a complete window): the
         // newest file that really is a capture file.
-        let mut order: Vec<usize> = (0..files.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(files[i].start));
+        let mut by_start: Vec<usize> = order.clone();
+        by_start.sort_by_key(|&i| std::cmp::Reverse(w.items[i].start));
         let mut newest_start = None;
-        for i in order {
-            if unchecked[i] && matches!(check_capture(&files[i].path), Check::NotCapture) {
+        for i in by_start {
+            if w.items[i].state == State::Unchecked
+                && matches!(check_capture(&w.path(&w.items[i])), Check::NotCapture)
+            {
                 continue;
             }
-            newest_start = Some(files[i].start);
+            newest_start = Some(w.items[i].start);
             break;
         }
-        let files_in_store = files.len();
         let mut chains: BTreeMap<Arc<str>, Vec<CaptureFile>> = BTreeMap::new();
-        for f in files {
-            if f.may_overlap(window) {
-                chains.entry(f.chain.clone()).or_default().push(f);
+        for (k, &i) in order.iter().enumerate() {
+            if overlaps(w.items[i].start, ends[k], window) {
+                let mut f = self.capture_file(&w, i);
+                f.end = ends[k];
+                chains.entry(chain_of(&w, i)).or_default().push(f);
             }
         }
         Ok(Plan {
             chains: chains.into_values().collect(),
             warnings,
             newest_start,
-            files_in_store,
+            files_in_store: order.len(),
+            dirs_read: w.dirs_read,
+            dirs_catalogued: w.dirs_catalogued,
         })
     }
+
+    /// The start of the newest capture file of each rotation chain (the files that may still
+    /// grow), found as a plan finds its files: in the Security Onion layout only the newest
+    /// day directory of each sensor is read.
+    pub fn newest_files(&self) -> Result<Vec<CaptureFile>> {
+        let plan = self.plan_pruned(&TimeWindow::all(), Prune::latest())?;
+        Ok(plan
+            .chains
+            .into_iter()
+            .filter_map(|mut c| c.pop())
+            .filter(|f| f.end.is_none())
+            .collect())
+    }
+
+    /// How many capture files the store holds, counted by name where names carry the start
+    /// (no file is opened for that) — for messages about an empty answer. Reads every
+    /// directory the catalogue does not hold unchanged.
+    pub fn count_files(&self) -> Result<u64> {
+        let cats = self.catalogues();
+        let w = Walk::run(
+            &self.roots,
+            &WalkOptions {
+                prune: Prune::All,
+                probe_named: false,
+                record: false,
+                catalogues: &cats.0,
+            },
+        )?;
+        Ok(w.items.len() as u64)
+    }
+}
+
+/// Whether a file starting at `start` and ending at `end` may hold packets of `window` (span
+/// widened by [`PLAN_MARGIN_NS`]).
+fn overlaps(start: Timestamp, end: Option<Timestamp>, window: &TimeWindow) -> bool {
+    let a = start.saturating_add_nanos(-PLAN_MARGIN_NS);
+    let b = end.map_or(Timestamp::MAX, |e| e.saturating_add_nanos(PLAN_MARGIN_NS));
+    window.overlaps(a, b)
+}
+
+/// The walk's items in (chain, start, path) order.
+fn sorted_order(w: &Walk) -> Vec<usize> {
+    // Ranks: groups by chain name (groups of one chain in several day directories share a
+    // rank), directories by path.
+    let rank = |n: usize, cmp: &dyn Fn(usize, usize) -> std::cmp::Ordering| {
+        let mut o: Vec<usize> = (0..n).collect();
+        o.sort_by(|&a, &b| cmp(a, b));
+        let mut r = vec![0u32; n];
+        let mut k = 0u32;
+        for (j, &x) in o.iter().enumerate() {
+            if j > 0 && cmp(o[j - 1], x) != std::cmp::Ordering::Equal {
+                k += 1;
+            }
+            r[x] = k;
+        }
+        r
+    };
+    let grank = rank(w.groups.len(), &|a, b| {
+        w.groups[a].chain.cmp(&w.groups[b].chain)
+    });
+    let drank = rank(w.dirs.len(), &|a, b| w.dirs[a].cmp(&w.dirs[b]));
+    let mut order: Vec<usize> = (0..w.items.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (x, y) = (&w.items[a], &w.items[b]);
+        (
+            grank[x.group as usize],
+            x.start,
+            drank[x.dir as usize],
+            &x.name,
+        )
+            .cmp(&(
+                grank[y.group as usize],
+                y.start,
+                drank[y.dir as usize],
+                &y.name,
+            ))
+    });
+    order
+}
+
+/// Each item's end (in `order`): the start of the next item of its chain.
+fn chain_ends(w: &Walk, order: &[usize]) -> Vec<Option<Timestamp>> {
+    let chain = |i: usize| &w.groups[w.items[i].group as usize].chain;
+    (0..order.len())
+        .map(|k| match order.get(k + 1) {
+            Some(&n) if chain(n) == chain(order[k]) => Some(w.items[n].start),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Sets each file's end to the start of the next file of its chain (`files` sorted by chain,
@@ -461,7 +600,7 @@ fn check_capture(path: &Path) -> Check {
 /// The one magic sniff of the store: `Ok(Some(size))` when `path` starts with a pcap or
 /// pcapng magic, `Ok(None)` when it does not (other bytes, shorter than a magic, or gone),
 /// `Err` when it cannot be read.
-fn probe_capture(path: &Path) -> std::io::Result<Option<u64>> {
+pub(crate) fn probe_capture(path: &Path) -> std::io::Result<Option<u64>> {
     let mut buf = [0u8; 4];
     let opened = fs::File::open(path).and_then(|mut f| {
         let len = f.metadata()?.len();
@@ -491,8 +630,13 @@ pub struct Plan {
     pub warnings: Vec<String>,
     /// Start of the newest file in the whole store, if any.
     pub newest_start: Option<Timestamp>,
-    /// How many capture files the store holds (as listed for this plan).
+    /// How many capture files were listed for this plan: in the Security Onion layout, those
+    /// of the day directories the window selected ([`Store::count_files`] counts them all).
     pub files_in_store: usize,
+    /// Directories read from disk for this plan.
+    pub dirs_read: u64,
+    /// Directories taken from the store catalogue unchanged.
+    pub dirs_catalogued: u64,
 }
 
 impl Plan {
@@ -507,137 +651,6 @@ impl Plan {
         s.sort();
         s.dedup();
         s
-    }
-}
-
-/// What the walk found: capture files (readable, by magic) and files that could not be read.
-#[derive(Default)]
-struct Found {
-    files: Vec<(PathBuf, Arc<str>, String, u64)>,
-    unreadable: Vec<(PathBuf, Arc<str>, String, std::io::Error)>,
-    /// Regular files named for their start, not opened yet (only when `lazy_ok`).
-    lazy: Vec<(PathBuf, Arc<str>, String, Timestamp)>,
-    lazy_ok: bool,
-    /// Directories visited, by (device, inode), so symlink loops end.
-    #[cfg(unix)]
-    seen: std::collections::HashSet<(u64, u64)>,
-}
-
-/// Walks one root (following symlinks, as a sensor's store often links days; skipping
-/// dot-directories and dot-files; each directory once, by device and inode, so links to one
-/// directory and symlink loops are walked once).
-fn walk(root: &Path, found: &mut Found, warnings: &mut Vec<String>) -> Result<()> {
-    let meta = fs::metadata(root).map_err(|e| Error::io(root, e))?;
-    if meta.is_file() {
-        consider_file(root, root, found);
-        return Ok(());
-    }
-    #[cfg(unix)]
-    let mut seen = std::mem::take(&mut found.seen);
-    let mut hidden: Vec<PathBuf> = Vec::new();
-    let entries = WalkDir::new(root)
-        .follow_links(true)
-        .sort_by_file_name()
-        .into_iter()
-        .filter_entry(|e| {
-            if e.depth() > 0 && e.file_name().as_encoded_bytes().starts_with(b".") {
-                // capme's own index directory is expected; any other hidden directory is
-                // named once in the listing's warnings (its files are not searched).
-                if e.file_type().is_dir() && e.file_name() != ".capme" {
-                    hidden.push(e.path().to_path_buf());
-                }
-                return false;
-            }
-            #[cfg(unix)]
-            if e.file_type().is_dir() {
-                use std::os::unix::fs::MetadataExt;
-                if let Ok(m) = e.metadata() {
-                    return seen.insert((m.dev(), m.ino()));
-                }
-            }
-            true
-        });
-    for entry in entries {
-        let e = match entry {
-            Ok(e) => e,
-            Err(err) => {
-                let path = err.path().unwrap_or(root).to_path_buf();
-                let not_found = err
-                    .io_error()
-                    .is_some_and(|e| e.kind() == std::io::ErrorKind::NotFound);
-                if err.loop_ancestor().is_some() || not_found {
-                    // A symlink loop (its directory is walked once) or a dangling link.
-                    continue;
-                }
-                let reason = err
-                    .io_error()
-                    .map_or_else(|| err.to_string(), |e| e.to_string());
-                if path == root {
-                    return Err(Error::Store {
-                        path: root.into(),
-                        reason,
-                    });
-                }
-                if path.is_dir() {
-                    warnings.push(format!("skipped directory {}: {reason}", path.display()));
-                } else {
-                    let (sensor, chain) = sensor_and_chain(root, &path);
-                    let err = err
-                        .into_io_error()
-                        .unwrap_or_else(|| std::io::Error::other(reason));
-                    found.unreadable.push((path, sensor, chain, err));
-                }
-                continue;
-            }
-        };
-        if !e.file_type().is_file() {
-            // A FIFO, socket or device named like a capture file is never opened (a FIFO
-            // would block the search): skipped, with a warning.
-            if !e.file_type().is_dir() && name_epoch(e.path()).is_some() {
-                warnings.push(format!(
-                    "skipped {}: not a regular file (a FIFO, socket or device)",
-                    e.path().display()
-                ));
-            }
-            continue;
-        }
-        let path = e.path();
-        if found.lazy_ok && !e.path_is_symlink() {
-            if let Some(start) = name_epoch(path) {
-                let (sensor, chain) = sensor_and_chain(root, path);
-                found.lazy.push((path.to_path_buf(), sensor, chain, start));
-                continue;
-            }
-        }
-        consider_file(root, path, found);
-    }
-    #[cfg(unix)]
-    {
-        found.seen = seen;
-    }
-    for d in hidden {
-        warnings.push(format!(
-            "skipped hidden directory {} (directories whose name starts with `.` are not searched)",
-            d.display()
-        ));
-    }
-    Ok(())
-}
-
-/// Keeps a file when its first bytes are a capture magic; remembers it when it cannot be read.
-fn consider_file(root: &Path, path: &Path, found: &mut Found) {
-    match probe_capture(path) {
-        Ok(Some(len)) => {
-            let (sensor, chain) = sensor_and_chain(root, path);
-            found.files.push((path.to_path_buf(), sensor, chain, len));
-        }
-        Ok(None) => {}
-        Err(e) => {
-            let (sensor, chain) = sensor_and_chain(root, path);
-            found
-                .unreadable
-                .push((path.to_path_buf(), sensor, chain, e));
-        }
     }
 }
 
