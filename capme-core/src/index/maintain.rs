@@ -25,6 +25,10 @@ pub struct IndexReport {
     pub index_bytes: u64,
     /// Indexes removed because their capture file is gone.
     pub removed: u64,
+    /// Directories read from disk by this pass.
+    pub dirs_read: u64,
+    /// Directories taken unchanged from the store catalogue (not read again).
+    pub dirs_catalogued: u64,
     /// Problems met (the file is then scanned at query time).
     pub warnings: Vec<String>,
 }
@@ -156,6 +160,7 @@ pub fn build_indexes_with_progress(
         survey.set(k, out);
     }
     rep.warnings.splice(0..0, survey.warnings.iter().cloned());
+    (rep.dirs_read, rep.dirs_catalogued) = survey.dirs();
     for (r, gone) in survey.deleted(store.roots()) {
         let root = &store.roots()[r];
         rep.removed += match gone {

@@ -104,6 +104,11 @@ impl Survey {
         self.order.is_empty()
     }
 
+    /// Directories read from disk, and taken from the catalogue, by the survey.
+    pub fn dirs(&self) -> (u64, u64) {
+        (self.walk.dirs_read, self.walk.dirs_catalogued)
+    }
+
     /// File `k` (in chain order).
     pub fn get(&self, store: &Store, k: usize) -> SurveyFile {
         let i = self.order[k];
@@ -134,7 +139,6 @@ impl Survey {
         let Some((r, e)) = self.walk.items[self.order[k]].rec else {
             return;
         };
-        let open = self.ends[k].is_none();
         let e = &mut self.walk.records[r as usize].1.entries[e as usize];
         e.flags = match outcome {
             Outcome::Indexed => FLAG_CAPTURE | FLAG_INDEXED,
@@ -142,9 +146,6 @@ impl Survey {
             Outcome::NotCapture => catalogue::FLAG_NOT_CAPTURE,
             Outcome::Gone => 0,
         };
-        if open {
-            e.flags |= catalogue::FLAG_OPEN;
-        }
     }
 
     /// Files catalogued last time and gone now (deleted by retention), as (root, path below
