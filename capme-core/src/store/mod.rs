@@ -15,6 +15,15 @@
 //! is open-ended (it may still be growing). Files are chosen with a margin of
 //! [`PLAN_MARGIN_NS`] on both sides, because a file named for its first packet's second can
 //! hold a packet a little earlier (multi-queue capture) and a little past the next file's start.
+//!
+//! ## Listing a month of files
+//! [`Store::plan`] walks names first (module `walk`): one `read_dir` per directory, no `stat` or
+//! open of a file named for its start unless the window needs it, and in the Security Onion
+//! layout only the day directories the window can need. Directories the store
+//! [`catalogue`] (written by `capme index`) holds unchanged are not read at all. A plan's
+//! memory is about 100 bytes per file of the directories it reads. [`Store::list`] is the full
+//! listing (every file opened), for `capme files`-style inventories and tests; [`Survey`] is
+//! the full walk `capme index` makes, which writes the catalogue.
 
 use crate::capture::{sniff_format, CaptureReader};
 use crate::error::{Error, Result};
@@ -380,7 +389,7 @@ impl Store {
 
     /// The files a window must read, grouped by chain (each group in start order).
     ///
-    /// The store is walked names first ([`walk`]): in the Security Onion layout only the day
+    /// The store is walked names first (module `walk`): in the Security Onion layout only the day
     /// directories the window can need are read, and files named for their start are opened
     /// only when the window needs them (or when one of them turns out not to be a capture
     /// file: it is dropped, its predecessor's span grows to the next file, and the plan is
