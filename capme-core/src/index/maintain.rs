@@ -134,12 +134,11 @@ pub fn build_indexes_with_progress(
             .try_fold(
                 || (Vec::new(), IndexReport::default()),
                 |(mut outs, mut rep), k| -> Result<_> {
-                    let sf = sv.get(store, k);
-                    let out = if sf.settled {
+                    let out = if sv.settled(k) {
                         rep.fresh += 1;
                         Outcome::Indexed
                     } else {
-                        index_one(&sf, &mut rep)?
+                        index_one(&sv.get(store, k), &mut rep)?
                     };
                     outs.push((k, out));
                     if let Some(p) = progress {

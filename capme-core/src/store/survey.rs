@@ -114,17 +114,21 @@ impl Survey {
         let i = self.order[k];
         let mut file = store.capture_file(&self.walk, i);
         file.end = self.ends[k];
-        let it = &self.walk.items[i];
-        let flags = self.flags(k);
-        let known_capture = matches!(it.state, State::Capture(_));
         SurveyFile {
-            settled: file.end.is_some()
-                && known_capture
-                && flags & FLAG_INDEXED != 0
-                && flags & catalogue::FLAG_OPEN == 0,
-            known_capture,
+            settled: self.settled(k),
+            known_capture: matches!(self.walk.items[i].state, State::Capture(_)),
             file,
         }
+    }
+
+    /// True when file `k` is settled (see [`SurveyFile::settled`]); cheaper than
+    /// [`Survey::get`], which builds the file's paths.
+    pub fn settled(&self, k: usize) -> bool {
+        let flags = self.flags(k);
+        self.ends[k].is_some()
+            && matches!(self.walk.items[self.order[k]].state, State::Capture(_))
+            && flags & FLAG_INDEXED != 0
+            && flags & catalogue::FLAG_OPEN == 0
     }
 
     fn flags(&self, k: usize) -> u8 {
@@ -152,13 +156,12 @@ impl Survey {
     /// it). `None` for a root without a readable catalogue: its index directory must be
     /// searched for orphans instead.
     pub fn deleted(&self, roots: &[PathBuf]) -> Vec<(usize, Option<Vec<PathBuf>>)> {
-        let mut now: HashMap<(usize, &Path), (&CatDir, HashSet<&OsString>)> = HashMap::new();
-        for (root, d) in &self.walk.records {
-            now.insert(
-                (*root, d.rel.as_path()),
-                (d, d.entries.iter().map(|e| &e.name).collect()),
-            );
-        }
+        let now: HashMap<(usize, &Path), &CatDir> = self
+            .walk
+            .records
+            .iter()
+            .map(|(root, d)| ((*root, d.rel.as_path()), d))
+            .collect();
         (0..roots.len())
             .map(|r| {
                 let Some(Some(old)) = self.old.get(r) else {
@@ -167,11 +170,14 @@ impl Survey {
                 let mut gone = Vec::new();
                 for h in old.heads() {
                     let cur = now.get(&(r, h.rel.as_path()));
-                    if cur.is_some_and(|(d, _)| {
+                    if cur.is_some_and(|d| {
                         (d.dev, d.ino, d.mtime_ns) == (h.stamp.dev, h.stamp.ino, h.stamp.mtime_ns)
                     }) {
                         continue; // unchanged: nothing deleted
                     }
+                    let names: HashSet<&OsString> = cur
+                        .map(|d| d.entries.iter().map(|e| &e.name).collect())
+                        .unwrap_or_default();
                     let Ok(entries) = old.entries(h) else {
                         return (r, None);
                     };
@@ -179,7 +185,7 @@ impl Survey {
                         if e.kind == catalogue::EntryKind::Dir || e.start.is_none() {
                             continue;
                         }
-                        if !cur.is_some_and(|(_, names)| names.contains(&e.name)) {
+                        if !names.contains(&e.name) {
                             gone.push(h.rel.join(&e.name));
                         }
                     }

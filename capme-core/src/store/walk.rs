@@ -120,6 +120,7 @@ struct RootWalk<'w, 'o> {
     root: &'o Path,
     root_i: usize,
     group_ids: HashMap<(u32, String), u32>,
+    last_group: Option<(u32, String, u32)>,
     seen: HashSet<(u64, u64)>,
     catalogue_failed: bool,
 }
@@ -135,6 +136,7 @@ impl Walk {
                 root,
                 root_i: i,
                 group_ids: HashMap::new(),
+                last_group: None,
                 seen: HashSet::new(),
                 catalogue_failed: false,
             };
@@ -408,8 +410,16 @@ impl RootWalk<'_, '_> {
 
     /// The group of a file in directory `d`.
     fn group(&mut self, d: u32, name: &str) -> u32 {
-        let stem = super::chain_stem(name).to_owned();
+        let stem = super::chain_stem(name);
+        // Names come sorted, so a directory's files of one chain come one after another.
+        if let Some((ld, ls, g)) = &self.last_group {
+            if *ld == d && ls == stem {
+                return *g;
+            }
+        }
+        let stem = stem.to_owned();
         if let Some(&g) = self.group_ids.get(&(d, stem.clone())) {
+            self.last_group = Some((d, stem, g));
             return g;
         }
         let path = self.w.dirs[d as usize].join(name);
@@ -419,7 +429,8 @@ impl RootWalk<'_, '_> {
             chain: chain.into(),
         });
         let g = (self.w.groups.len() - 1) as u32;
-        self.group_ids.insert((d, stem), g);
+        self.group_ids.insert((d, stem.clone()), g);
+        self.last_group = Some((d, stem, g));
         g
     }
 
@@ -433,9 +444,12 @@ impl RootWalk<'_, '_> {
         symlink: bool,
         rec: Option<(u32, u32)>,
     ) {
-        let path = self.w.dirs[d as usize].join(name);
-        let epoch = name_epoch(&path);
-        let lossless = super::lossless_name(name);
+        // Per file of a month: no path is built and nothing allocated unless needed.
+        let epoch = name_epoch(Path::new(name));
+        let lossless: std::borrow::Cow<str> = match name.to_str() {
+            Some(s) if !s.contains('%') => s.into(),
+            _ => super::lossless_name(name).into(),
+        };
         if let (Some(start), false, false) = (epoch, symlink, self.o.probe_named) {
             let mut state = State::Unchecked;
             let trusted = cached.filter(|c| {
@@ -457,7 +471,7 @@ impl RootWalk<'_, '_> {
                 }
             } else if let Some((r, i)) = rec {
                 // Recording: the file's size and time, and what the catalogue knew of it.
-                let meta = match fs::metadata(&path) {
+                let meta = match fs::metadata(self.w.dirs[d as usize].join(name)) {
                     Ok(m) => m,
                     Err(_) => return, // deleted since the directory was read
                 };
@@ -487,6 +501,7 @@ impl RootWalk<'_, '_> {
             return;
         }
         // Not named for its start (or a link, or a full listing): open it.
+        let path = self.w.dirs[d as usize].join(name);
         let (start, size) = match probe_capture(&path) {
             Ok(Some(size)) => match epoch {
                 Some(t) => (t, size),
