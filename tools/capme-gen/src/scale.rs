@@ -92,7 +92,7 @@ pub struct ScaleConfig {
     /// Output directory (created; must be empty or absent).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// Days of captures (Security Onion layout), 1..=3660.
+    /// Days of captures (Security Onion layout), 1..=3660 [default: 1].
     #[arg(long, value_name = "N", conflicts_with = "flat")]
     pub days: Option<u32>,
     /// Files per day (the spacing of the files: 86400/M seconds), 1..=86400.
@@ -109,7 +109,7 @@ pub struct ScaleConfig {
         conflicts_with = "flat"
     )]
     pub sensor: String,
-    /// Suricata-style flat directory of log.pcap.<epoch> files instead (needs --files).
+    /// Suricata-style flat directory of log.pcap.EPOCH files instead (needs --files).
     #[arg(long, requires = "files")]
     pub flat: bool,
     /// Number of files of the --flat store, 1..=10000000.
