@@ -43,10 +43,15 @@
 //! cargo run --release -p capme-gen --bin gen-store -- --out /tmp/store --manifest /tmp/manifest.json
 //! cargo run --release -p capme-gen --bin gen-store -- --out /tmp/big --target-bytes 4000000000
 //! ```
+//!
+//! The `gen-scale` binary (module [`scale`]) writes the other kind of store the benchmarks need:
+//! many small files (days of 8,000 files a day, or one flat directory) with one known flow, for
+//! `benches/scale.py`.
 
 mod flow;
 mod manifest;
 mod named;
+pub mod scale;
 mod traffic;
 mod writer;
 
