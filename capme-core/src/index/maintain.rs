@@ -7,7 +7,7 @@ use crate::store::{probe_capture, Outcome, Store, SurveyFile};
 use rayon::prelude::*;
 use std::fs;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use walkdir::WalkDir;
 
 /// What [`build_indexes`] did.
@@ -127,36 +127,31 @@ pub fn build_indexes_with_progress(
         .build()
         .map_err(|e| Error::io(".", std::io::Error::other(e)))?;
     let sv = &survey;
-    let (outcomes, mut rep) = pool.install(|| {
+    // One byte per file for its outcome (a month is 240,000 files).
+    let outcomes: Vec<AtomicU8> = (0..n).map(|_| AtomicU8::new(u8::MAX)).collect();
+    let mut rep = pool.install(|| {
         (0..n)
             .into_par_iter()
             .with_min_len(16)
-            .try_fold(
-                || (Vec::new(), IndexReport::default()),
-                |(mut outs, mut rep), k| -> Result<_> {
-                    let out = if sv.settled(k) {
-                        rep.fresh += 1;
-                        Outcome::Indexed
-                    } else {
-                        index_one(&sv.get(store, k), &mut rep)?
-                    };
-                    outs.push((k, out));
-                    if let Some(p) = progress {
-                        p.done.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Ok((outs, rep))
-                },
-            )
-            .try_reduce(
-                || (Vec::new(), IndexReport::default()),
-                |(mut a, ra), (b, rb)| {
-                    a.extend(b);
-                    Ok((a, ra.add(rb)))
-                },
-            )
+            .try_fold(IndexReport::default, |mut rep, k| -> Result<_> {
+                let out = if sv.settled(k) {
+                    rep.fresh += 1;
+                    Outcome::Indexed
+                } else {
+                    index_one(&sv.get(store, k), &mut rep)?
+                };
+                outcomes[k].store(out as u8, Ordering::Relaxed);
+                if let Some(p) = progress {
+                    p.done.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(rep)
+            })
+            .try_reduce(IndexReport::default, |a, b| Ok(a.add(b)))
     })?;
-    for (k, out) in outcomes {
-        survey.set(k, out);
+    for (k, out) in outcomes.into_iter().enumerate() {
+        if let Some(out) = Outcome::from_u8(out.into_inner()) {
+            survey.set(k, out);
+        }
     }
     rep.warnings.splice(0..0, survey.warnings.iter().cloned());
     (rep.dirs_read, rep.dirs_catalogued) = survey.dirs();

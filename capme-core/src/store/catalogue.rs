@@ -202,7 +202,20 @@ pub fn catalogue_path(dir: &Path, root: &Path) -> PathBuf {
 
 /// Serialises directories (sorted by path) into a catalogue written at `written_ns`.
 pub fn to_bytes(dirs: &[CatDir], written_ns: i64) -> Vec<u8> {
-    let mut sections = Vec::new();
+    let (mut head, sections) = to_parts(dirs, written_ns);
+    head.extend_from_slice(&sections);
+    head
+}
+
+/// The catalogue as its header with table (and table checksum), and its sections: written one
+/// after the other, so a month's catalogue is never copied whole in memory.
+fn to_parts(dirs: &[CatDir], written_ns: i64) -> (Vec<u8>, Vec<u8>) {
+    let size: usize = dirs
+        .iter()
+        .flat_map(|d| &d.entries)
+        .map(|e| 28 + e.name.len().min(u16::MAX as usize))
+        .sum();
+    let mut sections = Vec::with_capacity(size);
     let mut table = Vec::new();
     let mut offsets = Vec::with_capacity(dirs.len());
     for d in dirs {
@@ -251,7 +264,7 @@ pub fn to_bytes(dirs: &[CatDir], written_ns: i64) -> Vec<u8> {
         table[off_at..off_at + 8].copy_from_slice(&off.to_le_bytes());
         p = off_at + 24;
     }
-    let mut out = Vec::with_capacity(base as usize + sections.len());
+    let mut out = Vec::with_capacity(base as usize);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
     out.extend_from_slice(&0u32.to_le_bytes());
@@ -261,8 +274,7 @@ pub fn to_bytes(dirs: &[CatDir], written_ns: i64) -> Vec<u8> {
     out.extend_from_slice(&table);
     let sum = sum64(&out);
     out.extend_from_slice(&sum.to_le_bytes());
-    out.extend_from_slice(&sections);
-    out
+    (out, sections)
 }
 
 /// Writes a catalogue atomically (a temporary file beside it, then a rename).
@@ -270,7 +282,9 @@ pub fn save(path: &Path, dirs: &[CatDir], written_ns: i64) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let mut tmp = crate::io::temp_beside(path).map_err(|e| Error::io(dir, e))?;
-    tmp.write_all(&to_bytes(dirs, written_ns))
+    let (head, sections) = to_parts(dirs, written_ns);
+    tmp.write_all(&head)
+        .and_then(|()| tmp.write_all(&sections))
         .map_err(|e| Error::io(tmp.path(), e))?;
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(())

@@ -378,7 +378,7 @@ impl Store {
             sensor: g.sensor.clone(),
             chain: g.chain.clone(),
             start: it.start,
-            start_from_name: name_epoch(Path::new(&*it.name)).is_some(),
+            start_from_name: name_epoch(Path::new(w.name(it))).is_some(),
             end: None,
             size: match it.state {
                 State::Capture(n) => n,
@@ -554,13 +554,13 @@ fn sorted_order(w: &Walk) -> Vec<usize> {
             grank[x.group as usize],
             x.start,
             drank[x.dir as usize],
-            &x.name,
+            w.name(x),
         )
             .cmp(&(
                 grank[y.group as usize],
                 y.start,
                 drank[y.dir as usize],
-                &y.name,
+                w.name(y),
             ))
     });
     order

@@ -36,15 +36,29 @@ pub struct SurveyFile {
 
 /// What indexing found of a surveyed file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub enum Outcome {
     /// A capture file whose flow index is fresh now.
-    Indexed,
+    Indexed = 0,
     /// A capture file left without a fresh index (scanned at query time).
-    NotIndexed,
+    NotIndexed = 1,
     /// Not a capture file.
-    NotCapture,
+    NotCapture = 2,
     /// Gone or unreadable.
-    Gone,
+    Gone = 3,
+}
+
+impl Outcome {
+    /// The outcome of `as u8`, `None` for any other byte.
+    pub fn from_u8(b: u8) -> Option<Outcome> {
+        Some(match b {
+            0 => Outcome::Indexed,
+            1 => Outcome::NotIndexed,
+            2 => Outcome::NotCapture,
+            3 => Outcome::Gone,
+            _ => return None,
+        })
+    }
 }
 
 impl Store {

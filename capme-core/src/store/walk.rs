@@ -65,7 +65,7 @@ pub(super) struct Item {
     pub group: u32,
     /// Index into [`Walk::dirs`].
     pub dir: u32,
-    /// File name.
+    /// File name (empty when recording: [`Walk::name`] finds it in the directory's record).
     pub name: Box<OsStr>,
     /// Start: name epoch or first record.
     pub start: Timestamp,
@@ -147,7 +147,15 @@ impl Walk {
 
     /// The full path of an item.
     pub(super) fn path(&self, it: &Item) -> PathBuf {
-        self.dirs[it.dir as usize].join(&*it.name)
+        self.dirs[it.dir as usize].join(self.name(it))
+    }
+
+    /// The file name of an item (kept once: in its directory's record when recording).
+    pub(super) fn name<'a>(&'a self, it: &'a Item) -> &'a OsStr {
+        match it.rec {
+            Some((r, e)) => &self.records[r as usize].1.entries[e as usize].name,
+            None => &it.name,
+        }
     }
 }
 
@@ -493,7 +501,11 @@ impl RootWalk<'_, '_> {
             self.w.items.push(Item {
                 group,
                 dir: d,
-                name: name.into(),
+                name: if rec.is_some() {
+                    Box::default()
+                } else {
+                    name.into()
+                },
                 start,
                 state,
                 rec,
@@ -558,7 +570,11 @@ impl RootWalk<'_, '_> {
         self.w.items.push(Item {
             group,
             dir: d,
-            name: name.into(),
+            name: if rec.is_some() {
+                Box::default()
+            } else {
+                name.into()
+            },
             start,
             state: State::Capture(size),
             rec,
