@@ -76,11 +76,10 @@ struct WindowArgs {
     etime: String,
 }
 
+/// The flow and window of a query: the options `extract` (and every command that takes a
+/// query) shares.
 #[derive(Args, Debug)]
-#[group(id = "destination", required = true, multiple = false)]
-struct ExtractArgs {
-    #[command(flatten)]
-    store: StoreArgs,
+struct QueryArgs {
     /// Source IP address (IPv4 or IPv6).
     #[arg(
         long,
@@ -112,6 +111,32 @@ struct ExtractArgs {
     community_id: Option<String>,
     #[command(flatten)]
     window: WindowArgs,
+}
+
+impl QueryArgs {
+    /// The query these options name (parsed by the core's one parser).
+    fn query(&self) -> Result<capme_core::Query, Error> {
+        QueryText {
+            sip: self.sip.as_deref(),
+            spt: self.spt.as_deref(),
+            dip: self.dip.as_deref(),
+            dpt: self.dpt.as_deref(),
+            proto: self.proto.as_deref(),
+            community_id: self.community_id.as_deref(),
+            stime: &self.window.stime,
+            etime: &self.window.etime,
+        }
+        .parse()
+    }
+}
+
+#[derive(Args, Debug)]
+#[group(id = "destination", required = true, multiple = false)]
+struct ExtractArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
+    query: QueryArgs,
     /// Write the packets to this new file (pcap; pcapng when named *.pcapng or when inputs
     /// differ in link type or precision); `-` writes the pcap to stdout. An existing file is
     /// replaced only with --force.
@@ -135,6 +160,13 @@ struct ExtractArgs {
     /// Print one JSON object (the summary) on stdout.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    search: SearchArgs,
+}
+
+/// How a query searches: threads, indexes and limits (shared by the commands that search).
+#[derive(Args, Debug)]
+struct SearchArgs {
     /// Scan threads, at least 1 (default: the available cores). Results are the same for any
     /// number.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
@@ -146,6 +178,20 @@ struct ExtractArgs {
     no_index: bool,
     #[command(flatten)]
     limits: LimitArgs,
+}
+
+impl SearchArgs {
+    /// The store of `store`, set up for searching with these options.
+    fn open(&self, store: &StoreArgs) -> Result<Store, Error> {
+        let mut s = self.limits.apply(store.open()?.use_index(!self.no_index))?;
+        if let Some(n) = self.threads {
+            s = s.with_threads(usize::from(n));
+        }
+        if let Some(d) = &self.index.index_dir {
+            s = s.with_index_dir(d);
+        }
+        Ok(s)
+    }
 }
 
 #[derive(Args, Debug)]
@@ -271,24 +317,8 @@ fn main() -> ExitCode {
 }
 
 fn extract(a: ExtractArgs) -> Result<(), Error> {
-    let query = QueryText {
-        sip: a.sip.as_deref(),
-        spt: a.spt.as_deref(),
-        dip: a.dip.as_deref(),
-        dpt: a.dpt.as_deref(),
-        proto: a.proto.as_deref(),
-        community_id: a.community_id.as_deref(),
-        stime: &a.window.stime,
-        etime: &a.window.etime,
-    }
-    .parse()?;
-    let mut store = a.limits.apply(a.store.open()?.use_index(!a.no_index))?;
-    if let Some(n) = a.threads {
-        store = store.with_threads(usize::from(n));
-    }
-    if let Some(d) = &a.index.index_dir {
-        store = store.with_index_dir(d);
-    }
+    let query = a.query.query()?;
+    let mut store = a.search.open(&a.store)?;
     let started = std::time::Instant::now();
     let progress = Progress::start(&mut store, &query)?;
     if a.json && a.output.as_deref() == Some(std::path::Path::new("-")) {
