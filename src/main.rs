@@ -415,17 +415,10 @@ impl Progress {
                     continue;
                 }
                 let b = bar.get_or_insert_with(|| {
-                    let b = indicatif::ProgressBar::with_draw_target(
-                        Some(total),
-                        indicatif::ProgressDrawTarget::stderr(),
-                    );
-                    b.set_style(
-                        indicatif::ProgressStyle::with_template(
-                            "{spinner} {bytes}/{total_bytes} of capture files ({bytes_per_sec}, {eta} left)",
-                        )
-                        .expect("valid template"),
-                    );
-                    b
+                    progress_bar(
+                        total,
+                        "{spinner} {bytes}/{total_bytes} of capture files ({bytes_per_sec}, {eta} left)",
+                    )
                 });
                 b.set_position(counter.load(Ordering::Relaxed).min(total));
             }
@@ -587,6 +580,16 @@ fn index(a: IndexArgs) -> Result<(), Error> {
     }
 }
 
+/// A progress bar on stderr of `total` steps, drawn with `template`.
+fn progress_bar(total: u64, template: &str) -> indicatif::ProgressBar {
+    let b = indicatif::ProgressBar::with_draw_target(
+        Some(total),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    b.set_style(indicatif::ProgressStyle::with_template(template).expect("valid template"));
+    b
+}
+
 /// One `capme index` pass, with a progress bar on a terminal once it takes over a second.
 fn index_pass(store: &Store) -> Result<capme_core::index::IndexReport, Error> {
     let progress = Arc::new(capme_core::index::IndexProgress::default());
@@ -603,17 +606,10 @@ fn index_pass(store: &Store) -> Result<capme_core::index::IndexReport, Error> {
                     continue;
                 }
                 let b = bar.get_or_insert_with(|| {
-                    let b = indicatif::ProgressBar::with_draw_target(
-                        Some(total),
-                        indicatif::ProgressDrawTarget::stderr(),
-                    );
-                    b.set_style(
-                        indicatif::ProgressStyle::with_template(
-                            "{spinner} indexed {pos}/{len} capture files ({per_sec}, {eta} left)",
-                        )
-                        .expect("valid template"),
-                    );
-                    b
+                    progress_bar(
+                        total,
+                        "{spinner} indexed {pos}/{len} capture files ({per_sec}, {eta} left)",
+                    )
                 });
                 b.set_position(progress.done.load(Ordering::Relaxed));
             }

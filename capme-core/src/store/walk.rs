@@ -497,19 +497,7 @@ impl RootWalk<'_, '_> {
                     }
                 }
             }
-            let group = self.group(d, &lossless);
-            self.w.items.push(Item {
-                group,
-                dir: d,
-                name: if rec.is_some() {
-                    Box::default()
-                } else {
-                    name.into()
-                },
-                start,
-                state,
-                rec,
-            });
+            self.push(d, name, &lossless, start, state, rec);
             return;
         }
         // Not named for its start (or a link, or a full listing): open it.
@@ -540,17 +528,7 @@ impl RootWalk<'_, '_> {
                 // needing it fails with a clear I/O error when it is opened. Without a time in
                 // its name it cannot be placed: a warning of every listing.
                 match epoch {
-                    Some(start) => {
-                        let group = self.group(d, &lossless);
-                        self.w.items.push(Item {
-                            group,
-                            dir: d,
-                            name: name.into(),
-                            start,
-                            state: State::Unreadable,
-                            rec: None,
-                        });
-                    }
+                    Some(start) => self.push(d, name, &lossless, start, State::Unreadable, None),
                     None => self
                         .w
                         .warnings
@@ -566,7 +544,20 @@ impl RootWalk<'_, '_> {
             e.flags = catalogue::FLAG_CAPTURE;
             e.mtime_ns = fs::metadata(&path).map_or(0, |m| catalogue::mtime_ns(&m));
         }
-        let group = self.group(d, &lossless);
+        self.push(d, name, &lossless, start, State::Capture(size), rec);
+    }
+
+    /// Lists a file (its name kept once: in its directory's record when recording).
+    fn push(
+        &mut self,
+        d: u32,
+        name: &OsStr,
+        lossless: &str,
+        start: Timestamp,
+        state: State,
+        rec: Option<(u32, u32)>,
+    ) {
+        let group = self.group(d, lossless);
         self.w.items.push(Item {
             group,
             dir: d,
@@ -576,7 +567,7 @@ impl RootWalk<'_, '_> {
                 name.into()
             },
             start,
-            state: State::Capture(size),
+            state,
             rec,
         });
     }
