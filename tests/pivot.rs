@@ -145,7 +145,7 @@ fn bad_urls_exit_2_naming_the_parameter() {
             vec!["esid", "Elasticsearch"],
         ),
         (format!("{CAPME}?sip=%G1"), vec!["url", "percent"]),
-        (format!("{CAPME}"), vec!["url", "query string"]),
+        (CAPME.to_string(), vec!["url", "query string"]),
     ] {
         let o = extract(&["--url", &url, "-o", s(&out)]);
         assert_eq!(o.status.code(), Some(2), "{url}: {}", stderr(&o));
