@@ -385,7 +385,16 @@ fn main() -> ExitCode {
 fn extract(a: ExtractArgs) -> Result<(), Error> {
     // The query is parsed before the store is opened, so a bad query is exit 2 whatever the
     // store.
-    let query = a.query.query()?;
+    let query = match a.query.query() {
+        Ok(q) => q,
+        Err(e) => {
+            // A Zeek uid in no log is exit 1 like an empty result: --json prints its summary.
+            if let (true, Some(s)) = (a.json, capme_core::Summary::of_no_packets(&e)) {
+                println!("{}", serde_json::to_string(&s).expect("summary serializes"));
+            }
+            return Err(e);
+        }
+    };
     let mut store = a.search.open(&a.store)?;
     let (query, grow_warning) = a.query.grow(&store, query)?;
     let started = std::time::Instant::now();

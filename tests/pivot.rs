@@ -524,6 +524,21 @@ fn zeek_uid_missing_exits_1_naming_uid_and_what_was_searched() {
     assert!(!out.exists());
     let o = extract(&[
         "--zeek-uid",
+        "CnotThere9",
+        "--zeek-logs",
+        s(&logs),
+        "-o",
+        s(&out),
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&o.stdout).expect("--json prints the summary");
+    assert_eq!(
+        (v["packets"].as_u64(), v["output"].is_null()),
+        (Some(0), true)
+    );
+    let o = extract(&[
+        "--zeek-uid",
         "C1",
         "--zeek-logs",
         s(&t.path().join("none")),

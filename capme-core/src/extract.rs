@@ -71,9 +71,11 @@ pub struct Summary {
 impl Summary {
     /// The summary of an extraction that matched nothing ([`Error::NoPackets`]): no packet,
     /// no output, with the files read and the warnings (the CLI prints it for `--json` with
-    /// exit code 1). `None` for any other error.
+    /// exit code 1); for a pivot whose record was not found ([`Error::NotFound`]), the empty
+    /// summary. `None` for any other error.
     pub fn of_no_packets(e: &Error) -> Option<Summary> {
         match e {
+            Error::NotFound { .. } => Some(Summary::default()),
             Error::NoPackets {
                 files_scanned,
                 files_indexed,
@@ -169,6 +171,20 @@ impl Store {
     /// window limit ([`Store::with_max_window`]): growing stops there and says `limited`.
     /// The extraction that follows is one search over the grown window, so its output is one
     /// time-ordered file. `step` is clamped to 1 ns..=the window limit.
+    ///
+    /// ```no_run
+    /// use capme_core::{extract::WHOLE_FLOW_STEP, pivot::QuerySpec, Store};
+    /// let store = Store::open(["/nsm/sensor_data"])?;
+    /// let query = QuerySpec {
+    ///     zeek_uid: Some("CHhAvVGS1DHFjwGM9"),
+    ///     zeek_logs: Some("/nsm/zeek/logs".as_ref()),
+    ///     ..Default::default()
+    /// }
+    /// .parse()?;
+    /// let whole = store.grow_window(&query, WHOLE_FLOW_STEP)?;
+    /// let summary = store.extract_to_file(&whole.query, "out.pcap")?;
+    /// # Ok::<(), capme_core::Error>(())
+    /// ```
     pub fn grow_window(&self, query: &Query, step: Duration) -> Result<Grown> {
         self.check_window(&query.window)?;
         let max = i64::try_from(self.limits().max_window.as_nanos()).unwrap_or(i64::MAX);
