@@ -29,7 +29,7 @@ enum Cmd {
     /// Exit codes: 0 packets written, 1 no packet matched (no file is left), 2 invalid input,
     /// 3 store or I/O error.
     #[command(
-        after_help = "Examples:\n  capme extract --store /nsm/sensor_data --sip 10.0.0.5 --spt 51234 \\\n      --dip 93.184.216.34 --dpt 80 --proto tcp --stime 1700000000 --etime 1700000100 -o flow.pcap\n  capme extract --store /nsm/sensor_data --community-id '1:wCb3OG7yAFWelaUydu0D+125CLM=' \\\n      --stime 2023-11-14T22:13:20Z --etime 2023-11-14T22:15:00Z --archive /nsm/capme-archive --json"
+        after_help = "Examples:\n  capme extract --store /nsm/sensor_data --sip 10.0.0.5 --spt 51234 \\\n      --dip 93.184.216.34 --dpt 80 --proto tcp --stime 1700000000 --etime 1700000100 -o flow.pcap\n  capme extract --store /nsm/sensor_data --community-id '1:wCb3OG7yAFWelaUydu0D+125CLM=' \\\n      --stime 2023-11-14T22:13:20Z --etime 2023-11-14T22:15:00Z --archive /nsm/capme-archive --json\n  capme extract --store /nsm/sensor_data -o flow.pcap \\\n      --url 'https://so/capme/index.php?sip=10.0.0.5&spt=51234&dip=93.184.216.34&dpt=80&stime=1700000000&etime=1700000100'\n  capme extract --store /nsm/sensor_data -o flow.pcap --whole-flow \\\n      --zeek-uid CHhAvVGS1DHFjwGM9 --zeek-logs /nsm/zeek/logs"
     )]
     Extract(Box<ExtractArgs>),
     /// List the capture files a time window would read, with their spans.
