@@ -87,7 +87,9 @@ struct Searched {
 /// Finds the connection `uid` in the conn logs below `logs` (a directory, or one log file).
 ///
 /// A uid in no log is [`Error::NotFound`] (exit code 1), naming the uid, the directory and how
-/// many files and records were read; a uid that is not a Zeek uid (empty, or with characters
+/// many files and records were read; a uid whose record cannot be used (a bad `ts`, a missing
+/// address, a proto other than tcp/udp/icmp) is [`Error::InvalidQuery`] naming `zeek_uid`, the
+/// file and the line; a uid that is not a Zeek uid (empty, or with characters
 /// other than letters and digits) is [`Error::InvalidQuery`] naming `zeek_uid`; a `logs` that
 /// does not exist is [`Error::InvalidQuery`] naming `zeek_logs`. A log that cannot be read or
 /// decompressed is skipped, and said so if the uid is not found.
@@ -106,6 +108,8 @@ pub fn find_conn(uid: &str, logs: &Path) -> Result<ZeekConn> {
         match search_file(uid, f, &mut searched) {
             Ok(Some(conn)) => return Ok(conn),
             Ok(None) => {}
+            // The uid's own record is unusable: that is the answer, not a damaged file.
+            Err(e @ Error::InvalidQuery { .. }) => return Err(e),
             Err(e) => searched.problems.push(e.to_string()),
         }
     }
@@ -311,11 +315,14 @@ fn search_file(uid: &str, path: &Path, searched: &mut Searched) -> Result<Option
             }
             Ok(None) => {}
             Err(why) => {
-                return Err(Error::Format {
-                    path: path.to_path_buf(),
-                    offset: line_no,
-                    reason: format!("line {line_no}: the record of uid {uid}: {why}"),
-                })
+                return Err(Error::invalid(
+                    "zeek_uid",
+                    uid,
+                    format!(
+                        "its record in {} (line {line_no}) cannot be used: {why}",
+                        path.display()
+                    ),
+                ))
             }
         }
     }
@@ -616,7 +623,17 @@ mod tests {
         .unwrap();
         assert_eq!(find_conn("Cok", &p).unwrap().ts, Timestamp(1_500_000_000));
         let e = find_conn("Cbad", &p).unwrap_err();
-        assert!(e.to_string().contains("Cbad"), "{e}");
+        assert!(
+            matches!(
+                e,
+                Error::InvalidQuery {
+                    field: "zeek_uid",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("line 10"), "{e}");
         // Garbage and truncated gzip never panic.
         std::fs::write(&p, [0x1f, 0x8b, 8, 0, 1, 2, 3]).unwrap();
         let e = find_conn("Cok", &p).unwrap_err();
