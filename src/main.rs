@@ -1,6 +1,7 @@
 //! The `capme` command line: parses arguments, calls capme-core, prints. No logic of its own.
 
-use capme_core::{Error, ErrorKind, Query, QueryText, Store, Summary, TimeWindow};
+use capme_core::extract::WHOLE_FLOW_STEP;
+use capme_core::{Error, ErrorKind, Query, QuerySpec, Store, Summary, TimeWindow};
 use clap::{Args, Parser, Subcommand};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -28,7 +29,7 @@ enum Cmd {
     /// Exit codes: 0 packets written, 1 no packet matched (no file is left), 2 invalid input,
     /// 3 store or I/O error.
     #[command(
-        after_help = "Examples:\n  capme extract --store /nsm/sensor_data --sip 10.0.0.5 --spt 51234 \\\n      --dip 93.184.216.34 --dpt 80 --proto tcp --stime 1700000000 --etime 1700000100 -o flow.pcap\n  capme extract --store /nsm/sensor_data --community-id '1:wCb3OG7yAFWelaUydu0D+125CLM=' \\\n      --stime 2023-11-14T22:13:20Z --etime 2023-11-14T22:15:00Z --archive /nsm/capme-archive --json"
+        after_help = "Examples:\n  capme extract --store /nsm/sensor_data --sip 10.0.0.5 --spt 51234 \\\n      --dip 93.184.216.34 --dpt 80 --proto tcp --stime 1700000000 --etime 1700000100 -o flow.pcap\n  capme extract --store /nsm/sensor_data --community-id '1:wCb3OG7yAFWelaUydu0D+125CLM=' \\\n      --stime 2023-11-14T22:13:20Z --etime 2023-11-14T22:15:00Z --archive /nsm/capme-archive --json\n  capme extract --store /nsm/sensor_data -o flow.pcap \\\n      --url 'https://so/capme/index.php?sip=10.0.0.5&spt=51234&dip=93.184.216.34&dpt=80&stime=1700000000&etime=1700000100'\n  capme extract --store /nsm/sensor_data -o flow.pcap --whole-flow \\\n      --zeek-uid CHhAvVGS1DHFjwGM9 --zeek-logs /nsm/zeek/logs"
     )]
     Extract(Box<ExtractArgs>),
     /// List the capture files a time window would read, with their spans.
@@ -77,14 +78,14 @@ struct WindowArgs {
 }
 
 /// The flow and window of a query: the options `extract` (and every command that takes a
-/// query) shares.
+/// query) shares. Exactly one flow form: a 5-tuple, --community-id, --url or --zeek-uid.
 #[derive(Args, Debug)]
 struct QueryArgs {
     /// Source IP address (IPv4 or IPv6).
     #[arg(
         long,
         value_name = "IP",
-        required_unless_present = "community_id",
+        required_unless_present_any = ["community_id", "url", "zeek_uid"],
         allow_hyphen_values = true
     )]
     sip: Option<String>,
@@ -95,7 +96,7 @@ struct QueryArgs {
     #[arg(
         long,
         value_name = "IP",
-        required_unless_present = "community_id",
+        required_unless_present_any = ["community_id", "url", "zeek_uid"],
         allow_hyphen_values = true
     )]
     dip: Option<String>,
@@ -109,24 +110,89 @@ struct QueryArgs {
     #[arg(long = "community-id", value_name = "ID", allow_hyphen_values = true,
           conflicts_with_all = ["sip", "spt", "dip", "dpt", "proto"])]
     community_id: Option<String>,
-    #[command(flatten)]
-    window: WindowArgs,
+    /// Take the flow (and window) from a CapMe or Security Onion Console URL (quote it):
+    /// CapMe's index.php?sip=..&spt=..&dip=..&dpt=..&stime=..&etime=.. (IPv6 too), or SOC's
+    /// joblookup?ncid=<Community ID>&time=<RFC 3339> (window: that instant, padded; add
+    /// --whole-flow). --stime/--etime replace the URL's window (and are needed when it has
+    /// none). URLs that name the flow only by an Elasticsearch id (elastic.php?esid=..,
+    /// joblookup?esid=..) are refused: capme cannot look them up.
+    #[arg(long, value_name = "URL", allow_hyphen_values = true,
+          conflicts_with_all = ["sip", "spt", "dip", "dpt", "proto", "community_id", "zeek_uid"])]
+    url: Option<String>,
+    /// Take the flow and window from the Zeek conn.log record of this connection uid: its
+    /// 5-tuple, proto and [ts, ts + duration]. Needs --zeek-logs.
+    #[arg(long = "zeek-uid", value_name = "UID", requires = "zeek_logs",
+          conflicts_with_all = ["sip", "spt", "dip", "dpt", "proto", "community_id", "stime", "etime"])]
+    zeek_uid: Option<String>,
+    /// Where Zeek's logs are: a directory searched recursively for conn.log, conn.*.log and
+    /// their .gz (TSV or JSON), e.g. /nsm/zeek/logs (Security Onion) or <zeek>/logs; or one
+    /// log file.
+    #[arg(long = "zeek-logs", value_name = "DIR", requires = "zeek_uid")]
+    zeek_logs: Option<PathBuf>,
+    /// Window start: epoch seconds, epoch.fraction, or RFC 3339 (optional with --url; not with
+    /// --zeek-uid).
+    #[arg(
+        long,
+        value_name = "TIME",
+        allow_hyphen_values = true,
+        required_unless_present_any = ["url", "zeek_uid"]
+    )]
+    stime: Option<String>,
+    /// Window end (inclusive; an integer covers its whole second).
+    #[arg(
+        long,
+        value_name = "TIME",
+        allow_hyphen_values = true,
+        required_unless_present_any = ["url", "zeek_uid"]
+    )]
+    etime: Option<String>,
+    /// Widen the window by SECONDS on each side (a fraction is allowed: 0.5). Default 2 for a
+    /// window taken from a Zeek record or a SOC URL's time, 0 otherwise.
+    #[arg(long, value_name = "SECONDS", allow_hyphen_values = true)]
+    pad: Option<String>,
+    /// Extend the window while packets of the flow keep appearing: while a search of the 60 s
+    /// after the window's end (then before its start) finds packets of the flow, the edge
+    /// moves to the last (first) of them. Recovers a flow whose log times were rounded or cut
+    /// at a rotation; stops at --max-window (with a warning).
+    #[arg(long = "whole-flow")]
+    whole_flow: bool,
 }
 
 impl QueryArgs {
-    /// The query these options name (parsed by the core's one parser).
-    fn query(&self) -> Result<capme_core::Query, Error> {
-        QueryText {
+    /// The query these options name (parsed by the core's one parser, padded).
+    fn query(&self) -> Result<Query, Error> {
+        QuerySpec {
             sip: self.sip.as_deref(),
             spt: self.spt.as_deref(),
             dip: self.dip.as_deref(),
             dpt: self.dpt.as_deref(),
             proto: self.proto.as_deref(),
             community_id: self.community_id.as_deref(),
-            stime: &self.window.stime,
-            etime: &self.window.etime,
+            url: self.url.as_deref(),
+            zeek_uid: self.zeek_uid.as_deref(),
+            zeek_logs: self.zeek_logs.as_deref(),
+            stime: self.stime.as_deref(),
+            etime: self.etime.as_deref(),
+            pad: self.pad.as_deref(),
         }
         .parse()
+    }
+
+    /// `query` as it runs on `store`: its window grown with --whole-flow. The second value is
+    /// a warning when growing stopped at the window limit.
+    fn grow(&self, store: &Store, query: Query) -> Result<(Query, Option<String>), Error> {
+        if !self.whole_flow {
+            return Ok((query, None));
+        }
+        let grown = store.grow_window(&query, WHOLE_FLOW_STEP)?;
+        let warning = grown.limited.then(|| {
+            format!(
+                "--whole-flow stopped at the window limit (--max-window): the flow may go on \
+                 beyond {}",
+                grown.query.window
+            )
+        });
+        Ok((grown.query, warning))
     }
 }
 
@@ -317,8 +383,20 @@ fn main() -> ExitCode {
 }
 
 fn extract(a: ExtractArgs) -> Result<(), Error> {
-    let query = a.query.query()?;
+    // The query is parsed before the store is opened, so a bad query is exit 2 whatever the
+    // store.
+    let query = match a.query.query() {
+        Ok(q) => q,
+        Err(e) => {
+            // A Zeek uid in no log is exit 1 like an empty result: --json prints its summary.
+            if let (true, Some(s)) = (a.json, capme_core::Summary::of_no_packets(&e)) {
+                println!("{}", serde_json::to_string(&s).expect("summary serializes"));
+            }
+            return Err(e);
+        }
+    };
     let mut store = a.search.open(&a.store)?;
+    let (query, grow_warning) = a.query.grow(&store, query)?;
     let started = std::time::Instant::now();
     let progress = Progress::start(&mut store, &query)?;
     if a.json && a.output.as_deref() == Some(std::path::Path::new("-")) {
@@ -336,7 +414,7 @@ fn extract(a: ExtractArgs) -> Result<(), Error> {
         (None, None) => unreachable!("clap requires -o or --archive"),
     };
     drop(progress);
-    let summary = match result {
+    let mut summary = match result {
         Ok(s) => s,
         Err(e) => {
             // Nothing matched: the warnings come first (they may explain it), and --json
@@ -353,6 +431,10 @@ fn extract(a: ExtractArgs) -> Result<(), Error> {
             return Err(e);
         }
     };
+    if let Some(w) = grow_warning {
+        summary.warning_messages.push(w);
+        summary.warnings = summary.warning_messages.len() as u64;
+    }
     for w in &summary.warning_messages {
         eprintln!("capme: warning: {w}");
     }

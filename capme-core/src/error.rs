@@ -57,6 +57,16 @@ pub enum Error {
     /// The search was cancelled through its cancel flag (e.g. Ctrl-C in Python).
     #[error("cancelled")]
     Cancelled,
+    /// A pivot's record was not found (a Zeek uid in no `conn.log`): there is no flow to
+    /// extract. Its kind is [`ErrorKind::NoPackets`] (exit code 1): like an empty result, the
+    /// answer is "nothing there", not a bad input.
+    #[error("{what} not found: {searched}")]
+    NotFound {
+        /// What was looked for, e.g. `zeek uid CHhAvVGS1DHFjwGM9`.
+        what: String,
+        /// Where it was looked for and how much was read.
+        searched: String,
+    },
     /// The query matched no packet. The message says first why the answer may be incomplete
     /// (files that could not be read, or no capture file in the window at all), so that
     /// damage never looks like absence.
@@ -144,7 +154,7 @@ impl Error {
             Error::Io { .. } => ErrorKind::Io,
             Error::Format { .. } => ErrorKind::Format,
             Error::Store { .. } => ErrorKind::Store,
-            Error::NoPackets { .. } => ErrorKind::NoPackets,
+            Error::NoPackets { .. } | Error::NotFound { .. } => ErrorKind::NoPackets,
             Error::Cancelled => ErrorKind::Cancelled,
         }
     }
@@ -167,7 +177,8 @@ pub enum ErrorKind {
     Store,
     /// [`Error::Cancelled`]: the search was cancelled.
     Cancelled,
-    /// [`Error::NoPackets`]: nothing matched.
+    /// [`Error::NoPackets`]: nothing matched; also [`Error::NotFound`]: a pivot's record
+    /// (a Zeek uid) was in no log.
     NoPackets,
 }
 

@@ -7,10 +7,26 @@ use crate::search::{ScanOptions, Search};
 use crate::sink::archive::{verify_cached, ArchiveDirs, CacheRecord};
 use crate::sink::{FileSink, Sink};
 use crate::store::{last_record_ts, Plan, Store, PLAN_MARGIN_NS};
-use crate::time::Timestamp;
+use crate::time::{TimeWindow, Timestamp};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// How far `--whole-flow` looks past each edge of the window for more packets of the flow:
+/// 60 seconds, longer than TCP keepalives are usually apart and than a rotation's disorder.
+pub const WHOLE_FLOW_STEP: Duration = Duration::from_secs(60);
+
+/// A window grown by [`Store::grow_window`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grown {
+    /// The query over the grown window.
+    pub query: Query,
+    /// How many searches the growing took.
+    pub searches: u32,
+    /// True when the growing stopped at the store's window limit (`--max-window`): the flow
+    /// may go on beyond the window.
+    pub limited: bool,
+}
 
 /// What an extraction did. Field names are the CLI's `--json` keys (a stable interface).
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -55,9 +71,11 @@ pub struct Summary {
 impl Summary {
     /// The summary of an extraction that matched nothing ([`Error::NoPackets`]): no packet,
     /// no output, with the files read and the warnings (the CLI prints it for `--json` with
-    /// exit code 1). `None` for any other error.
+    /// exit code 1); for a pivot whose record was not found ([`Error::NotFound`]), the empty
+    /// summary. `None` for any other error.
     pub fn of_no_packets(e: &Error) -> Option<Summary> {
         match e {
+            Error::NotFound { .. } => Some(Summary::default()),
             Error::NoPackets {
                 files_scanned,
                 files_indexed,
@@ -138,6 +156,100 @@ impl Store {
         self.check_window(&query.window)?;
         let plan = self.plan(&query.window)?;
         self.run(plan, query, sink, started)
+    }
+
+    /// The query's window grown to the whole flow (`--whole-flow`): a connection log's
+    /// timestamps are rounded (Zeek's to microseconds) or cut where a log rotated, so its window
+    /// can miss the flow's first or last packets.
+    ///
+    /// Precisely: the result is the smallest window containing the query's window such that
+    /// no packet of the flow lies within `step` outside it. It is found edge by edge: while a
+    /// search of `(end, end + step]` finds packets of the flow, `end` moves to the latest of
+    /// them; then, while a search of `[start - step, start)` finds some, `start` moves to the
+    /// earliest. A flow with a pause longer than `step` is cut at the pause (the same 5-tuple
+    /// reused later is another connection). The window never grows longer than the store's
+    /// window limit ([`Store::with_max_window`]): growing stops there and says `limited`.
+    /// The extraction that follows is one search over the grown window, so its output is one
+    /// time-ordered file. `step` is clamped to 1 ns..=the window limit.
+    ///
+    /// ```no_run
+    /// use capme_core::{extract::WHOLE_FLOW_STEP, pivot::QuerySpec, Store};
+    /// let store = Store::open(["/nsm/sensor_data"])?;
+    /// let query = QuerySpec {
+    ///     zeek_uid: Some("CHhAvVGS1DHFjwGM9"),
+    ///     zeek_logs: Some("/nsm/zeek/logs".as_ref()),
+    ///     ..Default::default()
+    /// }
+    /// .parse()?;
+    /// let whole = store.grow_window(&query, WHOLE_FLOW_STEP)?;
+    /// let summary = store.extract_to_file(&whole.query, "out.pcap")?;
+    /// # Ok::<(), capme_core::Error>(())
+    /// ```
+    pub fn grow_window(&self, query: &Query, step: Duration) -> Result<Grown> {
+        self.check_window(&query.window)?;
+        let max = i64::try_from(self.limits().max_window.as_nanos()).unwrap_or(i64::MAX);
+        let step = i64::try_from(step.as_nanos())
+            .unwrap_or(i64::MAX)
+            .clamp(1, max.max(1));
+        let mut w = query.window;
+        let mut searches = 0u32;
+        let mut limited = false;
+        // Forward, then backward: each search that finds packets moves an edge past at least
+        // one new packet, so the loops end (at the latest at the window limit).
+        for forward in [true, false] {
+            loop {
+                let room = max.saturating_sub(w.len_nanos());
+                if room <= 0 {
+                    limited = true;
+                    break;
+                }
+                let reach = step.min(room);
+                let probe = if forward {
+                    TimeWindow {
+                        start: w.end.saturating_add_nanos(1),
+                        end: w.end.saturating_add_nanos(reach),
+                    }
+                } else {
+                    TimeWindow {
+                        start: w.start.saturating_add_nanos(-reach),
+                        end: w.start.saturating_add_nanos(-1),
+                    }
+                };
+                if probe.start > probe.end {
+                    break;
+                }
+                searches += 1;
+                let found = self.edge_packet(&Query::new(query.flow.clone(), probe), forward)?;
+                match found {
+                    Some(t) if forward => w.end = t,
+                    Some(t) => w.start = t,
+                    None => {
+                        // A search cut short by the limit did not look a whole step out.
+                        limited |= reach < step;
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(Grown {
+            query: Query::new(query.flow.clone(), w),
+            searches,
+            limited,
+        })
+    }
+
+    /// The latest (`last`) or earliest timestamp of the query's packets, if any.
+    fn edge_packet(&self, query: &Query, last: bool) -> Result<Option<Timestamp>> {
+        let mut edge: Option<Timestamp> = None;
+        for p in self.search(query)? {
+            let ts = p?.ts;
+            edge = Some(match edge {
+                None => ts,
+                Some(e) if last => e.max(ts),
+                Some(e) => e.min(ts),
+            });
+        }
+        Ok(edge)
     }
 
     /// Streams the search of a plan into a sink and sums it up, stopping the search at the

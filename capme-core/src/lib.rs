@@ -14,7 +14,9 @@
 //! Each module imports only modules on lower rungs (`tests/ladder.rs` checks it):
 //!
 //! ```text
-//! extract   the whole job: plan → search → sink, the Summary, Store::search/extract
+//! extract   the whole job: plan → search → sink, the Summary, Store::search/extract,
+//!           Store::grow_window (--whole-flow)
+//! pivot     a query from a CapMe/SOC URL or a Zeek conn.log uid; QuerySpec: every query form
 //! sink      Sink; pcap and pcapng writers; FileSink (atomic); archive (naming, verified cache)
 //! search    scan loop, flow control, chains (fragments, reorder), merge; the matcher
 //! index     format, keys, build, view, query (open_reader), maintenance (build, orphans)
@@ -53,6 +55,7 @@ pub mod hash;
 pub mod index;
 pub mod io;
 pub mod packet;
+pub mod pivot;
 pub mod query;
 pub mod search;
 pub mod sink;
@@ -65,9 +68,10 @@ pub mod wire;
 pub mod testutil;
 
 pub use error::{Error, ErrorKind, Result};
-pub use extract::Summary;
+pub use extract::{Grown, Summary};
 pub use flow::{CommunityId, Endpoint, FlowKey, Proto};
 pub use packet::Packet;
+pub use pivot::QuerySpec;
 pub use query::{tuple_community_id, FlowSpec, Query, QueryText};
 pub use search::{ScanOptions, Search};
 pub use sink::{FileSink, Sink};

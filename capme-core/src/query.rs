@@ -9,6 +9,7 @@ use crate::flow::{CommunityId, Endpoint, FlowKey, Proto};
 use crate::time::TimeWindow;
 use std::fmt;
 use std::net::IpAddr;
+use std::time::Duration;
 
 /// How a query names its flow.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,6 +175,52 @@ impl Query {
     pub fn new(flow: FlowSpec, window: TimeWindow) -> Query {
         Query { flow, window }
     }
+
+    /// The same flow over the window widened by `pad` on both sides ([`TimeWindow::padded`]):
+    /// what `--pad SECONDS` does to every query form.
+    pub fn padded(&self, pad: Duration) -> Query {
+        Query {
+            flow: self.flow.clone(),
+            window: self.window.padded(pad),
+        }
+    }
+}
+
+/// The largest `--pad`: one day (a pad only widens a window by a little; the window limit,
+/// `--max-window`, still applies to the result).
+pub const MAX_PAD: Duration = Duration::from_secs(86_400);
+
+/// Parses a number of seconds as typed for `--pad`: decimal digits with an optional fraction
+/// of 1 to 9 digits (`2`, `0.5`), no sign, no unit, no spaces, at most [`MAX_PAD`]. `field`
+/// names the field in errors.
+///
+/// ```
+/// use capme_core::query::parse_seconds;
+/// assert_eq!(parse_seconds("pad", "1.25")?, std::time::Duration::from_millis(1250));
+/// assert!(parse_seconds("pad", "-1").unwrap_err().to_string().contains("pad"));
+/// # Ok::<(), capme_core::Error>(())
+/// ```
+pub fn parse_seconds(field: &'static str, text: &str) -> Result<Duration> {
+    let bad = |why: &str| Error::invalid(field, text, why.to_string());
+    let (int, frac) = match text.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (text, None),
+    };
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    if !digits(int) || frac.is_some_and(|f| !digits(f) || f.len() > 9) {
+        return Err(bad(
+            "expected seconds: digits with an optional fraction of up to 9 digits (2, 0.5)",
+        ));
+    }
+    let secs: u64 = int.parse().map_err(|_| bad("seconds out of range"))?;
+    let nanos = frac.map_or(0, |f| {
+        f.parse::<u32>().unwrap_or(0) * 10u32.pow(9 - f.len() as u32)
+    });
+    let d = Duration::new(secs.min(u64::MAX / 2), nanos);
+    if d > MAX_PAD {
+        return Err(bad("longer than one day (86400 seconds)"));
+    }
+    Ok(d)
 }
 
 /// The text fields of a query, exactly as a user typed them (CLI options, Python keyword
@@ -387,6 +434,37 @@ mod tests {
         .parse()
         .unwrap_err();
         assert!(e.to_string().contains("stime"), "{e}");
+    }
+
+    #[test]
+    fn seconds_are_strict() {
+        assert_eq!(parse_seconds("pad", "0").unwrap(), Duration::ZERO);
+        assert_eq!(parse_seconds("pad", "2").unwrap(), Duration::from_secs(2));
+        assert_eq!(
+            parse_seconds("pad", "0.000000001").unwrap(),
+            Duration::from_nanos(1)
+        );
+        assert_eq!(parse_seconds("pad", "86400").unwrap(), MAX_PAD);
+        for bad in [
+            "",
+            " 1",
+            "1 ",
+            "-1",
+            "+1",
+            "1.",
+            ".5",
+            "1e3",
+            "2s",
+            "1.0000000001",
+            "86400.1",
+            "99999999999999999999999",
+        ] {
+            let e = parse_seconds("pad", bad).unwrap_err();
+            assert!(
+                matches!(&e, Error::InvalidQuery { field: "pad", value, .. } if value == bad),
+                "{bad:?}: {e}"
+            );
+        }
     }
 
     #[test]

@@ -247,6 +247,29 @@ impl TimeWindow {
     pub fn overlaps(&self, a: Timestamp, b: Timestamp) -> bool {
         a <= self.end && b >= self.start
     }
+
+    /// The window widened by `pad` on both sides, `[start - pad, end + pad]` (saturating), as
+    /// `--pad` does: a pivot's window comes from a log whose timestamps are rounded or taken
+    /// when the connection was seen, not when its first and last packets were captured.
+    ///
+    /// ```
+    /// use capme_core::TimeWindow;
+    /// let w = TimeWindow::parse("100", "100")?.padded(std::time::Duration::from_secs(2));
+    /// assert_eq!(w, TimeWindow::parse("98", "102")?);
+    /// # Ok::<(), capme_core::Error>(())
+    /// ```
+    pub fn padded(&self, pad: std::time::Duration) -> TimeWindow {
+        let ns = i64::try_from(pad.as_nanos()).unwrap_or(i64::MAX);
+        TimeWindow {
+            start: self.start.saturating_add_nanos(ns.saturating_neg()),
+            end: self.end.saturating_add_nanos(ns),
+        }
+    }
+
+    /// The length of the window, `end - start`, in nanoseconds (saturating).
+    pub fn len_nanos(&self) -> i64 {
+        self.end.as_nanos().saturating_sub(self.start.as_nanos())
+    }
 }
 
 impl fmt::Display for TimeWindow {
@@ -327,6 +350,18 @@ mod tests {
             );
         }
         assert!(TimeSpec::parse("stime", "0").is_ok());
+    }
+
+    #[test]
+    fn padded_widens_both_sides_and_saturates() {
+        let w = TimeWindow::parse("100.5", "101.25").unwrap();
+        let p = w.padded(std::time::Duration::from_millis(500));
+        assert_eq!(p.start, Timestamp(100 * NS));
+        assert_eq!(p.end, Timestamp(101 * NS + 750_000_000));
+        assert_eq!(w.padded(std::time::Duration::ZERO), w);
+        let all = TimeWindow::all().padded(std::time::Duration::from_secs(1));
+        assert_eq!(all, TimeWindow::all());
+        assert_eq!(p.len_nanos(), 1_750_000_000);
     }
 
     #[test]
