@@ -393,21 +393,12 @@ fn looks_textual(b: &[u8]) -> bool {
         .iter()
         .filter(|&&c| c < 0x20 && !matches!(c, b'\n' | b'\r' | b'\t' | 0x0c))
         .count();
-    bad == 0 && std::str::from_utf8(head).is_ok_or_cut()
-}
-
-trait Utf8Cut {
-    fn is_ok_or_cut(self) -> bool;
-}
-
-impl Utf8Cut for Result<&str, std::str::Utf8Error> {
-    /// Valid UTF-8, or valid up to a character cut at the end of the sample.
-    fn is_ok_or_cut(self) -> bool {
-        match self {
+    // Valid UTF-8, or valid up to a character cut at the end of the sample.
+    bad == 0
+        && match std::str::from_utf8(head) {
             Ok(_) => true,
             Err(e) => e.error_len().is_none(),
         }
-    }
 }
 
 /// A content type capme shows as text.
