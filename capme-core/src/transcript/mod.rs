@@ -183,13 +183,21 @@ impl Segment {
     /// "offset":0,"payload":"R0VU..."}`, these four keys exactly.
     pub fn to_json(&self) -> String {
         use base64::Engine;
-        serde_json::json!({
-            "direction": self.direction.as_str(),
-            "ts": self.ts.as_secs_f64(),
-            "offset": self.offset,
-            "payload": base64::engine::general_purpose::STANDARD.encode(&self.payload),
+        /// The keys in the order the interface names them.
+        #[derive(serde::Serialize)]
+        struct Line<'a> {
+            direction: &'a str,
+            ts: f64,
+            offset: u64,
+            payload: String,
+        }
+        serde_json::to_string(&Line {
+            direction: self.direction.as_str(),
+            ts: self.ts.as_secs_f64(),
+            offset: self.offset,
+            payload: base64::engine::general_purpose::STANDARD.encode(&self.payload),
         })
-        .to_string()
+        .unwrap_or_default()
     }
 }
 
