@@ -6,7 +6,7 @@
 //! ```
 //! let f = capme_gen::impaired::tcp(7, &capme_gen::impaired::Impairments::all());
 //! assert!(f.packets.windows(2).all(|w| w[0].0 <= w[1].0));
-//! assert_eq!(f.sent[0].len(), 6000);
+//! assert_eq!(f.sent[0].len(), 6000 + 700); // the two requests
 //! ```
 
 use capme_core::testutil::packet::{PacketBuilder, TcpFlags};
