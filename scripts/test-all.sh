@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of capme on a fresh machine: installs what the tests need (Debian's tcpdump
-# and tshark for the differential tests; capme-c's and capme-py's scripts install tcl8.6-dev,
+# and tshark for the differential tests, tcpflow for the transcript comparison; capme-c's and capme-py's scripts install tcl8.6-dev,
 # valgrind, pkg-config, python3-venv and, from PyPI, maturin, ziglang, pytest, splunk-sdk), then
 # formatting, lints, the whole test suite of the workspace, the Rust API examples, the C/Tcl and
 # the Python parts.
@@ -11,10 +11,11 @@ cd "$(dirname "$0")/.."
 need=()
 command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
 command -v tshark >/dev/null 2>&1 || need+=(tshark)
+command -v tcpflow >/dev/null 2>&1 || need+=(tcpflow)
 if [ ${#need[@]} -gt 0 ]; then
     SUDO=""
     [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    echo "installing ${need[*]} (Debian packages) for the differential tests"
+    echo "installing ${need[*]} (Debian packages) for the differential and transcript tests"
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
@@ -24,7 +25,8 @@ cargo fmt --all --check
 echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test"
-# CAPME_REQUIRE_TOOLS makes the differential tests fail, not skip, when tcpdump/tshark are missing.
+# CAPME_REQUIRE_TOOLS makes the differential and transcript tests fail, not skip, when
+# tcpdump/tshark/tcpflow are missing.
 CAPME_REQUIRE_TOOLS=1 cargo test --workspace
 echo "== examples (cargo run --example): the README's flow, 15 packets, as the CLI extracts it"
 # They are what Rust users copy from: run each so that none can rot. Outputs go to a temporary

@@ -32,6 +32,17 @@ enum Cmd {
         after_help = "Examples:\n  capme extract --store /nsm/sensor_data --sip 10.0.0.5 --spt 51234 \\\n      --dip 93.184.216.34 --dpt 80 --proto tcp --stime 1700000000 --etime 1700000100 -o flow.pcap\n  capme extract --store /nsm/sensor_data --community-id '1:wCb3OG7yAFWelaUydu0D+125CLM=' \\\n      --stime 2023-11-14T22:13:20Z --etime 2023-11-14T22:15:00Z --archive /nsm/capme-archive --json\n  capme extract --store /nsm/sensor_data -o flow.pcap \\\n      --url 'https://so/capme/index.php?sip=10.0.0.5&spt=51234&dip=93.184.216.34&dpt=80&stime=1700000000&etime=1700000100'\n  capme extract --store /nsm/sensor_data -o flow.pcap --whole-flow \\\n      --zeek-uid CHhAvVGS1DHFjwGM9 --zeek-logs /nsm/zeek/logs"
     )]
     Extract(Box<ExtractArgs>),
+    /// Print the payload of one flow's packets in a time window as a conversation (TCP
+    /// reassembled per direction, UDP one block per datagram, HTTP/1.x decoded).
+    ///
+    /// TCP: ordered by sequence number, retransmissions and overlaps de-duplicated (the first
+    /// copy of a byte wins), holes shown as [N bytes missing]. SRC is the side that sent the
+    /// SYN (else the first packet). Exit codes: 0 transcript written, 1 no packet matched
+    /// (no file is left), 2 invalid input, 3 store or I/O error.
+    #[command(
+        after_help = "Examples:\n  capme transcript --store /nsm/sensor_data --sip 10.0.0.5 --spt 51234 \\\n      --dip 93.184.216.34 --dpt 80 --proto tcp --stime 1700000000 --etime 1700000100\n  capme transcript --store /nsm/sensor_data --community-id '1:wCb3OG7yAFWelaUydu0D+125CLM=' \\\n      --stime 1700000000 --etime 1700000100 --style json -o flow.jsonl"
+    )]
+    Transcript(Box<TranscriptArgs>),
     /// List the capture files a time window would read, with their spans.
     Files(FilesArgs),
     /// Build the flow index of every capture file (pcap or pcapng) of a store, so that
@@ -230,6 +241,42 @@ struct ExtractArgs {
     search: SearchArgs,
 }
 
+#[derive(Args, Debug)]
+struct TranscriptArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
+    query: QueryArgs,
+    /// capme: the sguil/CapMe layout (HDR:/SRC:/DST: lines); plain: a readable conversation;
+    /// json: one JSON object per line and segment (direction, ts, offset, payload in base64).
+    #[arg(
+        long,
+        value_name = "STYLE",
+        default_value = "plain",
+        allow_hyphen_values = true
+    )]
+    style: String,
+    /// At most N payload bytes in the transcript (default 500000, as CapMe's maxtx); a
+    /// transcript that reaches it ends with a notice (json: on stderr).
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    maxtx: Option<String>,
+    /// Write the transcript to this new file instead of stdout (`-` is stdout). An existing
+    /// file is replaced only with --force.
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "FILE",
+        allow_hyphen_values = true
+    )]
+    output: Option<PathBuf>,
+    /// With -o: replace an existing regular file (never a directory, device, FIFO, socket or
+    /// link; never a file inside a store root).
+    #[arg(long)]
+    force: bool,
+    #[command(flatten)]
+    search: SearchArgs,
+}
+
 /// How a query searches: threads, indexes and limits (shared by the commands that search).
 #[derive(Args, Debug)]
 struct SearchArgs {
@@ -369,6 +416,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
         Cmd::Extract(a) => extract(*a),
+        Cmd::Transcript(a) => transcript(*a),
         Cmd::Files(a) => files(a),
         Cmd::CommunityId(a) => community_id(a),
         Cmd::Index(a) => index(a),
@@ -450,6 +498,73 @@ fn extract(a: ExtractArgs) -> Result<(), Error> {
         }
     } else {
         print!("{}", human_summary(&summary));
+    }
+    Ok(())
+}
+
+fn transcript(a: TranscriptArgs) -> Result<(), Error> {
+    use capme_core::transcript::{Style, TranscriptOptions};
+    let query = a.query.query()?;
+    let style = Style::parse("style", &a.style)?;
+    let mut opts = TranscriptOptions::new().style(style);
+    if let Some(n) = &a.maxtx {
+        opts = opts.maxtx(capme_core::store::limits::parse_count("maxtx", n)?)?;
+    }
+    let file = a.output.as_deref().filter(|p| p.as_os_str() != "-");
+    let mut store = a.search.open(&a.store)?;
+    let (query, grow_warning) = a.query.grow(&store, query)?;
+    if let Some(w) = &grow_warning {
+        eprintln!("capme: warning: {w}");
+    }
+    let progress = Progress::start(&mut store, &query)?;
+    let result = match file {
+        Some(path) => store.transcript_to_file(&query, &opts, path, a.force),
+        None => store.transcript(&query, &opts),
+    };
+    drop(progress);
+    let t = match result {
+        Ok(t) => t,
+        Err(e) => {
+            // Nothing matched: the warnings may explain it.
+            if let Some(s) = capme_core::Summary::of_no_packets(&e) {
+                for w in &s.warning_messages {
+                    eprintln!("capme: warning: {w}");
+                }
+            }
+            return Err(e);
+        }
+    };
+    for w in &t.warnings {
+        eprintln!("capme: warning: {w}");
+    }
+    match file {
+        Some(path) => println!(
+            "wrote {} transcript to {}: {} packets, {} bytes from src, {} from dst{}",
+            style.name(),
+            path.display(),
+            t.packets,
+            t.src_bytes,
+            t.dst_bytes,
+            if t.truncated {
+                " (truncated at maxtx)"
+            } else {
+                ""
+            }
+        ),
+        None => {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            out.write_all(t.text.as_bytes())
+                .and_then(|_| out.flush())
+                .map_err(|e| Error::io("<stdout>", e))?;
+        }
+    }
+    if t.truncated && style == Style::Json {
+        // The JSON lines carry only segments: the notice goes beside them.
+        eprintln!(
+            "capme: transcript truncated at maxtx = {} bytes: the flow has more payload than shown",
+            t.maxtx
+        );
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ use crate::sink::archive::{verify_cached, ArchiveDirs, CacheRecord};
 use crate::sink::{FileSink, Sink};
 use crate::store::{last_record_ts, Plan, Store, PLAN_MARGIN_NS};
 use crate::time::{TimeWindow, Timestamp};
+use crate::transcript::{Transcript, TranscriptBuilder, TranscriptOptions};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -343,6 +344,38 @@ impl Store {
         sum.community_id = community_id_of(query, stats.matched_key);
         sum.seal(started);
         Ok(sum)
+    }
+
+    /// The transcript of `query`'s flow ([`crate::transcript`]): the search's packets fed to a
+    /// [`TranscriptBuilder`], the search stopped once `opts.maxtx` payload bytes are in. As
+    /// [`Store::extract`]: an empty result is [`Error::NoPackets`], the store's window, packet
+    /// and byte limits apply, and the search's warnings are in [`Transcript::warnings`].
+    pub fn transcript(&self, query: &Query, opts: &TranscriptOptions) -> Result<Transcript> {
+        let mut builder = TranscriptBuilder::new(opts);
+        let sum = self.extract(query, &mut builder)?;
+        let mut t = builder.build();
+        t.warnings = sum.warning_messages;
+        Ok(t)
+    }
+
+    /// As [`Store::transcript`], and writes its text to a new file at `out`, as
+    /// [`Store::extract_to_file`] writes captures: checked before the search, written to a
+    /// temporary file and renamed into place; nothing that exists at `out` is replaced unless
+    /// `replace` (and then only a regular file); never a path inside a store root. No file is
+    /// left when the search fails or finds nothing.
+    pub fn transcript_to_file(
+        &self,
+        query: &Query,
+        opts: &TranscriptOptions,
+        out: impl AsRef<Path>,
+        replace: bool,
+    ) -> Result<Transcript> {
+        let out = out.as_ref();
+        self.refuse_inside_store("output", out)?;
+        crate::sink::check_output(out, replace)?;
+        let t = self.transcript(query, opts)?;
+        crate::sink::write_file_atomically(out, t.text.as_bytes(), replace)?;
+        Ok(t)
     }
 
     /// Extracts into a new capture file at `out` (pcap, or pcapng when inputs differ or the

@@ -14,9 +14,10 @@
 //! Each module imports only modules on lower rungs (`tests/ladder.rs` checks it):
 //!
 //! ```text
-//! extract   the whole job: plan → search → sink, the Summary, Store::search/extract,
+//! extract   the whole job: plan → search → sink, the Summary, Store::search/extract/transcript,
 //!           Store::grow_window (--whole-flow)
 //! pivot     a query from a CapMe/SOC URL or a Zeek conn.log uid; QuerySpec: every query form
+//! transcript  TCP reassembly, UDP datagrams, IP defragmentation, HTTP decoding: a sink
 //! sink      Sink; pcap and pcapng writers; FileSink (atomic); archive (naming, verified cache)
 //! search    scan loop, flow control, chains (fragments, reorder), merge; the matcher
 //! index     format, keys, build, view, query (open_reader), maintenance (build, orphans)
@@ -61,6 +62,7 @@ pub mod search;
 pub mod sink;
 pub mod store;
 pub mod time;
+pub mod transcript;
 pub mod wire;
 
 #[cfg(any(test, feature = "testutil"))]
@@ -77,3 +79,4 @@ pub use search::{ScanOptions, Search};
 pub use sink::{FileSink, Sink};
 pub use store::Store;
 pub use time::{TimeWindow, Timestamp};
+pub use transcript::{Style, Transcript, TranscriptOptions};

@@ -19,6 +19,7 @@ const LADDER: &[&[&str]] = &[
     &["index"],
     &["search"],
     &["sink"],
+    &["transcript"],
     &["pivot"],
     &["extract"],
 ];

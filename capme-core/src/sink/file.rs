@@ -83,20 +83,7 @@ impl FileSink {
 
     fn open(path: &Path, replace: bool) -> Result<FileSink> {
         let target = path.to_path_buf();
-        if target.as_os_str().is_empty() {
-            return Err(Error::invalid("output", "", "empty output path"));
-        }
-        check_target(&target, replace)?;
-        let dir = parent_dir(&target);
-        if !dir.is_dir() {
-            return Err(Error::io(
-                &dir,
-                std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    "output directory does not exist",
-                ),
-            ));
-        }
+        check_output(&target, replace)?;
         let pcapng = target
             .extension()
             .is_some_and(|x| x.eq_ignore_ascii_case("pcapng"));
@@ -183,6 +170,60 @@ impl FileSink {
 
 /// What may stand at an output path: nothing, or (when `replace`) a regular file. A
 /// directory, device, FIFO, socket or symlink is refused whatever `replace` says.
+/// Checks that a new output file may be written at `target`: a non-empty path whose directory
+/// exists, where nothing stands, or (with `replace`) a regular file. The check every output of
+/// capme makes before its search (capture files, transcripts).
+pub fn check_output(target: &Path, replace: bool) -> Result<()> {
+    if target.as_os_str().is_empty() {
+        return Err(Error::invalid("output", "", "empty output path"));
+    }
+    check_target(target, replace)?;
+    let dir = parent_dir(target);
+    if !dir.is_dir() {
+        return Err(Error::io(
+            &dir,
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "output directory does not exist",
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Writes `contents` to a new file at `target` as [`FileSink`] writes captures: checked by
+/// [`check_output`], written to a temporary file beside it and renamed into place (never over
+/// an existing file unless `replace`, and then only a regular file).
+pub fn write_file_atomically(target: &Path, contents: &[u8], replace: bool) -> Result<()> {
+    use std::io::Write;
+    check_output(target, replace)?;
+    let mut tmp = crate::io::temp_beside(target).map_err(|e| Error::io(parent_dir(target), e))?;
+    tmp.write_all(contents)
+        .and_then(|_| tmp.flush())
+        .map_err(|e| Error::io(tmp.path(), e))?;
+    persist(tmp, target, replace)
+}
+
+/// Renames a finished temporary file to `target`: atomically refused when something appeared
+/// there, unless `replace` (checked again: the target may have changed since the first check).
+fn persist(tmp: NamedTempFile, target: &Path, replace: bool) -> Result<()> {
+    check_target(target, replace)?;
+    if replace {
+        tmp.persist(target)
+            .map_err(|e| Error::io(target, e.error))?;
+    } else {
+        // Atomic: fails if a file appeared at the target since the check.
+        tmp.persist_noclobber(target).map_err(|e| {
+            if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                exists_error(target)
+            } else {
+                Error::io(target, e.error)
+            }
+        })?;
+    }
+    Ok(())
+}
+
 fn check_target(target: &Path, replace: bool) -> Result<()> {
     let meta = match std::fs::symlink_metadata(target) {
         Ok(m) => m,
@@ -318,21 +359,7 @@ impl Sink for FileSink {
         drop(file);
         let tmp = self.tmp.take().expect("a written sink has a temp file");
         // Checked again now: the target may have appeared (or changed) during the search.
-        check_target(&self.target, self.replace)?;
-        if self.replace {
-            tmp.persist(&self.target)
-                .map_err(|e| Error::io(&self.target, e.error))?;
-        } else {
-            // Atomic: fails if a file appeared at the target since the check.
-            tmp.persist_noclobber(&self.target).map_err(|e| {
-                if e.error.kind() == std::io::ErrorKind::AlreadyExists {
-                    exists_error(&self.target)
-                } else {
-                    Error::io(&self.target, e.error)
-                }
-            })?;
-        }
-        Ok(())
+        persist(tmp, &self.target, self.replace)
     }
 }
 

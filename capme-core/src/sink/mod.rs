@@ -11,7 +11,7 @@ pub mod file;
 pub mod pcap;
 pub mod pcapng;
 
-pub use file::FileSink;
+pub use file::{check_output, write_file_atomically, FileSink};
 pub use pcap::PcapFileWriter;
 pub use pcapng::PcapngFileWriter;
 

@@ -16,7 +16,7 @@
 //! | link | [`LinkType`], [`EthernetFrame`], [`SllHeader`], [`Sll2Header`], [`NullHeader`] |
 //! | shim | [`VlanTag`], [`MplsLabel`] |
 //! | network | [`Ipv4Packet`], [`Ipv6Packet`], [`Ipv6ExtHeader`], [`Ipv6FragmentHeader`] |
-//! | transport | [`PortsHeader`], [`IcmpHeader`]; [`Proto`] (the IP protocol number) |
+//! | transport | [`PortsHeader`], [`IcmpHeader`], [`TcpHeader`], [`UdpHeader`]; [`Proto`] (the IP protocol number) |
 
 pub mod decode;
 pub mod ethernet;
@@ -29,7 +29,10 @@ pub mod sll;
 pub mod transport;
 pub mod vlan;
 
-pub use decode::{decode, network_layer, Decoded, Fragment, NetworkLayer};
+pub use decode::{
+    decode, decode_ip, network_layer, skip_ipv6_extensions, Decoded, Fragment, IpDatagram,
+    NetworkLayer,
+};
 pub use ethernet::{EtherType, EtherTypeTail, EthernetFrame};
 pub use ipv4::Ipv4Packet;
 pub use ipv6::{Ipv6ExtHeader, Ipv6FragmentHeader, Ipv6Packet};
@@ -37,7 +40,7 @@ pub use link::{AddressFamily, LinkType, NullHeader};
 pub use mpls::MplsLabel;
 pub use proto::Proto;
 pub use sll::{Sll2Header, SllHeader};
-pub use transport::{IcmpHeader, PortsHeader};
+pub use transport::{IcmpHeader, PortsHeader, TcpHeader, UdpHeader};
 pub use vlan::VlanTag;
 
 use std::ops::Range;

@@ -49,6 +49,7 @@
 //! `benches/scale.py`.
 
 mod flow;
+pub mod impaired;
 mod manifest;
 mod named;
 pub mod scale;

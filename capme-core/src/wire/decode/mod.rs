@@ -47,6 +47,25 @@ pub struct Decoded {
     pub frag: Option<Fragment>,
 }
 
+/// An IP datagram or fragment with the bytes after its IP headers: what a full decode (for
+/// transcripts) starts from. See [`decode_ip`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpDatagram<'a> {
+    /// Source address.
+    pub src: IpAddr,
+    /// Destination address.
+    pub dst: IpAddr,
+    /// Upper-layer protocol; for an IPv6 fragment, the fragment header's next header (which may
+    /// be an extension header of the fragmentable part: see [`skip_ipv6_extensions`]).
+    pub proto: Proto,
+    /// Present when the packet is an IP fragment (first or later).
+    pub frag: Option<Fragment>,
+    /// The bytes after the IP header (IPv6: after the extension headers, or after the fragment
+    /// header of a fragment), up to the IP length or the end of the capture. For a fragment,
+    /// this fragment's part of the datagram's payload, starting at `frag.offset * 8`.
+    pub payload: &'a [u8],
+}
+
 /// The IP packet found under the link layer: its version and bytes (IP header first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NetworkLayer<'a> {
@@ -75,6 +94,85 @@ pub fn decode(linktype: u32, data: &[u8]) -> Option<Decoded> {
         NetworkLayer::Ipv4(bytes) => decode_ipv4(bytes),
         NetworkLayer::Ipv6(bytes) => decode_ipv6(bytes),
     }
+}
+
+/// The full decode's first step: addresses, protocol, fragment information and the bytes after
+/// the IP headers of a packet of the given link type. `None` when it is not IP or its headers
+/// are cut short. Transport headers are left to [`TcpHeader`](super::TcpHeader) and
+/// [`UdpHeader`](super::UdpHeader); fragments to the caller's reassembly.
+pub fn decode_ip(linktype: u32, data: &[u8]) -> Option<IpDatagram<'_>> {
+    match network_layer(linktype, data)? {
+        NetworkLayer::Ipv4(bytes) => {
+            let ip = Ipv4Packet::new_checked(bytes)?;
+            Some(IpDatagram {
+                src: IpAddr::V4(ip.src_addr()),
+                dst: IpAddr::V4(ip.dst_addr()),
+                proto: ip.protocol(),
+                frag: ip.is_fragment().then(|| Fragment {
+                    id: u32::from(ip.ident()),
+                    offset: ip.frag_offset(),
+                    more: ip.more_frags(),
+                }),
+                payload: ip.payload(),
+            })
+        }
+        NetworkLayer::Ipv6(bytes) => {
+            let ip = Ipv6Packet::new_checked(bytes)?;
+            let mut proto = ip.next_header();
+            let mut payload = ip.payload();
+            let mut frag = None;
+            let mut walked = 0;
+            while Ipv6ExtHeader::is_extension(proto) {
+                walked += 1;
+                if walked > MAX_EXTENSION_HEADERS {
+                    return None;
+                }
+                if proto == next_header::FRAGMENT {
+                    let header = Ipv6FragmentHeader::new_checked(payload)?;
+                    proto = header.next_header();
+                    payload = header.payload();
+                    let (offset, more) = (header.frag_offset(), header.more_frags());
+                    if offset != 0 || more {
+                        frag = Some(Fragment {
+                            id: header.ident(),
+                            offset,
+                            more,
+                        });
+                        // What follows is the fragmentable part: reassembled first.
+                        break;
+                    }
+                } else {
+                    let header = Ipv6ExtHeader::new_checked(payload, proto)?;
+                    proto = header.next_header();
+                    payload = header.payload();
+                }
+            }
+            Some(IpDatagram {
+                src: IpAddr::V6(ip.src_addr()),
+                dst: IpAddr::V6(ip.dst_addr()),
+                proto,
+                frag,
+                payload,
+            })
+        }
+    }
+}
+
+/// Skips the IPv6 extension headers at the start of `bytes` (the fragmentable part of a
+/// reassembled datagram, whose first header is `proto`): the upper-layer protocol and its
+/// bytes. `None` when a header is cut short or the chain is too long.
+pub fn skip_ipv6_extensions(mut proto: Proto, mut bytes: &[u8]) -> Option<(Proto, &[u8])> {
+    let mut walked = 0;
+    while Ipv6ExtHeader::is_extension(proto) && proto != next_header::FRAGMENT {
+        walked += 1;
+        if walked > MAX_EXTENSION_HEADERS {
+            return None;
+        }
+        let header = Ipv6ExtHeader::new_checked(bytes, proto)?;
+        proto = header.next_header();
+        bytes = header.payload();
+    }
+    Some((proto, bytes))
 }
 
 /// Strips the link layer, VLAN tags and MPLS labels of a packet of the given link type.

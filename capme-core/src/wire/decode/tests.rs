@@ -593,5 +593,56 @@ fn wire_decode_random_bytes_never_panic() {
         let cut = (next() % (pkt.len() as u64 + 1)) as usize;
         let _ = decode(linktype, &pkt);
         let _ = decode(linktype, &pkt[..cut]);
+        for d in [decode_ip(linktype, &pkt), decode_ip(linktype, &pkt[..cut])]
+            .into_iter()
+            .flatten()
+        {
+            let _ = skip_ipv6_extensions(d.proto, d.payload);
+        }
     }
+}
+
+#[test]
+fn wire_decode_ip_gives_the_bytes_after_the_ip_headers() {
+    // IPv4 with options: the payload starts after them, padding beyond the length dropped.
+    let mut p = ipv4_full(17, &ports(1, 2), 4, 0, 9);
+    p.extend_from_slice(&[0, 0]);
+    let d = decode_ip(228, &p).unwrap();
+    assert_eq!(
+        (d.proto, d.frag, d.payload),
+        (Proto::UDP, None, &ports(1, 2)[..])
+    );
+    // An IPv4 later fragment: its bytes, offset and id.
+    let p = ipv4_full(17, &[7; 8], 0, 0x2000 | 3, 9);
+    let d = decode_ip(228, &p).unwrap();
+    assert_eq!(
+        d.frag,
+        Some(Fragment {
+            id: 9,
+            offset: 3,
+            more: true
+        })
+    );
+    assert_eq!(d.payload, &[7; 8]);
+    // IPv6 after hop-by-hop: the upper layer's bytes.
+    let p = ipv6(0, &ext(6, 1, &ports(3, 4)));
+    let d = decode_ip(229, &p).unwrap();
+    assert_eq!((d.proto, d.payload), (Proto::TCP, &ports(3, 4)[..]));
+    // An IPv6 first fragment whose fragmentable part starts with destination options.
+    let p = ipv6(44, &frag6(60, 0, true, 5, &ext(17, 1, &ports(5, 6))));
+    let d = decode_ip(229, &p).unwrap();
+    assert_eq!(
+        d.frag,
+        Some(Fragment {
+            id: 5,
+            offset: 0,
+            more: true
+        })
+    );
+    assert_eq!(d.proto, Proto(60));
+    let (proto, rest) = skip_ipv6_extensions(d.proto, d.payload).unwrap();
+    assert_eq!((proto, rest), (Proto::UDP, &ports(5, 6)[..]));
+    // Cut short: no datagram; a cut extension chain: no upper layer.
+    assert!(decode_ip(229, &p[..39]).is_none());
+    assert!(skip_ipv6_extensions(Proto(60), &[17]).is_none());
 }
