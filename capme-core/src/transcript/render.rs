@@ -142,7 +142,9 @@ impl Writer {
                 let _ = writeln!(w.s, "HDR: Dst IP:\t\t{}", ip(t.dst));
                 let _ = writeln!(w.s, "HDR: Src Port:\t\t{}", port(t.src));
                 let _ = writeln!(w.s, "HDR: Dst Port:\t\t{}", port(t.dst));
-                let _ = writeln!(w.s, "HDR: {}", "=".repeat(80));
+                // sguild 0.8 ended the header block with one blank message, which CapMe's
+                // cliscript.tcl printed as `HDR:  ` (SguildTranscript.tcl, GenerateXscript).
+                let _ = writeln!(w.s, "HDR:  ");
             }
             Style::Plain | Style::Json => {
                 let proto = t.proto.map(|p| p.to_string()).unwrap_or_else(|| "?".into());

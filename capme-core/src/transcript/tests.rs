@@ -104,6 +104,10 @@ fn plain_capme_and_json_styles_of_an_http_flow() {
             "HDR: Dst Port:\t\t80"
         ]
     );
+    assert_eq!(
+        lines[7], "HDR:  ",
+        "the header block ends as cliscript.tcl printed it"
+    );
     assert_eq!(lines[8], "SRC: GET /index.html HTTP/1.1");
     assert_eq!(lines[11], "DST: HTTP/1.1 200 OK");
     assert_eq!(lines.last(), Some(&"DST: hello"));
