@@ -17,6 +17,9 @@
 //! | [`decoder`] | `wire::decode`, `wire::network_layer`, `FlowKey::of_decoded`, Community ID |
 //! | [`index`] | `IndexView::open` (from a file) + `records`/`cid_candidates`, `FileIndex::from_bytes` |
 //! | [`query`] | `QueryText::parse`, `TimeWindow::parse`, `CommunityId` `FromStr`, `tuple_community_id` |
+//! | [`catalogue`] | `CatalogueView::open` (from a file) + `dirs`/`fresh_entries`, also with checksums made right |
+//! | [`transcript`] | the records of a capture (as [`pcap_reader`] reads them) through `TranscriptBuilder`, every style |
+//! | [`pivot`] | `pivot::url::parse` of the text, and `pivot::zeek::find_conn` over it as a conn.log |
 
 // The index format's own checksum, to make mutated indexes' checksums right again.
 use capme_core::capture::{sniff_format, CaptureReader, SniffedFormat};
@@ -39,6 +42,9 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("decoder", decoder),
     ("index", index),
     ("query", query),
+    ("catalogue", catalogue),
+    ("transcript", transcript),
+    ("pivot", pivot),
 ];
 
 /// Legacy pcap reader. Inputs that start with the pcapng magic are left to [`pcapng_reader`].
@@ -391,5 +397,156 @@ fn check_community_id(text: &str) {
         assert!(id.matches(text));
         assert_eq!(id.to_base64().parse::<CommunityId>().ok(), Some(id));
         assert_eq!(id.to_hex().parse::<CommunityId>().ok(), Some(id));
+    }
+}
+
+/// A store catalogue as a file: opened, every directory read, each looked up fresh; then
+/// again with every checksum made right, so that mutations reach the parsers behind them.
+/// Checks that a catalogue that opens gives each directory at most once per path.
+pub fn catalogue(data: &[u8]) {
+    catalogue_once(data);
+    let mut fixed = data.to_vec();
+    if fix_catalogue_checksums(&mut fixed) && fixed != data {
+        catalogue_once(&fixed);
+    }
+}
+
+fn catalogue_once(data: &[u8]) {
+    use capme_core::store::catalogue::CatalogueView;
+    let mut file = tempfile::NamedTempFile::new().expect("a temporary file");
+    file.write_all(data).expect("write the temporary catalogue");
+    file.flush().expect("flush");
+    let Ok(Some(view)) = CatalogueView::open(file.path()) else {
+        return;
+    };
+    let _ = view.dirs();
+    for h in view.heads() {
+        let _ = view.fresh_entries(&h.rel, h.stamp);
+        if let Some((a, b)) = h.starts {
+            let _ = (a.as_nanos(), b.as_nanos());
+        }
+    }
+}
+
+/// Rewrites a catalogue's section checksums (in its table) and then its table checksum, as
+/// `catalogue::to_bytes` computes them. False when the bytes are too short for a header.
+fn fix_catalogue_checksums(v: &mut [u8]) -> bool {
+    let Some(table_len) = le32(v, 28).map(|n| n as usize) else {
+        return false;
+    };
+    let Some(ndirs) = le32(v, 24) else {
+        return false;
+    };
+    let end = 32 + table_len;
+    if v.len() < end + 8 {
+        return false;
+    }
+    let mut p = 32;
+    for _ in 0..ndirs.min(4096) {
+        let Some(rel) = le32(v, p).map(|n| n as usize) else {
+            break;
+        };
+        // rel, dev, ino, mtime, racy, files, min, max, then offset, length, checksum.
+        let at = p + 4 + rel + 8 + 8 + 8 + 1 + 4 + 8 + 8;
+        let (Some(off), Some(len)) = (le64(v, at), le64(v, at + 8)) else {
+            break;
+        };
+        if at + 24 > end {
+            break;
+        }
+        let sum = usize::try_from(off)
+            .ok()
+            .zip(usize::try_from(len).ok())
+            .and_then(|(o, l)| v.get(o..o.checked_add(l)?))
+            .map(sum64);
+        if let Some(sum) = sum {
+            v[at + 16..at + 24].copy_from_slice(&sum.to_le_bytes());
+        }
+        p = at + 24;
+    }
+    let sum = sum64(&v[..end]);
+    v[end..end + 8].copy_from_slice(&sum.to_le_bytes());
+    true
+}
+
+fn le64(b: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
+}
+
+/// The records of a capture through the transcript builder, in every style and with a small
+/// and the default byte cap. Checks that a transcript never holds more payload than its cap
+/// allows, and that the json style has one line per segment.
+pub fn transcript(data: &[u8]) {
+    use capme_core::transcript::{Style, TranscriptBuilder, TranscriptOptions};
+    use std::sync::Arc;
+    let Ok(mut r) = CaptureReader::from_read(
+        Box::new(Cursor::new(data.to_vec())),
+        PathBuf::from("fuzz.input"),
+    ) else {
+        return;
+    };
+    let mut packets = Vec::new();
+    while let Ok(Some((rec, iface))) = r.next_with_interface() {
+        packets.push(capme_core::Packet {
+            ts: rec.ts,
+            ts_raw: rec.ts_raw,
+            orig_len: rec.orig_len,
+            data: rec.data.to_vec().into(),
+            iface: Arc::new(iface.clone()),
+            sensor: Arc::from("fuzz"),
+            file: Arc::from(std::path::Path::new("fuzz.input")),
+        });
+        if packets.len() >= 4096 {
+            break;
+        }
+    }
+    for style in [Style::Plain, Style::Capme, Style::Json] {
+        for maxtx in [64, 500_000] {
+            let opts = TranscriptOptions::new()
+                .style(style)
+                .maxtx(maxtx)
+                .expect("a cap above 0");
+            let mut b = TranscriptBuilder::new(&opts);
+            for p in &packets {
+                if !b.push(p) {
+                    break;
+                }
+            }
+            let t = b.build();
+            let payload: u64 = t.segments.iter().map(|s| s.payload.len() as u64).sum();
+            assert!(
+                payload <= maxtx,
+                "{payload} payload bytes past maxtx {maxtx}"
+            );
+            if style == Style::Json {
+                assert_eq!(
+                    t.text.lines().count(),
+                    t.segments.len(),
+                    "one json line per segment"
+                );
+            }
+        }
+    }
+}
+
+/// The text as a CapMe/SOC URL, and the bytes as a Zeek conn.log searched for a uid (the
+/// text's first word, and `CfuzzUid`). Checks that a parsed URL names a flow form.
+pub fn pivot(data: &[u8]) {
+    use capme_core::pivot::{url, zeek};
+    let text = String::from_utf8_lossy(data);
+    if let Ok(fields) = url::parse(&text) {
+        let _ = fields.query(None, None);
+        let _ = fields.query(Some("1700000000"), Some("1700000100"));
+    }
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let log = dir.path().join("conn.log");
+    std::fs::write(&log, data).expect("write the temporary conn.log");
+    let first = text.split_whitespace().next().unwrap_or("C");
+    for uid in [first, "CfuzzUid"] {
+        if let Ok(c) = zeek::find_conn(uid, &log) {
+            assert_eq!(c.uid, uid);
+            let _ = c.fields().query(None, None);
+        }
+        let _ = zeek::find_conn(uid, dir.path());
     }
 }
