@@ -12,8 +12,8 @@
  *   prints after "capme: ").
  * - Every object the library allocates is freed by exactly one function, called at most once:
  *   capme_options_free, capme_store_free, capme_query_free, capme_search_free,
- *   capme_summary_free, capme_string_free. Never free() them. Strings returned by accessors
- *   belong to their object; static strings (capme_version, capme_status_kind) are never freed.
+ *   capme_summary_free, capme_transcript_result_free, capme_string_free. Never free() them.
+ *   Strings returned by accessors belong to their object; static strings (capme_version, capme_status_kind) are never freed.
  * - Handles are opaque and every pointer argument is checked for NULL: fallible functions
  *   return CAPME_NULL naming the argument, accessors return 0, false or NULL, frees ignore it.
  * - No Rust panic crosses this boundary: it is reported as CAPME_PANIC.
@@ -69,7 +69,8 @@ typedef enum capme_status {
 // once while no setter runs.
 typedef struct capme_options capme_options;
 
-// A query: a flow (5-tuple or Community ID) and an inclusive time window.
+// A query: a flow (5-tuple or Community ID; from a link or a Zeek uid they are found first) and
+// an inclusive time window.
 //
 // Created by one of the `capme_query_new_*()` functions, freed by `capme_query_free()`. It has
 // no parent, and searches and summaries made from it do not borrow it (it may be freed while
@@ -107,6 +108,14 @@ typedef struct capme_store capme_store;
 // Thread-safety: it is immutable; several threads may read it at once.
 typedef struct capme_summary capme_summary;
 
+// A built transcript: its text and the stream segments it was made from.
+//
+// Created by `capme_transcript_build()`, freed by `capme_transcript_result_free()`. It has no
+// parent: it is independent of the store and query it came from. The text and the segment
+// views its accessors return are owned by it and valid until it is freed. Thread-safety: it
+// is immutable; several threads may read it at once.
+typedef struct capme_transcript_result capme_transcript_result;
+
 // One matched packet, filled by `capme_search_next()`.
 //
 // A view: `data`, `sensor` and `file` point into the search and are valid until the next call of
@@ -128,6 +137,25 @@ typedef struct capme_packet {
   // Path of the capture file the packet was read from (NUL-terminated).
   const char *file;
 } capme_packet;
+
+// One segment of a transcript (`capme_transcript_segment()`): the new bytes of one TCP
+// segment, or one UDP datagram's payload, as the json style's lines carry them.
+//
+// A view into its `capme_transcript_result`: `direction` and `payload` are valid until the
+// result is freed.
+typedef struct capme_segment {
+  // "src" (the side that opened the connection) or "dst" (a static string).
+  const char *direction;
+  // Timestamp of the packet that carried it, nanoseconds since the Unix epoch (UTC).
+  int64_t ts_ns;
+  // Offset of its first byte in that direction's stream (a hole the capture never filled is
+  // a jump in the offsets).
+  uint64_t offset;
+  // The raw stream bytes (`len` bytes, not decoded; NULL only when `len` is 0).
+  const uint8_t *payload;
+  // Number of bytes at `payload`.
+  size_t len;
+} capme_segment;
 
 #ifdef __cplusplus
 extern "C" {
@@ -152,7 +180,7 @@ const char *capme_status_kind(int status);
 // The library version, e.g. "0.1.0". A static string; never free it. Thread-safe.
 const char *capme_version(void);
 
-// Frees a string allocated by the library (`capme_community_id()`). NULL is ignored. Call at
+// Frees a string allocated by the library (`capme_community_id()`, `capme_transcript()`). NULL is ignored. Call at
 // most once per string, and never on strings that accessors return (those are owned by their
 // object).
 //
@@ -309,6 +337,81 @@ enum capme_status capme_query_new_community_id(const char *community_id, const c
 // # Safety
 // As `capme_query_new_community_id()`.
 enum capme_status capme_query_new_community_id_ns(const char *community_id, int64_t start_ns, int64_t end_ns, struct capme_query **out);
+
+// A query from any of its forms, as `capme extract`'s query options give it (capme-core's
+// `QuerySpec`, the CLI's one entry point): `n` pairs `names[i]` = `values[i]`, names among
+// "sip", "spt", "dip", "dpt", "proto" (a 5-tuple), "community_id", "url" (a CapMe
+// `index.php?sip=...` or SOC `joblookup?ncid=...` link), "zeek_uid" with "zeek_logs" (a
+// directory searched for conn logs, or one log; bytes as the OS takes them), "stime",
+// "etime" (required for a 5-tuple or a Community ID; for a URL they replace its window;
+// refused with a Zeek uid) and "pad" (seconds added to each side of the window, e.g. "5" or
+// "0.5"; default 0, or 2 for a window derived from a Zeek record or a SOC `time`). A NULL
+// value is the same as leaving the name out. Exactly one flow form is allowed.
+//
+// On success `*out` is a new query (free it with `capme_query_free()`); on failure NULL and
+// CAPME_INVALID (the message names the field: an unknown name is `invalid field "x"`, a name
+// given twice `invalid sip "": given twice`, two flow forms name the second), CAPME_IO (a
+// conn log that cannot be read), CAPME_NO_PACKETS (a Zeek uid in no conn log) or CAPME_NULL.
+//
+// # Safety
+// `names` and `values` point to `n` pointers each (or are NULL when `n` is 0); every name is
+// a valid NUL-terminated string, every value NULL or one; `out` is valid for a write.
+enum capme_status capme_query_new_fields(const char *const *names, const char *const *values, size_t n, struct capme_query **out);
+
+// A query from a CapMe link (`https://host/capme/index.php?sip=..&spt=..&dip=..&dpt=..&stime=..&etime=..`,
+// optional `proto`) or a Security Onion Console link (`joblookup?ncid=<Community ID>&time=<RFC 3339>`),
+// as the CLI's `--url`. `stime`/`etime` (NULL: the link's own window) replace the link's
+// window; `pad` (NULL: the default, 0 for a link's `stime`/`etime`, 2 s around a SOC `time`)
+// widens it by that many seconds on each side. The same as `capme_query_new_fields()` with
+// "url", "stime", "etime" and "pad".
+//
+// On success `*out` is a new query (free it with `capme_query_free()`); on failure NULL, with
+// CAPME_INVALID naming the field (`invalid spt "65536": ...`, `the CapMe URL gives no etime;
+// ...`) or CAPME_NULL (`url`).
+//
+// # Safety
+// Every string is NULL or valid and NUL-terminated; `out` is valid for a write.
+enum capme_status capme_query_new_url(const char *url, const char *stime, const char *etime, const char *pad, struct capme_query **out);
+
+// A query from the uid of a Zeek connection (`CHhAvVGS1DHFjwGM9`), as the CLI's `--zeek-uid
+// UID --zeek-logs LOGS`: LOGS (bytes as the OS takes them) is a directory searched
+// recursively for `conn.log`, `conn.*.log` and their `.gz` (TSV or JSON lines), or one log
+// file; the record's 5-tuple and `[ts, ts + duration]` make the query, padded by `pad`
+// seconds on each side (NULL: 2). The same as `capme_query_new_fields()` with "zeek_uid",
+// "zeek_logs" and "pad".
+//
+// On success `*out` is a new query (free it with `capme_query_free()`); on failure NULL, with
+// CAPME_NO_PACKETS (the uid is in no conn log: the message says how many files and records
+// were searched), CAPME_INVALID (a record that cannot be used, naming `zeek_uid`, the file
+// and the line; a bad `pad`), CAPME_IO or CAPME_NULL (`uid`, `logs`).
+//
+// # Safety
+// Every string is NULL or valid and NUL-terminated; `out` is valid for a write.
+enum capme_status capme_query_new_zeek_uid(const char *uid, const char *logs, const char *pad, struct capme_query **out);
+
+// The query's window as inclusive epoch nanoseconds: `*start_ns` and `*end_ns` set, true; false
+// (nothing written) when an argument is NULL. For a query from a link or a Zeek uid, or a
+// grown one, this is the window that will be searched.
+//
+// # Safety
+// `query` is NULL or a live query; `start_ns` and `end_ns` are NULL or valid for a write.
+bool capme_query_window_ns(const struct capme_query *query, int64_t *start_ns, int64_t *end_ns);
+
+// The CLI's `--whole-flow`: a new query over `query`'s window grown while packets of the flow
+// keep appearing in `store`, i.e. the smallest window containing `query`'s such that no packet
+// of the flow lies within 60 s outside it (one search of at most 60 s per step, forward then
+// backward). It never grows past the store's window limit (`capme_options_set_max_window_secs()`);
+// `*limited` (when not NULL) tells whether it stopped there (the flow may go on beyond).
+//
+// On success `*out` is a new query (free it with `capme_query_free()`); `query` is unchanged.
+// On failure `*out` is NULL: CAPME_INVALID (a window already longer than the limit), CAPME_IO,
+// CAPME_CANCELLED, CAPME_NULL. A flow without packets in the window is not an error: the
+// window stays as it is.
+//
+// # Safety
+// `store` and `query` are NULL or live handles; `out` is valid for a write; `limited` is NULL
+// or valid for a write.
+enum capme_status capme_store_grow_window(const struct capme_store *store, const struct capme_query *query, struct capme_query **out, bool *limited);
 
 // Frees a query. NULL is ignored. Call at most once per query.
 //
@@ -501,6 +604,97 @@ const char *capme_summary_warning(const struct capme_summary *summary, size_t i)
 // # Safety
 // `summary` is NULL or a summary from `capme_extract_to_*()` not freed yet.
 void capme_summary_free(struct capme_summary *summary);
+
+// The transcript of `query`'s flow, as `capme transcript --style STYLE --maxtx MAXTX` prints
+// it: `style` "capme" (sguil's xscript layout: `HDR:` lines, then `SRC:`/`DST:` lines),
+// "plain" (a readable conversation) or "json" (one JSON object per line and segment, keys
+// `direction`, `ts`, `offset`, `payload` in base64), NULL for "plain"; `maxtx` the most payload
+// bytes transcribed (0: the default, 500000), past which the search stops and the text styles
+// end with `[transcript truncated at maxtx = N bytes: ...]` (the json style carries only
+// segments: `capme_transcript_result_truncated()` tells). TCP is reassembled, UDP shown per
+// datagram, HTTP/1.x decoded in the text styles.
+//
+// The string is NUL-terminated and contains no other NUL: payload bytes other than printable
+// ASCII, tab and newline are shown as `.` in the text styles, and the json style is base64.
+//
+// On success `*out` is a new string (free it with `capme_string_free()`); on failure NULL,
+// with CAPME_NO_PACKETS (nothing matched), CAPME_INVALID (a bad `style`, naming it: `invalid
+// style "x": expected capme, plain or json`), CAPME_IO, CAPME_CANCELLED or CAPME_NULL.
+//
+// # Safety
+// `store` and `query` are NULL or live handles; `style` is NULL or a valid NUL-terminated
+// string; `out` is valid for a write.
+enum capme_status capme_transcript(const struct capme_store *store, const struct capme_query *query, const char *style, uint64_t maxtx, char **out);
+
+// As `capme_transcript()`, but the result is an object: its text
+// (`capme_transcript_result_text()`), its segments (`capme_transcript_segment()`, the raw
+// bytes of each direction's stream, in any style) and its counts.
+//
+// On success `*out` is a new result (free it with `capme_transcript_result_free()`); on
+// failure NULL, with the statuses of `capme_transcript()`.
+//
+// # Safety
+// As `capme_transcript()`.
+enum capme_status capme_transcript_build(const struct capme_store *store, const struct capme_query *query, const char *style, uint64_t maxtx, struct capme_transcript_result **out);
+
+// The transcript's text, as `capme_transcript()` returns it. Owned by the result; NULL when
+// `result` is NULL.
+//
+// # Safety
+// `result` is NULL or a live result.
+const char *capme_transcript_result_text(const struct capme_transcript_result *result);
+
+// The number of segments (`capme_transcript_segment()`); 0 when `result` is NULL.
+//
+// # Safety
+// `result` is NULL or a live result.
+size_t capme_transcript_segment_count(const struct capme_transcript_result *result);
+
+// Segment number `i` (0-based, in the order delivered; each direction in offset order): true
+// and `*out` filled (its pointers valid until the result is freed); false when `i` is out of
+// range or an argument is NULL.
+//
+// # Safety
+// `result` is NULL or a live result; `out` is NULL or valid for a write.
+bool capme_transcript_segment(const struct capme_transcript_result *result, size_t i, struct capme_segment *out);
+
+// True when the transcript stopped at `maxtx`: it holds the first `maxtx` payload bytes and
+// the flow has more. False when `result` is NULL.
+//
+// # Safety
+// `result` is NULL or a live result.
+bool capme_transcript_result_truncated(const struct capme_transcript_result *result);
+
+// Packets the transcript consumed; 0 when `result` is NULL.
+//
+// # Safety
+// `result` is NULL or a live result.
+uint64_t capme_transcript_result_packets(const struct capme_transcript_result *result);
+
+// Payload bytes from the source side in the transcript; 0 when `result` is NULL.
+//
+// # Safety
+// `result` is NULL or a live result.
+uint64_t capme_transcript_result_src_bytes(const struct capme_transcript_result *result);
+
+// Payload bytes from the destination side in the transcript; 0 when `result` is NULL.
+//
+// # Safety
+// `result` is NULL or a live result.
+uint64_t capme_transcript_result_dst_bytes(const struct capme_transcript_result *result);
+
+// Stream bytes the capture does not hold (the sum of the holes); 0 when `result` is NULL.
+//
+// # Safety
+// `result` is NULL or a live result.
+uint64_t capme_transcript_result_missing_bytes(const struct capme_transcript_result *result);
+
+// Frees a transcript result and what its accessors returned. NULL is ignored. Call at most
+// once per result.
+//
+// # Safety
+// `result` is NULL or a result from `capme_transcript_build()` not freed yet.
+void capme_transcript_result_free(struct capme_transcript_result *result);
 
 // Computes the Community ID (v1) of a flow tuple, as `capme community-id`: `proto` is required
 // ("tcp", "udp", "sctp", "icmp", "icmp6" or a number); for ICMP `spt`/`dpt` are type and code;

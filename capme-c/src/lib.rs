@@ -15,9 +15,11 @@
 #![allow(non_camel_case_types)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+use capme_core::extract::WHOLE_FLOW_STEP;
+use capme_core::transcript::{Direction, Style, Transcript, TranscriptOptions};
 use capme_core::{
-    tuple_community_id, Error, ErrorKind, Packet, Query, QueryText, Search, Store, Summary,
-    TimeWindow, Timestamp,
+    tuple_community_id, Error, ErrorKind, Packet, Query, QuerySpec, QueryText, Search, Store,
+    Summary, TimeWindow, Timestamp,
 };
 use std::cell::RefCell;
 use std::ffi::{c_char, c_int, CStr, CString, OsStr};
@@ -96,7 +98,8 @@ pub struct capme_options {
     max_window_secs: Option<u64>,
 }
 
-/// A query: a flow (5-tuple or Community ID) and an inclusive time window.
+/// A query: a flow (5-tuple or Community ID; from a link or a Zeek uid they are found first) and
+/// an inclusive time window.
 ///
 /// Created by one of the `capme_query_new_*()` functions, freed by `capme_query_free()`. It has
 /// no parent, and searches and summaries made from it do not borrow it (it may be freed while
@@ -351,7 +354,7 @@ pub extern "C" fn capme_version() -> *const c_char {
     })
 }
 
-/// Frees a string allocated by the library (`capme_community_id()`). NULL is ignored. Call at
+/// Frees a string allocated by the library (`capme_community_id()`, `capme_transcript()`). NULL is ignored. Call at
 /// most once per string, and never on strings that accessors return (those are owned by their
 /// object).
 ///
@@ -899,6 +902,279 @@ pub unsafe extern "C" fn capme_query_new_community_id_ns(
     })
 }
 
+/// The query fields `capme_query_new_fields()` knows, in `QuerySpec`'s order.
+const QUERY_FIELDS: [&str; 12] = [
+    "sip",
+    "spt",
+    "dip",
+    "dpt",
+    "proto",
+    "community_id",
+    "url",
+    "zeek_uid",
+    "zeek_logs",
+    "stime",
+    "etime",
+    "pad",
+];
+
+/// Text of the query fields, indexed as [`QUERY_FIELDS`]; `zeek_logs` is kept as a path.
+#[derive(Default)]
+struct SpecText<'a> {
+    text: [Option<&'a str>; 12],
+    zeek_logs: Option<PathBuf>,
+}
+
+impl<'a> SpecText<'a> {
+    /// Sets field `name` from a C string (NULL leaves it unset).
+    ///
+    /// # Safety
+    /// `value` is NULL or a valid NUL-terminated string that outlives `self`.
+    unsafe fn set(&mut self, name: &str, value: *const c_char) -> Result<(), Fail> {
+        let Some(i) = QUERY_FIELDS.iter().position(|f| *f == name) else {
+            return Err(Error::invalid(
+                "field",
+                name,
+                format!(
+                    "unknown query field; expected one of {}",
+                    QUERY_FIELDS.join(", ")
+                ),
+            )
+            .into());
+        };
+        let field = QUERY_FIELDS[i];
+        let given = if field == "zeek_logs" {
+            self.zeek_logs.is_some()
+        } else {
+            self.text[i].is_some()
+        };
+        if given && !value.is_null() {
+            return Err(Error::invalid(field, "", "given twice").into());
+        }
+        if value.is_null() {
+            return Ok(());
+        }
+        if field == "zeek_logs" {
+            // SAFETY: per the contract.
+            self.zeek_logs = Some(unsafe { path_arg(value, "zeek_logs") }?);
+        } else {
+            // SAFETY: per the contract (the string outlives `'a`).
+            self.text[i] = unsafe { opt_text(value, field) }?;
+        }
+        Ok(())
+    }
+
+    fn parse(&self) -> Result<Query, Fail> {
+        let t = &self.text;
+        Ok(QuerySpec {
+            sip: t[0],
+            spt: t[1],
+            dip: t[2],
+            dpt: t[3],
+            proto: t[4],
+            community_id: t[5],
+            url: t[6],
+            zeek_uid: t[7],
+            zeek_logs: self.zeek_logs.as_deref(),
+            stime: t[9],
+            etime: t[10],
+            pad: t[11],
+        }
+        .parse()?)
+    }
+}
+
+/// A query from any of its forms, as `capme extract`'s query options give it (capme-core's
+/// `QuerySpec`, the CLI's one entry point): `n` pairs `names[i]` = `values[i]`, names among
+/// "sip", "spt", "dip", "dpt", "proto" (a 5-tuple), "community_id", "url" (a CapMe
+/// `index.php?sip=...` or SOC `joblookup?ncid=...` link), "zeek_uid" with "zeek_logs" (a
+/// directory searched for conn logs, or one log; bytes as the OS takes them), "stime",
+/// "etime" (required for a 5-tuple or a Community ID; for a URL they replace its window;
+/// refused with a Zeek uid) and "pad" (seconds added to each side of the window, e.g. "5" or
+/// "0.5"; default 0, or 2 for a window derived from a Zeek record or a SOC `time`). A NULL
+/// value is the same as leaving the name out. Exactly one flow form is allowed.
+///
+/// On success `*out` is a new query (free it with `capme_query_free()`); on failure NULL and
+/// CAPME_INVALID (the message names the field: an unknown name is `invalid field "x"`, a name
+/// given twice `invalid sip "": given twice`, two flow forms name the second), CAPME_IO (a
+/// conn log that cannot be read), CAPME_NO_PACKETS (a Zeek uid in no conn log) or CAPME_NULL.
+///
+/// # Safety
+/// `names` and `values` point to `n` pointers each (or are NULL when `n` is 0); every name is
+/// a valid NUL-terminated string, every value NULL or one; `out` is valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn capme_query_new_fields(
+    names: *const *const c_char,
+    values: *const *const c_char,
+    n: usize,
+    out: *mut *mut capme_query,
+) -> capme_status {
+    guard(|| {
+        // SAFETY: per the contract.
+        unsafe { clear_out(out, "out") }?;
+        let mut spec = SpecText::default();
+        if n > 0 {
+            if names.is_null() {
+                return Err(Fail::Null("names"));
+            }
+            if values.is_null() {
+                return Err(Fail::Null("values"));
+            }
+            // SAFETY: both point to `n` pointers per the contract.
+            let (names, values) = unsafe {
+                (
+                    std::slice::from_raw_parts(names, n),
+                    std::slice::from_raw_parts(values, n),
+                )
+            };
+            for (&name, &value) in names.iter().zip(values) {
+                if name.is_null() {
+                    return Err(Fail::Null("names[i]"));
+                }
+                // SAFETY: a valid string per the contract.
+                let name = unsafe { CStr::from_ptr(name) }.to_string_lossy();
+                // SAFETY: `value` is NULL or valid, and outlives `spec` (this call).
+                unsafe { spec.set(&name, value) }?;
+            }
+        }
+        Ok(new_query(out, spec.parse()?))
+    })
+}
+
+/// A query from a CapMe link (`https://host/capme/index.php?sip=..&spt=..&dip=..&dpt=..&stime=..&etime=..`,
+/// optional `proto`) or a Security Onion Console link (`joblookup?ncid=<Community ID>&time=<RFC 3339>`),
+/// as the CLI's `--url`. `stime`/`etime` (NULL: the link's own window) replace the link's
+/// window; `pad` (NULL: the default, 0 for a link's `stime`/`etime`, 2 s around a SOC `time`)
+/// widens it by that many seconds on each side. The same as `capme_query_new_fields()` with
+/// "url", "stime", "etime" and "pad".
+///
+/// On success `*out` is a new query (free it with `capme_query_free()`); on failure NULL, with
+/// CAPME_INVALID naming the field (`invalid spt "65536": ...`, `the CapMe URL gives no etime;
+/// ...`) or CAPME_NULL (`url`).
+///
+/// # Safety
+/// Every string is NULL or valid and NUL-terminated; `out` is valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn capme_query_new_url(
+    url: *const c_char,
+    stime: *const c_char,
+    etime: *const c_char,
+    pad: *const c_char,
+    out: *mut *mut capme_query,
+) -> capme_status {
+    guard(|| {
+        // SAFETY: per the contract.
+        unsafe {
+            clear_out(out, "out")?;
+            require(&[(url, "url")])?;
+            let mut spec = SpecText::default();
+            spec.set("url", url)?;
+            spec.set("stime", stime)?;
+            spec.set("etime", etime)?;
+            spec.set("pad", pad)?;
+            Ok(new_query(out, spec.parse()?))
+        }
+    })
+}
+
+/// A query from the uid of a Zeek connection (`CHhAvVGS1DHFjwGM9`), as the CLI's `--zeek-uid
+/// UID --zeek-logs LOGS`: LOGS (bytes as the OS takes them) is a directory searched
+/// recursively for `conn.log`, `conn.*.log` and their `.gz` (TSV or JSON lines), or one log
+/// file; the record's 5-tuple and `[ts, ts + duration]` make the query, padded by `pad`
+/// seconds on each side (NULL: 2). The same as `capme_query_new_fields()` with "zeek_uid",
+/// "zeek_logs" and "pad".
+///
+/// On success `*out` is a new query (free it with `capme_query_free()`); on failure NULL, with
+/// CAPME_NO_PACKETS (the uid is in no conn log: the message says how many files and records
+/// were searched), CAPME_INVALID (a record that cannot be used, naming `zeek_uid`, the file
+/// and the line; a bad `pad`), CAPME_IO or CAPME_NULL (`uid`, `logs`).
+///
+/// # Safety
+/// Every string is NULL or valid and NUL-terminated; `out` is valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn capme_query_new_zeek_uid(
+    uid: *const c_char,
+    logs: *const c_char,
+    pad: *const c_char,
+    out: *mut *mut capme_query,
+) -> capme_status {
+    guard(|| {
+        // SAFETY: per the contract.
+        unsafe {
+            clear_out(out, "out")?;
+            require(&[(uid, "uid"), (logs, "logs")])?;
+            let mut spec = SpecText::default();
+            spec.set("zeek_uid", uid)?;
+            spec.set("zeek_logs", logs)?;
+            spec.set("pad", pad)?;
+            Ok(new_query(out, spec.parse()?))
+        }
+    })
+}
+
+/// The query's window as inclusive epoch nanoseconds: `*start_ns` and `*end_ns` set, true; false
+/// (nothing written) when an argument is NULL. For a query from a link or a Zeek uid, or a
+/// grown one, this is the window that will be searched.
+///
+/// # Safety
+/// `query` is NULL or a live query; `start_ns` and `end_ns` are NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn capme_query_window_ns(
+    query: *const capme_query,
+    start_ns: *mut i64,
+    end_ns: *mut i64,
+) -> bool {
+    guard_value(false, || {
+        // SAFETY: per the contract.
+        let (Some(q), Some(s), Some(e)) = (
+            unsafe { query.as_ref() },
+            unsafe { start_ns.as_mut() },
+            unsafe { end_ns.as_mut() },
+        ) else {
+            return false;
+        };
+        *s = q.query.window.start.as_nanos();
+        *e = q.query.window.end.as_nanos();
+        true
+    })
+}
+
+/// The CLI's `--whole-flow`: a new query over `query`'s window grown while packets of the flow
+/// keep appearing in `store`, i.e. the smallest window containing `query`'s such that no packet
+/// of the flow lies within 60 s outside it (one search of at most 60 s per step, forward then
+/// backward). It never grows past the store's window limit (`capme_options_set_max_window_secs()`);
+/// `*limited` (when not NULL) tells whether it stopped there (the flow may go on beyond).
+///
+/// On success `*out` is a new query (free it with `capme_query_free()`); `query` is unchanged.
+/// On failure `*out` is NULL: CAPME_INVALID (a window already longer than the limit), CAPME_IO,
+/// CAPME_CANCELLED, CAPME_NULL. A flow without packets in the window is not an error: the
+/// window stays as it is.
+///
+/// # Safety
+/// `store` and `query` are NULL or live handles; `out` is valid for a write; `limited` is NULL
+/// or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn capme_store_grow_window(
+    store: *const capme_store,
+    query: *const capme_query,
+    out: *mut *mut capme_query,
+    limited: *mut bool,
+) -> capme_status {
+    guard(|| {
+        // SAFETY: per the contract.
+        let (s, q) = unsafe {
+            clear_out(out, "out")?;
+            (handle(store, "store")?, handle(query, "query")?)
+        };
+        let grown = s.store.grow_window(&q.query, WHOLE_FLOW_STEP)?;
+        // SAFETY: NULL or valid per the contract.
+        if let Some(l) = unsafe { limited.as_mut() } {
+            *l = grown.limited;
+        }
+        Ok(new_query(out, grown.query))
+    })
+}
+
 /// Frees a query. NULL is ignored. Call at most once per query.
 ///
 /// # Safety
@@ -1424,6 +1700,304 @@ pub unsafe extern "C" fn capme_summary_free(summary: *mut capme_summary) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Transcripts.
+
+/// A built transcript: its text and the stream segments it was made from.
+///
+/// Created by `capme_transcript_build()`, freed by `capme_transcript_result_free()`. It has no
+/// parent: it is independent of the store and query it came from. The text and the segment
+/// views its accessors return are owned by it and valid until it is freed. Thread-safety: it
+/// is immutable; several threads may read it at once.
+pub struct capme_transcript_result {
+    transcript: Transcript,
+    text: CString,
+}
+
+/// One segment of a transcript (`capme_transcript_segment()`): the new bytes of one TCP
+/// segment, or one UDP datagram's payload, as the json style's lines carry them.
+///
+/// A view into its `capme_transcript_result`: `direction` and `payload` are valid until the
+/// result is freed.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct capme_segment {
+    /// "src" (the side that opened the connection) or "dst" (a static string).
+    pub direction: *const c_char,
+    /// Timestamp of the packet that carried it, nanoseconds since the Unix epoch (UTC).
+    pub ts_ns: i64,
+    /// Offset of its first byte in that direction's stream (a hole the capture never filled is
+    /// a jump in the offsets).
+    pub offset: u64,
+    /// The raw stream bytes (`len` bytes, not decoded; NULL only when `len` is 0).
+    pub payload: *const u8,
+    /// Number of bytes at `payload`.
+    pub len: usize,
+}
+
+/// The options of a transcript from the C arguments: `style` NULL is plain, `maxtx` 0 the
+/// default.
+///
+/// # Safety
+/// `style` is NULL or a valid NUL-terminated string.
+unsafe fn transcript_options(style: *const c_char, maxtx: u64) -> Result<TranscriptOptions, Fail> {
+    // SAFETY: per the contract.
+    let style = match unsafe { opt_text(style, "style") }? {
+        None => Style::Plain,
+        Some(s) => Style::parse("style", s)?,
+    };
+    let opts = TranscriptOptions::new().style(style);
+    Ok(if maxtx == 0 { opts } else { opts.maxtx(maxtx)? })
+}
+
+/// The transcript of `query`'s flow in `store` (the CLI's `capme transcript`).
+///
+/// # Safety
+/// As `capme_transcript()`.
+unsafe fn transcript_of(
+    store: *const capme_store,
+    query: *const capme_query,
+    style: *const c_char,
+    maxtx: u64,
+) -> Result<Transcript, Fail> {
+    // SAFETY: per the contract.
+    let (s, q, opts) = unsafe {
+        (
+            handle(store, "store")?,
+            handle(query, "query")?,
+            transcript_options(style, maxtx)?,
+        )
+    };
+    Ok(s.store.transcript(&q.query, &opts)?)
+}
+
+/// The transcript of `query`'s flow, as `capme transcript --style STYLE --maxtx MAXTX` prints
+/// it: `style` "capme" (sguil's xscript layout: `HDR:` lines, then `SRC:`/`DST:` lines),
+/// "plain" (a readable conversation) or "json" (one JSON object per line and segment, keys
+/// `direction`, `ts`, `offset`, `payload` in base64), NULL for "plain"; `maxtx` the most payload
+/// bytes transcribed (0: the default, 500000), past which the search stops and the text styles
+/// end with `[transcript truncated at maxtx = N bytes: ...]` (the json style carries only
+/// segments: `capme_transcript_result_truncated()` tells). TCP is reassembled, UDP shown per
+/// datagram, HTTP/1.x decoded in the text styles.
+///
+/// The string is NUL-terminated and contains no other NUL: payload bytes other than printable
+/// ASCII, tab and newline are shown as `.` in the text styles, and the json style is base64.
+///
+/// On success `*out` is a new string (free it with `capme_string_free()`); on failure NULL,
+/// with CAPME_NO_PACKETS (nothing matched), CAPME_INVALID (a bad `style`, naming it: `invalid
+/// style "x": expected capme, plain or json`), CAPME_IO, CAPME_CANCELLED or CAPME_NULL.
+///
+/// # Safety
+/// `store` and `query` are NULL or live handles; `style` is NULL or a valid NUL-terminated
+/// string; `out` is valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn capme_transcript(
+    store: *const capme_store,
+    query: *const capme_query,
+    style: *const c_char,
+    maxtx: u64,
+    out: *mut *mut c_char,
+) -> capme_status {
+    guard(|| {
+        // SAFETY: per the contract.
+        let t = unsafe {
+            clear_out(out, "out")?;
+            transcript_of(store, query, style, maxtx)?
+        };
+        // SAFETY: checked by clear_out.
+        unsafe { *out = cstring_lossy(t.text).into_raw() };
+        Ok(capme_status::CAPME_OK)
+    })
+}
+
+/// As `capme_transcript()`, but the result is an object: its text
+/// (`capme_transcript_result_text()`), its segments (`capme_transcript_segment()`, the raw
+/// bytes of each direction's stream, in any style) and its counts.
+///
+/// On success `*out` is a new result (free it with `capme_transcript_result_free()`); on
+/// failure NULL, with the statuses of `capme_transcript()`.
+///
+/// # Safety
+/// As `capme_transcript()`.
+#[no_mangle]
+pub unsafe extern "C" fn capme_transcript_build(
+    store: *const capme_store,
+    query: *const capme_query,
+    style: *const c_char,
+    maxtx: u64,
+    out: *mut *mut capme_transcript_result,
+) -> capme_status {
+    guard(|| {
+        // SAFETY: per the contract.
+        let transcript = unsafe {
+            clear_out(out, "out")?;
+            transcript_of(store, query, style, maxtx)?
+        };
+        let text = cstring_lossy(transcript.text.as_str());
+        let b = Box::new(capme_transcript_result { transcript, text });
+        // SAFETY: checked by clear_out.
+        unsafe { *out = Box::into_raw(b) };
+        Ok(capme_status::CAPME_OK)
+    })
+}
+
+/// # Safety
+/// `r` is NULL or a live result.
+unsafe fn result_ref<'a>(r: *const capme_transcript_result) -> Option<&'a capme_transcript_result> {
+    // SAFETY: per the contract.
+    unsafe { r.as_ref() }
+}
+
+/// The transcript's text, as `capme_transcript()` returns it. Owned by the result; NULL when
+/// `result` is NULL.
+///
+/// # Safety
+/// `result` is NULL or a live result.
+#[no_mangle]
+pub unsafe extern "C" fn capme_transcript_result_text(
+    result: *const capme_transcript_result,
+) -> *const c_char {
+    // SAFETY: per the contract.
+    guard_value(std::ptr::null(), || {
+        unsafe { result_ref(result) }.map_or(std::ptr::null(), |r| r.text.as_ptr())
+    })
+}
+
+/// The number of segments (`capme_transcript_segment()`); 0 when `result` is NULL.
+///
+/// # Safety
+/// `result` is NULL or a live result.
+#[no_mangle]
+pub unsafe extern "C" fn capme_transcript_segment_count(
+    result: *const capme_transcript_result,
+) -> usize {
+    // SAFETY: per the contract.
+    guard_value(0, || {
+        unsafe { result_ref(result) }.map_or(0, |r| r.transcript.segments.len())
+    })
+}
+
+/// Segment number `i` (0-based, in the order delivered; each direction in offset order): true
+/// and `*out` filled (its pointers valid until the result is freed); false when `i` is out of
+/// range or an argument is NULL.
+///
+/// # Safety
+/// `result` is NULL or a live result; `out` is NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn capme_transcript_segment(
+    result: *const capme_transcript_result,
+    i: usize,
+    out: *mut capme_segment,
+) -> bool {
+    guard_value(false, || {
+        // SAFETY: per the contract.
+        let (Some(r), Some(o)) = (unsafe { result_ref(result) }, unsafe { out.as_mut() }) else {
+            return false;
+        };
+        let Some(seg) = r.transcript.segments.get(i) else {
+            return false;
+        };
+        let direction: &'static CStr = match seg.direction {
+            Direction::Src => c"src",
+            Direction::Dst => c"dst",
+        };
+        *o = capme_segment {
+            direction: direction.as_ptr(),
+            ts_ns: seg.ts.as_nanos(),
+            offset: seg.offset,
+            payload: if seg.payload.is_empty() {
+                std::ptr::null()
+            } else {
+                seg.payload.as_ptr()
+            },
+            len: seg.payload.len(),
+        };
+        true
+    })
+}
+
+/// True when the transcript stopped at `maxtx`: it holds the first `maxtx` payload bytes and
+/// the flow has more. False when `result` is NULL.
+///
+/// # Safety
+/// `result` is NULL or a live result.
+#[no_mangle]
+pub unsafe extern "C" fn capme_transcript_result_truncated(
+    result: *const capme_transcript_result,
+) -> bool {
+    // SAFETY: per the contract.
+    guard_value(false, || {
+        unsafe { result_ref(result) }.is_some_and(|r| r.transcript.truncated)
+    })
+}
+
+fn result_u64(result: *const capme_transcript_result, f: fn(&Transcript) -> u64) -> u64 {
+    // SAFETY: the exported callers pass on their contract (NULL or a live result).
+    guard_value(0, || {
+        unsafe { result_ref(result) }.map_or(0, |r| f(&r.transcript))
+    })
+}
+
+/// Packets the transcript consumed; 0 when `result` is NULL.
+///
+/// # Safety
+/// `result` is NULL or a live result.
+#[no_mangle]
+pub unsafe extern "C" fn capme_transcript_result_packets(
+    result: *const capme_transcript_result,
+) -> u64 {
+    result_u64(result, |t| t.packets)
+}
+
+/// Payload bytes from the source side in the transcript; 0 when `result` is NULL.
+///
+/// # Safety
+/// `result` is NULL or a live result.
+#[no_mangle]
+pub unsafe extern "C" fn capme_transcript_result_src_bytes(
+    result: *const capme_transcript_result,
+) -> u64 {
+    result_u64(result, |t| t.src_bytes)
+}
+
+/// Payload bytes from the destination side in the transcript; 0 when `result` is NULL.
+///
+/// # Safety
+/// `result` is NULL or a live result.
+#[no_mangle]
+pub unsafe extern "C" fn capme_transcript_result_dst_bytes(
+    result: *const capme_transcript_result,
+) -> u64 {
+    result_u64(result, |t| t.dst_bytes)
+}
+
+/// Stream bytes the capture does not hold (the sum of the holes); 0 when `result` is NULL.
+///
+/// # Safety
+/// `result` is NULL or a live result.
+#[no_mangle]
+pub unsafe extern "C" fn capme_transcript_result_missing_bytes(
+    result: *const capme_transcript_result,
+) -> u64 {
+    result_u64(result, |t| t.missing_bytes)
+}
+
+/// Frees a transcript result and what its accessors returned. NULL is ignored. Call at most
+/// once per result.
+///
+/// # Safety
+/// `result` is NULL or a result from `capme_transcript_build()` not freed yet.
+#[no_mangle]
+pub unsafe extern "C" fn capme_transcript_result_free(result: *mut capme_transcript_result) {
+    if result.is_null() {
+        return;
+    }
+    guard_value((), || {
+        // SAFETY: from Box::into_raw per the contract.
+        drop(unsafe { Box::from_raw(result) })
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
 // Community ID.
 
 /// Computes the Community ID (v1) of a flow tuple, as `capme community-id`: `proto` is required
@@ -1516,6 +2090,7 @@ mod tests {
         send_sync::<capme_query>();
         send_sync::<capme_summary>();
         send_sync::<capme_options>();
+        send_sync::<capme_transcript_result>();
         send::<capme_search>();
     }
 

@@ -6,10 +6,11 @@
 #   capme::store st -store /nsm/sensor_data
 #   st extract -sip ... -stime ... -etime ... -out flow.pcap
 #   st packets -sip ... -stime ... -etime ... -var p { puts [dict get $p caplen] }
+#   st transcript -url https://so/capme/index.php?sip=... -style capme
 #   st close
 
 namespace eval ::capme {
-    namespace export extract packets store communityid
+    namespace export extract packets transcript store communityid
 }
 namespace eval ::capme::impl {
     variable seq 0
@@ -57,21 +58,27 @@ proc ::capme::impl::query {opts} {
     return [dict remove $opts -store -out -archive -force -limit]
 }
 
-# capme::extract -store DIR ?-store DIR ...?
-#                (-sip IP -spt PORT -dip IP -dpt PORT ?-proto PROTO? | -communityid ID)
-#                -stime TIME -etime TIME (-out FILE | -archive DIR) ?-force?
+# The query options every proc takes (QUERY in the usage messages below): a 5-tuple or a
+# Community ID with -stime/-etime, -url, or -zeek-uid with -zeek-logs; -pad and -whole-flow.
+namespace eval ::capme::impl {
+    variable queryOptions {-sip -spt -dip -dpt -proto -communityid -stime -etime -url -zeek-uid
+        -zeek-logs -pad -whole-flow}
+    variable queryUsage "((-sip IP -spt PORT -dip IP -dpt PORT ?-proto PROTO? | -communityid ID)\
+        -stime TIME -etime TIME | -url URL ?-stime TIME -etime TIME? | -zeek-uid UID -zeek-logs\
+        DIR) ?-pad SECS? ?-whole-flow BOOL?"
+}
+
+# capme::extract -store DIR ?-store DIR ...? QUERY (-out FILE | -archive DIR) ?-force?
 #
 # Writes the flow's packets to FILE (pcap) or into the archive under DIR and returns the summary
 # dict (the keys of `capme extract --json`), as `NAME extract` on a handle over the stores.
 proc ::capme::extract {args} {
-    set usage "wrong # args: should be \"capme::extract -store DIR ?-store DIR ...? (-sip IP -spt PORT\
-        -dip IP -dpt PORT ?-proto PROTO? | -communityid ID) -stime TIME -etime TIME (-out FILE |\
-        -archive DIR) ?-force?\""
+    set usage "wrong # args: should be \"capme::extract -store DIR ?-store DIR ...?\
+        $impl::queryUsage (-out FILE | -archive DIR) ?-force?\""
     if {[llength $args] == 0} {
         return -code error -errorcode {CAPME invalid} $usage
     }
-    set o [impl::options $args {-store -sip -spt -dip -dpt -proto -communityid -stime -etime -out
-                                -archive -force} {-force}]
+    set o [impl::options $args [list -store {*}$impl::queryOptions -out -archive -force] {-force}]
     if {[dict exists $o -out] == [dict exists $o -archive]} {
         return -code error -errorcode {CAPME invalid} "exactly one of -out FILE or -archive DIR is required"
     }
@@ -87,9 +94,7 @@ proc ::capme::extract {args} {
     }
 }
 
-# capme::packets -store DIR ?-store DIR ...?
-#                (-sip IP -spt PORT -dip IP -dpt PORT ?-proto PROTO? | -communityid ID)
-#                -stime TIME -etime TIME ?-limit N?
+# capme::packets -store DIR ?-store DIR ...? QUERY ?-limit N?
 #
 # Returns the matched packets in timestamp order (at most N with -limit) as a list of packet
 # dicts (ts ts_ns caplen orig_len linktype sensor file data). No match is an empty list. For
@@ -97,11 +102,9 @@ proc ::capme::extract {args} {
 proc ::capme::packets {args} {
     if {[llength $args] == 0} {
         return -code error -errorcode {CAPME invalid} "wrong # args: should be \"capme::packets\
-            -store DIR ?-store DIR ...? (-sip IP -spt PORT -dip IP -dpt PORT ?-proto PROTO? |\
-            -communityid ID) -stime TIME -etime TIME ?-limit N?\""
+            -store DIR ?-store DIR ...? $impl::queryUsage ?-limit N?\""
     }
-    set o [impl::options $args {-store -sip -spt -dip -dpt -proto -communityid -stime -etime
-                                -limit} {}]
+    set o [impl::options $args [list -store {*}$impl::queryOptions -limit] {}]
     set limit -1
     if {[dict exists $o -limit]} {
         set limit [dict get $o -limit]
@@ -121,4 +124,24 @@ proc ::capme::packets {args} {
         $h close
     }
     return $result
+}
+
+# capme::transcript -store DIR ?-store DIR ...? QUERY ?-style capme|plain|json? ?-maxtx N?
+#
+# Returns the transcript of the flow, as `NAME transcript` on a handle over the stores: the
+# text for -style capme (sguil's xscript layout) or plain (the default); for -style json a
+# list of segment dicts (direction ts ts_ns offset payload, payload the raw bytes).
+proc ::capme::transcript {args} {
+    if {[llength $args] == 0} {
+        return -code error -errorcode {CAPME invalid} "wrong # args: should be\
+            \"capme::transcript -store DIR ?-store DIR ...? $impl::queryUsage\
+            ?-style capme|plain|json? ?-maxtx N?\""
+    }
+    set o [impl::options $args [list -store {*}$impl::queryOptions -style -maxtx] {}]
+    set h [impl::handle [expr {[dict exists $o -store] ? [dict get $o -store] : {}}]]
+    try {
+        return [$h transcript {*}[impl::query $o]]
+    } finally {
+        $h close
+    }
 }

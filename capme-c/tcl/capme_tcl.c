@@ -11,13 +11,16 @@
  *                ?-maxpackets N? ?-maxbytes N? ?-maxwindow SECS?
  *   NAME extract QUERY (-out FILE | -archive DIR) ?-force BOOL?     -> the summary dict
  *   NAME packets QUERY ?-var VARNAME? SCRIPT                         streams, as `db eval`
+ *   NAME transcript QUERY ?-style capme|plain|json? ?-maxtx N?       -> text, or json segments
  *   NAME cancel                                                      stops a running packets
  *   NAME close                                                       = rename NAME {}
  *   capme::communityid -sip IP ?-spt N? -dip IP ?-dpt N? -proto PROTO ?-seed N? ?-nobase64?
  *
- * QUERY is -sip IP -spt PORT -dip IP -dpt PORT ?-proto PROTO? or -communityid ID, and
- * -stime TIME -etime TIME. capme::extract, capme::packets (capme.tcl) and
- * capme::sguil::rawDataRequest (sguil.tcl) are procs over the handle.
+ * QUERY is -sip IP -spt PORT -dip IP -dpt PORT ?-proto PROTO? or -communityid ID, with
+ * -stime TIME -etime TIME; or -url URL (a CapMe or SOC link; -stime/-etime replace its window);
+ * or -zeek-uid UID -zeek-logs DIR; and ?-pad SECS? ?-whole-flow BOOL? (the CLI's --pad and
+ * --whole-flow). capme::extract, capme::packets, capme::transcript (capme.tcl),
+ * capme::sguil::rawDataRequest and capme::sguil::xscript (sguil.tcl) are procs over the handle.
  *
  * Options are `-option value` pairs looked up with Tcl_GetIndexFromObj in NULL-terminated
  * tables. Errors are Tcl errors whose message is the capme CLI's (after "capme: ") and whose
@@ -39,14 +42,16 @@ typedef int Tcl_Size; /* Tcl 8.6 before 8.6.14 */
 
 /* The options a query takes, in the order of the usage messages. */
 #define QUERY_USAGE                                                                              \
-    "(-sip IP -spt PORT -dip IP -dpt PORT ?-proto PROTO? | -communityid ID) -stime TIME "        \
-    "-etime TIME"
+    "((-sip IP -spt PORT -dip IP -dpt PORT ?-proto PROTO? | -communityid ID) -stime TIME "       \
+    "-etime TIME | -url URL ?-stime TIME -etime TIME? | -zeek-uid UID -zeek-logs DIR) "          \
+    "?-pad SECS? ?-whole-flow BOOL?"
 
 /* Every option any command knows; each command has its own name table mapped onto these. */
 enum CapmeOpt {
     OPT_STORE, OPT_SIP, OPT_SPT, OPT_DIP, OPT_DPT, OPT_PROTO, OPT_CID, OPT_STIME, OPT_ETIME,
     OPT_OUT, OPT_ARCHIVE, OPT_FORCE, OPT_SEED, OPT_NOBASE64, OPT_THREADS, OPT_INDEXDIR,
-    OPT_NOINDEX, OPT_VAR, OPT_MAXPACKETS, OPT_MAXBYTES, OPT_MAXWINDOW, OPT_COUNT
+    OPT_NOINDEX, OPT_VAR, OPT_MAXPACKETS, OPT_MAXBYTES, OPT_MAXWINDOW, OPT_URL, OPT_ZEEKUID,
+    OPT_ZEEKLOGS, OPT_PAD, OPT_WHOLEFLOW, OPT_STYLE, OPT_MAXTX, OPT_COUNT
 };
 
 typedef struct CapmeOpts {
@@ -148,34 +153,82 @@ static int OptBool(Tcl_Interp *interp, const CapmeOpts *o, int id, int *out) {
 }
 
 /*
- * Builds the query from -sip/-spt/-dip/-dpt/-proto or -communityid and -stime/-etime: which
- * options are present is checked here (usage errors); their values are parsed by the C API,
- * i.e. capme-core's one parser of query text, with the CLI's messages.
+ * Builds the query from the query options: a 5-tuple (-sip/-spt/-dip/-dpt/-proto) or
+ * -communityid with -stime/-etime, -url (CapMe or SOC link; -stime/-etime replace its window)
+ * or -zeek-uid with -zeek-logs, and -pad. For the 5-tuple and Community ID forms which options
+ * are present is checked here (usage errors, as before the other forms existed); everything
+ * else, and every value, goes to capme_query_new_fields(), i.e. capme-core's QuerySpec (the
+ * CLI's one entry point), with the CLI's messages naming the field. -whole-flow is applied
+ * later (GrowQuery), as it searches the store.
  */
 static int BuildQuery(Tcl_Interp *interp, const CapmeOpts *o, capme_query **q) {
+    static const struct { int id; const char *field; } fields[] = {
+        {OPT_SIP, "sip"},           {OPT_SPT, "spt"},          {OPT_DIP, "dip"},
+        {OPT_DPT, "dpt"},           {OPT_PROTO, "proto"},      {OPT_CID, "community_id"},
+        {OPT_URL, "url"},           {OPT_ZEEKUID, "zeek_uid"}, {OPT_ZEEKLOGS, "zeek_logs"},
+        {OPT_STIME, "stime"},       {OPT_ETIME, "etime"},      {OPT_PAD, "pad"},
+    };
+    const char *names[sizeof fields / sizeof fields[0]];
+    const char *values[sizeof fields / sizeof fields[0]];
+    size_t i, n = 0;
     capme_status st;
-    if (Require(interp, o, OPT_STIME, "-stime") != TCL_OK) return TCL_ERROR;
-    if (Require(interp, o, OPT_ETIME, "-etime") != TCL_OK) return TCL_ERROR;
-    if (o->value[OPT_CID]) {
-        if (o->value[OPT_SIP] || o->value[OPT_SPT] || o->value[OPT_DIP] || o->value[OPT_DPT] ||
-            o->value[OPT_PROTO]) {
+    Tcl_DString logs;
+    int pivot = o->value[OPT_URL] || o->value[OPT_ZEEKUID] || o->value[OPT_ZEEKLOGS];
+
+    if (!pivot) {
+        if (Require(interp, o, OPT_STIME, "-stime") != TCL_OK) return TCL_ERROR;
+        if (Require(interp, o, OPT_ETIME, "-etime") != TCL_OK) return TCL_ERROR;
+        if (o->value[OPT_CID]) {
+            if (o->value[OPT_SIP] || o->value[OPT_SPT] || o->value[OPT_DIP] ||
+                o->value[OPT_DPT] || o->value[OPT_PROTO]) {
+                return CapmeUsageError(
+                    interp, Tcl_NewStringObj("-communityid cannot be used with -sip, -spt, "
+                                             "-dip, -dpt or -proto", -1));
+            }
+        } else if (!o->value[OPT_SIP] || !o->value[OPT_DIP]) {
             return CapmeUsageError(
-                interp, Tcl_NewStringObj("-communityid cannot be used with -sip, -spt, -dip, "
-                                         "-dpt or -proto", -1));
+                interp, Tcl_NewStringObj("missing required option -sip and -dip (or "
+                                         "-communityid, -url or -zeek-uid)", -1));
         }
-        st = capme_query_new_community_id(OptStr(o, OPT_CID), OptStr(o, OPT_STIME),
-                                          OptStr(o, OPT_ETIME), q);
-    } else {
-        if (!o->value[OPT_SIP] || !o->value[OPT_DIP]) {
-            return CapmeUsageError(
-                interp, Tcl_NewStringObj("missing required option -sip and -dip (or -communityid)",
-                                         -1));
-        }
-        st = capme_query_new_tuple(OptStr(o, OPT_SIP), OptStr(o, OPT_SPT), OptStr(o, OPT_DIP),
-                                   OptStr(o, OPT_DPT), OptStr(o, OPT_PROTO),
-                                   OptStr(o, OPT_STIME), OptStr(o, OPT_ETIME), q);
     }
+    Tcl_DStringInit(&logs);
+    for (i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        const char *v = OptStr(o, fields[i].id);
+        if (!v) continue;
+        if (fields[i].id == OPT_ZEEKLOGS) {
+            v = Tcl_TranslateFileName(interp, v, &logs);
+            if (!v) {
+                Tcl_DStringFree(&logs);
+                Tcl_SetErrorCode(interp, "CAPME", "invalid", (char *)NULL);
+                return TCL_ERROR;
+            }
+        }
+        names[n] = fields[i].field;
+        values[n] = v;
+        n++;
+    }
+    st = capme_query_new_fields(names, values, n, q);
+    Tcl_DStringFree(&logs);
     return st == CAPME_OK ? TCL_OK : CapmeStatusError(interp, st);
+}
+
+/*
+ * -whole-flow BOOL: when true, replaces *q with the query over the window grown to the whole
+ * flow (capme_store_grow_window, the CLI's --whole-flow). Runs inside HandleEnter (it searches,
+ * and NAME cancel stops it).
+ */
+static int GrowQuery(Tcl_Interp *interp, capme_store *store, const CapmeOpts *o,
+                     capme_query **q) {
+    capme_query *grown = NULL;
+    capme_status st;
+    int whole = 0;
+    if (OptBool(interp, o, OPT_WHOLEFLOW, &whole) != TCL_OK) return TCL_ERROR;
+    if (!whole) return TCL_OK;
+    st = capme_store_grow_window(store, *q, &grown, NULL);
+    if (st != CAPME_OK) return CapmeStatusError(interp, st);
+    capme_query_free(*q);
+    *q = grown;
+    return TCL_OK;
 }
 
 /* Epoch nanoseconds as float seconds (secs + subsec / 1e9). */
@@ -259,8 +312,12 @@ static Tcl_Obj *PacketDict(const capme_packet *p) {
 }
 
 /* The names of the query options and their ids, a prefix of each subcommand's table. */
-#define QUERY_NAMES "-sip", "-spt", "-dip", "-dpt", "-proto", "-communityid", "-stime", "-etime"
-#define QUERY_IDS OPT_SIP, OPT_SPT, OPT_DIP, OPT_DPT, OPT_PROTO, OPT_CID, OPT_STIME, OPT_ETIME
+#define QUERY_NAMES                                                                              \
+    "-sip", "-spt", "-dip", "-dpt", "-proto", "-communityid", "-stime", "-etime", "-url",        \
+        "-zeek-uid", "-zeek-logs", "-pad", "-whole-flow"
+#define QUERY_IDS                                                                                \
+    OPT_SIP, OPT_SPT, OPT_DIP, OPT_DPT, OPT_PROTO, OPT_CID, OPT_STIME, OPT_ETIME, OPT_URL,       \
+        OPT_ZEEKUID, OPT_ZEEKLOGS, OPT_PAD, OPT_WHOLEFLOW
 
 /* Starts an extract/packets call: the first (not nested) one clears the store's cancel flag, so
  * that `NAME cancel` stops what runs now, not what runs next; a call nested in a packets script
@@ -323,6 +380,10 @@ static int HandleExtract(CapmeHandle *h, Tcl_Interp *interp, int objc, Tcl_Obj *
         goto done;
     }
     if (HandleEnter(h, interp) != TCL_OK) goto done;
+    if (GrowQuery(interp, h->store, &o, &q) != TCL_OK) {
+        HandleLeave(h);
+        goto done;
+    }
     if (o.value[OPT_ARCHIVE]) {
         st = capme_extract_to_archive(h->store, q, path, force != 0, &sum);
     } else if (force) {
@@ -378,6 +439,7 @@ static int HandlePackets(CapmeHandle *h, Tcl_Interp *interp, int objc, Tcl_Obj *
     Tcl_IncrRefCount(script);
     if (HandleEnter(h, interp) != TCL_OK) goto done;
     entered = 1;
+    if (GrowQuery(interp, h->store, &o, &q) != TCL_OK) goto done;
     st = capme_search_new(h->store, q, &search);
     if (st != CAPME_OK) {
         CapmeStatusError(interp, st);
@@ -432,6 +494,83 @@ done:
     return rc;
 }
 
+/* A segment as a dict: direction ts ts_ns offset payload (a byte array). */
+static Tcl_Obj *SegmentDict(const capme_segment *seg) {
+    Tcl_Obj *d = Tcl_NewDictObj();
+    DictPut(d, "direction", Tcl_NewStringObj(seg->direction, -1));
+    DictPut(d, "ts", SecondsObj(seg->ts_ns));
+    DictPut(d, "ts_ns", Tcl_NewWideIntObj((Tcl_WideInt)seg->ts_ns));
+    DictPut(d, "offset", Tcl_NewWideIntObj((Tcl_WideInt)seg->offset));
+    DictPut(d, "payload", Tcl_NewByteArrayObj(seg->payload, (Tcl_Size)seg->len));
+    return d;
+}
+
+/*
+ * NAME transcript QUERY ?-style capme|plain|json? ?-maxtx N?
+ *
+ * Returns the transcript of the flow, as `capme transcript` prints it: with -style capme (the
+ * sguil/CapMe xscript layout) or plain (the default) the text; with -style json a list of
+ * segment dicts (SegmentDict: the raw stream bytes of each TCP segment or UDP datagram, in
+ * delivery order), built from the C accessors. -maxtx: the most payload bytes transcribed
+ * (default 500000); the text then ends with a notice.
+ */
+static int HandleTranscript(CapmeHandle *h, Tcl_Interp *interp, int objc, Tcl_Obj *const objv[]) {
+    static const char *const names[] = {QUERY_NAMES, "-style", "-maxtx", NULL};
+    static const int ids[] = {QUERY_IDS, OPT_STYLE, OPT_MAXTX};
+    CapmeOpts o;
+    capme_query *q = NULL;
+    capme_transcript_result *r = NULL;
+    capme_status st;
+    Tcl_WideInt maxtx = 0;
+    const char *style;
+    int rc = TCL_ERROR;
+
+    if (objc < 3) {
+        return CapmeWrongNumArgs(interp, 2, objv,
+                                 QUERY_USAGE " ?-style capme|plain|json? ?-maxtx N?");
+    }
+    OptsInit(&o);
+    if (ParseOpts(interp, 2, objc, objv, names, ids, &o) != TCL_OK) goto done;
+    if (o.value[OPT_MAXTX] &&
+        (Tcl_GetWideIntFromObj(NULL, o.value[OPT_MAXTX], &maxtx) != TCL_OK || maxtx < 1)) {
+        CapmeUsageError(interp, Tcl_ObjPrintf("invalid maxtx \"%s\": expected a whole number >= 1",
+                                              Tcl_GetString(o.value[OPT_MAXTX])));
+        goto done;
+    }
+    style = OptStr(&o, OPT_STYLE);
+    if (BuildQuery(interp, &o, &q) != TCL_OK) goto done;
+    if (HandleEnter(h, interp) != TCL_OK) goto done;
+    if (GrowQuery(interp, h->store, &o, &q) != TCL_OK) {
+        HandleLeave(h);
+        goto done;
+    }
+    st = capme_transcript_build(h->store, q, style, (uint64_t)maxtx, &r);
+    HandleLeave(h);
+    if (st != CAPME_OK) {
+        CapmeStatusError(interp, st);
+        goto done;
+    }
+    if (style && strcmp(style, "json") == 0) {
+        Tcl_Obj *list = Tcl_NewListObj(0, NULL);
+        capme_segment seg;
+        size_t i, n = capme_transcript_segment_count(r);
+        for (i = 0; i < n; i++) {
+            if (capme_transcript_segment(r, i, &seg)) {
+                Tcl_ListObjAppendElement(NULL, list, SegmentDict(&seg));
+            }
+        }
+        Tcl_SetObjResult(interp, list);
+    } else {
+        Tcl_SetObjResult(interp, Tcl_NewStringObj(capme_transcript_result_text(r), -1));
+    }
+    rc = TCL_OK;
+done:
+    capme_transcript_result_free(r);
+    capme_query_free(q);
+    OptsFree(&o);
+    return rc;
+}
+
 /* Frees a handle once no call uses it any more (Tcl_EventuallyFree). */
 static void HandleFree(char *cd) {
     CapmeHandle *h = (CapmeHandle *)cd;
@@ -449,11 +588,12 @@ static void HandleDeleted(ClientData cd) {
 /*
  * NAME subcommand ?arg ...?
  *
- * The handle command: extract, packets, cancel, close (see above).
+ * The handle command: extract, packets, transcript, cancel, close (see above).
  */
 static int HandleObjCmd(ClientData cd, Tcl_Interp *interp, int objc, Tcl_Obj *const objv[]) {
-    static const char *const subs[] = {"cancel", "close", "extract", "packets", NULL};
-    enum { SUB_CANCEL, SUB_CLOSE, SUB_EXTRACT, SUB_PACKETS };
+    static const char *const subs[] = {"cancel", "close", "extract", "packets", "transcript",
+                                       NULL};
+    enum { SUB_CANCEL, SUB_CLOSE, SUB_EXTRACT, SUB_PACKETS, SUB_TRANSCRIPT };
     CapmeHandle *h = (CapmeHandle *)cd;
     int idx, rc = TCL_OK;
 
@@ -491,6 +631,9 @@ static int HandleObjCmd(ClientData cd, Tcl_Interp *interp, int objc, Tcl_Obj *co
         break;
     case SUB_PACKETS:
         rc = HandlePackets(h, interp, objc, objv);
+        break;
+    case SUB_TRANSCRIPT:
+        rc = HandleTranscript(h, interp, objc, objv);
         break;
     }
     Tcl_Release(h);

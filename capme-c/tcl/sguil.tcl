@@ -1,4 +1,5 @@
-# capme::sguil: a drop-in for the tcpdump step of sguil's pcap_agent.tcl.
+# capme::sguil: a drop-in for the tcpdump step of sguil's pcap_agent.tcl (rawDataRequest), and
+# the transcript sguil's xscript window showed (xscript).
 #
 # sguild asks pcap_agent for the packets of one connection with
 #   RawDataRequest socketID TRANS_ID sensor timestamp srcIP dstIP srcPort dstPort proto rawDataFileName type
@@ -27,7 +28,32 @@ namespace eval ::capme::sguil {
     # Numbers the store handles of the requests.
     variable seq 0
 
-    namespace export rawDataRequest
+    namespace export rawDataRequest xscript
+}
+
+# capme::sguil::window timestamp -> {stime etime}: the window around sguil's event time
+# ("YYYY-MM-DD HH:MM:SS" UTC, or epoch seconds), `before` and `after` seconds each way.
+proc ::capme::sguil::window {timestamp} {
+    variable before
+    variable after
+    set ts [string trim $timestamp]
+    if {[string is entier -strict $ts]} {
+        set epoch $ts
+    } elseif {[catch {clock scan $ts -format {%Y-%m-%d %H:%M:%S} -gmt 1} epoch]} {
+        return -code error -level 2 -errorcode {CAPME invalid} \
+            "invalid timestamp \"$timestamp\": expected \"YYYY-MM-DD HH:MM:SS\" (UTC) or epoch seconds"
+    }
+    return [list [expr {$epoch - $before}] [expr {$epoch + $after}]]
+}
+
+# capme::sguil::sensorStore sensor -> the store root of a sensor ({CAPME invalid} for a name
+# that is not one).
+proc ::capme::sguil::sensorStore {sensor} {
+    variable store
+    if {$sensor eq "" || [file pathtype $sensor] ne "relative" || [string match *..* $sensor]} {
+        return -code error -level 2 -errorcode {CAPME invalid} "invalid sensor \"$sensor\": expected a sensor name"
+    }
+    return [file join $store $sensor]
 }
 
 # capme::sguil::rawDataRequest sensor timestamp srcIP dstIP srcPort dstPort proto rawDataFileName
@@ -43,18 +69,9 @@ proc ::capme::sguil::rawDataRequest {sensor timestamp srcIP dstIP srcPort dstPor
     variable after
     variable tmpdir
 
-    set ts [string trim $timestamp]
-    if {[string is entier -strict $ts]} {
-        set epoch $ts
-    } elseif {[catch {clock scan $ts -format {%Y-%m-%d %H:%M:%S} -gmt 1} epoch]} {
-        return -code error -errorcode {CAPME invalid} \
-            "invalid timestamp \"$timestamp\": expected \"YYYY-MM-DD HH:MM:SS\" (UTC) or epoch seconds"
-    }
-    if {$sensor eq "" || [file pathtype $sensor] ne "relative" || [string match *..* $sensor]} {
-        return -code error -errorcode {CAPME invalid} "invalid sensor \"$sensor\": expected a sensor name"
-    }
-    set cmd [list -sip $srcIP -dip $dstIP \
-        -stime [expr {$epoch - $before}] -etime [expr {$epoch + $after}]]
+    lassign [window $timestamp] stime etime
+    set root [sensorStore $sensor]
+    set cmd [list -sip $srcIP -dip $dstIP -stime $stime -etime $etime]
     if {$proto ne ""} { lappend cmd -proto $proto }
     if {$srcPort ne ""} { lappend cmd -spt $srcPort }
     if {$dstPort ne ""} { lappend cmd -dpt $dstPort }
@@ -71,7 +88,7 @@ proc ::capme::sguil::rawDataRequest {sensor timestamp srcIP dstIP srcPort dstPor
         set path [file join $dir $path]
     }
     variable seq
-    set h [::capme::store ::capme::sguil::handle[incr seq] -store [file join $store $sensor]]
+    set h [::capme::store ::capme::sguil::handle[incr seq] -store $root]
     try {
         # pcap_agent rewrites its raw file for every request, as tcpdump -w did.
         $h extract {*}$cmd -out $path -force 1
@@ -79,4 +96,27 @@ proc ::capme::sguil::rawDataRequest {sensor timestamp srcIP dstIP srcPort dstPor
         $h close
     }
     return $path
+}
+
+# capme::sguil::xscript sensor timestamp srcIP srcPort dstIP dstPort
+#
+# Returns what sguil's transcript (xscript) window showed for the TCP connection: the
+# arguments of sguild's `XscriptRequest socketID sensor sensorID winID timestamp srcIP srcPort
+# dstIP dstPort force` that name the connection (sguild then fetched the pcap with
+# RawDataRequest, proto 6, and ran tcpflow over it), the same window as rawDataRequest
+# (timestamp - before to timestamp + after), and the result is capme's "capme" style: the
+# `HDR:` lines (Sensor Name, Timestamp, Connection ID, Src IP, Dst IP, Src Port, Dst Port),
+# then the `SRC:`/`DST:` lines, `HDR: No Data Sent.` for a connection without payload. Errors
+# are as rawDataRequest's ({CAPME nopackets} when nothing matched).
+proc ::capme::sguil::xscript {sensor timestamp srcIP srcPort dstIP dstPort} {
+    variable seq
+    lassign [window $timestamp] stime etime
+    set root [sensorStore $sensor]
+    set h [::capme::store ::capme::sguil::handle[incr seq] -store $root]
+    try {
+        return [$h transcript -sip $srcIP -spt $srcPort -dip $dstIP -dpt $dstPort -proto 6 \
+            -stime $stime -etime $etime -style capme]
+    } finally {
+        $h close
+    }
 }

@@ -416,7 +416,9 @@ fn check_against_rust(out: &str, tmp: &Path, big: &Path) {
     ] {
         assert_eq!(errors[label], ("null", msg), "{label}");
     }
-    assert_eq!(errors.len(), 28, "error cases: {errors:?}");
+    // 28 cases of the extraction API, 15 of transcripts and the query forms of issue 13.
+    assert_eq!(errors.len(), 43, "error cases: {errors:?}");
+    check_transcripts(out, tmp);
 
     // Limits: the C summary of an extraction capped at 5 packets is the Rust one.
     let line = out
@@ -541,5 +543,188 @@ fn valgrind_reports_no_leak_and_no_error() {
     // Write the summary line for scripts/test.sh to print.
     if let Some(dir) = std::env::var_os("CAPME_VALGRIND_LOG") {
         std::fs::write(dir, summary.join("\n")).unwrap();
+    }
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// The transcript (T, S) and pivot (E) lines of the C program against capme-core: each style's
+/// text byte for byte, the segments, and the errors of the new query forms.
+fn check_transcripts(out: &str, tmp: &Path) {
+    use capme_core::pivot::QuerySpec;
+    use capme_core::transcript::{Style, TranscriptOptions};
+    let store = Store::open([sample_store()]).unwrap();
+    let http = QuerySpec {
+        sip: Some("10.10.1.10"),
+        spt: Some("51000"),
+        dip: Some("10.10.1.20"),
+        dpt: Some("80"),
+        proto: Some("tcp"),
+        stime: Some("1718406497"),
+        etime: Some("1718406498"),
+        ..Default::default()
+    }
+    .parse()
+    .unwrap();
+    let texts: BTreeMap<&str, Vec<u8>> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("T "))
+        .map(|l| {
+            let (style, hex) = l.split_once(' ').unwrap();
+            (style, unhex(hex))
+        })
+        .collect();
+    assert_eq!(texts.len(), 4, "T lines: {:?}", texts.keys());
+    for (label, style) in [
+        ("capme", Style::Capme),
+        ("plain", Style::Plain),
+        ("json", Style::Json),
+        ("default", Style::Plain),
+    ] {
+        let t = store
+            .transcript(&http, &TranscriptOptions::new().style(style))
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&texts[label]),
+            t.text,
+            "{label} transcript differs from capme-core's"
+        );
+    }
+    let t = store
+        .transcript(&http, &TranscriptOptions::new().style(Style::Json))
+        .unwrap();
+    let segs: Vec<String> = t
+        .segments
+        .iter()
+        .map(|s| {
+            let hex: String = s.payload.iter().map(|b| format!("{b:02x}")).collect();
+            format!(
+                "S {} {} {} {hex}",
+                s.direction.as_str(),
+                s.ts.as_nanos(),
+                s.offset
+            )
+        })
+        .collect();
+    let got: Vec<&str> = out.lines().filter(|l| l.starts_with("S ")).collect();
+    assert_eq!(got, segs, "C segments differ from capme-core's");
+
+    let errors: BTreeMap<&str, (&str, &str)> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("E "))
+        .map(|l| {
+            let mut it = l.splitn(3, ' ');
+            let label = it.next().unwrap();
+            let kind = it.next().unwrap();
+            (label, (kind, it.next().unwrap_or("")))
+        })
+        .collect();
+    let url = "https://so/capme/index.php?sip=10.10.5.10&spt=52001&dip=10.10.5.20&dpt=22\
+               &stime=1718407577&etime=1718407578&usr=analyst";
+    let logs = tmp.join("zeek-logs");
+    let spec = |s: QuerySpec| s.parse().unwrap_err();
+    let d = QuerySpec::default;
+    let empty = Query::new(
+        http.flow.clone(),
+        TimeWindow::parse("1718400000", "1718400001").unwrap(),
+    );
+    let expected = [
+        (
+            "transcript-style",
+            Style::parse("style", "bogus").unwrap_err(),
+        ),
+        (
+            "transcript-nopackets",
+            store
+                .transcript(&empty, &TranscriptOptions::new())
+                .unwrap_err(),
+        ),
+        (
+            "url-spt",
+            spec(QuerySpec {
+                url: Some(
+                    "https://so/capme/index.php?sip=10.10.5.10&spt=65536&dip=10.10.5.20\
+                     &dpt=22&stime=1&etime=2",
+                ),
+                ..d()
+            }),
+        ),
+        (
+            "url-no-window",
+            spec(QuerySpec {
+                url: Some("https://so/capme/index.php?sip=10.10.5.10&spt=1&dip=10.10.5.20&dpt=22"),
+                ..d()
+            }),
+        ),
+        (
+            "url-pad",
+            spec(QuerySpec {
+                url: Some(url),
+                pad: Some("soon"),
+                ..d()
+            }),
+        ),
+        (
+            "fields-two-forms",
+            spec(QuerySpec {
+                sip: Some(SIP),
+                url: Some("https://so/capme/index.php?sip=1.2.3.4"),
+                ..d()
+            }),
+        ),
+        ("fields-none", spec(d())),
+        (
+            "zeek-notfound",
+            spec(QuerySpec {
+                zeek_uid: Some("CNotThere"),
+                zeek_logs: Some(&logs),
+                ..d()
+            }),
+        ),
+        (
+            "zeek-stime",
+            spec(QuerySpec {
+                zeek_uid: Some("CHttp4Test"),
+                zeek_logs: Some(&logs),
+                stime: Some("1"),
+                ..d()
+            }),
+        ),
+        (
+            "zeek-nologs",
+            spec(QuerySpec {
+                zeek_uid: Some("CHttp4Test"),
+                ..d()
+            }),
+        ),
+    ];
+    for (label, err) in expected {
+        let (kind, msg) = errors
+            .get(label)
+            .unwrap_or_else(|| panic!("no E line for {label}:\n{out}"));
+        assert_eq!(*kind, err.kind().as_str(), "{label}");
+        assert_eq!(*msg, err.to_string(), "{label}");
+    }
+    assert_eq!(
+        errors["fields-unknown"].1,
+        "invalid field \"sport\": unknown query field; expected one of sip, spt, dip, dpt, \
+         proto, community_id, url, zeek_uid, zeek_logs, stime, etime, pad"
+    );
+    assert_eq!(
+        errors["fields-twice"],
+        ("invalid", "invalid sip \"\": given twice")
+    );
+    assert!(errors["url-spt"].1.starts_with("invalid spt \"65536\""));
+    for (label, msg) in [
+        ("transcript-null-store", "store is NULL"),
+        ("url-null", "url is NULL"),
+        ("grow-null", "store is NULL"),
+    ] {
+        assert_eq!(errors[label], ("null", msg), "{label}");
     }
 }

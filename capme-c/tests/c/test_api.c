@@ -14,6 +14,7 @@
  *   E <label> <kind> <message>                                          (one per error case)
  *   C <label> <community id>
  *   W <json of an extraction with a warning>, WM <its warning>
+ *   T <style> <hex of capme_transcript's text>, S <direction> <ts_ns> <offset> <hex payload>
  * It exits 1 (after printing "FAIL ..." lines) when a check fails, and frees everything it
  * allocates, so that a valgrind run reports no leak.
  */
@@ -607,6 +608,323 @@ static void test_cancel(const char *big) {
     capme_store_free(s);
 }
 
+/* ---- transcripts and the query forms of issue 13 ------------------------------------------- */
+
+/* The HTTP flow tcp-v4 of examples/data/manifest.json: 13 packets, 1718406497.123456 to
+ * 1718406497.201617, a GET and a 3-segment response. */
+#define HSIP "10.10.1.10"
+#define HSPT "51000"
+#define HDIP "10.10.1.20"
+#define HDPT "80"
+#define HSTIME "1718406497"
+#define HETIME "1718406498"
+#define HFIRST_NS 1718406497123456000LL
+#define HLAST_NS 1718406497201617000LL
+
+static void print_hex_line(const char *prefix, const char *label, const unsigned char *b,
+                           size_t n) {
+    printf("%s %s ", prefix, label);
+    for (size_t i = 0; i < n; i++) printf("%02x", b[i]);
+    printf("\n");
+}
+
+static capme_query *http_query(void) {
+    capme_query *q = NULL;
+    capme_status st = capme_query_new_tuple(HSIP, HSPT, HDIP, HDPT, "tcp", HSTIME, HETIME, &q);
+    CHECK(st == CAPME_OK && q != NULL, "http query");
+    return q;
+}
+
+/* Transcripts in each style, printed as T lines (hex text) for tests/c_api.rs; the result
+ * object's segments as S lines. */
+static void test_transcript(const capme_store *store) {
+    capme_query *q = http_query();
+    const char *styles[] = {"capme", "plain", "json", NULL};
+    for (int i = 0; i < 4; i++) {
+        char *text = NULL;
+        capme_status st = capme_transcript(store, q, styles[i], 0, &text);
+        CHECK(st == CAPME_OK && text != NULL, "transcript %s", styles[i] ? styles[i] : "NULL");
+        if (!text) continue;
+        print_hex_line("T", styles[i] ? styles[i] : "default", (const unsigned char *)text,
+                       strlen(text));
+        if (styles[i] && strcmp(styles[i], "capme") == 0) {
+            CHECK(strncmp(text, "HDR: Sensor Name:\tsensor1-eth1\n", 31) == 0, "capme header");
+            CHECK(strstr(text, "\nSRC: GET /capme/tcp-v4 HTTP/1.1\n") != NULL, "capme SRC line");
+            CHECK(strstr(text, "\nDST: ") != NULL, "capme DST line");
+        }
+        if (styles[i] && strcmp(styles[i], "json") == 0) {
+            CHECK(strncmp(text, "{\"direction\":\"src\",\"ts\":", 24) == 0, "json line");
+        }
+        capme_string_free(text);
+    }
+
+    /* The result object: text, segments, counts. */
+    capme_transcript_result *r = NULL;
+    capme_status st = capme_transcript_build(store, q, "json", 0, &r);
+    CHECK(st == CAPME_OK && r != NULL, "transcript_build");
+    if (r) {
+        size_t n = capme_transcript_segment_count(r), lines = 0;
+        uint64_t src = 0, dst = 0;
+        const char *text = capme_transcript_result_text(r);
+        for (const char *c = text; c && *c; c++) lines += *c == '\n';
+        CHECK(n == 4 && lines == n, "4 segments, one json line each: %zu %zu", n, lines);
+        for (size_t i = 0; i < n; i++) {
+            capme_segment s;
+            CHECK(capme_transcript_segment(r, i, &s), "segment %zu", i);
+            char label[96];
+            snprintf(label, sizeof label, "%s %" PRId64 " %" PRIu64, s.direction, s.ts_ns,
+                     s.offset);
+            print_hex_line("S", label, s.payload, s.len);
+            if (strcmp(s.direction, "src") == 0) src += s.len; else dst += s.len;
+        }
+        capme_segment s;
+        CHECK(!capme_transcript_segment(r, n, &s), "segment out of range");
+        CHECK(!capme_transcript_segment(r, 0, NULL), "NULL segment out");
+        CHECK(src == capme_transcript_result_src_bytes(r), "src bytes %" PRIu64, src);
+        CHECK(dst == capme_transcript_result_dst_bytes(r), "dst bytes %" PRIu64, dst);
+        CHECK(capme_transcript_result_packets(r) == 13, "13 packets");
+        CHECK(capme_transcript_result_missing_bytes(r) == 0, "nothing missing");
+        CHECK(!capme_transcript_result_truncated(r), "not truncated");
+        capme_transcript_result_free(r);
+    }
+
+    /* maxtx: the text ends with the notice; the json result says truncated. */
+    char *text = NULL;
+    st = capme_transcript(store, q, "plain", 10, &text);
+    CHECK(st == CAPME_OK && text && strstr(text, "GET /capme\n") &&
+              strstr(text, "[transcript truncated at maxtx = 10 bytes: "),
+          "maxtx notice");
+    capme_string_free(text);
+    r = NULL;
+    st = capme_transcript_build(store, q, "json", 10, &r);
+    CHECK(st == CAPME_OK && capme_transcript_result_truncated(r) &&
+              capme_transcript_result_src_bytes(r) + capme_transcript_result_dst_bytes(r) == 10,
+          "json maxtx truncated");
+    capme_transcript_result_free(r);
+
+    /* Errors: bad style, nothing matched, NULLs. */
+    text = (char *)"not NULL";
+    st = capme_transcript(store, q, "bogus", 0, &text);
+    CHECK(st == CAPME_INVALID && text == NULL, "bad style: %s", capme_status_kind((int)st));
+    report_error("transcript-style", st);
+    st = capme_transcript(NULL, q, NULL, 0, &text);
+    CHECK(st == CAPME_NULL, "NULL store");
+    report_error("transcript-null-store", st);
+    st = capme_transcript(store, q, NULL, 0, NULL);
+    CHECK(st == CAPME_NULL, "NULL out");
+    r = (capme_transcript_result *)&text;
+    st = capme_transcript_build(store, NULL, NULL, 0, &r);
+    CHECK(st == CAPME_NULL && r == NULL, "NULL query");
+    capme_query *none = NULL;
+    st = capme_query_new_tuple(HSIP, HSPT, HDIP, HDPT, "tcp", "1718400000", "1718400001", &none);
+    CHECK(st == CAPME_OK, "empty window query");
+    st = capme_transcript(store, none, "capme", 0, &text);
+    CHECK(st == CAPME_NO_PACKETS && text == NULL, "no packets: %s", capme_status_kind((int)st));
+    report_error("transcript-nopackets", st);
+    capme_query_free(none);
+    CHECK(capme_transcript_result_text(NULL) == NULL && capme_transcript_segment_count(NULL) == 0,
+          "NULL accessors");
+    capme_transcript_result_free(NULL);
+    capme_query_free(q);
+}
+
+static void window_of(const capme_query *q, int64_t *s, int64_t *e) {
+    *s = *e = 0;
+    CHECK(capme_query_window_ns(q, s, e), "window_ns");
+}
+
+/* A CapMe link is the same query as its fields; pad widens it; errors name the field. */
+static void test_url(const capme_store *store) {
+    const char *url = "https://so/capme/index.php?sip=" SIP "&spt=" SPT "&dip=" DIP "&dpt=" DPT
+                      "&stime=" STIME "&etime=" ETIME "&usr=analyst";
+    capme_query *uq = NULL, *tq = NULL;
+    capme_status st = capme_query_new_url(url, NULL, NULL, NULL, &uq);
+    CHECK(st == CAPME_OK && uq != NULL, "query_new_url");
+    st = capme_query_new_tuple(SIP, SPT, DIP, DPT, NULL, STIME, ETIME, &tq);
+    CHECK(st == CAPME_OK, "tuple");
+    int64_t us, ue, ts, te;
+    window_of(uq, &us, &ue);
+    window_of(tq, &ts, &te);
+    CHECK(us == ts && ue == te, "url window %" PRId64 "-%" PRId64 " = tuple's", us, ue);
+    uint64_t ub = 0, tb = 0;
+    long un = run_search(store, uq, 0, &ub), tn = run_search(store, tq, 0, &tb);
+    CHECK(un == 15 && un == tn && ub == tb, "url query = tuple query: %ld %ld", un, tn);
+    capme_query_free(uq);
+    capme_query_free(tq);
+
+    /* pad: 5 s on each side; stime/etime replace the link's window. */
+    uq = NULL;
+    st = capme_query_new_url(url, NULL, NULL, "5", &uq);
+    CHECK(st == CAPME_OK, "url pad");
+    window_of(uq, &us, &ue);
+    CHECK(us == 1718407572000000000LL && ue == 1718407583999999999LL, "padded %" PRId64, us);
+    capme_query_free(uq);
+    uq = NULL;
+    st = capme_query_new_url(url, "1718407570", "1718407571", NULL, &uq);
+    CHECK(st == CAPME_OK, "url with stime/etime");
+    window_of(uq, &us, &ue);
+    CHECK(us == 1718407570000000000LL, "stime replaces the link's");
+    capme_query_free(uq);
+
+    /* Errors name the field. */
+    uq = (capme_query *)&us;
+    st = capme_query_new_url("https://so/capme/index.php?sip=" SIP "&spt=65536&dip=" DIP
+                             "&dpt=22&stime=1&etime=2", NULL, NULL, NULL, &uq);
+    CHECK(st == CAPME_INVALID && uq == NULL, "bad spt in url");
+    report_error("url-spt", st);
+    st = capme_query_new_url("https://so/capme/index.php?sip=" SIP "&spt=1&dip=" DIP "&dpt=22",
+                             NULL, NULL, NULL, &uq);
+    CHECK(st == CAPME_INVALID, "url without window");
+    report_error("url-no-window", st);
+    st = capme_query_new_url(url, NULL, NULL, "soon", &uq);
+    CHECK(st == CAPME_INVALID, "bad pad");
+    report_error("url-pad", st);
+    st = capme_query_new_url(NULL, NULL, NULL, NULL, &uq);
+    CHECK(st == CAPME_NULL, "NULL url");
+    report_error("url-null", st);
+}
+
+/* capme_query_new_fields: every form, pad on a tuple, the one-form rule, unknown names. */
+static void test_fields(const capme_store *store) {
+    const char *names[] = {"sip", "spt", "dip", "dpt", "proto", "stime", "etime", "pad"};
+    const char *values[] = {SIP, SPT, DIP, DPT, "tcp", STIME, ETIME, "1.5"};
+    capme_query *q = NULL;
+    capme_status st = capme_query_new_fields(names, values, 8, &q);
+    CHECK(st == CAPME_OK, "fields tuple + pad");
+    int64_t s, e;
+    window_of(q, &s, &e);
+    CHECK(s == 1718407575500000000LL && e == 1718407580499999999LL, "pad 1.5: %" PRId64, s);
+    uint64_t b = 0;
+    CHECK(run_search(store, q, 0, &b) == 15, "fields query finds the flow");
+    capme_query_free(q);
+
+    values[7] = NULL; /* a NULL value is an absent field */
+    q = NULL;
+    st = capme_query_new_fields(names, values, 8, &q);
+    CHECK(st == CAPME_OK, "NULL value");
+    window_of(q, &s, &e);
+    CHECK(s == 1718407577000000000LL, "no pad");
+    capme_query_free(q);
+
+    const char *n2[] = {"community_id", "stime", "etime"};
+    const char *v2[] = {"1:Lh7B4JI0U9bVwZ4Y66OAnkQk4Rk=", STIME, ETIME};
+    q = NULL;
+    st = capme_query_new_fields(n2, v2, 3, &q);
+    CHECK(st == CAPME_OK, "fields community_id");
+    b = 0;
+    CHECK(run_search(store, q, 0, &b) == 15, "community id via fields");
+    capme_query_free(q);
+
+    const char *n3[] = {"sip", "url"};
+    const char *v3[] = {SIP, "https://so/capme/index.php?sip=1.2.3.4"};
+    st = capme_query_new_fields(n3, v3, 2, &q);
+    CHECK(st == CAPME_INVALID && q == NULL, "two flow forms");
+    report_error("fields-two-forms", st);
+    const char *n4[] = {"sport"};
+    const char *v4[] = {"1"};
+    st = capme_query_new_fields(n4, v4, 1, &q);
+    CHECK(st == CAPME_INVALID, "unknown field");
+    report_error("fields-unknown", st);
+    const char *n5[] = {"sip", "sip"};
+    const char *v5[] = {SIP, DIP};
+    st = capme_query_new_fields(n5, v5, 2, &q);
+    CHECK(st == CAPME_INVALID, "field twice");
+    report_error("fields-twice", st);
+    st = capme_query_new_fields(NULL, NULL, 0, &q);
+    CHECK(st == CAPME_INVALID, "no field");
+    report_error("fields-none", st);
+    st = capme_query_new_fields(NULL, v5, 2, &q);
+    CHECK(st == CAPME_NULL, "NULL names");
+}
+
+/* A Zeek uid: a conn.log (TSV) written here gives the HTTP flow; its transcript is the
+ * tuple query's. */
+static void test_zeek(const capme_store *store, const char *tmp) {
+    char dir[4096], path[4200];
+    snprintf(dir, sizeof dir, "%s/zeek-logs", tmp);
+    snprintf(path, sizeof path, "%s/conn.log", dir);
+    char cmd[4300];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
+    CHECK(system(cmd) == 0, "mkdir %s", dir);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL, "write %s", path);
+    if (!f) return;
+    fputs("#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n"
+          "#path\tconn\n#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\t"
+          "service\tduration\n#types\ttime\tstring\taddr\tport\taddr\tport\tenum\tstring\t"
+          "interval\n"
+          "1718406490.000000\tCother1\t10.9.9.9\t1\t10.9.9.8\t2\ttcp\t-\t-\n"
+          "1718406497.123456\tCHttp4Test\t" HSIP "\t" HSPT "\t" HDIP "\t" HDPT "\ttcp\thttp\t"
+          "0.078161\n",
+          f);
+    fclose(f);
+
+    capme_query *zq = NULL, *tq = http_query();
+    capme_status st = capme_query_new_zeek_uid("CHttp4Test", dir, NULL, &zq);
+    CHECK(st == CAPME_OK && zq != NULL, "query_new_zeek_uid");
+    int64_t s, e;
+    window_of(zq, &s, &e);
+    CHECK(s == HFIRST_NS - 2000000000LL && e == HLAST_NS + 2000000000LL,
+          "zeek window [ts - 2 s, ts + duration + 2 s]: %" PRId64 " %" PRId64, s, e);
+    char *zt = NULL, *tt = NULL;
+    CHECK(capme_transcript(store, zq, "capme", 0, &zt) == CAPME_OK, "zeek transcript");
+    CHECK(capme_transcript(store, tq, "capme", 0, &tt) == CAPME_OK, "tuple transcript");
+    CHECK(zt && tt && strcmp(zt, tt) == 0, "zeek uid transcript = tuple transcript");
+    capme_string_free(zt);
+    capme_string_free(tt);
+    capme_query_free(zq);
+
+    /* pad, and the conn.log given as one file. */
+    zq = NULL;
+    st = capme_query_new_zeek_uid("CHttp4Test", path, "0", &zq);
+    CHECK(st == CAPME_OK, "zeek pad 0, one file");
+    window_of(zq, &s, &e);
+    CHECK(s == HFIRST_NS && e == HLAST_NS, "pad 0: the record's window");
+    capme_query_free(zq);
+
+    st = capme_query_new_zeek_uid("CNotThere", dir, NULL, &zq);
+    CHECK(st == CAPME_NO_PACKETS && zq == NULL, "uid not found: %s", capme_status_kind((int)st));
+    report_error("zeek-notfound", st);
+    const char *n[] = {"zeek_uid", "zeek_logs", "stime"};
+    const char *v[] = {"CHttp4Test", dir, "1"};
+    st = capme_query_new_fields(n, v, 3, &zq);
+    CHECK(st == CAPME_INVALID, "zeek uid with stime");
+    report_error("zeek-stime", st);
+    st = capme_query_new_fields(n, v, 1, &zq);
+    CHECK(st == CAPME_INVALID, "zeek uid without logs");
+    report_error("zeek-nologs", st);
+    st = capme_query_new_zeek_uid("CHttp4Test", NULL, NULL, &zq);
+    CHECK(st == CAPME_NULL, "NULL logs");
+    capme_query_free(tq);
+}
+
+/* --whole-flow: a window holding only the first packet grows to the whole flow. */
+static void test_grow(const capme_store *store) {
+    capme_query *q = NULL, *g = NULL;
+    capme_status st = capme_query_new_tuple_ns(HSIP, HSPT, HDIP, HDPT, "tcp", HFIRST_NS,
+                                               HFIRST_NS, &q);
+    CHECK(st == CAPME_OK, "one-packet window");
+    uint64_t b = 0;
+    CHECK(run_search(store, q, 0, &b) == 1, "one packet before growing");
+    bool limited = true;
+    st = capme_store_grow_window(store, q, &g, &limited);
+    CHECK(st == CAPME_OK && g != NULL && !limited, "grow_window");
+    int64_t s, e;
+    window_of(g, &s, &e);
+    CHECK(s == HFIRST_NS && e == HLAST_NS, "grown to the flow: %" PRId64 " %" PRId64, s, e);
+    b = 0;
+    CHECK(run_search(store, g, 0, &b) == 13, "13 packets after growing");
+    capme_query_free(g);
+    g = NULL;
+    st = capme_store_grow_window(store, q, &g, NULL);
+    CHECK(st == CAPME_OK && g != NULL, "grow_window, NULL limited");
+    capme_query_free(g);
+    st = capme_store_grow_window(NULL, q, &g, NULL);
+    CHECK(st == CAPME_NULL && g == NULL, "grow NULL store");
+    report_error("grow-null", st);
+    capme_query_free(q);
+}
+
 int main(int argc, char **argv) {
     if (argc != 5) {
         fprintf(stderr, "usage: %s STORE_DIR TMP_DIR BIG_STORE_DIR INDEX_DIR\n", argv[0]);
@@ -630,6 +948,11 @@ int main(int argc, char **argv) {
     test_cancel(argv[3]);
     test_options(argv[1], argv[4]);
     test_limits(argv[1], argv[2]);
+    test_transcript(store);
+    test_url(store);
+    test_fields(store);
+    test_zeek(store, argv[2]);
+    test_grow(store);
     capme_store_free(store);
 
     /* Two roots, one with a truncated capture file: the extraction succeeds with a warning. */
