@@ -2,12 +2,16 @@
 //!
 //! Each argument is turned into the text a user would type on the command line (an int as its
 //! digits, a float as its `repr`, an `ipaddress` object as its `str`, a `datetime` as RFC 3339
-//! in UTC) and the texts go to capme-core's one parser, [`QueryText::parse`] (or
-//! [`tuple_community_id`]), so validation and messages are the CLI's. What stays here is only
+//! in UTC) and the texts go to capme-core's one parser, [`QuerySpec::parse`] (or
+//! [`QueryText::flow`], [`tuple_community_id`]), so validation and messages are the CLI's. What stays here is only
 //! what is Python's own: a value of the wrong type, or a missing argument, is a `TypeError`.
 
 use crate::errors::{to_py_err, IntoPyResult};
-use capme_core::{tuple_community_id, CommunityId, Error, FlowKey, FlowSpec, Query, QueryText};
+use capme_core::extract::WHOLE_FLOW_STEP;
+use capme_core::{
+    tuple_community_id, CommunityId, Error, FlowKey, FlowSpec, Query, QuerySpec, QueryText,
+    Store as CoreStore,
+};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
@@ -168,21 +172,127 @@ impl TupleArgs<'_, '_> {
     }
 }
 
-/// A query's arguments as `Store.search`/`Store.extract` receive them.
+/// A query's arguments as `Store.search`/`Store.extract`/`Store.transcript` receive them:
+/// one flow form (a 5-tuple, `community_id`, `url` or `zeek_uid` with `zeek_logs`), a window,
+/// a `pad` and `whole_flow`.
 pub(crate) struct QueryArgs<'a, 'py> {
     pub tuple: TupleArgs<'a, 'py>,
     pub community_id: Arg<'a, 'py>,
+    pub url: Arg<'a, 'py>,
+    pub zeek_uid: Arg<'a, 'py>,
+    pub zeek_logs: Arg<'a, 'py>,
     pub stime: Arg<'a, 'py>,
     pub etime: Arg<'a, 'py>,
+    pub pad: Arg<'a, 'py>,
+    pub whole_flow: bool,
+}
+
+/// A pad: seconds as an `int` (its digits), a `float` (its `repr`), a `str` (unchanged) or a
+/// `timedelta` (its `total_seconds()`), as the CLI's `--pad` reads them.
+fn pad_text(field: &str, v: &Bound<'_, PyAny>) -> PyResult<String> {
+    if v.is_instance_of::<PyBool>() {
+        return Err(PyTypeError::new_err(format!(
+            "{field} must be an int, float, str or timedelta, not bool"
+        )));
+    }
+    if v.is_instance_of::<PyString>() {
+        return v.extract();
+    }
+    if v.is_instance_of::<PyInt>() {
+        return Ok(v.str()?.to_string());
+    }
+    if v.is_instance_of::<PyFloat>() {
+        return Ok(v.repr()?.to_string());
+    }
+    let timedelta = v.py().import("datetime")?.getattr("timedelta")?;
+    if v.is_instance(&timedelta)? {
+        return Ok(v.call_method0("total_seconds")?.repr()?.to_string());
+    }
+    Err(PyTypeError::new_err(format!(
+        "{field} must be an int, float, str or timedelta, not {}",
+        type_name(v)
+    )))
+}
+
+/// A query as the CLI's text, owned (so that it can be parsed on a worker thread: a Zeek uid
+/// is looked up in the conn logs, which is I/O): the fields of capme-core's [`QuerySpec`] and
+/// `whole_flow`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct QueryInput {
+    sip: Option<String>,
+    spt: Option<String>,
+    dip: Option<String>,
+    dpt: Option<String>,
+    proto: Option<String>,
+    community_id: Option<String>,
+    url: Option<String>,
+    zeek_uid: Option<String>,
+    zeek_logs: Option<PathBuf>,
+    stime: Option<String>,
+    etime: Option<String>,
+    pad: Option<String>,
+    whole_flow: bool,
+}
+
+impl QueryInput {
+    /// The query, parsed by capme-core's one entry point [`QuerySpec::parse`] (reads Zeek logs
+    /// for a `zeek_uid`: run it with the GIL released).
+    pub(crate) fn parse(&self) -> capme_core::Result<Query> {
+        QuerySpec {
+            sip: self.sip.as_deref(),
+            spt: self.spt.as_deref(),
+            dip: self.dip.as_deref(),
+            dpt: self.dpt.as_deref(),
+            proto: self.proto.as_deref(),
+            community_id: self.community_id.as_deref(),
+            url: self.url.as_deref(),
+            zeek_uid: self.zeek_uid.as_deref(),
+            zeek_logs: self.zeek_logs.as_deref(),
+            stime: self.stime.as_deref(),
+            etime: self.etime.as_deref(),
+            pad: self.pad.as_deref(),
+        }
+        .parse()
+    }
+
+    /// The query as it runs on `store`: parsed, and with `whole_flow` its window grown by
+    /// [`CoreStore::grow_window`] (searches: run it with the GIL released). The second value is
+    /// the CLI's warning when growing stopped at the store's window limit.
+    pub(crate) fn resolve(&self, store: &CoreStore) -> capme_core::Result<(Query, Option<String>)> {
+        let query = self.parse()?;
+        if !self.whole_flow {
+            return Ok((query, None));
+        }
+        let grown = store.grow_window(&query, WHOLE_FLOW_STEP)?;
+        // The CLI's words (src/main.rs), so both report the same text.
+        let warning = grown.limited.then(|| {
+            format!(
+                "--whole-flow stopped at the window limit (--max-window): the flow may go on \
+                 beyond {}",
+                grown.query.window
+            )
+        });
+        Ok((grown.query, warning))
+    }
 }
 
 impl QueryArgs<'_, '_> {
-    /// The query, parsed by capme-core's [`QueryText::parse`] from the texts the CLI would
-    /// pass. `method` names the Python method in `TypeError` messages.
-    pub(crate) fn query(&self, py: Python<'_>, method: &str) -> PyResult<Query> {
-        let time = |field: &str, v: Arg<'_, '_>| -> PyResult<String> {
+    /// The query's text, as the CLI would pass it to capme-core's [`QuerySpec::parse`] (call
+    /// [`QueryInput::resolve`] to parse it). Python's own errors are raised here: a value of a
+    /// wrong type, a missing address or time (`TypeError`). `method` names the Python method
+    /// in `TypeError` messages.
+    pub(crate) fn input(&self, method: &str) -> PyResult<QueryInput> {
+        let community_id = opt_text("community_id", self.community_id, str_text)?;
+        let url = opt_text("url", self.url, str_text)?;
+        let zeek_uid = opt_text("zeek_uid", self.zeek_uid, str_text)?;
+        let zeek_logs = opt_path_arg("zeek_logs", self.zeek_logs)?;
+        // A URL or a Zeek record carries its own window: the times are optional (a URL's are
+        // replaced by them; a Zeek uid refuses them, in capme-core's words).
+        let pivot = url.is_some() || zeek_uid.is_some();
+        let time = |field: &str, v: Arg<'_, '_>| -> PyResult<Option<String>> {
             match given(v) {
-                Some(v) => time_text(field, v),
+                Some(v) => time_text(field, v).map(Some),
+                None if pivot => Ok(None),
                 None => Err(PyTypeError::new_err(format!(
                     "{method}() missing required argument '{field}'"
                 ))),
@@ -190,25 +300,30 @@ impl QueryArgs<'_, '_> {
         };
         let stime = time("stime", self.stime)?;
         let etime = time("etime", self.etime)?;
-        let community_id = opt_text("community_id", self.community_id, str_text)?;
-        // With a Community ID, tuple fields are passed on as given (the parser rejects the
-        // combination, naming community_id); without one, the addresses are required.
-        let t = match community_id {
-            Some(_) => self.tuple.given_text()?,
-            None => self.tuple.text(method, " (or give community_id=)")?,
+        let pad = opt_text("pad", self.pad, pad_text)?;
+        // With another flow form, tuple fields are passed on as given (the parser rejects the
+        // combination, naming the field); without one, the addresses are required.
+        let t = if community_id.is_some() || pivot {
+            self.tuple.given_text()?
+        } else {
+            self.tuple
+                .text(method, " (or give community_id=, url= or zeek_uid=)")?
         };
-        QueryText {
-            sip: t.sip.as_deref(),
-            spt: t.spt.as_deref(),
-            dip: t.dip.as_deref(),
-            dpt: t.dpt.as_deref(),
-            proto: t.proto.as_deref(),
-            community_id: community_id.as_deref(),
-            stime: &stime,
-            etime: &etime,
-        }
-        .parse()
-        .py(py)
+        Ok(QueryInput {
+            sip: t.sip,
+            spt: t.spt,
+            dip: t.dip,
+            dpt: t.dpt,
+            proto: t.proto,
+            community_id,
+            url,
+            zeek_uid,
+            zeek_logs,
+            stime,
+            etime,
+            pad,
+            whole_flow: self.whole_flow,
+        })
     }
 }
 

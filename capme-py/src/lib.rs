@@ -6,10 +6,12 @@
 //! re-attaching. The modules follow the seams of that path:
 //!
 //! - [`errors`]: capme-core errors as the exception classes of `capme/_errors.py`;
-//! - [`args`]: Python arguments → the CLI's text → capme-core's `QueryText` parser;
+//! - [`args`]: Python arguments → the CLI's text → capme-core's `QuerySpec` parser;
 //! - [`work`]: detached, interruptible work (GIL released, Ctrl-C cancels);
-//! - [`store`] and [`search`]: `Store` (`search`, `extract`) and `SearchIterator`;
+//! - [`store`] and [`search`]: `Store` (`search`, `extract`, `transcript`) and
+//!   `SearchIterator`;
 //! - [`packet`] and [`summary`]: the `Packet` and `Summary` types;
+//! - [`transcript`]: `Segment` and `SegmentIterator` (a `json` transcript);
 //! - [`flow`]: `FlowKey` and `community_id`.
 //!
 //! The Python package (`python/capme/`) re-exports this module and the exceptions; its
@@ -23,6 +25,7 @@ mod packet;
 mod search;
 mod store;
 mod summary;
+mod transcript;
 mod work;
 
 use pyo3::prelude::*;
@@ -35,6 +38,8 @@ fn _capme(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<search::SearchIter>()?;
     m.add_class::<packet::Packet>()?;
     m.add_class::<summary::Summary>()?;
+    m.add_class::<transcript::Segment>()?;
+    m.add_class::<transcript::SegmentIterator>()?;
     m.add_class::<flow::FlowKey>()?;
     m.add_function(wrap_pyfunction!(flow::community_id, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

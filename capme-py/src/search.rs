@@ -26,6 +26,8 @@ struct IterState {
     pending_err: Option<Error>,
     files_scanned: u64,
     bytes_read: u64,
+    /// Warnings from before the search (growing a `whole_flow` window), kept first.
+    early_warnings: Vec<String>,
     warnings: Vec<String>,
 }
 
@@ -42,8 +44,13 @@ pub(crate) struct SearchIter {
 }
 
 impl SearchIter {
-    /// An iterator over `search`, which stops when `cancel` is set.
-    pub(crate) fn new(search: Search, cancel: Arc<AtomicBool>) -> SearchIter {
+    /// An iterator over `search`, which stops when `cancel` is set; `early_warnings` come
+    /// before the search's own in `warning_messages`.
+    pub(crate) fn new(
+        search: Search,
+        cancel: Arc<AtomicBool>,
+        early_warnings: Vec<String>,
+    ) -> SearchIter {
         SearchIter {
             state: Mutex::new(IterState {
                 search: Some(search),
@@ -52,7 +59,8 @@ impl SearchIter {
                 pending_err: None,
                 files_scanned: 0,
                 bytes_read: 0,
-                warnings: Vec::new(),
+                warnings: early_warnings.clone(),
+                early_warnings,
             }),
             cancel,
         }
@@ -124,7 +132,12 @@ impl SearchIter {
         let stats = search.stats();
         st.files_scanned = stats.files_scanned;
         st.bytes_read = stats.bytes_read;
-        st.warnings = stats.warnings;
+        st.warnings = st
+            .early_warnings
+            .iter()
+            .cloned()
+            .chain(stats.warnings)
+            .collect();
         if !done {
             st.search = Some(search);
         }

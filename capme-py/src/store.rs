@@ -1,7 +1,8 @@
-//! `capme.Store`: a capture store, and its `search` and `extract`.
+//! `capme.Store`: a capture store, and its `search`, `extract` and `transcript`.
 //!
-//! Both methods turn their arguments into a capme-core [`capme_core::Query`] (see [`crate::args`])
-//! before any work, so invalid arguments raise at the call, and run capme-core on a worker
+//! The methods turn their arguments into a capme-core [`capme_core::Query`] (see [`crate::args`])
+//! before any work (a Zeek uid is looked up, and a `whole_flow` window grown, on the worker
+//! thread), so invalid arguments raise at the call, and run capme-core on a worker
 //! thread with the GIL released (see [`crate::work`]).
 
 use crate::args::{
@@ -10,11 +11,15 @@ use crate::args::{
 use crate::errors::IntoPyResult;
 use crate::search::SearchIter;
 use crate::summary::Summary;
+use crate::transcript::SegmentIterator;
 use crate::work::run_interruptible;
+use capme_core::store::limits::parse_count;
+use capme_core::transcript::{Style, TranscriptOptions, DEFAULT_MAXTX};
 use capme_core::Store as CoreStore;
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyRuntimeWarning, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::PyString;
+use std::ffi::CString;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -170,18 +175,26 @@ impl Store {
         self.index_dir.as_deref().map(path_str)
     }
 
-    /// search(sip, spt, dip, dpt, stime, etime, proto=None, *, community_id=None)
+    /// search(sip, spt, dip, dpt, stime, etime, proto=None, *, community_id=None, url=None, zeek_uid=None, zeek_logs=None, pad=None, whole_flow=False)
     /// --
     ///
     /// The packets of one flow in a time window, as a lazy iterator of ``Packet`` in timestamp
     /// order (both directions of the flow). Name the flow by its 5-tuple (``proto`` None means
     /// TCP, UDP and SCTP; for ICMP ``spt``/``dpt`` are type and code; ports may be omitted for
     /// protocols without ports) or by ``community_id=`` (then give only ``stime`` and
-    /// ``etime``). A packet matches when ``stime <= ts <= etime``.
+    /// ``etime``), by ``url=`` (a CapMe ``index.php?sip=...`` or SOC ``joblookup?ncid=...``
+    /// URL: its flow and window; ``stime``/``etime`` replace the window) or by ``zeek_uid=``
+    /// with ``zeek_logs=`` (the uid's ``conn.log`` record: its 5-tuple and ``[ts, ts +
+    /// duration]``, padded by 2 s; no ``stime``/``etime``). A packet matches when ``stime <=
+    /// ts <= etime``. ``pad`` widens the window by that many seconds on each side (default 0,
+    /// 2 for a window taken from a Zeek record or a SOC URL's time); ``whole_flow=True``
+    /// extends it while packets of the flow keep appearing within 60 s of its edges (as the
+    /// CLI's ``--whole-flow``; a warning in ``warning_messages`` when it stops at
+    /// ``max_window``).
     ///
     /// Invalid arguments raise ``InvalidQuery`` (or ``TypeError``) here, not at the first
     /// iteration; the capture files are read as the iterator is consumed.
-    #[pyo3(signature = (sip=None, spt=None, dip=None, dpt=None, stime=None, etime=None, proto=None, *, community_id=None))]
+    #[pyo3(signature = (sip=None, spt=None, dip=None, dpt=None, stime=None, etime=None, proto=None, *, community_id=None, url=None, zeek_uid=None, zeek_logs=None, pad=None, whole_flow=false))]
     #[allow(clippy::too_many_arguments)]
     fn search(
         &self,
@@ -194,8 +207,13 @@ impl Store {
         etime: Option<&Bound<'_, PyAny>>,
         proto: Option<&Bound<'_, PyAny>>,
         community_id: Option<&Bound<'_, PyAny>>,
+        url: Option<&Bound<'_, PyAny>>,
+        zeek_uid: Option<&Bound<'_, PyAny>>,
+        zeek_logs: Option<&Bound<'_, PyAny>>,
+        pad: Option<&Bound<'_, PyAny>>,
+        whole_flow: bool,
     ) -> PyResult<SearchIter> {
-        let query = QueryArgs {
+        let input = QueryArgs {
             tuple: TupleArgs {
                 sip,
                 spt,
@@ -204,16 +222,29 @@ impl Store {
                 proto,
             },
             community_id,
+            url,
+            zeek_uid,
+            zeek_logs,
             stime,
             etime,
+            pad,
+            whole_flow,
         }
-        .query(py, "search")?;
+        .input("search")?;
         let (store, cancel) = self.with_cancel();
-        let search = run_interruptible(py, &cancel, || store.search(&query))?.py(py)?;
-        Ok(SearchIter::new(search, cancel))
+        let r = run_interruptible(py, &cancel, || {
+            let (query, warning) = input.resolve(&store)?;
+            Ok((store.search(&query)?, warning))
+        })?;
+        let (search, warning) = r.py(py)?;
+        Ok(SearchIter::new(
+            search,
+            cancel,
+            warning.into_iter().collect(),
+        ))
     }
 
-    /// extract(sip, spt, dip, dpt, stime, etime, proto=None, *, community_id=None, out=None, archive=None, force=False)
+    /// extract(sip, spt, dip, dpt, stime, etime, proto=None, *, community_id=None, url=None, zeek_uid=None, zeek_logs=None, pad=None, whole_flow=False, out=None, archive=None, force=False)
     /// --
     ///
     /// Extracts one flow's packets in a time window, as ``capme extract`` does, and returns a
@@ -222,12 +253,12 @@ impl Store {
     /// existing regular file is replaced only with ``force=True``, never a directory, device,
     /// FIFO, socket or link, never a path inside a store root) or ``archive=DIR`` (the
     /// CapMe-like archive ``DIR/YYYY-MM-DD/<sensor>/<flow>_<window>.pcap``; an existing
-    /// complete archive is returned without scanning unless ``force=True``). The flow and
-    /// times are as for ``search``.
+    /// complete archive is returned without scanning unless ``force=True``). The flow, times,
+    /// ``pad`` and ``whole_flow`` are as for ``search``.
     ///
     /// Raises ``NoPackets`` when nothing matched (no file is left), ``InvalidQuery`` for bad
     /// arguments, ``StoreError`` for store and I/O errors, ``KeyboardInterrupt`` on Ctrl-C.
-    #[pyo3(signature = (sip=None, spt=None, dip=None, dpt=None, stime=None, etime=None, proto=None, *, community_id=None, out=None, archive=None, force=false))]
+    #[pyo3(signature = (sip=None, spt=None, dip=None, dpt=None, stime=None, etime=None, proto=None, *, community_id=None, url=None, zeek_uid=None, zeek_logs=None, pad=None, whole_flow=false, out=None, archive=None, force=false))]
     #[allow(clippy::too_many_arguments)]
     fn extract(
         &self,
@@ -240,13 +271,18 @@ impl Store {
         etime: Option<&Bound<'_, PyAny>>,
         proto: Option<&Bound<'_, PyAny>>,
         community_id: Option<&Bound<'_, PyAny>>,
+        url: Option<&Bound<'_, PyAny>>,
+        zeek_uid: Option<&Bound<'_, PyAny>>,
+        zeek_logs: Option<&Bound<'_, PyAny>>,
+        pad: Option<&Bound<'_, PyAny>>,
+        whole_flow: bool,
         out: Option<&Bound<'_, PyAny>>,
         archive: Option<&Bound<'_, PyAny>>,
         force: bool,
     ) -> PyResult<Summary> {
         let out = opt_path_arg("out", out)?;
         let archive = opt_path_arg("archive", archive)?;
-        let query = QueryArgs {
+        let input = QueryArgs {
             tuple: TupleArgs {
                 sip,
                 spt,
@@ -255,10 +291,15 @@ impl Store {
                 proto,
             },
             community_id,
+            url,
+            zeek_uid,
+            zeek_logs,
             stime,
             etime,
+            pad,
+            whole_flow,
         }
-        .query(py, "extract")?;
+        .input("extract")?;
         let target = match (out, archive) {
             (Some(file), None) => Target::File(file),
             (None, Some(dir)) => Target::Archive(dir),
@@ -269,12 +310,116 @@ impl Store {
             }
         };
         let (store, cancel) = self.with_cancel();
-        let r = run_interruptible(py, &cancel, || match &target {
-            Target::File(file) if force => store.extract_to_file_replacing(&query, file),
-            Target::File(file) => store.extract_to_file(&query, file),
-            Target::Archive(dir) => store.extract_to_archive(&query, dir, force),
+        let r = run_interruptible(py, &cancel, || {
+            let (query, warning) = input.resolve(&store)?;
+            let mut sum = match &target {
+                Target::File(file) if force => store.extract_to_file_replacing(&query, file),
+                Target::File(file) => store.extract_to_file(&query, file),
+                Target::Archive(dir) => store.extract_to_archive(&query, dir, force),
+            }?;
+            // As the CLI's --json: the growing's warning after the search's.
+            if let Some(w) = warning {
+                sum.warning_messages.push(w);
+                sum.warnings = sum.warning_messages.len() as u64;
+            }
+            Ok(sum)
         })?;
         Summary::new(r.py(py)?)
+    }
+
+    /// transcript(sip, spt, dip, dpt, stime, etime, proto=None, *, community_id=None, url=None, zeek_uid=None, zeek_logs=None, pad=None, whole_flow=False, style='plain', maxtx=500000, out=None, force=False)
+    /// --
+    ///
+    /// The transcript of one flow's payload, as ``capme transcript`` makes it: TCP reassembled
+    /// per direction (holes shown as missing bytes), UDP one block per datagram, IP fragments
+    /// reassembled, HTTP/1.x decoded in the text styles. The flow, times, ``pad`` and
+    /// ``whole_flow`` are as for ``search``.
+    ///
+    /// ``style``: ``"plain"`` (a readable conversation) or ``"capme"`` (CapMe's
+    /// ``HDR:``/``SRC:``/``DST:`` layout) return the text (``str``); ``"json"`` returns a
+    /// ``SegmentIterator`` of ``Segment`` (direction, ts, ts_ns, offset, payload bytes: the
+    /// raw stream, never HTTP-decoded). At most ``maxtx`` payload bytes (both directions
+    /// together; default 500000, CapMe's ``maxtx``) are transcribed: the text then ends with
+    /// a notice, the iterator's ``truncated`` is True. ``out=PATH`` also writes the text (for
+    /// ``json``: one JSON object per line, as the CLI prints) to a new file, atomically; an
+    /// existing regular file is replaced only with ``force=True``.
+    ///
+    /// The transcript is built with the GIL released (Ctrl-C: ``KeyboardInterrupt``). The
+    /// search's warnings (and ``whole_flow`` stopping at ``max_window``) are issued as
+    /// ``RuntimeWarning`` (``warnings.warn``) and, for ``json``, in the iterator's
+    /// ``warning_messages``. Raises ``NoPackets`` when nothing matched (or a ``zeek_uid`` is in
+    /// no log), ``InvalidQuery`` for bad arguments (a ``style`` other than capme, plain or
+    /// json; ``maxtx`` < 1), ``StoreError`` for store and I/O errors.
+    #[pyo3(signature = (sip=None, spt=None, dip=None, dpt=None, stime=None, etime=None, proto=None, *, community_id=None, url=None, zeek_uid=None, zeek_logs=None, pad=None, whole_flow=false, style="plain", maxtx=DEFAULT_MAXTX as i64, out=None, force=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn transcript(
+        &self,
+        py: Python<'_>,
+        sip: Option<&Bound<'_, PyAny>>,
+        spt: Option<&Bound<'_, PyAny>>,
+        dip: Option<&Bound<'_, PyAny>>,
+        dpt: Option<&Bound<'_, PyAny>>,
+        stime: Option<&Bound<'_, PyAny>>,
+        etime: Option<&Bound<'_, PyAny>>,
+        proto: Option<&Bound<'_, PyAny>>,
+        community_id: Option<&Bound<'_, PyAny>>,
+        url: Option<&Bound<'_, PyAny>>,
+        zeek_uid: Option<&Bound<'_, PyAny>>,
+        zeek_logs: Option<&Bound<'_, PyAny>>,
+        pad: Option<&Bound<'_, PyAny>>,
+        whole_flow: bool,
+        style: &str,
+        maxtx: i64,
+        out: Option<&Bound<'_, PyAny>>,
+        force: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let out = opt_path_arg("out", out)?;
+        let input = QueryArgs {
+            tuple: TupleArgs {
+                sip,
+                spt,
+                dip,
+                dpt,
+                proto,
+            },
+            community_id,
+            url,
+            zeek_uid,
+            zeek_logs,
+            stime,
+            etime,
+            pad,
+            whole_flow,
+        }
+        .input("transcript")?;
+        // The CLI's parsers and messages: `invalid style "x": expected capme, plain or json`.
+        let style = Style::parse("style", style).py(py)?;
+        let opts = parse_count("maxtx", &maxtx.to_string())
+            .and_then(|n| TranscriptOptions::new().style(style).maxtx(n))
+            .py(py)?;
+        let (store, cancel) = self.with_cancel();
+        let r = run_interruptible(py, &cancel, || {
+            let (query, warning) = input.resolve(&store)?;
+            let t = match &out {
+                Some(path) => store.transcript_to_file(&query, &opts, path, force)?,
+                None => store.transcript(&query, &opts)?,
+            };
+            Ok((t, warning))
+        })?;
+        let (mut t, warning) = r.py(py)?;
+        // The CLI prints these on stderr: here they are Python warnings.
+        let mut warnings = std::mem::take(&mut t.warnings);
+        warnings.extend(warning);
+        let category = py.get_type::<PyRuntimeWarning>();
+        for w in &warnings {
+            let msg = CString::new(w.replace('\0', " ")).unwrap_or_default();
+            PyErr::warn(py, &category, &msg, 1)?;
+        }
+        if style == Style::Json {
+            Ok(Py::new(py, SegmentIterator::new(t, warnings))?.into_any())
+        } else {
+            Ok(PyString::new(py, &t.text).into_any().unbind())
+        }
     }
 
     fn __repr__(&self) -> String {

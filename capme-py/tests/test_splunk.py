@@ -20,7 +20,7 @@ from helpers import tuple_args
 SPLUNK_DIR = Path(__file__).resolve().parents[1] / "splunk"
 APP = SPLUNK_DIR / "capme_app"
 FIELDS = ["_time", "startTime", "endTime", "src", "src_port", "dest", "dest_port", "uid",
-          "proto", "community_id"]
+          "proto", "community_id", "url"]
 
 
 def _chunk(meta, body=""):
@@ -244,3 +244,118 @@ def test_scripted_input(app, tmp_path, sample_store, flows, cli, path):
     events = run()
     assert [e["uid"] for e in events] == ["C4"]
     assert events[0]["pcap_packets"] == flows[4]["packet_count"]
+
+
+def _flow_row(flows, name, **change):
+    row = next(r for r, f in zip(_rows(flows), flows) if f["name"] == name)
+    row = dict(row, uid=name)
+    row.update(change)
+    return row
+
+
+def _module_or_cli(app, tmp_path, sample_store, cli, path, extra=""):
+    archive = tmp_path / "archive"
+    if path == "module":
+        _configure(app, sample_store, archive, "auto", tmp_path / "no-such-capme", extra)
+        return sys.executable
+    _configure(app, sample_store, archive, "auto", cli, extra)
+    return _python_without_module()
+
+
+def _cli_transcript_json(cli, store, row, maxtx):
+    r = subprocess.run([cli, "transcript", "--store", store, "--sip", row["src"], "--spt",
+                        row["src_port"], "--dip", row["dest"], "--dpt", row["dest_port"],
+                        "--proto", row["proto"], "--stime", row["startTime"], "--etime",
+                        row["endTime"], "--style", "json", "--maxtx", str(maxtx)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+@pytest.mark.parametrize("path", ["module", "cli"])
+def test_command_transcript(app, tmp_path, sample_store, flows, cli, path):
+    """| capme transcript=true adds the transcript field (capped at maxtx, with the notice)."""
+    python = _module_or_cli(app, tmp_path, sample_store, cli, path)
+    store = capme.Store(sample_store)
+    rows = [_flow_row(flows, "tcp-v4"), _flow_row(flows, "udp-dns"),
+            _flow_row(flows, "tcp-v4", dest_port="81")]
+
+    def want(row, **kw):
+        return store.transcript(row["src"], row["src_port"], row["dest"], row["dest_port"],
+                                row["startTime"], row["endTime"], proto=row["proto"], **kw)
+
+    _, got = run_command(python, app, rows, args=["transcript=true"])
+    assert [g["capme_error"] for g in got[:2]] == ["", ""]
+    for row, out in zip(rows[:2], got):
+        assert int(out["pcap_packets"]) > 0
+        assert out["transcript"] == want(row)
+    assert "GET /capme/tcp-v4 HTTP/1.1" in got[0]["transcript"]
+    assert got[2]["capme_error"].startswith("no packet matched") and got[2]["transcript"] == ""
+
+    _, got = run_command(python, app, rows[:1], args=["transcript=t", "style=capme", "maxtx=50"])
+    text = got[0]["transcript"]
+    assert text == want(rows[0], style="capme", maxtx=50)
+    assert text.startswith("HDR: Sensor Name:") and text.rstrip().endswith(
+        "[transcript truncated at maxtx = 50 bytes: the flow has more payload than shown]")
+
+    _, got = run_command(python, app, rows[:1], args=["transcript=true", "style=json",
+                                                      "maxtx=50"])
+    lines = got[0]["transcript"].splitlines()
+    assert lines[-1] == ("[transcript truncated at maxtx = 50 bytes: the flow has more payload "
+                         "than shown]")
+    assert "\n".join(lines[:-1]) + "\n" == _cli_transcript_json(cli, sample_store, rows[0], 50)
+    _, got = run_command(python, app, rows[:1], args=["transcript=true", "style=json"])
+    assert got[0]["transcript"] == _cli_transcript_json(cli, sample_store, rows[0], 500000)
+
+    # Without transcript=true no field is added.
+    _, got = run_command(python, app, rows[:1])
+    assert "transcript" not in got[0]
+
+
+@pytest.mark.parametrize("path", ["module", "cli"])
+def test_command_url_uid_and_pad(app, tmp_path, sample_store, flows, cli, path):
+    """url_field=, uid_field= (zeek_logs in capme.conf) and pad= name the same flow as the
+    5-tuple (the counterparts of the CLI's --url, --zeek-uid and --pad)."""
+    logs = tmp_path / "zeek"
+    logs.mkdir()
+    (logs / "conn.log").write_text(
+        "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n"
+        "#path\tconn\n#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p"
+        "\tproto\tservice\tduration\n"
+        "#types\ttime\tstring\taddr\tport\taddr\tport\tenum\tstring\tinterval\n"
+        "1718407577.678912\tCqinqTSV1\t10.10.5.10\t52001\t10.10.5.20\t22\ttcp\tssh"
+        "\t0.543733\n")
+    python = _module_or_cli(app, tmp_path, sample_store, cli, path, f"zeek_logs = {logs}\n")
+    qinq = _flow_row(flows, "qinq-tcp", uid="")
+    empty = dict(src="", src_port="", dest="", dest_port="", proto="", startTime="",
+                 endTime="")
+    url = ("https://so.example/capme/index.php?sip=10.10.5.10&spt=52001&dip=10.10.5.20"
+           "&dpt=22&stime=1718407577&etime=1718407578")
+    rows = [qinq, dict(qinq, uid="", url=url, **empty), dict(qinq, uid="CqinqTSV1", **empty),
+            dict(qinq, uid="CnotThere9", **empty)]
+    _, got = run_command(python, app, rows,
+                         args=["url_field=url", "uid_field=uid", "transcript=true"])
+    assert [g["capme_error"] for g in got[:3]] == ["", "", ""], got
+    assert [int(g["pcap_packets"]) for g in got[:3]] == [15, 15, 15]
+    assert got[0]["transcript"] == got[1]["transcript"] == got[2]["transcript"] != ""
+    # The archive name ends with the window: the URL's is the tuple's, the Zeek record's is
+    # padded by 2 s. (A CapMe URL gives no protocol: its archive says "any".)
+    window = [Path(g["pcap_path"]).name.rsplit("_", 1)[1] for g in got[:3]]
+    assert window[0] == window[1] != window[2]
+    assert "zeek uid CnotThere9 not found" in got[3]["capme_error"]
+    # pad= widens the window (of the 5-tuple and of the URL alike).
+    narrow = dict(qinq, startTime="1718407577.9", endTime="1718407578")
+    narrow_url = dict(narrow, url=url.replace("stime=1718407577", "stime=1718407577.9"),
+                      **empty)
+    _, got = run_command(python, app, [narrow, narrow_url], args=["url_field=url"])
+    assert int(got[0]["pcap_packets"]) < 15 and got[0]["pcap_packets"] == got[1]["pcap_packets"]
+    _, got = run_command(python, app, [narrow, narrow_url], args=["url_field=url", "pad=1"])
+    assert [int(g["pcap_packets"]) for g in got] == [15, 15]
+    # Without uid_field, the uid field is not a flow: the 5-tuple is used.
+    _, got = run_command(python, app, [dict(qinq, uid="CnotThere9")])
+    assert got[0]["capme_error"] == "" and int(got[0]["pcap_packets"]) == 15
+    # No zeek_logs configured: the error says so.
+    _configure(app, sample_store, tmp_path / "archive", "auto",
+               tmp_path / "no-such-capme" if path == "module" else cli)
+    _, got = run_command(python, app, rows[2:3], args=["uid_field=uid"])
+    assert "zeek_logs" in got[0]["capme_error"]

@@ -12,6 +12,12 @@ A thin Python layer over the Rust engine capme-core (the same engine as the ``ca
                             proto="tcp", archive="/nsm/capme-archive")
     print(summary.output, summary.packets, summary.as_dict())
 
+    print(store.transcript(url="https://so/capme/index.php?sip=...&stime=...&etime=...",
+                           style="capme", maxtx=100000))
+    for seg in store.transcript(zeek_uid="CHhAvVGS1DHFjwGM9", zeek_logs="/nsm/zeek/logs",
+                                whole_flow=True, style="json"):
+        print(seg.direction, seg.ts, seg.offset, seg.payload[:40])
+
 Times are an int or float epoch, a numeric or RFC 3339 string, or a ``datetime`` (naive values
 are UTC). Errors are ``CapmeError`` subclasses whose message is the CLI's message:
 ``InvalidQuery`` (also ``ValueError``), ``StoreError`` (also ``OSError``), ``NoPackets`` and
@@ -28,6 +34,8 @@ from ._capme import (
     FlowKey,
     Packet,
     SearchIterator,
+    Segment,
+    SegmentIterator,
     Store,
     Summary,
     __version__,
@@ -42,6 +50,8 @@ __all__ = [
     "NoPackets",
     "Packet",
     "SearchIterator",
+    "Segment",
+    "SegmentIterator",
     "Store",
     "StoreError",
     "Summary",

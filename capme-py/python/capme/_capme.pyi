@@ -8,9 +8,19 @@ side fails the tests). The exceptions are in ``capme/_errors.py``.
 import datetime as _dt
 import ipaddress
 import os
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union, final
+from typing import Any, Dict, Iterable, Iterator, List, Literal, Optional, Tuple, Union, final, overload
 
-__all__ = ["FlowKey", "Packet", "SearchIterator", "Store", "Summary", "__version__", "community_id"]
+__all__ = [
+    "FlowKey",
+    "Packet",
+    "SearchIterator",
+    "Segment",
+    "SegmentIterator",
+    "Store",
+    "Summary",
+    "__version__",
+    "community_id",
+]
 
 __version__: str
 
@@ -19,6 +29,7 @@ _Time = Union[int, float, str, _dt.datetime]
 _Port = Union[int, str, None]
 _Proto = Union[str, int, None]
 _Ip = Union[str, ipaddress.IPv4Address, ipaddress.IPv6Address]
+_Pad = Union[int, float, str, _dt.timedelta, None]
 
 @final
 class Packet:
@@ -69,6 +80,42 @@ class SearchIterator(Iterator[Packet]):
     @property
     def warning_messages(self) -> List[str]:
         """Non-fatal problems met so far."""
+
+@final
+class Segment:
+    """One piece of one direction's stream in a ``json`` transcript."""
+
+    @property
+    def direction(self) -> Literal["src", "dst"]:
+        """``"src"`` (the side that opened the connection) or ``"dst"``."""
+    @property
+    def ts(self) -> float:
+        """Epoch seconds (float) of the packet that carried it."""
+    @property
+    def ts_ns(self) -> int:
+        """Epoch nanoseconds (exact)."""
+    @property
+    def offset(self) -> int:
+        """Offset of its first byte in its direction's stream."""
+    @property
+    def payload(self) -> bytes:
+        """The bytes (raw stream bytes, never HTTP-decoded)."""
+
+@final
+class SegmentIterator(Iterator[Segment]):
+    """The segments of a ``json`` transcript (built at the call, at most ``maxtx`` bytes)."""
+
+    def __iter__(self) -> "SegmentIterator": ...
+    def __next__(self) -> Segment: ...
+    @property
+    def truncated(self) -> bool:
+        """True when the ``maxtx`` cap was reached."""
+    @property
+    def maxtx(self) -> int: ...
+    @property
+    def notes(self) -> List[str]: ...
+    @property
+    def warning_messages(self) -> List[str]: ...
 
 @final
 class Summary:
@@ -141,6 +188,11 @@ class Store:
         proto: _Proto = None,
         *,
         community_id: Optional[str] = None,
+        url: Optional[str] = None,
+        zeek_uid: Optional[str] = None,
+        zeek_logs: Optional[_Path] = None,
+        pad: _Pad = None,
+        whole_flow: bool = False,
     ) -> SearchIterator:
         """Packets of a flow (5-tuple or ``community_id=``) in ``stime <= ts <= etime``."""
     def extract(
@@ -154,11 +206,84 @@ class Store:
         proto: _Proto = None,
         *,
         community_id: Optional[str] = None,
+        url: Optional[str] = None,
+        zeek_uid: Optional[str] = None,
+        zeek_logs: Optional[_Path] = None,
+        pad: _Pad = None,
+        whole_flow: bool = False,
         out: Optional[_Path] = None,
         archive: Optional[_Path] = None,
         force: bool = False,
     ) -> Summary:
         """Extract into ``out=`` (a pcap file) or ``archive=`` (a CapMe-like archive)."""
+
+    @overload
+    def transcript(
+        self,
+        sip: Optional[_Ip] = None,
+        spt: _Port = None,
+        dip: Optional[_Ip] = None,
+        dpt: _Port = None,
+        stime: Optional[_Time] = None,
+        etime: Optional[_Time] = None,
+        proto: _Proto = None,
+        *,
+        community_id: Optional[str] = None,
+        url: Optional[str] = None,
+        zeek_uid: Optional[str] = None,
+        zeek_logs: Optional[_Path] = None,
+        pad: _Pad = None,
+        whole_flow: bool = False,
+        style: Literal["plain", "capme"] = "plain",
+        maxtx: int = 500000,
+        out: Optional[_Path] = None,
+        force: bool = False,
+    ) -> str: ...
+    @overload
+    def transcript(
+        self,
+        sip: Optional[_Ip] = None,
+        spt: _Port = None,
+        dip: Optional[_Ip] = None,
+        dpt: _Port = None,
+        stime: Optional[_Time] = None,
+        etime: Optional[_Time] = None,
+        proto: _Proto = None,
+        *,
+        community_id: Optional[str] = None,
+        url: Optional[str] = None,
+        zeek_uid: Optional[str] = None,
+        zeek_logs: Optional[_Path] = None,
+        pad: _Pad = None,
+        whole_flow: bool = False,
+        style: Literal["json"],
+        maxtx: int = 500000,
+        out: Optional[_Path] = None,
+        force: bool = False,
+    ) -> SegmentIterator: ...
+    @overload
+    def transcript(
+        self,
+        sip: Optional[_Ip] = None,
+        spt: _Port = None,
+        dip: Optional[_Ip] = None,
+        dpt: _Port = None,
+        stime: Optional[_Time] = None,
+        etime: Optional[_Time] = None,
+        proto: _Proto = None,
+        *,
+        community_id: Optional[str] = None,
+        url: Optional[str] = None,
+        zeek_uid: Optional[str] = None,
+        zeek_logs: Optional[_Path] = None,
+        pad: _Pad = None,
+        whole_flow: bool = False,
+        style: str = "plain",
+        maxtx: int = 500000,
+        out: Optional[_Path] = None,
+        force: bool = False,
+    ) -> Union[str, SegmentIterator]:
+        """The flow's transcript: ``str`` for ``plain``/``capme``, ``SegmentIterator`` for ``json``."""
 
 @final
 class FlowKey:

@@ -15,6 +15,19 @@ and adds ``pcap_path``, ``pcap_packets``, ``pcap_bytes``, ``community_id`` and
 Options: ``src_field``, ``src_port_field``, ``dest_field``, ``dest_port_field``,
 ``stime_field``, ``etime_field``, ``cid_field``, ``proto_field`` (field names) and
 ``force`` (re-extract even when the archive holds the flow).
+
+Other ways to name the flow (as the CLI's ``--url`` and ``--zeek-uid``): ``url_field=F`` takes
+it (and its window) from a CapMe/SOC URL in field F; ``uid_field=F`` from the Zeek conn.log
+record of the uid in field F (``zeek_logs`` in capme.conf). An event whose URL or uid field is
+non-empty is looked up that way, else by ``community_id``, else by its 5-tuple. ``pad=SECONDS``
+widens every window, ``whole_flow=true`` extends it while the flow's packets go on.
+
+``transcript=true`` also adds a ``transcript`` field: the flow's payload as ``capme
+transcript`` shows it, in ``style=plain`` (default), ``capme`` or ``json``, at most
+``maxtx=N`` payload bytes (default 500000), then ending with the notice ``[transcript
+truncated at maxtx = N bytes: ...]``::
+
+    sourcetype=bro_conn | head 1 | capme uid_field=uid transcript=true style=capme maxtx=100000
 """
 
 import os
@@ -37,10 +50,12 @@ from splunklib.searchcommands import (  # noqa: E402
 class CapmeCommand(StreamingCommand):
     """| capme [src_field=src] [src_port_field=src_port] [dest_field=dest]
     [dest_port_field=dest_port] [stime_field=startTime] [etime_field=endTime]
-    [cid_field=community_id] [proto_field=proto] [force=false]
+    [cid_field=community_id] [proto_field=proto] [url_field=F] [uid_field=F] [pad=SECONDS]
+    [whole_flow=false] [force=false] [transcript=false] [style=plain] [maxtx=500000]
 
     Extracts each event's connection into the capme archive and adds pcap_path,
-    pcap_packets, pcap_bytes, community_id and capme_error."""
+    pcap_packets, pcap_bytes, community_id and capme_error (and with transcript=true,
+    transcript)."""
 
     src_field = Option(require=False, default="src", validate=validators.Fieldname())
     src_port_field = Option(require=False, default="src_port", validate=validators.Fieldname())
@@ -50,16 +65,29 @@ class CapmeCommand(StreamingCommand):
     etime_field = Option(require=False, default="endTime", validate=validators.Fieldname())
     cid_field = Option(require=False, default="community_id", validate=validators.Fieldname())
     proto_field = Option(require=False, default="proto", validate=validators.Fieldname())
+    url_field = Option(require=False, default=None, validate=validators.Fieldname())
+    uid_field = Option(require=False, default=None, validate=validators.Fieldname())
+    pad = Option(require=False, default=None)
+    whole_flow = Option(require=False, default=False, validate=validators.Boolean())
     force = Option(require=False, default=False, validate=validators.Boolean())
+    transcript = Option(require=False, default=False, validate=validators.Boolean())
+    style = Option(require=False, default="plain",
+                   validate=validators.Set("plain", "capme", "json"))
+    maxtx = Option(require=False, default=500000, validate=validators.Integer(minimum=1))
 
     def stream(self, records):
         fields = {
             "sip": self.src_field, "spt": self.src_port_field, "dip": self.dest_field,
             "dpt": self.dest_port_field, "stime": self.stime_field, "etime": self.etime_field,
             "community_id": self.cid_field, "proto": self.proto_field,
+            "url": self.url_field, "zeek_uid": self.uid_field,
         }
+        transcript = None
+        if self.transcript:
+            transcript = {"style": self.style, "maxtx": int(self.maxtx)}
         try:
-            extractor = capme_splunk.Extractor(capme_splunk.Config())
+            extractor = capme_splunk.Extractor(capme_splunk.Config(), pad=self.pad,
+                                               whole_flow=bool(self.whole_flow))
             setup_error = None
         except capme_splunk.ExtractError as e:
             extractor, setup_error = None, str(e)
@@ -67,9 +95,11 @@ class CapmeCommand(StreamingCommand):
             req = capme_splunk.request_from(record, fields)
             if extractor is None:
                 out = dict.fromkeys(capme_splunk.OUTPUT_FIELDS, "")
+                if transcript is not None:
+                    out["transcript"] = ""
                 out["capme_error"] = setup_error
             else:
-                out = extractor.run(req, force=bool(self.force))
+                out = extractor.run(req, force=bool(self.force), transcript=transcript)
             record.update(out)
             yield record
 
