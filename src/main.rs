@@ -196,13 +196,7 @@ impl QueryArgs {
             return Ok((query, None));
         }
         let grown = store.grow_window(&query, WHOLE_FLOW_STEP)?;
-        let warning = grown.limited.then(|| {
-            format!(
-                "--whole-flow stopped at the window limit (--max-window): the flow may go on \
-                 beyond {}",
-                grown.query.window
-            )
-        });
+        let warning = grown.warning();
         Ok((grown.query, warning))
     }
 }

@@ -29,6 +29,21 @@ pub struct Grown {
     pub limited: bool,
 }
 
+impl Grown {
+    /// The warning every front end reports when growing stopped at the window limit (the CLI
+    /// on stderr and in `--json`'s `warning_messages`, Python in `warning_messages`); `None`
+    /// when the whole flow was found.
+    pub fn warning(&self) -> Option<String> {
+        self.limited.then(|| {
+            format!(
+                "--whole-flow stopped at the window limit (--max-window): the flow may go on \
+                 beyond {}",
+                self.query.window
+            )
+        })
+    }
+}
+
 /// What an extraction did. Field names are the CLI's `--json` keys (a stable interface).
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Summary {

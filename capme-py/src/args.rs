@@ -264,14 +264,7 @@ impl QueryInput {
             return Ok((query, None));
         }
         let grown = store.grow_window(&query, WHOLE_FLOW_STEP)?;
-        // The CLI's words (src/main.rs), so both report the same text.
-        let warning = grown.limited.then(|| {
-            format!(
-                "--whole-flow stopped at the window limit (--max-window): the flow may go on \
-                 beyond {}",
-                grown.query.window
-            )
-        });
+        let warning = grown.warning();
         Ok((grown.query, warning))
     }
 }
