@@ -435,3 +435,5 @@ fn trusted_user(headers: &HeaderMap, header: &HeaderName) -> Result<User, AuthEr
     })
 }
 
+#[cfg(test)]
+mod tests;
