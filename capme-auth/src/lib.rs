@@ -22,9 +22,12 @@
 //!
 //! ```text
 //! # capme serve users: written by `capme serve --users FILE --add-user NAME`
-//! alice:$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$2mZ5kU0kM1c2Rx9dG2jJvG8wNfa2y7xr3pVQ0c4mOCI
-//! # bcrypt hashes from `htpasswd -nB bob` work too ($2y$, $2b$ and $2a$)
-//! bob:$2y$05$c6c1f8a1Rk9X8eH1cVHCROxk4X7dUQ2Y9W2G0K0b6E7m5o3w5Xq3a
+//! # (alice's password is "correct horse", bob's "battery staple")
+//! alice:$argon2id$v=19$m=19456,t=2,p=1$wcjDJxkS8+KKdtitCoCpfQ$Ruoxlz77ErPg89RDcOtM/yKmn++TkZveZxAVnR4RShE
+//!
+//! # bcrypt hashes from `htpasswd -nB bob` work too ($2y$, $2b$ and $2a$);
+//! # a comment has a line of its own
+//! bob:$2y$10$KTutf1TvezMjdimXNmOt/.dvgjwMBCTVJC/T3uuCP1wAGcgkJTHAa
 //! ```
 //!
 //! - A **name** is 1 to 64 characters, none of them `:`, white space or a control character

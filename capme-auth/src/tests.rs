@@ -757,3 +757,20 @@ fn names_rule() {
         assert!(validate_name(bad).is_err(), "{bad:?}");
     }
 }
+
+#[test]
+fn the_documented_users_file_is_valid() {
+    let source = include_str!("lib.rs");
+    let start = source.find("//! ```text\n").unwrap() + "//! ```text\n".len();
+    let end = start + source[start..].find("//! ```\n").unwrap();
+    let text: String = source[start..end]
+        .lines()
+        .map(|l| format!("{}\n", l.trim_start_matches("//!").trim_start()))
+        .collect();
+    let (_d, path) = users_file(&text);
+    let file = UsersFile::load(&path).unwrap();
+    assert_eq!(file.names(), ["alice", "bob"]);
+    assert!(file.verify("alice", "correct horse"));
+    assert!(file.verify("bob", "battery staple"));
+    assert!(!file.verify("bob", "correct horse"));
+}
