@@ -39,6 +39,9 @@
 //!   the message never repeats the hash or the rest of the line, in case a password was pasted
 //!   there.
 //!
+//! The file is read once, by [`Auth::new`]: a user added while the server runs counts from its
+//! next start.
+//!
 //! [`add_user`] adds or replaces one user, keeping every other line (comments too). It writes a
 //! temporary file in the same directory and renames it over the old one, so a reader sees the
 //! old file or the new one, never half of one; the file is mode 0600. It refuses to replace a
@@ -89,8 +92,9 @@
 //!
 //! An argon2 check with the default parameters takes some tens of milliseconds of CPU and
 //! 19 MiB of memory; a bcrypt check at cost 10 to 12 a similar time. The server should run
-//! [`Auth::check`] off its async reactor (e.g. `spawn_blocking`) and may want to bound how many
-//! run at once. No verified credential is cached: a cache of (name, SHA-256(password)) would
+//! [`Auth::check`] off its async reactor (e.g. `spawn_blocking`); at most one check per core
+//! runs at once (the others wait), so a burst of requests cannot take a core and 19 MiB each.
+//! No verified credential is cached: a cache of (name, SHA-256(password)) would
 //! keep, for as long as it lives, a fast unsalted hash of each recent password in memory (one
 //! memory disclosure away from an offline guessing attack that argon2 exists to make slow), and
 //! a hit answers faster than a miss. For capme's requests, each of which reads capture files,

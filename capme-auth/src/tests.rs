@@ -774,3 +774,23 @@ fn the_documented_users_file_is_valid() {
     assert!(file.verify("bob", "battery staple"));
     assert!(!file.verify("bob", "correct horse"));
 }
+
+#[test]
+fn verifications_from_many_threads_all_answer() {
+    let (_d, path) = users_file(format!(
+        "alice:{}\n",
+        argon2_hash(Algorithm::Argon2id, "pw")
+    ));
+    let file = UsersFile::load(&path).unwrap();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..16)
+            .map(|i| {
+                let file = &file;
+                s.spawn(move || file.verify("alice", if i % 2 == 0 { "pw" } else { "no" }))
+            })
+            .collect();
+        for (i, h) in handles.into_iter().enumerate() {
+            assert_eq!(h.join().unwrap(), i % 2 == 0);
+        }
+    });
+}

@@ -6,6 +6,7 @@ use std::fs;
 use std::io::{self, BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::{Condvar, Mutex};
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -19,6 +20,49 @@ pub struct UsersFile {
     users: HashMap<String, Hash>,
     /// Verified against for an unknown user, so that it costs what a wrong password does.
     dummy: String,
+    /// How many verifications may run at once.
+    limit: Limit,
+}
+
+/// A counting semaphore: each argon2 verification with the default parameters takes 19 MiB and
+/// a core for tens of milliseconds, so a burst of requests (say on the server's blocking
+/// pool, hundreds of threads) must not run them all at once.
+struct Limit {
+    running: Mutex<usize>,
+    freed: Condvar,
+    max: usize,
+}
+
+impl Limit {
+    fn new() -> Limit {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Limit {
+            running: Mutex::new(0),
+            freed: Condvar::new(),
+            max: cores.max(1),
+        }
+    }
+
+    fn run<T>(&self, f: impl FnOnce() -> T) -> T {
+        {
+            let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+            while *running >= self.max {
+                running = self.freed.wait(running).unwrap_or_else(|e| e.into_inner());
+            }
+            *running += 1;
+        }
+        // Released even if `f` panics.
+        struct Release<'a>(&'a Limit);
+        impl Drop for Release<'_> {
+            fn drop(&mut self) {
+                let mut running = self.0.running.lock().unwrap_or_else(|e| e.into_inner());
+                *running -= 1;
+                self.0.freed.notify_one();
+            }
+        }
+        let _release = Release(self);
+        f()
+    }
 }
 
 /// A hash that parsed when the file was loaded.
@@ -102,6 +146,7 @@ impl UsersFile {
             path: path.to_owned(),
             users,
             dummy: hash_password("capme: a password no user has")?,
+            limit: Limit::new(),
         })
     }
 
@@ -133,15 +178,16 @@ impl UsersFile {
     }
 
     /// Whether `password` is `name`'s. An unknown name is verified against a dummy argon2 hash
-    /// (and refused), so that it takes as long as a wrong password.
+    /// (and refused), so that it takes as long as a wrong password. At most one verification
+    /// per core runs at once; further calls wait their turn.
     pub fn verify(&self, name: &str, password: &str) -> bool {
-        match self.users.get(name) {
+        self.limit.run(|| match self.users.get(name) {
             Some(hash) => hash.verify(password),
             None => {
                 let _ = verify_argon2(&self.dummy, password);
                 false
             }
-        }
+        })
     }
 }
 
