@@ -794,3 +794,11 @@ fn verifications_from_many_threads_all_answer() {
         }
     });
 }
+
+#[test]
+fn auth_can_be_shared_across_threads() {
+    fn shared<T: Send + Sync + 'static>() {}
+    shared::<Auth>();
+    shared::<AuthError>();
+    shared::<ConfigError>();
+}
