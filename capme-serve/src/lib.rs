@@ -156,7 +156,8 @@ impl ApiError {
 impl From<Error> for ApiError {
     fn from(e: Error) -> ApiError {
         let field = match &e {
-            Error::InvalidQuery { field, .. } => Some(field.to_string()),
+            // The parameter's name (the core says `community-id` as the CLI's flag).
+            Error::InvalidQuery { field, .. } => Some(field.replace('-', "_")),
             _ => None,
         };
         let status = match e.kind() {
@@ -572,7 +573,7 @@ impl App {
         if get("zeek_uid").is_some() && self.zeek_logs.is_none() {
             return Err(ApiError::invalid(
                 "zeek_uid",
-                "this server has no Zeek logs: start it with --zeek-logs DIR",
+                "invalid zeek_uid: this server has no Zeek logs; start it with --zeek-logs DIR",
             ));
         }
         let spec = QuerySpec {
@@ -805,12 +806,12 @@ async fn transcript(
 
 async fn files(State(app): State<Arc<App>>, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
     let p = params(raw.as_deref(), &["stime", "etime"])?;
-    let stime = p
-        .get("stime")
-        .ok_or_else(|| ApiError::invalid("stime", "required: the window's start"))?;
-    let etime = p
-        .get("etime")
-        .ok_or_else(|| ApiError::invalid("etime", "required: the window's end"))?;
+    let stime = p.get("stime").ok_or_else(|| {
+        ApiError::invalid("stime", "invalid stime \"\": required: the window's start")
+    })?;
+    let etime = p.get("etime").ok_or_else(|| {
+        ApiError::invalid("etime", "invalid etime \"\": required: the window's end")
+    })?;
     let window = TimeWindow::parse(stime, etime)?;
     let a = app.clone();
     let v = blocking(move || {
