@@ -185,9 +185,9 @@ fn render(flow: &str, s: &Summary, t: &Transcript, link: &str) -> String {
 
 fn error_page(e: &ApiError) -> Response {
     let mut o = head("error");
-    let _ = write!(
+    let _ = writeln!(
         o,
-        "<div class=\"error\"><strong>{}</strong>{}: {}</div></main></body></html>\n",
+        "<div class=\"error\"><strong>{}</strong>{}: {}</div></main></body></html>",
         e.status.as_u16(),
         e.field
             .as_deref()

@@ -94,7 +94,7 @@ fn summary_is_the_cli_json() {
     let url = format!("https://so/capme/index.php?{TCP_V4}");
     let r = s.get(&format!(
         "/api/v1/summary?url={}",
-        serde_urlencoded::to_string([("u", url)]).unwrap()[2..].to_string()
+        &serde_urlencoded::to_string([("u", url)]).unwrap()[2..]
     ));
     assert_eq!(r.json()["packets"], 13, "{}", r.text());
     let r = s.get(&format!("/api/v1/summary?{TCP_V4}&whole_flow=true"));
