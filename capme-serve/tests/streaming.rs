@@ -22,6 +22,9 @@ fn vm_hwm_kb() -> u64 {
         .expect("VmHWM in /proc/self/status")
 }
 
+/// The tests of this binary run one at a time: the peak RSS is the whole process's.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 const PACKETS: u32 = 36_000;
 const PAYLOAD: usize = 1400;
 const START: u32 = 1_700_000_000;
@@ -53,6 +56,7 @@ fn big_store(root: &std::path::Path) -> u64 {
 #[test]
 #[cfg(target_os = "linux")]
 fn a_large_capture_streams_with_flat_memory() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let expected = big_store(dir.path());
     assert!(expected > 50_000_000);
@@ -103,9 +107,55 @@ fn a_large_capture_streams_with_flat_memory() {
     );
     let grew_mb = (after.saturating_sub(before)) / 1024;
     eprintln!("VmHWM {before} kB -> {after} kB while streaming {got} bytes");
+    // Holding the result would add its 50 MB; streaming adds the held prefix (1 MiB), the
+    // channel (512 KiB) and what a fresh thread's allocator arena and hyper's buffers touch,
+    // which varies from run to run (3 to 10 MB seen).
     assert!(
-        grew_mb < 8,
+        grew_mb < 20,
         "peak RSS grew by {grew_mb} MB while streaming {} MB",
         got >> 20
     );
+}
+
+/// A packet of another link type after the stream committed to pcap: the response is cut
+/// short (no final chunk), never a valid-looking but wrong capture.
+#[test]
+fn a_late_error_cuts_the_stream() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let day = dir.path().join("sensor/dailylogs/2023-11-14");
+    std::fs::create_dir_all(&day).unwrap();
+    let write = |name: u32, linktype: u32, strip: usize, first: u32, n: u32| {
+        let f = std::fs::File::create(day.join(format!("snort.log.{name}"))).unwrap();
+        let mut w = PcapFileWriter::new(BufWriter::new(f), linktype, 65535, false, false).unwrap();
+        for i in first..first + n {
+            let p = udp4([10, 0, 0, 1], 5000, [10, 0, 0, 2], 53, &[7u8; PAYLOAD]);
+            let p = &p[strip..];
+            w.write_record((START + i / 1000, (i % 1000) * 1000), p.len() as u32, p)
+                .unwrap();
+        }
+        w.into_inner().unwrap();
+    };
+    // 2.8 MB of Ethernet packets, then raw IP (LINKTYPE_RAW, 101) packets of the same flow.
+    write(START, 1, 0, 0, 2000);
+    write(START + 10, 101, 14, 10_000, 10);
+    let store = Store::open([dir.path()]).unwrap();
+    let mut c = ServeConfig::new(store, "127.0.0.1:0".parse().unwrap(), AllowLoopback);
+    c.log = false;
+    let s = TestServer::start(c);
+    let url = format!(
+        "{}/api/v1/pcap?sip=10.0.0.1&spt=5000&dip=10.0.0.2&dpt=53&proto=udp&stime={START}&etime={}",
+        s.base,
+        START + 60
+    );
+    let r = ureq::get(&url).call().unwrap();
+    assert_eq!(r.status(), 200);
+    let mut body = Vec::new();
+    let e = r.into_reader().read_to_end(&mut body);
+    assert!(
+        e.is_err(),
+        "the body ended cleanly after {} bytes",
+        body.len()
+    );
+    assert!(body.len() > 1 << 20, "{}", body.len());
 }
