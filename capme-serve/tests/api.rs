@@ -419,3 +419,32 @@ fn allow_loopback_refuses_other_peers() {
         .unwrap_err();
     assert_eq!(e.0, 403);
 }
+
+#[test]
+fn zeek_uid_through_the_servers_zeek_logs() {
+    let logs = tempfile::tempdir().unwrap();
+    let conn = logs.path().join("current/conn.log");
+    std::fs::create_dir_all(conn.parent().unwrap()).unwrap();
+    std::fs::write(
+        &conn,
+        "{\"ts\":1718406497.123456,\"uid\":\"CServe1\",\"id.orig_h\":\"10.10.1.10\",\
+         \"id.orig_p\":51000,\"id.resp_h\":\"10.10.1.20\",\"id.resp_p\":80,\"proto\":\"tcp\",\
+         \"duration\":0.078161,\"conn_state\":\"SF\"}\n",
+    )
+    .unwrap();
+    let mut c = config();
+    c.zeek_logs = Some(logs.path().to_path_buf());
+    let s = TestServer::start(c);
+    let r = s.get("/api/v1/summary?zeek_uid=CServe1");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["packets"], 13);
+    let r = s.get("/api/v1/pcap?zeek_uid=CServe1&pad=0&whole_flow=1");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(s.metric("capme_pivots_total"), 2);
+    // A uid in no log: 404, as the CLI's exit 1.
+    let r = s.get("/api/v1/summary?zeek_uid=CNowhere");
+    assert_eq!(r.status, 404, "{}", r.text());
+    // The record gives the window: stime is refused, naming it.
+    let r = s.get("/api/v1/summary?zeek_uid=CServe1&stime=1");
+    assert_eq!((r.status, r.json()["field"].clone()), (400, "stime".into()));
+}
