@@ -91,7 +91,8 @@ struct ServeArgs {
     /// TLS private key (PEM); needs --tls-cert.
     #[arg(long = "tls-key", value_name = "PEM", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
-    /// Users and passwords file (HTTP basic authentication).
+    /// Users and passwords file (HTTP basic authentication): needs the capme-auth module,
+    /// which this build does not have yet.
     #[arg(long, value_name = "FILE", conflicts_with = "trusted_header")]
     users: Option<PathBuf>,
     /// Trust the user name in this header, set by a reverse proxy on this host (requests

@@ -220,6 +220,9 @@ impl Server {
             }
             None => None,
         };
+        if let Some(dir) = &config.archive {
+            check_archive(&config.store, dir)?;
+        }
         let listener = std::net::TcpListener::bind(config.listen)
             .map_err(|e| std::io::Error::new(e.kind(), format!("listen {}: {e}", config.listen)))?;
         listener.set_nonblocking(true)?;
@@ -291,6 +294,31 @@ impl Server {
             }
         }
     }
+}
+
+/// Refuses, at start-up rather than on every request, an archive directory that does not
+/// exist or lies inside a store root (capme never writes into the captures it reads).
+fn check_archive(store: &Store, dir: &std::path::Path) -> std::io::Result<()> {
+    let bad = |why: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, why);
+    let real = dir
+        .canonicalize()
+        .map_err(|e| bad(format!("archive {}: {e}", dir.display())))?;
+    if !real.is_dir() {
+        return Err(bad(format!("archive {}: not a directory", dir.display())));
+    }
+    for root in store.roots() {
+        if let Ok(r) = root.canonicalize() {
+            if real.starts_with(&r) {
+                return Err(bad(format!(
+                    "archive {} is inside store root {}; capme never writes into the captures \
+                     it reads",
+                    dir.display(),
+                    root.display()
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Serves `config` until Ctrl-C (SIGINT) or SIGTERM, on a runtime of its own.
@@ -876,7 +904,14 @@ async fn pcap_of(app: Arc<App>, query: Query) -> Result<Response, ApiError> {
     let first = match rx.recv().await {
         Some(Msg::Data(b)) => b,
         Some(Msg::Done(Err(e))) => return Err(e.into()),
-        Some(Msg::Done(Ok(_))) | None => Bytes::new(),
+        // An extraction ends in data or an error; without either its thread died.
+        Some(Msg::Done(Ok(_))) | None => {
+            return Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the extraction ended without a result",
+            ))
+        }
     };
     let body = futures_util::stream::unfold(
         (Some(first), rx, false),

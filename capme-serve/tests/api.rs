@@ -448,3 +448,14 @@ fn zeek_uid_through_the_servers_zeek_logs() {
     let r = s.get("/api/v1/summary?zeek_uid=CServe1&stime=1");
     assert_eq!((r.status, r.json()["field"].clone()), (400, "stime".into()));
 }
+
+#[test]
+fn an_archive_inside_the_store_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config();
+    c.store = Store::open([dir.path()]).unwrap();
+    c.archive = Some(dir.path().join("."));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let e = rt.block_on(capme_serve::Server::bind(c)).err().unwrap();
+    assert!(e.to_string().contains("inside store root"), "{e}");
+}
