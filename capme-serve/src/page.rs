@@ -122,7 +122,12 @@ fn when(ns: Option<i64>) -> String {
 }
 
 fn render(flow: &str, s: &Summary, t: &Transcript, link: &str) -> String {
-    let mut o = head(flow);
+    // The heading: the connection as found (the query, with its window, is in the table).
+    let title = match (t.proto, t.src, t.dst) {
+        (Some(p), Some(src), Some(dst)) => format!("{p} {src} <-> {dst}"),
+        _ => flow.to_string(),
+    };
+    let mut o = head(&title);
     let mut rows = String::new();
     let mut add = |k: &str, v: String| {
         let _ = write!(
