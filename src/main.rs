@@ -58,6 +58,51 @@ enum Cmd {
     /// both.
     #[command(name = "community-id")]
     CommunityId(CidArgs),
+    /// Serve the store over HTTP(S): a JSON/pcap API (/api/v1/pcap, summary, transcript,
+    /// files), CapMe's own page (/capme/index.php), /healthz and /metrics.
+    ///
+    /// One long-lived process: the store, its catalogue and indexes stay open between requests.
+    /// Without --users or --trusted-header only loopback clients are answered.
+    #[command(
+        after_help = "Examples:\n  capme serve --store /nsm/sensor_data --listen 127.0.0.1:8080\n  capme serve --store /nsm/sensor_data --archive /nsm/capme-archive --listen 0.0.0.0:8443 \\\n      --tls-cert cert.pem --tls-key key.pem --trusted-header X-Remote-User\n  curl -o flow.pcap 'http://127.0.0.1:8080/api/v1/pcap?sip=10.0.0.5&spt=51234&dip=93.184.216.34&dpt=80&stime=1700000000&etime=1700000100'"
+    )]
+    Serve(Box<ServeArgs>),
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
+    search: SearchArgs,
+    /// Serve captures through a CapMe-like archive in DIR (extracted once, then streamed from
+    /// its verified cache; concurrent identical requests wait for one extraction).
+    #[arg(long, value_name = "DIR")]
+    archive: Option<PathBuf>,
+    /// Where Zeek's logs are, for zeek_uid queries (as extract's --zeek-logs).
+    #[arg(long = "zeek-logs", value_name = "DIR")]
+    zeek_logs: Option<PathBuf>,
+    /// The address and port to listen on.
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: std::net::SocketAddr,
+    /// TLS certificate chain (PEM); needs --tls-key.
+    #[arg(long = "tls-cert", value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM); needs --tls-cert.
+    #[arg(long = "tls-key", value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Users and passwords file (HTTP basic authentication): needs the capme-auth module,
+    /// which this build does not have yet.
+    #[arg(long, value_name = "FILE", conflicts_with = "trusted_header")]
+    users: Option<PathBuf>,
+    /// Trust the user name in this header, set by a reverse proxy on this host (requests
+    /// from other hosts are refused).
+    #[arg(long = "trusted-header", value_name = "NAME")]
+    trusted_header: Option<String>,
+    /// Requests one user may have running at once; more are answered 429.
+    #[arg(long = "max-concurrent", value_name = "N", default_value_t = 4,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    max_concurrent: u16,
 }
 
 #[derive(Args, Debug)]
@@ -414,6 +459,7 @@ fn main() -> ExitCode {
         Cmd::Files(a) => files(a),
         Cmd::CommunityId(a) => community_id(a),
         Cmd::Index(a) => index(a),
+        Cmd::Serve(a) => serve(*a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
@@ -815,6 +861,32 @@ fn index_pass(store: &Store) -> Result<capme_core::index::IndexReport, Error> {
         let _ = t.join();
     }
     r
+}
+
+fn serve(a: ServeArgs) -> Result<(), Error> {
+    use capme_serve::auth::{AllowLoopback, TrustedHeader};
+    let store = a.search.open(&a.store)?;
+    let mut config = capme_serve::ServeConfig::new(store, a.listen, AllowLoopback);
+    if let Some(name) = &a.trusted_header {
+        let auth =
+            TrustedHeader::new(name).map_err(|e| Error::invalid("trusted_header", name, e))?;
+        config.auth = Arc::new(auth);
+    }
+    if let Some(f) = &a.users {
+        return Err(Error::invalid(
+            "users",
+            f.display().to_string(),
+            "user files need the capme-auth module, which this build does not have yet; \
+             use --trusted-header behind a proxy, or serve loopback only",
+        ));
+    }
+    config.archive = a.archive;
+    config.zeek_logs = a.zeek_logs;
+    config.max_concurrent = usize::from(a.max_concurrent);
+    if let (Some(cert), Some(key)) = (a.tls_cert, a.tls_key) {
+        config.tls = Some(capme_serve::TlsFiles { cert, key });
+    }
+    capme_serve::run(config).map_err(|e| Error::io("capme serve", e))
 }
 
 fn community_id(a: CidArgs) -> Result<(), Error> {

@@ -253,13 +253,14 @@ fn exists_error(target: &Path) -> Error {
     )
 }
 
-/// `(link type, tsresol)` when an interface's records can go into a legacy pcap.
-fn pcap_key(i: &Interface) -> Option<(u32, u8)> {
+/// `(link type, tsresol)` when an interface's records can go into a legacy pcap (the rule
+/// [`FileSink`] follows; `capme serve`'s streaming writer follows the same one).
+pub fn pcap_key(i: &Interface) -> Option<(u32, u8)> {
     (i.tsoffset == 0 && (i.tsresol == 6 || i.tsresol == 9)).then_some((i.linktype, i.tsresol))
 }
 
 /// The legacy pcap timestamp words of a packet in `units` per second, if they fit.
-fn pcap_ts(p: &Packet, units: u64) -> Option<(u32, u32)> {
+pub fn pcap_ts(p: &Packet, units: u64) -> Option<(u32, u32)> {
     match p.iface.format {
         Format::Pcap { .. } => Some(p.ts_raw),
         Format::Pcapng => {

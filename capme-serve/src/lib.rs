@@ -1,0 +1,1018 @@
+//! `capme serve`: one long-lived process answering flow queries over HTTP(S).
+//!
+//! The [`Store`] (with its catalogue and index views) is opened once and kept; every search
+//! runs on tokio's blocking pool (capme-core knows nothing of tokio) and a capture is streamed
+//! to the client through a bounded channel as it is found ([`stream`]). Concurrent identical
+//! requests share one extraction ([`flight`]); with an archive, captures are served from its
+//! verified cache. Every request passes one authentication call ([`auth::Authenticator`]) and a
+//! per-user concurrency limit, and leaves one log line on stderr.
+//!
+//! ```no_run
+//! use capme_serve::{auth::AllowLoopback, ServeConfig};
+//! let store = capme_core::Store::open(["/nsm/sensor_data"])?;
+//! let config = ServeConfig::new(store, "127.0.0.1:8080".parse().unwrap(), AllowLoopback);
+//! capme_serve::run(config)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod auth;
+pub mod flight;
+pub mod metrics;
+mod page;
+pub mod stream;
+
+use auth::Authenticator;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, RawQuery, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use bytes::Bytes;
+use capme_core::extract::WHOLE_FLOW_STEP;
+use capme_core::sink::archive::archive_name;
+use capme_core::transcript::{Style, TranscriptBuilder, TranscriptOptions};
+use capme_core::{Error, ErrorKind, Packet, Query, QuerySpec, Sink, Store, Summary, TimeWindow};
+use capme_core::{Result as CoreResult, Transcript};
+use flight::Flights;
+use metrics::Metrics;
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use stream::{ChannelSink, Msg};
+
+/// Where the server's TLS certificate chain and key are (PEM).
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// The certificate chain.
+    pub cert: PathBuf,
+    /// The private key.
+    pub key: PathBuf,
+}
+
+/// Everything the server needs. The store comes configured (limits, threads, index directory,
+/// catalogue), as the CLI's options build it.
+pub struct ServeConfig {
+    /// The store, kept open between requests.
+    pub store: Store,
+    /// Where `zeek_uid` queries look for conn logs (`--zeek-logs`); without it they are 400.
+    pub zeek_logs: Option<PathBuf>,
+    /// An archive (`--archive`): captures are extracted into it once and streamed from its
+    /// verified cache; concurrent identical requests wait for one extraction.
+    pub archive: Option<PathBuf>,
+    /// The address to listen on (port 0: any free port; see [`Server::local_addr`]).
+    pub listen: SocketAddr,
+    /// TLS (rustls); plain HTTP without it.
+    pub tls: Option<TlsFiles>,
+    /// Who may ask.
+    pub auth: Arc<dyn Authenticator>,
+    /// Requests one user may have running at once (a streaming response counts until its
+    /// last byte); more are refused with 429.
+    pub max_concurrent: usize,
+    /// Log one line per request on stderr.
+    pub log: bool,
+    /// A pause before every extraction: zero, except in tests that need requests to overlap.
+    #[doc(hidden)]
+    pub extraction_delay: Duration,
+}
+
+impl ServeConfig {
+    /// A configuration with the defaults: no Zeek logs, no archive, no TLS, 4 concurrent
+    /// requests per user, request logs on.
+    pub fn new(store: Store, listen: SocketAddr, auth: impl Authenticator) -> ServeConfig {
+        ServeConfig {
+            store,
+            zeek_logs: None,
+            archive: None,
+            listen,
+            tls: None,
+            auth: Arc::new(auth),
+            max_concurrent: 4,
+            log: true,
+            extraction_delay: Duration::ZERO,
+        }
+    }
+}
+
+type Shared<T> = Result<Arc<T>, ApiError>;
+
+/// The state every handler shares.
+struct App {
+    store: Store,
+    zeek_logs: Option<PathBuf>,
+    archive: Option<PathBuf>,
+    auth: Arc<dyn Authenticator>,
+    max_concurrent: usize,
+    log: bool,
+    delay: Duration,
+    metrics: Metrics,
+    running: Mutex<HashMap<String, usize>>,
+    summaries: Flights<Shared<Summary>>,
+    transcripts: Flights<Shared<(Summary, Transcript)>>,
+    archives: Flights<Shared<Summary>>,
+}
+
+/// An error response: `{"error": ..., "kind": ..., "field": ...}` with its status.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    status: StatusCode,
+    error: String,
+    kind: &'static str,
+    field: Option<String>,
+    challenge: Option<String>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, kind: &'static str, error: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            error: error.into(),
+            kind,
+            field: None,
+            challenge: None,
+        }
+    }
+
+    fn invalid(field: &str, error: impl Into<String>) -> ApiError {
+        ApiError {
+            field: Some(field.to_string()),
+            ..ApiError::new(StatusCode::BAD_REQUEST, "invalid", error)
+        }
+    }
+
+    fn body(&self) -> serde_json::Value {
+        serde_json::json!({"error": self.error, "kind": self.kind, "field": self.field})
+    }
+}
+
+/// The status of a capme-core error: 400 invalid input, 413 over a limit of the server
+/// (`window` over `--max-window`, a first packet over `--max-bytes`), 404 nothing matched (or
+/// a Zeek uid in no log), 503 cancelled, 500 a store, I/O or format error.
+impl From<Error> for ApiError {
+    fn from(e: Error) -> ApiError {
+        let field = match &e {
+            // The parameter's name (the core says `community-id` as the CLI's flag).
+            Error::InvalidQuery { field, .. } => Some(field.replace('-', "_")),
+            _ => None,
+        };
+        let status = match e.kind() {
+            ErrorKind::InvalidQuery if matches!(field.as_deref(), Some("window" | "max_bytes")) => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            ErrorKind::InvalidQuery => StatusCode::BAD_REQUEST,
+            ErrorKind::NoPackets => StatusCode::NOT_FOUND,
+            ErrorKind::Cancelled => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::Io | ErrorKind::Format | ErrorKind::Store => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        ApiError {
+            field,
+            ..ApiError::new(status, e.kind().as_str(), e.to_string())
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut r = (self.status, axum::Json(self.body())).into_response();
+        if let Some(c) = self.challenge.as_deref().and_then(|c| c.parse().ok()) {
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, c);
+        }
+        r
+    }
+}
+
+/// The server, bound and ready to serve.
+pub struct Server {
+    listener: std::net::TcpListener,
+    tls: Option<axum_server::tls_rustls::RustlsConfig>,
+    router: Router,
+    app: Arc<App>,
+}
+
+impl Server {
+    /// Binds the listening socket and loads the TLS files.
+    pub async fn bind(config: ServeConfig) -> std::io::Result<Server> {
+        let tls = match &config.tls {
+            Some(t) => {
+                // One provider for the process (ring); a second install is harmless.
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                Some(
+                    axum_server::tls_rustls::RustlsConfig::from_pem_file(&t.cert, &t.key)
+                        .await
+                        .map_err(|e| {
+                            std::io::Error::new(
+                                e.kind(),
+                                format!(
+                                    "TLS certificate {} or key {}: {e}",
+                                    t.cert.display(),
+                                    t.key.display()
+                                ),
+                            )
+                        })?,
+                )
+            }
+            None => None,
+        };
+        if let Some(dir) = &config.archive {
+            check_archive(&config.store, dir)?;
+        }
+        let listener = std::net::TcpListener::bind(config.listen)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("listen {}: {e}", config.listen)))?;
+        listener.set_nonblocking(true)?;
+        let app = Arc::new(App {
+            store: config.store,
+            zeek_logs: config.zeek_logs,
+            archive: config.archive,
+            auth: config.auth,
+            max_concurrent: config.max_concurrent.max(1),
+            log: config.log,
+            delay: config.extraction_delay,
+            metrics: Metrics::default(),
+            running: Mutex::new(HashMap::new()),
+            summaries: Flights::default(),
+            transcripts: Flights::default(),
+            archives: Flights::default(),
+        });
+        let router = router(app.clone());
+        Ok(Server {
+            listener,
+            tls,
+            router,
+            app,
+        })
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Extractions run so far (a search of the store, not answered by another request or
+    /// the archive's cache).
+    pub fn extractions(&self) -> u64 {
+        self.app.metrics.extractions_total()
+    }
+
+    /// Serves until `shutdown` completes, then lets running requests finish (10 s at most).
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let handle = axum_server::Handle::new();
+        let h = handle.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            h.graceful_shutdown(Some(Duration::from_secs(10)));
+        });
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        // TCP_NODELAY: a small answer's last chunk must not wait for the client's delayed
+        // ACK (Nagle), which cost 40 ms per small pcap on loopback.
+        let nodelay = axum_server::accept::NoDelayAcceptor::new();
+        match self.tls {
+            Some(tls) => {
+                axum_server::from_tcp(self.listener)
+                    .acceptor(axum_server::tls_rustls::RustlsAcceptor::new(tls).acceptor(nodelay))
+                    .handle(handle)
+                    .serve(service)
+                    .await
+            }
+            None => {
+                axum_server::from_tcp(self.listener)
+                    .acceptor(nodelay)
+                    .handle(handle)
+                    .serve(service)
+                    .await
+            }
+        }
+    }
+}
+
+/// Refuses, at start-up rather than on every request, an archive directory that does not
+/// exist or lies inside a store root (capme never writes into the captures it reads).
+fn check_archive(store: &Store, dir: &std::path::Path) -> std::io::Result<()> {
+    let bad = |why: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, why);
+    let real = dir
+        .canonicalize()
+        .map_err(|e| bad(format!("archive {}: {e}", dir.display())))?;
+    if !real.is_dir() {
+        return Err(bad(format!("archive {}: not a directory", dir.display())));
+    }
+    for root in store.roots() {
+        if let Ok(r) = root.canonicalize() {
+            if real.starts_with(&r) {
+                return Err(bad(format!(
+                    "archive {} is inside store root {}; capme never writes into the captures \
+                     it reads",
+                    dir.display(),
+                    root.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Serves `config` until Ctrl-C (SIGINT) or SIGTERM, on a runtime of its own.
+pub fn run(config: ServeConfig) -> std::io::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let tls = config.tls.is_some();
+        let server = Server::bind(config).await?;
+        eprintln!(
+            "capme serve: listening on {}://{}",
+            if tls { "https" } else { "http" },
+            server.local_addr()?
+        );
+        server.serve(shutdown_signal()).await
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    eprintln!("capme serve: shutting down");
+}
+
+fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics_text))
+        .route("/api/v1/pcap", get(pcap))
+        .route("/api/v1/summary", get(summary))
+        .route("/api/v1/transcript", get(transcript))
+        .route("/api/v1/files", get(files))
+        .route("/capme/index.php", get(page::capme))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "notfound", "no such endpoint") })
+        .layer(axum::middleware::from_fn_with_state(app.clone(), gate))
+        .with_state(app)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The gate: authentication, the per-user limit, metrics and the request log.
+
+/// One request's log line, printed when its response body is done (or dropped), and its
+/// per-user slot, released then.
+struct Finish {
+    app: Arc<App>,
+    user: String,
+    line: String,
+    status: u16,
+    started: Instant,
+    bytes: u64,
+    failed: bool,
+}
+
+impl Drop for Finish {
+    fn drop(&mut self) {
+        if let Ok(mut r) = self.app.running.lock() {
+            if let Some(n) = r.get_mut(&self.user) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    r.remove(&self.user);
+                }
+            }
+        }
+        if self.app.log {
+            eprintln!(
+                "{} status={} bytes={} ms={}{}",
+                self.line,
+                self.status,
+                self.bytes,
+                self.started.elapsed().as_millis(),
+                if self.failed { " stream=cut" } else { "" }
+            );
+        }
+    }
+}
+
+/// A response body that counts its bytes into a [`Finish`].
+struct Counted {
+    inner: Body,
+    finish: Finish,
+}
+
+impl http_body::Body for Counted {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        let this = self.get_mut();
+        let r = std::pin::Pin::new(&mut this.inner).poll_frame(cx);
+        match &r {
+            std::task::Poll::Ready(Some(Ok(f))) => {
+                if let Some(d) = f.data_ref() {
+                    this.finish.bytes += d.len() as u64;
+                }
+            }
+            std::task::Poll::Ready(Some(Err(_))) => this.finish.failed = true,
+            _ => {}
+        }
+        r
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// What a request asked for, for the log: path and query (an HTTP/2 request's URI is absolute).
+fn target(req: &Request) -> String {
+    req.uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default()
+}
+
+/// The endpoint's name for metrics (a fixed set: unknown paths are `other`).
+fn endpoint_of(path: &str) -> &'static str {
+    match path {
+        "/healthz" => "healthz",
+        "/metrics" => "metrics",
+        "/api/v1/pcap" => "pcap",
+        "/api/v1/summary" => "summary",
+        "/api/v1/transcript" => "transcript",
+        "/api/v1/files" => "files",
+        "/capme/index.php" => "capme",
+        _ => "other",
+    }
+}
+
+async fn gate(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let endpoint = endpoint_of(req.uri().path());
+    let mut finish = Finish {
+        app: app.clone(),
+        user: String::new(),
+        line: format!(
+            "capme serve: {peer} user=- {} {:?}",
+            req.method(),
+            target(&req)
+        ),
+        status: 0,
+        started,
+        bytes: 0,
+        failed: false,
+    };
+    let refused = if endpoint == "healthz" {
+        None
+    } else {
+        match app.auth.check(req.headers(), peer) {
+            Ok(user) => {
+                finish.line = format!(
+                    "capme serve: {peer} user={user:?} {} {:?}",
+                    req.method(),
+                    target(&req)
+                );
+                let mut running = app.running.lock().unwrap_or_else(|p| p.into_inner());
+                let n = running.entry(user.clone()).or_default();
+                if *n >= app.max_concurrent {
+                    Some(ApiError::new(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "limit",
+                        format!(
+                            "user {user} has {} requests running, the most allowed \
+                             (--max-concurrent); retry when one is done",
+                            *n
+                        ),
+                    ))
+                } else {
+                    *n += 1;
+                    finish.user = user;
+                    None
+                }
+            }
+            Err((status, message, challenge)) => Some(ApiError {
+                challenge,
+                ..ApiError::new(
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN),
+                    "auth",
+                    message,
+                )
+            }),
+        }
+    };
+    let response = match refused {
+        Some(e) => e.into_response(),
+        None => next.run(req).await,
+    };
+    finish.status = response.status().as_u16();
+    app.metrics
+        .request(endpoint, finish.status, started.elapsed());
+    let (parts, body) = response.into_parts();
+    Response::from_parts(
+        parts,
+        Body::new(Counted {
+            inner: body,
+            finish,
+        }),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parameters.
+
+/// The parameters of every flow query, named as the CLI's flags.
+const FLOW_PARAMS: [&str; 12] = [
+    "sip",
+    "spt",
+    "dip",
+    "dpt",
+    "proto",
+    "community_id",
+    "url",
+    "zeek_uid",
+    "stime",
+    "etime",
+    "pad",
+    "whole_flow",
+];
+
+/// A query string decoded strictly: each parameter at most once, only the `allowed` ones.
+fn params(raw: Option<&str>, allowed: &[&str]) -> Result<HashMap<String, String>, ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or(""))
+        .map_err(|e| ApiError::invalid("query", format!("invalid query string: {e}")))?;
+    let mut map = HashMap::new();
+    for (k, v) in pairs {
+        if !allowed.contains(&k.as_str()) {
+            return Err(ApiError::invalid(
+                &k,
+                format!(
+                    "unknown parameter {k:?}; this endpoint takes {}",
+                    allowed.join(", ")
+                ),
+            ));
+        }
+        if map.insert(k.clone(), v).is_some() {
+            return Err(ApiError::invalid(
+                &k,
+                format!("parameter {k:?} given twice"),
+            ));
+        }
+    }
+    Ok(map)
+}
+
+/// A boolean parameter: absent, `0`/`false` no; empty, `1`/`true` yes.
+fn flag(p: &HashMap<String, String>, name: &str) -> Result<bool, ApiError> {
+    match p.get(name).map(|s| s.as_str()) {
+        None | Some("0" | "false") => Ok(false),
+        Some("" | "1" | "true") => Ok(true),
+        Some(v) => Err(ApiError::invalid(
+            name,
+            format!("invalid {name} {v:?}: give true or false (1 or 0)"),
+        )),
+    }
+}
+
+/// A query resolved from parameters: the query (grown for `whole_flow`), its warnings.
+struct Resolved {
+    query: Query,
+    warning: Option<String>,
+}
+
+impl App {
+    /// The query of `p` through the core's one parser ([`QuerySpec`]), grown when
+    /// `whole_flow` asks. Blocking (a Zeek log lookup, growing searches).
+    fn resolve(&self, p: &HashMap<String, String>) -> Result<Resolved, ApiError> {
+        let get = |k: &str| p.get(k).map(|s| s.as_str());
+        if get("zeek_uid").is_some() && self.zeek_logs.is_none() {
+            return Err(ApiError::invalid(
+                "zeek_uid",
+                "invalid zeek_uid: this server has no Zeek logs; start it with --zeek-logs DIR",
+            ));
+        }
+        let spec = QuerySpec {
+            sip: get("sip"),
+            spt: get("spt"),
+            dip: get("dip"),
+            dpt: get("dpt"),
+            proto: get("proto"),
+            community_id: get("community_id"),
+            url: get("url"),
+            zeek_uid: get("zeek_uid"),
+            zeek_logs: get("zeek_uid").and(self.zeek_logs.as_deref()),
+            stime: get("stime"),
+            etime: get("etime"),
+            pad: get("pad"),
+        };
+        let query = spec.parse()?;
+        if spec.url.is_some() || spec.zeek_uid.is_some() {
+            self.metrics.pivots.fetch_add(1, Ordering::Relaxed);
+        }
+        if flag(p, "whole_flow")? {
+            let grown = self.store.grow_window(&query, WHOLE_FLOW_STEP)?;
+            let warning = grown.warning();
+            return Ok(Resolved {
+                query: grown.query,
+                warning,
+            });
+        }
+        Ok(Resolved {
+            query,
+            warning: None,
+        })
+    }
+
+    fn pause(&self) {
+        if !self.delay.is_zero() {
+            std::thread::sleep(self.delay);
+        }
+    }
+
+    fn account(&self, s: &Summary) {
+        self.metrics
+            .files(s.files_scanned, s.files_indexed, s.bytes_read);
+    }
+
+    fn account_error(&self, e: &Error) {
+        if let Error::NoPackets {
+            files_scanned,
+            files_indexed,
+            bytes_read,
+            ..
+        } = e
+        {
+            self.metrics
+                .files(*files_scanned, *files_indexed, *bytes_read);
+        }
+    }
+
+    /// The summary of `q` (a search into a counting sink), shared with concurrent requests.
+    async fn summary_of(self: &Arc<Self>, q: &Query) -> (Shared<Summary>, bool) {
+        let app = self.clone();
+        let query = q.clone();
+        self.summaries
+            .run(format!("{q:?}"), || {
+                blocking(move || {
+                    app.pause();
+                    app.metrics.extraction("summary");
+                    let r = app.store.extract(&query, &mut Count);
+                    match &r {
+                        Ok(s) => app.account(s),
+                        Err(e) => app.account_error(e),
+                    }
+                    r.map(Arc::new).map_err(ApiError::from)
+                })
+            })
+            .await
+    }
+
+    /// The summary and transcript of `q`, shared with concurrent requests for the same style
+    /// and cap.
+    async fn transcript_of(
+        self: &Arc<Self>,
+        q: &Query,
+        opts: TranscriptOptions,
+    ) -> (Shared<(Summary, Transcript)>, bool) {
+        let app = self.clone();
+        let query = q.clone();
+        self.transcripts
+            .run(format!("{q:?}|{opts:?}"), || {
+                blocking(move || {
+                    app.pause();
+                    app.metrics.extraction("transcript");
+                    let mut b = TranscriptBuilder::new(&opts);
+                    let r = app.store.extract(&query, &mut b);
+                    match &r {
+                        Ok(s) => app.account(s),
+                        Err(e) => app.account_error(e),
+                    }
+                    let sum = r?;
+                    let mut t = b.build();
+                    t.warnings = sum.warning_messages.clone();
+                    Ok(Arc::new((sum, t)))
+                })
+            })
+            .await
+    }
+}
+
+/// Runs blocking work on tokio's blocking pool; a panic there is a 500, never a crash.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("the extraction failed: {e}"),
+        ))
+    })
+}
+
+/// A sink that only lets the summary count.
+struct Count;
+
+impl Sink for Count {
+    fn packet(&mut self, _: &Packet) -> CoreResult<bool> {
+        Ok(true)
+    }
+}
+
+fn with_warning(mut s: Summary, w: Option<String>) -> Summary {
+    if let Some(w) = w {
+        s.warning_messages.push(w);
+        s.warnings = s.warning_messages.len() as u64;
+    }
+    s
+}
+
+// ---------------------------------------------------------------------------------------------
+// Handlers.
+
+async fn metrics_text(State(app): State<Arc<App>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        app.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn resolve(
+    app: &Arc<App>,
+    raw: Option<String>,
+    extra: &[&str],
+) -> Result<(Resolved, HashMap<String, String>), ApiError> {
+    let allowed: Vec<&str> = FLOW_PARAMS.iter().chain(extra).copied().collect();
+    let p = params(raw.as_deref(), &allowed)?;
+    let a = app.clone();
+    let p2 = p.clone();
+    let r = blocking(move || a.resolve(&p2)).await?;
+    Ok((r, p))
+}
+
+async fn summary(
+    State(app): State<Arc<App>>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let (r, _) = resolve(&app, raw, &[]).await?;
+    let (s, shared) = app.summary_of(&r.query).await;
+    if shared {
+        app.metrics.shared.fetch_add(1, Ordering::Relaxed);
+    }
+    let s = with_warning((*s?).clone(), r.warning);
+    Ok(axum::Json(s).into_response())
+}
+
+fn transcript_options(
+    p: &HashMap<String, String>,
+    default: Style,
+) -> Result<TranscriptOptions, ApiError> {
+    let style = match p.get("style") {
+        Some(s) => Style::parse("style", s)?,
+        None => default,
+    };
+    let mut opts = TranscriptOptions::new().style(style);
+    if let Some(n) = p.get("maxtx") {
+        opts = opts.maxtx(capme_core::store::limits::parse_count("maxtx", n)?)?;
+    }
+    Ok(opts)
+}
+
+async fn transcript(
+    State(app): State<Arc<App>>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let allowed: Vec<&str> = FLOW_PARAMS
+        .iter()
+        .chain(&["style", "maxtx"])
+        .copied()
+        .collect();
+    let p = params(raw.as_deref(), &allowed)?;
+    let opts = transcript_options(&p, Style::Plain)?;
+    let style = opts.style;
+    let (r, _) = resolve(&app, raw, &["style", "maxtx"]).await?;
+    let (t, shared) = app.transcript_of(&r.query, opts).await;
+    if shared {
+        app.metrics.shared.fetch_add(1, Ordering::Relaxed);
+    }
+    let t = t?;
+    let (_, t) = &*t;
+    let mut resp = Response::new(Body::from(t.text.clone()));
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(if style == Style::Json {
+            "application/x-ndjson"
+        } else {
+            "text/plain; charset=utf-8"
+        }),
+    );
+    h.insert(
+        "x-capme-truncated",
+        HeaderValue::from_static(if t.truncated { "true" } else { "false" }),
+    );
+    h.insert("x-capme-packets", HeaderValue::from(t.packets));
+    Ok(resp)
+}
+
+async fn files(State(app): State<Arc<App>>, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
+    let p = params(raw.as_deref(), &["stime", "etime"])?;
+    let stime = p.get("stime").ok_or_else(|| {
+        ApiError::invalid("stime", "invalid stime \"\": required: the window's start")
+    })?;
+    let etime = p.get("etime").ok_or_else(|| {
+        ApiError::invalid("etime", "invalid etime \"\": required: the window's end")
+    })?;
+    let window = TimeWindow::parse(stime, etime)?;
+    let a = app.clone();
+    let v = blocking(move || {
+        let plan = a.store.plan(&window)?;
+        Ok(plan
+            .files()
+            .map(|f| {
+                serde_json::json!({
+                    "path": f.path,
+                    "sensor": &*f.sensor,
+                    "start": f.start.as_secs_f64(),
+                    "start_ns": f.start.as_nanos(),
+                    "end": f.end.map(|e| e.as_secs_f64()),
+                    "end_ns": f.end.map(|e| e.as_nanos()),
+                    "size": f.size,
+                })
+            })
+            .collect::<Vec<_>>())
+    })
+    .await?;
+    Ok(axum::Json(v).into_response())
+}
+
+async fn pcap(State(app): State<Arc<App>>, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
+    let (r, _) = resolve(&app, raw, &[]).await?;
+    pcap_of(app, r.query).await
+}
+
+/// The capture of `query`: from the archive when the server has one, else streamed as found.
+async fn pcap_of(app: Arc<App>, query: Query) -> Result<Response, ApiError> {
+    let name = archive_name(&query);
+    if app.archive.is_some() {
+        return archived(app, query, name).await;
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Msg>(stream::DEPTH);
+    let a = app.clone();
+    tokio::task::spawn_blocking(move || {
+        a.pause();
+        a.metrics.extraction("pcap");
+        let mut sink = ChannelSink::new(tx.clone());
+        let r = a.store.extract(&query, &mut sink);
+        match &r {
+            Ok(s) => a.account(s),
+            Err(e) => a.account_error(e),
+        }
+        let _ = tx.blocking_send(Msg::Done(r));
+    });
+    // Nothing is committed before the first bytes or the end: "no packets" is still a 404.
+    let first = match rx.recv().await {
+        Some(Msg::Data(b)) => b,
+        Some(Msg::Done(Err(e))) => return Err(e.into()),
+        // An extraction ends in data or an error; without either its thread died.
+        Some(Msg::Done(Ok(_))) | None => {
+            return Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the extraction ended without a result",
+            ))
+        }
+    };
+    let body = futures_util::stream::unfold(
+        (Some(first), rx, false),
+        |(first, mut rx, done)| async move {
+            if let Some(b) = first {
+                return Some((Ok(b), (None, rx, done)));
+            }
+            if done {
+                return None;
+            }
+            match rx.recv().await {
+                Some(Msg::Data(b)) => Some((Ok(b), (None, rx, false))),
+                // A late error cuts the response short (no final chunk): the client sees an
+                // incomplete transfer, the log says stream=cut.
+                Some(Msg::Done(Err(e))) => {
+                    Some((Err(std::io::Error::other(e.to_string())), (None, rx, true)))
+                }
+                Some(Msg::Done(Ok(_))) | None => None,
+            }
+        },
+    );
+    Ok(pcap_response(Body::from_stream(body), &name, None))
+}
+
+fn pcap_response(body: Body, name: &str, len: Option<u64>) -> Response {
+    let mut resp = Response::new(body);
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/vnd.tcpdump.pcap"),
+    );
+    // The archive name holds only [A-Za-z0-9._-] and digits: safe in a quoted filename.
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    if let Some(n) = len {
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+    }
+    resp
+}
+
+/// Through the archive: one extraction for concurrent identical requests (or none, when the
+/// verified cache has it), then the archived file streamed.
+async fn archived(app: Arc<App>, query: Query, name: String) -> Result<Response, ApiError> {
+    let a = app.clone();
+    let q = query.clone();
+    let (s, shared) = app
+        .archives
+        .run(format!("{query:?}"), || {
+            blocking(move || {
+                let dir = a.archive.clone().unwrap_or_default();
+                a.pause();
+                let r = a.store.extract_to_archive(&q, &dir, false);
+                match &r {
+                    Ok(s) if s.cached => {
+                        a.metrics.archive_hits.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(s) => {
+                        a.metrics.extraction("archive");
+                        a.account(s);
+                    }
+                    Err(e) => {
+                        a.metrics.extraction("archive");
+                        a.account_error(e);
+                    }
+                }
+                r.map(Arc::new).map_err(ApiError::from)
+            })
+        })
+        .await;
+    if shared {
+        app.metrics.shared.fetch_add(1, Ordering::Relaxed);
+    }
+    let s = s?;
+    let path = s.output.clone().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the archive names no file",
+        )
+    })?;
+    let file = tokio::fs::File::open(&path)
+        .await
+        .map_err(|e| ApiError::from(Error::io(&path, e)))?;
+    let len = file.metadata().await.ok().map(|m| m.len());
+    let body = futures_util::stream::unfold(Some(file), |file| async move {
+        use tokio::io::AsyncReadExt;
+        let mut file = file?;
+        let mut buf = vec![0u8; stream::CHUNK];
+        match file.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(Bytes::from(buf)), Some(file)))
+            }
+            Err(e) => Some((Err(e), None)),
+        }
+    });
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or(name);
+    Ok(pcap_response(Body::from_stream(body), &name, len))
+}
