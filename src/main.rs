@@ -71,8 +71,16 @@ enum Cmd {
 
 #[derive(Args, Debug)]
 struct ServeArgs {
-    #[command(flatten)]
-    store: StoreArgs,
+    /// A store root directory (repeat for several), as extract's --store.
+    #[arg(
+        long = "store",
+        value_name = "DIR",
+        required_unless_present = "add_user"
+    )]
+    store: Vec<PathBuf>,
+    /// Do not use the store catalogue that `capme index` keeps.
+    #[arg(long = "no-catalogue")]
+    no_catalogue: bool,
     #[command(flatten)]
     search: SearchArgs,
     /// Serve captures through a CapMe-like archive in DIR (extracted once, then streamed from
@@ -83,22 +91,29 @@ struct ServeArgs {
     #[arg(long = "zeek-logs", value_name = "DIR")]
     zeek_logs: Option<PathBuf>,
     /// The address and port to listen on.
-    #[arg(long, value_name = "ADDR:PORT")]
-    listen: std::net::SocketAddr,
+    #[arg(long, value_name = "ADDR:PORT", required_unless_present = "add_user")]
+    listen: Option<std::net::SocketAddr>,
     /// TLS certificate chain (PEM); needs --tls-key.
     #[arg(long = "tls-cert", value_name = "PEM", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
     /// TLS private key (PEM); needs --tls-cert.
     #[arg(long = "tls-key", value_name = "PEM", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
-    /// Users and passwords file (HTTP basic authentication): needs the capme-auth module,
-    /// which this build does not have yet.
-    #[arg(long, value_name = "FILE", conflicts_with = "trusted_header")]
+    /// HTTP basic authentication against this users file (`name:hash` lines, argon2 or
+    /// bcrypt; see --add-user).
+    #[arg(long, value_name = "FILE")]
     users: Option<PathBuf>,
-    /// Trust the user name in this header, set by a reverse proxy on this host (requests
-    /// from other hosts are refused).
+    /// Add (or replace) user NAME in the --users file, reading the password from stdin (one
+    /// line), then exit without serving.
+    #[arg(long = "add-user", value_name = "NAME", requires = "users")]
+    add_user: Option<String>,
+    /// Trust the user name in this header, set by a reverse proxy (e.g. X-Remote-User). Anyone
+    /// who can reach the server directly can set it: listen where only the proxy can.
     #[arg(long = "trusted-header", value_name = "NAME")]
     trusted_header: Option<String>,
+    /// Serve without authentication: refused unless every listen address is loopback.
+    #[arg(long = "insecure-no-auth")]
+    insecure_no_auth: bool,
     /// Requests one user may have running at once; more are answered 429.
     #[arg(long = "max-concurrent", value_name = "N", default_value_t = 4,
           value_parser = clap::value_parser!(u16).range(1..))]
@@ -864,22 +879,31 @@ fn index_pass(store: &Store) -> Result<capme_core::index::IndexReport, Error> {
 }
 
 fn serve(a: ServeArgs) -> Result<(), Error> {
-    use capme_serve::auth::{AllowLoopback, TrustedHeader};
-    let store = a.search.open(&a.store)?;
-    let mut config = capme_serve::ServeConfig::new(store, a.listen, AllowLoopback);
-    if let Some(name) = &a.trusted_header {
-        let auth =
-            TrustedHeader::new(name).map_err(|e| Error::invalid("trusted_header", name, e))?;
-        config.auth = Arc::new(auth);
+    let auth_error = |field: &'static str, value: String, e: capme_auth::ConfigError| {
+        Error::invalid(field, value, e.to_string())
+    };
+    if let (Some(name), Some(users)) = (&a.add_user, &a.users) {
+        eprintln!("capme: password for {name} (one line on stdin):");
+        capme_auth::add_user_from_stdin(users, name)
+            .map_err(|e| auth_error("add_user", name.clone(), e))?;
+        eprintln!("capme: {name} added to {}", users.display());
+        return Ok(());
     }
-    if let Some(f) = &a.users {
-        return Err(Error::invalid(
-            "users",
-            f.display().to_string(),
-            "user files need the capme-auth module, which this build does not have yet; \
-             use --trusted-header behind a proxy, or serve loopback only",
-        ));
-    }
+    let listen = a.listen.expect("clap requires --listen without --add-user");
+    let auth = capme_auth::Auth::new(
+        a.users.as_deref(),
+        a.trusted_header.as_deref(),
+        a.insecure_no_auth,
+        &[listen],
+    )
+    .map_err(|e| auth_error("auth", listen.to_string(), e))?;
+    eprintln!("capme serve: authentication: {auth}");
+    let store_args = StoreArgs {
+        store: a.store,
+        no_catalogue: a.no_catalogue,
+    };
+    let store = a.search.open(&store_args)?;
+    let mut config = capme_serve::ServeConfig::new(store, listen, auth);
     config.archive = a.archive;
     config.zeek_logs = a.zeek_logs;
     config.max_concurrent = usize::from(a.max_concurrent);

@@ -1,9 +1,9 @@
-//! Who may ask: the one call the server makes per request.
+//! Who may ask: the one call the server makes per request (on the blocking pool, since a
+//! password check costs tens of milliseconds).
 //!
-//! A placeholder until the `capme-auth` crate is merged: its `capme_auth::Auth::check(&self,
-//! headers, peer) -> Result<User, AuthError>` maps onto [`Authenticator::check`] one to one
-//! (`User::name`, and `AuthError::status()`, `to_string()`, `challenge()`), so the merge only
-//! adds an `impl Authenticator for capme_auth::Auth` and swaps the value in [`crate::ServeConfig`].
+//! [`capme_auth::Auth`] (HTTP basic against a users file, a trusted proxy header, or anonymous
+//! on loopback only) is the server's authenticator; [`AllowLoopback`] and [`TrustedHeader`]
+//! are simpler ones for embedding and tests.
 
 use http::HeaderMap;
 use std::net::SocketAddr;
@@ -75,5 +75,13 @@ impl Authenticator for TrustedHeader {
             Some(u) if !u.trim().is_empty() => Ok(u.trim().to_string()),
             _ => Err((401, format!("no {} header", self.name), None)),
         }
+    }
+}
+
+impl Authenticator for capme_auth::Auth {
+    fn check(&self, headers: &HeaderMap, peer: SocketAddr) -> Result<String, Refusal> {
+        capme_auth::Auth::check(self, headers, peer)
+            .map(|u| u.name)
+            .map_err(|e| (e.status(), e.to_string(), e.challenge()))
     }
 }

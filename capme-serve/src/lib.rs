@@ -492,7 +492,14 @@ async fn gate(
     let refused = if endpoint == "healthz" {
         None
     } else {
-        match app.auth.check(req.headers(), peer) {
+        // A password check costs tens of milliseconds (argon2, bcrypt): it runs on the
+        // blocking pool, never on an async worker.
+        let auth = app.auth.clone();
+        let headers = req.headers().clone();
+        let checked = tokio::task::spawn_blocking(move || auth.check(&headers, peer))
+            .await
+            .unwrap_or_else(|e| Err((500, format!("authentication failed: {e}"), None)));
+        match checked {
             Ok(user) => {
                 finish.line = format!(
                     "capme serve: {peer} user={user:?} {} {:?}",
