@@ -138,6 +138,23 @@ impl StoreArgs {
     }
 }
 
+/// Which sensors a command reads (extract, transcript, files).
+#[derive(Args, Debug)]
+struct SensorArgs {
+    /// Read only this sensor's capture files (repeat for several): the sensor names that
+    /// `capme files` shows (the directory before `dailylogs`, else the first directory below
+    /// the root). A name the store does not have is an error listing the sensors it has.
+    #[arg(long = "sensor", value_name = "NAME", allow_hyphen_values = true)]
+    sensor: Vec<String>,
+}
+
+impl SensorArgs {
+    /// `store` restricted to these sensors (unchanged when none is named).
+    fn apply(&self, store: Store) -> Store {
+        store.with_sensors(self.sensor.iter().cloned())
+    }
+}
+
 #[derive(Args, Debug)]
 struct WindowArgs {
     /// Window start: epoch seconds, epoch.fraction, or RFC 3339.
@@ -267,6 +284,8 @@ struct ExtractArgs {
     #[command(flatten)]
     store: StoreArgs,
     #[command(flatten)]
+    sensors: SensorArgs,
+    #[command(flatten)]
     query: QueryArgs,
     /// Write the packets to this new file (pcap; pcapng when named *.pcapng or when inputs
     /// differ in link type or precision); `-` writes the pcap to stdout. An existing file is
@@ -299,6 +318,8 @@ struct ExtractArgs {
 struct TranscriptArgs {
     #[command(flatten)]
     store: StoreArgs,
+    #[command(flatten)]
+    sensors: SensorArgs,
     #[command(flatten)]
     query: QueryArgs,
     /// capme: the sguil/CapMe layout (HDR:/SRC:/DST: lines); plain: a readable conversation;
@@ -424,6 +445,8 @@ struct FilesArgs {
     #[command(flatten)]
     store: StoreArgs,
     #[command(flatten)]
+    sensors: SensorArgs,
+    #[command(flatten)]
     index: IndexDirArgs,
     #[command(flatten)]
     window: WindowArgs,
@@ -498,7 +521,7 @@ fn extract(a: ExtractArgs) -> Result<(), Error> {
             return Err(e);
         }
     };
-    let mut store = a.search.open(&a.store)?;
+    let mut store = a.sensors.apply(a.search.open(&a.store)?);
     let (query, grow_warning) = a.query.grow(&store, query)?;
     let started = std::time::Instant::now();
     let progress = Progress::start(&mut store, &query)?;
@@ -566,7 +589,7 @@ fn transcript(a: TranscriptArgs) -> Result<(), Error> {
         opts = opts.maxtx(capme_core::store::limits::parse_count("maxtx", n)?)?;
     }
     let file = a.output.as_deref().filter(|p| p.as_os_str() != "-");
-    let mut store = a.search.open(&a.store)?;
+    let mut store = a.sensors.apply(a.search.open(&a.store)?);
     let (query, grow_warning) = a.query.grow(&store, query)?;
     if let Some(w) = &grow_warning {
         eprintln!("capme: warning: {w}");
@@ -741,7 +764,7 @@ fn count(n: u64, noun: &str) -> String {
 
 fn files(a: FilesArgs) -> Result<(), Error> {
     let window = TimeWindow::parse(&a.window.stime, &a.window.etime)?;
-    let mut store = a.store.open()?;
+    let mut store = a.sensors.apply(a.store.open()?);
     if let Some(d) = &a.index.index_dir {
         store = store.with_index_dir(d);
     }

@@ -555,7 +555,7 @@ async fn gate(
 // Parameters.
 
 /// The parameters of every flow query, named as the CLI's flags.
-const FLOW_PARAMS: [&str; 12] = [
+const FLOW_PARAMS: [&str; 13] = [
     "sip",
     "spt",
     "dip",
@@ -568,7 +568,12 @@ const FLOW_PARAMS: [&str; 12] = [
     "etime",
     "pad",
     "whole_flow",
+    "sensor",
 ];
+
+/// The one parameter that may be repeated: each `sensor=NAME` adds a sensor (a comma is part
+/// of a name, as on disk).
+const REPEATABLE: &str = "sensor";
 
 /// A query string decoded strictly: each parameter at most once, only the `allowed` ones.
 fn params(raw: Option<&str>, allowed: &[&str]) -> Result<HashMap<String, String>, ApiError> {
@@ -585,7 +590,7 @@ fn params(raw: Option<&str>, allowed: &[&str]) -> Result<HashMap<String, String>
                 ),
             ));
         }
-        if map.insert(k.clone(), v).is_some() {
+        if map.insert(k.clone(), v).is_some() && k != REPEATABLE {
             return Err(ApiError::invalid(
                 &k,
                 format!("parameter {k:?} given twice"),
@@ -593,6 +598,16 @@ fn params(raw: Option<&str>, allowed: &[&str]) -> Result<HashMap<String, String>
         }
     }
     Ok(map)
+}
+
+/// Every `sensor` value of a query string, in order (the strict checks are [`params`]'s).
+fn sensor_values(raw: Option<&str>) -> Vec<String> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(raw.unwrap_or(""))
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(k, _)| k == REPEATABLE)
+        .map(|(_, v)| v)
+        .collect()
 }
 
 /// A boolean parameter: absent, `0`/`false` no; empty, `1`/`true` yes.
@@ -607,8 +622,10 @@ fn flag(p: &HashMap<String, String>, name: &str) -> Result<bool, ApiError> {
     }
 }
 
-/// A query resolved from parameters: the query (grown for `whole_flow`), its warnings.
+/// A query resolved from parameters: the store restricted to its `sensor`s, the query (grown
+/// for `whole_flow`), its warnings.
 struct Resolved {
+    store: Store,
     query: Query,
     warning: Option<String>,
 }
@@ -616,7 +633,12 @@ struct Resolved {
 impl App {
     /// The query of `p` through the core's one parser ([`QuerySpec`]), grown when
     /// `whole_flow` asks. Blocking (a Zeek log lookup, growing searches).
-    fn resolve(&self, p: &HashMap<String, String>) -> Result<Resolved, ApiError> {
+    fn resolve(
+        &self,
+        p: &HashMap<String, String>,
+        sensors: Vec<String>,
+    ) -> Result<Resolved, ApiError> {
+        let store = self.store.clone().with_sensors(sensors);
         let get = |k: &str| p.get(k).map(|s| s.as_str());
         if get("zeek_uid").is_some() && self.zeek_logs.is_none() {
             return Err(ApiError::invalid(
@@ -643,14 +665,16 @@ impl App {
             self.metrics.pivots.fetch_add(1, Ordering::Relaxed);
         }
         if flag(p, "whole_flow")? {
-            let grown = self.store.grow_window(&query, WHOLE_FLOW_STEP)?;
+            let grown = store.grow_window(&query, WHOLE_FLOW_STEP)?;
             let warning = grown.warning();
             return Ok(Resolved {
+                store,
                 query: grown.query,
                 warning,
             });
         }
         Ok(Resolved {
+            store,
             query,
             warning: None,
         })
@@ -680,16 +704,18 @@ impl App {
         }
     }
 
-    /// The summary of `q` (a search into a counting sink), shared with concurrent requests.
-    async fn summary_of(self: &Arc<Self>, q: &Query) -> (Shared<Summary>, bool) {
+    /// The summary of `q` on `store` (a search into a counting sink), shared with concurrent
+    /// requests for the same sensors.
+    async fn summary_of(self: &Arc<Self>, store: &Store, q: &Query) -> (Shared<Summary>, bool) {
         let app = self.clone();
         let query = q.clone();
+        let store = store.clone();
         self.summaries
-            .run(format!("{q:?}"), || {
+            .run(format!("{:?}|{q:?}", store.sensors()), || {
                 blocking(move || {
                     app.pause();
                     app.metrics.extraction("summary");
-                    let r = app.store.extract(&query, &mut Count);
+                    let r = store.extract(&query, &mut Count);
                     match &r {
                         Ok(s) => app.account(s),
                         Err(e) => app.account_error(e),
@@ -700,22 +726,24 @@ impl App {
             .await
     }
 
-    /// The summary and transcript of `q`, shared with concurrent requests for the same style
-    /// and cap.
+    /// The summary and transcript of `q` on `store`, shared with concurrent requests for the
+    /// same sensors, style and cap.
     async fn transcript_of(
         self: &Arc<Self>,
+        store: &Store,
         q: &Query,
         opts: TranscriptOptions,
     ) -> (Shared<(Summary, Transcript)>, bool) {
         let app = self.clone();
         let query = q.clone();
+        let store = store.clone();
         self.transcripts
-            .run(format!("{q:?}|{opts:?}"), || {
+            .run(format!("{:?}|{q:?}|{opts:?}", store.sensors()), || {
                 blocking(move || {
                     app.pause();
                     app.metrics.extraction("transcript");
                     let mut b = TranscriptBuilder::new(&opts);
-                    let r = app.store.extract(&query, &mut b);
+                    let r = store.extract(&query, &mut b);
                     match &r {
                         Ok(s) => app.account(s),
                         Err(e) => app.account_error(e),
@@ -781,9 +809,10 @@ async fn resolve(
 ) -> Result<(Resolved, HashMap<String, String>), ApiError> {
     let allowed: Vec<&str> = FLOW_PARAMS.iter().chain(extra).copied().collect();
     let p = params(raw.as_deref(), &allowed)?;
+    let sensors = sensor_values(raw.as_deref());
     let a = app.clone();
     let p2 = p.clone();
-    let r = blocking(move || a.resolve(&p2)).await?;
+    let r = blocking(move || a.resolve(&p2, sensors)).await?;
     Ok((r, p))
 }
 
@@ -792,7 +821,7 @@ async fn summary(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let (r, _) = resolve(&app, raw, &[]).await?;
-    let (s, shared) = app.summary_of(&r.query).await;
+    let (s, shared) = app.summary_of(&r.store, &r.query).await;
     if shared {
         app.metrics.shared.fetch_add(1, Ordering::Relaxed);
     }
@@ -828,7 +857,7 @@ async fn transcript(
     let opts = transcript_options(&p, Style::Plain)?;
     let style = opts.style;
     let (r, _) = resolve(&app, raw, &["style", "maxtx"]).await?;
-    let (t, shared) = app.transcript_of(&r.query, opts).await;
+    let (t, shared) = app.transcript_of(&r.store, &r.query, opts).await;
     if shared {
         app.metrics.shared.fetch_add(1, Ordering::Relaxed);
     }
@@ -853,7 +882,11 @@ async fn transcript(
 }
 
 async fn files(State(app): State<Arc<App>>, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
-    let p = params(raw.as_deref(), &["stime", "etime"])?;
+    let p = params(raw.as_deref(), &["stime", "etime", REPEATABLE])?;
+    let store = app
+        .store
+        .clone()
+        .with_sensors(sensor_values(raw.as_deref()));
     let stime = p.get("stime").ok_or_else(|| {
         ApiError::invalid("stime", "invalid stime \"\": required: the window's start")
     })?;
@@ -861,9 +894,8 @@ async fn files(State(app): State<Arc<App>>, RawQuery(raw): RawQuery) -> Result<R
         ApiError::invalid("etime", "invalid etime \"\": required: the window's end")
     })?;
     let window = TimeWindow::parse(stime, etime)?;
-    let a = app.clone();
     let v = blocking(move || {
-        let plan = a.store.plan(&window)?;
+        let plan = store.plan(&window)?;
         Ok(plan
             .files()
             .map(|f| {
@@ -885,14 +917,15 @@ async fn files(State(app): State<Arc<App>>, RawQuery(raw): RawQuery) -> Result<R
 
 async fn pcap(State(app): State<Arc<App>>, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
     let (r, _) = resolve(&app, raw, &[]).await?;
-    pcap_of(app, r.query).await
+    pcap_of(app, r.store, r.query).await
 }
 
-/// The capture of `query`: from the archive when the server has one, else streamed as found.
-async fn pcap_of(app: Arc<App>, query: Query) -> Result<Response, ApiError> {
+/// The capture of `query` on `store` (the server's store, perhaps restricted to sensors): from
+/// the archive when the server has one, else streamed as found.
+async fn pcap_of(app: Arc<App>, store: Store, query: Query) -> Result<Response, ApiError> {
     let name = archive_name(&query);
     if app.archive.is_some() {
-        return archived(app, query, name).await;
+        return archived(app, store, query, name).await;
     }
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Msg>(stream::DEPTH);
     let a = app.clone();
@@ -900,7 +933,7 @@ async fn pcap_of(app: Arc<App>, query: Query) -> Result<Response, ApiError> {
         a.pause();
         a.metrics.extraction("pcap");
         let mut sink = ChannelSink::new(tx.clone());
-        let r = a.store.extract(&query, &mut sink);
+        let r = store.extract(&query, &mut sink);
         match &r {
             Ok(s) => a.account(s),
             Err(e) => a.account_error(e),
@@ -962,16 +995,21 @@ fn pcap_response(body: Body, name: &str, len: Option<u64>) -> Response {
 
 /// Through the archive: one extraction for concurrent identical requests (or none, when the
 /// verified cache has it), then the archived file streamed.
-async fn archived(app: Arc<App>, query: Query, name: String) -> Result<Response, ApiError> {
+async fn archived(
+    app: Arc<App>,
+    store: Store,
+    query: Query,
+    name: String,
+) -> Result<Response, ApiError> {
     let a = app.clone();
     let q = query.clone();
     let (s, shared) = app
         .archives
-        .run(format!("{query:?}"), || {
+        .run(format!("{:?}|{query:?}", store.sensors()), || {
             blocking(move || {
                 let dir = a.archive.clone().unwrap_or_default();
                 a.pause();
-                let r = a.store.extract_to_archive(&q, &dir, false);
+                let r = store.extract_to_archive(&q, &dir, false);
                 match &r {
                     Ok(s) if s.cached => {
                         a.metrics.archive_hits.fetch_add(1, Ordering::Relaxed);

@@ -65,7 +65,7 @@ async fn page(app: Arc<App>, raw: String) -> Result<Response, ApiError> {
     .await?;
     app.metrics.pivots.fetch_add(1, Ordering::Relaxed);
     match xscript.as_deref() {
-        Some("pcap") => return pcap_of(a, query).await,
+        Some("pcap") => return pcap_of(a, app.store.clone(), query).await,
         None | Some("" | "auto" | "tcpflow" | "bro" | "zeek") => {}
         Some(other) => {
             return Err(ApiError::invalid(
@@ -75,7 +75,7 @@ async fn page(app: Arc<App>, raw: String) -> Result<Response, ApiError> {
         }
     }
     let opts = TranscriptOptions::new().style(Style::Capme).maxtx(maxtx)?;
-    let (t, shared) = app.transcript_of(&query, opts).await;
+    let (t, shared) = app.transcript_of(&app.store, &query, opts).await;
     if shared {
         app.metrics.shared.fetch_add(1, Ordering::Relaxed);
     }

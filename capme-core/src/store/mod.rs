@@ -104,6 +104,7 @@ pub struct Store {
     use_catalogue: bool,
     progress: Option<Arc<std::sync::atomic::AtomicU64>>,
     limits: Limits,
+    sensors: Option<Arc<[String]>>,
 }
 
 /// Files that a listing skipped, with the reason (not capture files are skipped silently).
@@ -160,6 +161,7 @@ impl Store {
             use_catalogue: true,
             progress: None,
             limits: Limits::default(),
+            sensors: None,
         })
     }
 
@@ -186,6 +188,81 @@ impl Store {
     pub fn with_max_window(mut self, d: std::time::Duration) -> Result<Store> {
         self.limits.max_window = limits::check_max_window(d)?;
         Ok(self)
+    }
+
+    /// Restrict plans, searches, extractions, transcripts and listings to the files of the named
+    /// sensors ([`CaptureFile::sensor`]: the directory before `dailylogs`, else the first
+    /// directory below the root). An empty list lifts the restriction. A name the store does
+    /// not have makes each plan an invalid-input error naming `sensor` and listing the sensors
+    /// it has ([`Store::sensor_names`]).
+    pub fn with_sensors<I, S>(mut self, names: I) -> Store
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut v: Vec<String> = names.into_iter().map(Into::into).collect();
+        v.sort();
+        v.dedup();
+        self.sensors = (!v.is_empty()).then(|| v.into());
+        self
+    }
+
+    /// The sensors this store is restricted to ([`Store::with_sensors`]), sorted; `None` for
+    /// all.
+    pub fn sensors(&self) -> Option<&[String]> {
+        self.sensors.as_deref()
+    }
+
+    /// The sensor names of the store, sorted: those of the newest capture files of each
+    /// rotation chain, found as [`Store::newest_files`] finds them (names only, nothing opened;
+    /// in the Security Onion layout each sensor's newest day directory, and the day before
+    /// when that one is empty, not a month of files). A sensor directory without any capture
+    /// file is not a sensor. Not affected by [`Store::with_sensors`].
+    pub fn sensor_names(&self) -> Result<Vec<String>> {
+        let cats = self.catalogues();
+        let w = Walk::run(
+            &self.roots,
+            &WalkOptions {
+                prune: Prune::latest(),
+                probe_named: false,
+                record: false,
+                catalogues: &cats.0,
+            },
+        )?;
+        let mut v: Vec<String> = w.groups.iter().map(|g| g.sensor.to_string()).collect();
+        v.sort();
+        v.dedup();
+        Ok(v)
+    }
+
+    /// Which groups of a walk the sensor restriction keeps (`None`: every group), after
+    /// checking that each named sensor exists: those seen by the walk exist; for the others the
+    /// store's sensors are looked up ([`Store::sensor_names`]).
+    fn sensor_filter(&self, w: &Walk) -> Result<Option<Vec<bool>>> {
+        let Some(names) = &self.sensors else {
+            return Ok(None);
+        };
+        let seen = |n: &str| w.groups.iter().any(|g| &*g.sensor == n);
+        if names.iter().any(|n| !seen(n)) {
+            let all = self.sensor_names()?;
+            if let Some(n) = names.iter().find(|n| !all.contains(n)) {
+                return Err(Error::invalid(
+                    "sensor",
+                    n.clone(),
+                    if all.is_empty() {
+                        "no such sensor: the store holds no capture file".to_string()
+                    } else {
+                        format!("no such sensor; the store has {}", all.join(", "))
+                    },
+                ));
+            }
+        }
+        Ok(Some(
+            w.groups
+                .iter()
+                .map(|g| names.iter().any(|n| **n == *g.sensor))
+                .collect(),
+        ))
     }
 
     /// The limits of this store's extractions.
@@ -319,7 +396,10 @@ impl Store {
             },
         )?;
         w.warnings.splice(0..0, cats.1);
-        let order = sorted_order(&w);
+        let mut order = sorted_order(&w);
+        if let Some(keep) = self.sensor_filter(&w)? {
+            order.retain(|&i| keep[w.items[i].group as usize]);
+        }
         let mut files: Vec<CaptureFile> = order.iter().map(|&i| self.capture_file(&w, i)).collect();
         link_chain_ends(&mut files);
         Ok(Listing {
@@ -395,6 +475,10 @@ impl Store {
     /// file: it is dropped, its predecessor's span grows to the next file, and the plan is
     /// made again). Directories the store catalogue holds unchanged are not read at all.
     /// Memory: about 100 bytes per file of the directories read, whatever the store holds.
+    ///
+    /// With [`Store::with_sensors`] only the chains of those sensors are planned (and the
+    /// newest start is theirs); a named sensor the store does not have is an invalid-input
+    /// error naming `sensor`.
     pub fn plan(&self, window: &TimeWindow) -> Result<Plan> {
         self.plan_pruned(window, Prune::window(window))
     }
@@ -423,6 +507,10 @@ impl Store {
             }
         }
         let mut order = sorted_order(&w);
+        // Chains never span sensors, so dropping other sensors' files changes no file's end.
+        if let Some(keep) = self.sensor_filter(&w)? {
+            order.retain(|&i| keep[w.items[i].group as usize]);
+        }
         let chain_of = |w: &Walk, i: usize| w.groups[w.items[i].group as usize].chain.clone();
         let mut ends: Vec<Option<Timestamp>>;
         loop {
@@ -501,8 +589,9 @@ impl Store {
     }
 
     /// How many capture files the store holds, counted by name where names carry the start
-    /// (no file is opened for that) — for messages about an empty answer. Reads every
-    /// directory the catalogue does not hold unchanged.
+    /// (no file is opened for that) — for messages about an empty answer; only the files of
+    /// the sensors of [`Store::with_sensors`], when set. Reads every directory the catalogue
+    /// does not hold unchanged.
     pub fn count_files(&self) -> Result<u64> {
         let cats = self.catalogues();
         let w = Walk::run(
@@ -514,7 +603,10 @@ impl Store {
                 catalogues: &cats.0,
             },
         )?;
-        Ok(w.items.len() as u64)
+        Ok(match self.sensor_filter(&w)? {
+            Some(keep) => w.items.iter().filter(|it| keep[it.group as usize]).count() as u64,
+            None => w.items.len() as u64,
+        })
     }
 }
 
@@ -640,7 +732,8 @@ pub struct Plan {
     /// Start of the newest file in the whole store, if any.
     pub newest_start: Option<Timestamp>,
     /// How many capture files were listed for this plan: in the Security Onion layout, those
-    /// of the day directories the window selected ([`Store::count_files`] counts them all).
+    /// of the day directories the window selected ([`Store::count_files`] counts them all);
+    /// only those of the sensors the store is restricted to ([`Store::with_sensors`]).
     pub files_in_store: usize,
     /// Directories read from disk for this plan.
     pub dirs_read: u64,
