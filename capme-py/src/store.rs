@@ -42,6 +42,11 @@ use std::sync::Arc;
 /// ``InvalidQuery`` by ``search`` and ``extract``. Each is an int (or str of digits) >= 1;
 /// anything else raises ``InvalidQuery`` naming the field (``TypeError`` for a wrong type).
 ///
+/// ``sensors`` (a list of sensor names, the CLI's ``--sensor``) restricts every query to
+/// those sensors' files; a name the store does not have raises ``InvalidQuery`` naming
+/// ``sensor`` when a query runs. ``no_catalogue=True`` ignores the store catalogue that
+/// ``capme index`` keeps (the CLI's ``--no-catalogue``).
+///
 /// Times (``stime``/``etime``) are accepted as an int or float epoch, a numeric string, an
 /// RFC 3339 string, or a ``datetime`` (a naive ``datetime`` is taken as UTC). A value behaves as
 /// its text would on the command line: an end time without a fraction (an int, ``"100"``, a
@@ -120,7 +125,7 @@ fn apply_limits(
 #[pymethods]
 impl Store {
     #[new]
-    #[pyo3(signature = (roots, index_dir=None, *, threads=None, max_packets=None, max_bytes=None, max_window=None))]
+    #[pyo3(signature = (roots, index_dir=None, *, threads=None, max_packets=None, max_bytes=None, max_window=None, sensors=None, no_catalogue=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -130,6 +135,8 @@ impl Store {
         max_packets: Option<&Bound<'_, PyAny>>,
         max_bytes: Option<&Bound<'_, PyAny>>,
         max_window: Option<&Bound<'_, PyAny>>,
+        sensors: Option<Vec<String>>,
+        no_catalogue: bool,
     ) -> PyResult<Store> {
         let single = roots.is_instance_of::<PyString>()
             || roots.is_instance(&py.import("os")?.getattr("PathLike")?)?;
@@ -156,6 +163,12 @@ impl Store {
             inner = inner.with_index_dir(d);
         }
         inner = apply_limits(py, inner, max_packets, max_bytes, max_window)?;
+        // The CLI's --sensor (a name the store does not have is InvalidQuery naming `sensor`
+        // at the first search) and --no-catalogue.
+        if let Some(names) = sensors {
+            inner = inner.with_sensors(names);
+        }
+        inner = inner.use_catalogue(!no_catalogue);
         Ok(Store {
             inner,
             roots,

@@ -512,3 +512,26 @@ def test_summary_attributes_are_the_cli_json_keys(sample_store, cli, tmp_path):
     for key in cli_keys:
         assert f"def {key}(self)" in summary_stub, key
     assert "__getattr__" not in summary_stub
+
+
+def test_sensors_restrict_like_the_cli(sample_store, flows, cli):
+    """``Store(sensors=[...])`` is the CLI's ``--sensor``: the shared 5-tuple seen by both
+    sensors comes back from one sensor only, and an unknown sensor is InvalidQuery naming
+    ``sensor``; ``no_catalogue=True`` gives the same packets."""
+    flow = next(f for f in flows if f["name"] == "shared-tcp")
+    lo, hi = window_of(flow)
+    args = (*tuple_args(flow), lo, hi)
+    every = list(capme.Store(sample_store).search(*args, proto="tcp"))
+    assert {p.sensor for p in every} == {"sensor1-eth1", "sensor2-eth0"}
+    for sensor in ("sensor1-eth1", "sensor2-eth0"):
+        one = list(capme.Store(sample_store, sensors=[sensor]).search(*args, proto="tcp"))
+        assert one and {p.sensor for p in one} == {sensor}
+        assert [p.ts_ns for p in one] == [p.ts_ns for p in every if p.sensor == sensor]
+    plain = capme.Store(sample_store, no_catalogue=True)
+    assert [p.ts_ns for p in plain.search(*args, proto="tcp")] == [p.ts_ns for p in every]
+    with pytest.raises(capme.InvalidQuery) as e:
+        list(capme.Store(sample_store, sensors=["nope"]).search(*args, proto="tcp"))
+    assert "sensor" in str(e.value) and "sensor1-eth1" in str(e.value)
+    cli_run = run_cli(cli, "files", "--store", sample_store, "--stime", str(lo), "--etime", str(hi),
+                      "--sensor", "nope")
+    assert cli_run.returncode == 2 and "sensor" in cli_run.stderr

@@ -171,6 +171,8 @@ class Store:
         max_packets: Union[int, str, None] = None,
         max_bytes: Union[int, str, None] = None,
         max_window: Union[int, str, _dt.timedelta, None] = None,
+        sensors: Optional[List[str]] = None,
+        no_catalogue: bool = False,
     ) -> "Store": ...
     @property
     def roots(self) -> List[str]: ...
