@@ -11,35 +11,13 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-fn store() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/data/store")
-}
+mod common;
+use common::{json, s, stderr, store, QINQ};
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_capme")
 }
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-/// The QinQ flow of the sample store: 15 packets, read from both sensors.
-const QINQ: [&str; 14] = [
-    "--sip",
-    "10.10.5.10",
-    "--spt",
-    "52001",
-    "--dip",
-    "10.10.5.20",
-    "--dpt",
-    "22",
-    "--proto",
-    "tcp",
-    "--stime",
-    "1718407577",
-    "--etime",
-    "1718407578",
-];
 const NAME: &str = "tcp_10.10.5.10_52001_10.10.5.20_22_1718407577-1718407578.pcap";
 const SENSORS: &str = "sensor1-eth1+sensor2-eth0";
 
@@ -52,20 +30,6 @@ fn archive_args<'a>(st: &'a Path, arch: &'a Path) -> Vec<&'a str> {
 
 fn run(args: &[&str]) -> Output {
     Command::new(bin()).args(args).output().unwrap()
-}
-
-fn json(o: &Output) -> Value {
-    assert!(
-        o.status.success(),
-        "exit {:?}: {}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    serde_json::from_slice(&o.stdout).expect("stdout is one JSON object")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// Every file and directory below `dir` (not `dir` itself), sorted.

@@ -5,19 +5,14 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn store() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/data/store")
-}
+mod common;
+use common::{json, s, stderr, store};
 
 fn capme(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_capme"))
         .args(args)
         .output()
         .unwrap()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 /// The QinQ flow of the sample store (CapMe's filter lost it): 15 packets.
@@ -45,20 +40,6 @@ fn extract(extra: &[&str]) -> Output {
     let mut a = vec!["extract", "--store", s(&st)];
     a.extend_from_slice(extra);
     capme(&a)
-}
-
-fn json(o: &Output) -> Value {
-    assert!(
-        o.status.success(),
-        "exit {:?}: {}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    serde_json::from_slice(&o.stdout).expect("stdout is one JSON object")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 #[test]

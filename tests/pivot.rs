@@ -4,16 +4,11 @@
 
 use serde_json::Value;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-fn store() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/data/store")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+mod common;
+use common::{json, s, stderr, store, QINQ};
 
 fn extract(extra: &[&str]) -> Output {
     let st = store();
@@ -25,20 +20,6 @@ fn extract(extra: &[&str]) -> Output {
         .unwrap()
 }
 
-fn json(o: &Output) -> Value {
-    assert!(
-        o.status.success(),
-        "exit {:?}: {}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    serde_json::from_slice(&o.stdout).expect("stdout is one JSON object")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
 /// Extracts with `args` into `dir/name` and returns the summary and the file's bytes.
 fn run(dir: &Path, name: &str, args: &[&str]) -> (Value, Vec<u8>) {
     let out = dir.join(name);
@@ -47,24 +28,6 @@ fn run(dir: &Path, name: &str, args: &[&str]) -> (Value, Vec<u8>) {
     let v = json(&extract(&a));
     (v, std::fs::read(&out).unwrap())
 }
-
-/// The QinQ SSH flow (15 packets, 1718407577.678912 to 1718407578.222645).
-const QINQ: [&str; 14] = [
-    "--sip",
-    "10.10.5.10",
-    "--spt",
-    "52001",
-    "--dip",
-    "10.10.5.20",
-    "--dpt",
-    "22",
-    "--proto",
-    "tcp",
-    "--stime",
-    "1718407577",
-    "--etime",
-    "1718407578",
-];
 
 /// The IPv6 flow (17 packets, 1718406713.234567 to 1718406713.445920).
 const V6: [&str; 14] = [
