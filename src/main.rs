@@ -729,11 +729,17 @@ fn extract_remote(a: &ExtractArgs, url: &str) -> Result<(), Error> {
     }
     let peer = capme_serve::peer::Peer::parse(&format!("remote={url}"))
         .map_err(|e| Error::invalid("remote", url, e))?;
-    // A flow form whose query the core can parse here is checked here (exit 2 before any
-    // request); a Zeek uid is looked up by the server, in its --zeek-logs.
-    if a.query.zeek_uid.is_none() {
-        a.query.query()?;
-    }
+    // The query is parsed here first (exit 2 before any request). A Zeek uid is looked up
+    // here, in the --zeek-logs given, and the server is sent the record's tuple and window.
+    let parsed = match a.query.query() {
+        Ok(q) => q,
+        Err(e) => {
+            if let (true, Some(s)) = (a.json, capme_core::Summary::of_no_packets(&e)) {
+                println!("{}", serde_json::to_string(&s).expect("summary serializes"));
+            }
+            return Err(e);
+        }
+    };
     let credential = match &a.store.remote_user {
         Some(user) => Some(capme_serve::peer::Credential::Basic {
             user: user.clone(),
@@ -761,22 +767,26 @@ fn extract_remote(a: &ExtractArgs, url: &str) -> Result<(), Error> {
         client,
     };
     let q = &a.query;
-    let mut params: Vec<(String, String)> = [
-        ("sip", &q.sip),
-        ("spt", &q.spt),
-        ("dip", &q.dip),
-        ("dpt", &q.dpt),
-        ("proto", &q.proto),
-        ("community_id", &q.community_id),
-        ("url", &q.url),
-        ("zeek_uid", &q.zeek_uid),
-        ("stime", &q.stime),
-        ("etime", &q.etime),
-        ("pad", &q.pad),
-    ]
-    .into_iter()
-    .filter_map(|(k, v)| v.as_ref().map(|v| (k.to_string(), v.clone())))
-    .collect();
+    let mut params: Vec<(String, String)> = if q.zeek_uid.is_some() {
+        resolved_params(&parsed)
+    } else {
+        [
+            ("sip", &q.sip),
+            ("spt", &q.spt),
+            ("dip", &q.dip),
+            ("dpt", &q.dpt),
+            ("proto", &q.proto),
+            ("community_id", &q.community_id),
+            ("url", &q.url),
+            ("zeek_uid", &q.zeek_uid),
+            ("stime", &q.stime),
+            ("etime", &q.etime),
+            ("pad", &q.pad),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| (k.to_string(), v.clone())))
+        .collect()
+    };
     if q.whole_flow {
         params.push(("whole_flow".into(), "1".into()));
     }
@@ -825,6 +835,31 @@ fn extract_remote(a: &ExtractArgs, url: &str) -> Result<(), Error> {
         print!("{}", human_summary(&summary));
     }
     Ok(())
+}
+
+/// The API parameters of a parsed query: its tuple (or Community ID) and its exact window
+/// (`SECONDS.NANOSECONDS`, which the server's parser reads back to the nanosecond).
+fn resolved_params(q: &Query) -> Vec<(String, String)> {
+    let mut p: Vec<(String, String)> = Vec::new();
+    let mut put = |k: &str, v: String| p.push((k.to_string(), v));
+    match &q.flow {
+        capme_core::FlowSpec::Tuple {
+            src, dst, proto, ..
+        } => {
+            put("sip", src.addr.to_string());
+            put("spt", src.port.to_string());
+            put("dip", dst.addr.to_string());
+            put("dpt", dst.port.to_string());
+            if let Some(pr) = proto {
+                put("proto", pr.0.to_string());
+            }
+        }
+        capme_core::FlowSpec::CommunityId { id, .. } => put("community_id", id.to_base64()),
+    }
+    let exact = |t: capme_core::Timestamp| format!("{}.{:09}", t.secs(), t.subsec_nanos());
+    put("stime", exact(q.window.start));
+    put("etime", exact(q.window.end));
+    p
 }
 
 /// `-o -`: the capture goes to stdout, as `tcpdump -w -` does. It is written to a temporary

@@ -148,6 +148,51 @@ fn remote_extract_gives_the_local_bytes_json_and_exit_codes() {
     );
     assert_ne!(again.status.code(), Some(0));
 
+    // --zeek-uid: looked up here, in the logs given; the server gets the record's flow and
+    // window (padded), exact to the nanosecond: the same capture and summary.
+    let log = tmp.path().join("conn.log");
+    std::fs::write(
+        &log,
+        "{\"ts\":1718407577.678912,\"uid\":\"CqinqJ\",\"id.orig_h\":\"10.10.5.10\",\
+         \"id.orig_p\":52001,\"id.resp_h\":\"10.10.5.20\",\"id.resp_p\":22,\"proto\":\"tcp\",\
+         \"duration\":0.543733}\n",
+    )
+    .unwrap();
+    let zeek = ["--zeek-uid", "CqinqJ", "--zeek-logs", s(&log)];
+    let (lz, rz) = (tmp.path().join("lz.pcap"), tmp.path().join("rz.pcap"));
+    let l = capme(
+        &[
+            &["extract", "--store", s(&store()), "--json", "-o", s(&lz)][..],
+            &zeek[..],
+        ]
+        .concat(),
+    );
+    let r = capme(
+        &[
+            &["extract", "--remote", &url, "--json", "-o", s(&rz)][..],
+            &zeek[..],
+        ]
+        .concat(),
+    );
+    let (lj, rj) = (json(&l), json(&r));
+    assert_eq!(rj["packets"], 15, "{rj}");
+    assert_eq!(comparable(rj), comparable(lj));
+    assert_eq!(std::fs::read(&rz).unwrap(), std::fs::read(&lz).unwrap());
+    // A uid in no log: exit 1 before any request, as locally.
+    let r = capme(&[
+        "extract",
+        "--remote",
+        &url,
+        "-o",
+        s(&rz),
+        "--force",
+        "--zeek-uid",
+        "Cnone",
+        "--zeek-logs",
+        s(&log),
+    ]);
+    assert_eq!(r.status.code(), Some(1), "{}", stderr(&r));
+
     // -o -: the capture on stdout, the same bytes.
     let out = capme(&[&["extract", "--remote", &url, "-o", "-"][..], &QINQ[..]].concat());
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
