@@ -366,3 +366,156 @@ fn peer_names_must_not_be_local_sensors_nor_repeat() {
     let e = rt.block_on(capme_serve::Server::bind(c)).err().unwrap();
     assert!(e.to_string().contains("named twice"), "{e}");
 }
+
+/// A private CA and a certificate for 127.0.0.1 signed by it, made with the openssl command
+/// (scripts/test-all.sh installs it): (ca.pem, cert.pem, key.pem).
+fn tls_files(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let run = |args: &[&str]| {
+        let o = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("the openssl command (apt-get install openssl)");
+        assert!(
+            o.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    std::fs::write(
+        dir.join("ca.cnf"),
+        "[req]\ndistinguished_name=dn\nprompt=no\n[dn]\nCN=capme test CA\n[v3_ca]\n\
+         basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n\
+         subjectKeyIdentifier=hash\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("leaf.cnf"),
+        "[req]\ndistinguished_name=dn\nprompt=no\n[dn]\nCN=localhost\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
+         keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n\
+         authorityKeyIdentifier=keyid\n",
+    )
+    .unwrap();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    run(&[
+        &[
+            "req",
+            "-x509",
+            "-config",
+            "ca.cnf",
+            "-extensions",
+            "v3_ca",
+            "-days",
+            "2",
+        ][..],
+        &ec,
+        &["-keyout", "ca.key", "-out", "ca.pem"],
+    ]
+    .concat());
+    run(&[
+        &["req", "-new", "-config", "leaf.cnf"][..],
+        &ec,
+        &["-keyout", "key.pem", "-out", "leaf.csr"],
+    ]
+    .concat());
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "leaf.ext",
+        "-out",
+        "cert.pem",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    )
+}
+
+#[test]
+fn https_peers_are_verified_against_the_peer_ca() {
+    let t = three();
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = tls_files(dir.path());
+    let mut cb = config(&t.b);
+    cb.tls = Some(capme_serve::TlsFiles { cert, key });
+    let sb = TestServer::start(cb);
+    let https = sb.base.replacen("http://", "https://", 1);
+
+    // Trusting the private CA: bravo answers over TLS.
+    let mut ca_cfg = config(&t.a);
+    ca_cfg.peers = vec![Peer::parse(&format!("bravo={https}")).unwrap()];
+    ca_cfg.peer_ca = Some(ca.clone());
+    let sa = TestServer::start(ca_cfg);
+    let r = sa.get(&format!("/api/v1/pcap?{FLOW}"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    assert_eq!(parse(&r.body), local(&[&t.a, &t.b]));
+
+    // With the Mozilla roots only, the private certificate is refused: named, not trusted.
+    let mut ca_cfg = config(&t.a);
+    ca_cfg.peers = vec![Peer::parse(&format!("bravo={https}")).unwrap()];
+    let sa = TestServer::start(ca_cfg);
+    let r = sa.get(&format!("/api/v1/pcap?{FLOW}"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(parse(&r.body), local(&[&t.a]));
+    assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+    assert!(
+        r.warnings[0].starts_with(&format!("peer bravo ({https}): ")),
+        "{:?}",
+        r.warnings
+    );
+
+    // `capme extract --remote`'s client, over TLS with --remote-ca: the same bytes as the
+    // server sends.
+    let remote = capme_serve::remote::Remote {
+        url: https,
+        credential: None,
+        client: capme_serve::peer::Client::new(capme_serve::peer::DEFAULT_TIMEOUT, Some(&ca))
+            .unwrap(),
+    };
+    let out = dir.path().join("out.pcap");
+    let params: Vec<(String, String)> = serde_urlencoded::from_str(FLOW).unwrap();
+    let sum = remote
+        .extract(
+            &params,
+            capme_serve::remote::Output::File {
+                path: &out,
+                replace: false,
+            },
+        )
+        .unwrap();
+    assert_eq!(sum.packets, u64::from(PER_STORE));
+    assert_eq!(sum.files_scanned, 1);
+    // A small result is sent exactly as `capme extract` writes it.
+    let local_file = dir.path().join("local.pcap");
+    Store::open([&t.b])
+        .unwrap()
+        .extract_to_file(&query(), &local_file)
+        .unwrap();
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        std::fs::read(&local_file).unwrap()
+    );
+}
