@@ -1134,13 +1134,26 @@ async fn summary_fan(
             (_, Some(t)) => t.await.unwrap_or_else(|e| {
                 Outcome::Failed(format!("{}: the request failed: {e}", s.label()))
             }),
-            (Source::Local(store), None) => match app.summary_of(store, &r.query).await.0 {
-                Ok(sum) => Outcome::Done((*sum).clone()),
-                Err(e) if e.status == StatusCode::NOT_FOUND => Outcome::Empty(Vec::new()),
-                // A bad query is the request's error, whoever else answers.
-                Err(e) if e.status.is_client_error() => return Err(e),
-                Err(e) => Outcome::Failed(format!("local store: {}", e.error)),
-            },
+            (Source::Local(store), None) => {
+                // Not through the single flight: an empty local answer keeps its warnings
+                // (damage that may explain the absence), which an ApiError would drop.
+                let (a, store, q) = (app.clone(), store.clone(), r.query.clone());
+                let res = blocking(move || {
+                    a.metrics.extraction("summary");
+                    let res = store.extract(&q, &mut Count);
+                    match &res {
+                        Ok(s) => a.account(s),
+                        Err(e) => a.account_error(e),
+                    }
+                    // A bad query is the request's error, whoever else answers.
+                    match res {
+                        Err(e) if e.kind() == ErrorKind::InvalidQuery => Err(e.into()),
+                        res => Ok(fanout::local_outcome(res)),
+                    }
+                })
+                .await;
+                res?
+            }
             (Source::Peer(p), None) => Outcome::Failed(p.label()),
         };
         parts.push((s, outcome));

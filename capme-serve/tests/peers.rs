@@ -196,6 +196,18 @@ fn a_query_through_one_server_returns_what_a_local_extraction_over_all_three_ret
     let la = sa.get(&format!("/api/v1/pcap?{FLOW}&local=1"));
     assert_eq!(parse(&la.body), local(&[&t.a]));
 
+    // A proxied transcript keeps its parameters (style) and headers.
+    let tb = sa.get(&format!(
+        "/api/v1/transcript?{FLOW}&style=json&sensor=bravo"
+    ));
+    assert_eq!(tb.status, 200, "{}", tb.text());
+    assert_eq!(tb.content_type, "application/x-ndjson");
+    assert_eq!(
+        tb.body,
+        sb.get(&format!("/api/v1/transcript?{FLOW}&style=json"))
+            .body
+    );
+
     // A proxied error keeps its status and JSON.
     let bad = sa.get(
         "/api/v1/summary?sip=10.0.0.1&spt=5000&dip=10.0.0.2&dpt=53&stime=x&etime=1&sensor=bravo",
