@@ -1066,7 +1066,8 @@ async fn proxy(
                 StatusCode::BAD_GATEWAY,
                 "peer",
                 format!(
-                    "{} refused this server's credentials (HTTP {status}: {error}); see                      --peer-credentials",
+                    "{} refused this server's credentials (HTTP {status}: {error}); see \
+                     --peer-credentials",
                     peer.label()
                 ),
             ))
@@ -1107,8 +1108,8 @@ async fn proxy(
     Ok(resp)
 }
 
-/// The summary of a fanned-out query: the local store's (shared with identical requests)
-/// and each peer's `/api/v1/summary`, asked at once, summed.
+/// The summary of a fanned-out query: the local store's and each peer's `/api/v1/summary`,
+/// asked at once, summed.
 async fn summary_fan(
     app: &Arc<App>,
     r: &Resolved,
