@@ -344,9 +344,10 @@ fn prefixed(source: Option<&Source>, label: &str, w: String) -> String {
 
 /// Adds a source's file counts, warnings and flags to `sum` (packets are the merge's own).
 fn add_counts(sum: &mut Summary, s: &Summary, label: &str, source: Option<&Source>) {
-    sum.files_scanned += s.files_scanned;
-    sum.files_indexed += s.files_indexed;
-    sum.bytes_read += s.bytes_read;
+    // Saturating: a peer's numbers are input from the network.
+    sum.files_scanned = sum.files_scanned.saturating_add(s.files_scanned);
+    sum.files_indexed = sum.files_indexed.saturating_add(s.files_indexed);
+    sum.bytes_read = sum.bytes_read.saturating_add(s.bytes_read);
     sum.truncated |= s.truncated;
     if sum.community_id.is_none() {
         sum.community_id = s.community_id.clone();
@@ -495,8 +496,8 @@ pub(crate) fn combine(
     for (i, (source, o)) in parts.into_iter().enumerate() {
         match o {
             Outcome::Done(s) => {
-                sum.packets += s.packets;
-                sum.bytes += s.bytes;
+                sum.packets = sum.packets.saturating_add(s.packets);
+                sum.bytes = sum.bytes.saturating_add(s.bytes);
                 for ns in [s.first_ts_ns, s.last_ts_ns].into_iter().flatten() {
                     sum.first_ts_ns = Some(sum.first_ts_ns.map_or(ns, |f| f.min(ns)));
                     sum.last_ts_ns = Some(sum.last_ts_ns.map_or(ns, |l| l.max(ns)));
@@ -515,4 +516,96 @@ pub(crate) fn combine(
     }
     seal(&mut sum, started);
     Ok(sum)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query() -> Query {
+        capme_core::QuerySpec {
+            sip: Some("10.0.0.1"),
+            spt: Some("1"),
+            dip: Some("10.0.0.2"),
+            dpt: Some("2"),
+            stime: Some("1"),
+            etime: Some("2"),
+            ..Default::default()
+        }
+        .parse()
+        .unwrap()
+    }
+
+    fn peer(name: &str) -> Source {
+        Source::Peer(Arc::new(
+            Peer::parse(&format!("{name}=http://{name}:1")).unwrap(),
+        ))
+    }
+
+    #[test]
+    fn summaries_are_summed_and_hostile_numbers_saturate() {
+        let v = serde_json::json!({
+            "packets": u64::MAX, "bytes": 10, "files_scanned": u64::MAX,
+            "first_ts_ns": 5, "last_ts_ns": 9, "warning_messages": ["w"],
+        });
+        let a = summary_of_json(&v);
+        let b = summary_of_json(&serde_json::json!({
+            "packets": 2, "bytes": 3, "files_scanned": 1, "first_ts_ns": 1, "last_ts_ns": 7,
+            "truncated": true,
+        }));
+        let s = combine(
+            &query(),
+            vec![
+                (peer("a"), Outcome::Done(a)),
+                (peer("b"), Outcome::Done(b)),
+                (
+                    peer("c"),
+                    Outcome::Failed("peer c (http://c:1): down".into()),
+                ),
+                (peer("d"), Outcome::Empty(vec!["damaged".into()])),
+            ],
+            std::time::Instant::now(),
+        )
+        .unwrap();
+        assert_eq!(
+            (s.packets, s.bytes, s.files_scanned),
+            (u64::MAX, 13, u64::MAX)
+        );
+        assert_eq!((s.first_ts_ns, s.last_ts_ns), (Some(1), Some(9)));
+        assert!(s.truncated);
+        assert_eq!(
+            s.warning_messages,
+            [
+                "peer a (http://a:1): w",
+                "peer c (http://c:1): down",
+                "peer d (http://d:1): damaged"
+            ]
+        );
+        assert_eq!(s.warnings, 3);
+    }
+
+    #[test]
+    fn nothing_found_is_404_unless_a_source_failed() {
+        let e = combine(
+            &query(),
+            vec![(peer("a"), Outcome::Empty(Vec::new()))],
+            std::time::Instant::now(),
+        )
+        .unwrap_err();
+        assert_eq!(e.status, StatusCode::NOT_FOUND);
+        let e = combine(
+            &query(),
+            vec![
+                (peer("a"), Outcome::Empty(Vec::new())),
+                (
+                    peer("b"),
+                    Outcome::Failed("peer b (http://b:1): down".into()),
+                ),
+            ],
+            std::time::Instant::now(),
+        )
+        .unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_GATEWAY);
+        assert!(e.error.contains("peer b (http://b:1): down"), "{}", e.error);
+    }
 }
