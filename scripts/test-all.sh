@@ -12,6 +12,8 @@ need=()
 command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
 command -v tshark >/dev/null 2>&1 || need+=(tshark)
 command -v tcpflow >/dev/null 2>&1 || need+=(tcpflow)
+# capme-serve/tests/peers.rs makes a private CA and certificate for its https peer.
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
     SUDO=""
     [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -118,6 +118,25 @@ struct ServeArgs {
     #[arg(long = "max-concurrent", value_name = "N", default_value_t = 4,
           value_parser = clap::value_parser!(u16).range(1..))]
     max_concurrent: u16,
+    /// Also answer for another capme serve (repeat for several): a query with sensor=NAME is
+    /// proxied to it; a query without sensor goes to every peer and the local store at once,
+    /// their captures merged in timestamp order (a peer that fails is named in the warnings).
+    /// NAME may not be a sensor of the local store.
+    #[arg(long = "peer", value_name = "NAME=URL")]
+    peer: Vec<String>,
+    /// Credentials for the peers: lines `NAME basic USER:PASSWORD` or `NAME bearer TOKEN`
+    /// (# comments); keep it mode 600.
+    #[arg(long = "peer-credentials", value_name = "FILE", requires = "peer")]
+    peer_credentials: Option<PathBuf>,
+    /// Seconds a peer may stay silent (connecting, then between two reads) before it counts
+    /// as failed.
+    #[arg(long = "peer-timeout", value_name = "SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    peer_timeout: u64,
+    /// Verify https peers against the CA certificates of this PEM file only (default: the
+    /// Mozilla roots).
+    #[arg(long = "peer-ca", value_name = "PEM", requires = "peer")]
+    peer_ca: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -278,11 +297,52 @@ impl QueryArgs {
     }
 }
 
+/// Where `extract` reads: local store roots, or a server (`--remote`).
+#[derive(Args, Debug)]
+struct ExtractStoreArgs {
+    /// A store root directory (repeat for several). Every pcap/pcapng file below it is used.
+    #[arg(
+        long = "store",
+        value_name = "DIR",
+        required_unless_present = "remote",
+        conflicts_with = "remote"
+    )]
+    store: Vec<PathBuf>,
+    /// Do not use the store catalogue that `capme index` keeps: read every directory the
+    /// window needs.
+    #[arg(long = "no-catalogue")]
+    no_catalogue: bool,
+    /// Run the query on a capme serve at this URL (e.g. https://so-manager:8443) instead of
+    /// a local store: same query flags, -o and --json, same exit codes. Credentials:
+    /// --remote-user with the password in $CAPME_PASSWORD, or a bearer token in
+    /// $CAPME_TOKEN. Not with --archive or the local search options (--threads, --index-dir,
+    /// --no-index, --max-*, --no-catalogue): the server's apply.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["archive", "no_catalogue"])]
+    remote: Option<String>,
+    /// With --remote: the user for HTTP basic authentication; the password is read from the
+    /// environment variable CAPME_PASSWORD.
+    #[arg(long = "remote-user", value_name = "USER", requires = "remote")]
+    remote_user: Option<String>,
+    /// With --remote: verify an https server against the CA certificates of this PEM file
+    /// only (default: the Mozilla roots).
+    #[arg(long = "remote-ca", value_name = "PEM", requires = "remote")]
+    remote_ca: Option<PathBuf>,
+}
+
+impl ExtractStoreArgs {
+    fn local(&self) -> StoreArgs {
+        StoreArgs {
+            store: self.store.clone(),
+            no_catalogue: self.no_catalogue,
+        }
+    }
+}
+
 #[derive(Args, Debug)]
 #[group(id = "destination", required = true, multiple = false)]
 struct ExtractArgs {
     #[command(flatten)]
-    store: StoreArgs,
+    store: ExtractStoreArgs,
     #[command(flatten)]
     sensors: SensorArgs,
     #[command(flatten)]
@@ -509,6 +569,9 @@ fn main() -> ExitCode {
 }
 
 fn extract(a: ExtractArgs) -> Result<(), Error> {
+    if let Some(url) = &a.store.remote {
+        return extract_remote(&a, url);
+    }
     // The query is parsed before the store is opened, so a bad query is exit 2 whatever the
     // store.
     let query = match a.query.query() {
@@ -521,7 +584,7 @@ fn extract(a: ExtractArgs) -> Result<(), Error> {
             return Err(e);
         }
     };
-    let mut store = a.sensors.apply(a.search.open(&a.store)?);
+    let mut store = a.sensors.apply(a.search.open(&a.store.local())?);
     let (query, grow_warning) = a.query.grow(&store, query)?;
     let started = std::time::Instant::now();
     let progress = Progress::start(&mut store, &query)?;
@@ -645,6 +708,158 @@ fn transcript(a: TranscriptArgs) -> Result<(), Error> {
         );
     }
     Ok(())
+}
+
+/// `capme extract --remote URL`: the query's parameters sent to the server (see
+/// capme_serve::remote), the summary printed as a local extraction prints it.
+fn extract_remote(a: &ExtractArgs, url: &str) -> Result<(), Error> {
+    let local_only = a.search.threads.is_some()
+        || a.search.index.index_dir.is_some()
+        || a.search.no_index
+        || a.search.limits.max_packets.is_some()
+        || a.search.limits.max_bytes.is_some()
+        || a.search.limits.max_window.is_some();
+    if local_only {
+        return Err(Error::invalid(
+            "remote",
+            url,
+            "--threads, --index-dir, --no-index and --max-* apply to a local store; the \
+             server's own settings apply to --remote",
+        ));
+    }
+    let peer = capme_serve::peer::Peer::parse(&format!("remote={url}"))
+        .map_err(|e| Error::invalid("remote", url, e))?;
+    // The query is parsed here first (exit 2 before any request). A Zeek uid is looked up
+    // here, in the --zeek-logs given, and the server is sent the record's tuple and window.
+    let parsed = match a.query.query() {
+        Ok(q) => q,
+        Err(e) => {
+            if let (true, Some(s)) = (a.json, capme_core::Summary::of_no_packets(&e)) {
+                println!("{}", serde_json::to_string(&s).expect("summary serializes"));
+            }
+            return Err(e);
+        }
+    };
+    let credential = match &a.store.remote_user {
+        Some(user) => Some(capme_serve::peer::Credential::Basic {
+            user: user.clone(),
+            password: std::env::var("CAPME_PASSWORD").map_err(|_| {
+                Error::invalid(
+                    "remote_user",
+                    user.clone(),
+                    "set the password in the environment variable CAPME_PASSWORD",
+                )
+            })?,
+        }),
+        None => std::env::var("CAPME_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty())
+            .map(capme_serve::peer::Credential::Bearer),
+    };
+    let client = capme_serve::peer::Client::new(
+        capme_serve::peer::DEFAULT_TIMEOUT,
+        a.store.remote_ca.as_deref(),
+    )
+    .map_err(|e| Error::invalid("remote_ca", url, e))?;
+    let remote = capme_serve::remote::Remote {
+        url: peer.url,
+        credential,
+        client,
+    };
+    let q = &a.query;
+    let mut params: Vec<(String, String)> = if q.zeek_uid.is_some() {
+        resolved_params(&parsed)
+    } else {
+        [
+            ("sip", &q.sip),
+            ("spt", &q.spt),
+            ("dip", &q.dip),
+            ("dpt", &q.dpt),
+            ("proto", &q.proto),
+            ("community_id", &q.community_id),
+            ("url", &q.url),
+            ("zeek_uid", &q.zeek_uid),
+            ("stime", &q.stime),
+            ("etime", &q.etime),
+            ("pad", &q.pad),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| (k.to_string(), v.clone())))
+        .collect()
+    };
+    if q.whole_flow {
+        params.push(("whole_flow".into(), "1".into()));
+    }
+    for s in &a.sensors.sensor {
+        params.push(("sensor".into(), s.clone()));
+    }
+    let out = match a.output.as_deref() {
+        Some(p) if p.as_os_str() == "-" => {
+            if a.json {
+                return Err(Error::invalid(
+                    "json",
+                    "-o -",
+                    "stdout carries the capture; --json cannot share it",
+                ));
+            }
+            capme_serve::remote::Output::Stdout
+        }
+        Some(p) => capme_serve::remote::Output::File {
+            path: p,
+            replace: a.force,
+        },
+        None => unreachable!("clap requires -o without --archive, and --remote refuses --archive"),
+    };
+    let summary = match remote.extract(&params, out) {
+        Ok(s) => s,
+        Err(e) => {
+            if let (true, Some(s)) = (a.json, capme_core::Summary::of_no_packets(&e)) {
+                println!("{}", serde_json::to_string(&s).expect("summary serializes"));
+            }
+            return Err(e);
+        }
+    };
+    for w in &summary.warning_messages {
+        eprintln!("capme: warning: {w}");
+    }
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string(&summary).expect("summary serializes")
+        );
+    } else if matches!(out, capme_serve::remote::Output::Stdout) {
+        for line in human_summary(&summary).lines() {
+            eprintln!("capme: {line}");
+        }
+    } else {
+        print!("{}", human_summary(&summary));
+    }
+    Ok(())
+}
+
+/// The API parameters of a parsed query: its tuple (or Community ID) and its exact window
+/// (`SECONDS.NANOSECONDS`, which the server's parser reads back to the nanosecond).
+fn resolved_params(q: &Query) -> Vec<(String, String)> {
+    let mut p: Vec<(String, String)> = Vec::new();
+    let mut put = |k: &str, v: String| p.push((k.to_string(), v));
+    match &q.flow {
+        capme_core::FlowSpec::Tuple {
+            src, dst, proto, ..
+        } => {
+            put("sip", src.addr.to_string());
+            put("spt", src.port.to_string());
+            put("dip", dst.addr.to_string());
+            put("dpt", dst.port.to_string());
+            if let Some(pr) = proto {
+                put("proto", pr.0.to_string());
+            }
+        }
+        capme_core::FlowSpec::CommunityId { id, .. } => put("community_id", id.to_base64()),
+    }
+    let exact = |t: capme_core::Timestamp| format!("{}.{:09}", t.secs(), t.subsec_nanos());
+    put("stime", exact(q.window.start));
+    put("etime", exact(q.window.end));
+    p
 }
 
 /// `-o -`: the capture goes to stdout, as `tcpdump -w -` does. It is written to a temporary
@@ -930,6 +1145,24 @@ fn serve(a: ServeArgs) -> Result<(), Error> {
     config.archive = a.archive;
     config.zeek_logs = a.zeek_logs;
     config.max_concurrent = usize::from(a.max_concurrent);
+    config.peer_timeout = std::time::Duration::from_secs(a.peer_timeout);
+    config.peer_ca = a.peer_ca;
+    for arg in &a.peer {
+        config
+            .peers
+            .push(capme_serve::peer::Peer::parse(arg).map_err(|e| Error::invalid("peer", arg, e))?);
+    }
+    if let Some(file) = &a.peer_credentials {
+        let names: Vec<&str> = config.peers.iter().map(|p| p.name.as_str()).collect();
+        let (mut creds, warning) = capme_serve::peer::read_credentials(file, &names)
+            .map_err(|e| Error::invalid("peer_credentials", file.display().to_string(), e))?;
+        if let Some(w) = warning {
+            eprintln!("capme serve: warning: {w}");
+        }
+        for p in &mut config.peers {
+            p.credential = creds.remove(&p.name);
+        }
+    }
     if let (Some(cert), Some(key)) = (a.tls_cert, a.tls_key) {
         config.tls = Some(capme_serve::TlsFiles { cert, key });
     }

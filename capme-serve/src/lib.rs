@@ -16,9 +16,12 @@
 //! ```
 
 pub mod auth;
+mod fanout;
 pub mod flight;
 pub mod metrics;
 mod page;
+pub mod peer;
+pub mod remote;
 pub mod stream;
 
 use auth::Authenticator;
@@ -35,8 +38,10 @@ use capme_core::sink::archive::archive_name;
 use capme_core::transcript::{Style, TranscriptBuilder, TranscriptOptions};
 use capme_core::{Error, ErrorKind, Packet, Query, QuerySpec, Sink, Store, Summary, TimeWindow};
 use capme_core::{Result as CoreResult, Transcript};
+use fanout::{Outcome, Source};
 use flight::Flights;
 use metrics::Metrics;
+use peer::{forward_query, Peer, Peers};
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -76,6 +81,16 @@ pub struct ServeConfig {
     pub max_concurrent: usize,
     /// Log one line per request on stderr.
     pub log: bool,
+    /// Other servers this one also answers for (`--peer NAME=URL`, credentials set): a query
+    /// with `sensor=NAME` is proxied to peer NAME, one without `sensor` goes to every peer
+    /// and the local store and their answers are merged (see the README, "Many sensors").
+    pub peers: Vec<Peer>,
+    /// How long a peer may stay silent (connecting, or between two reads) before it counts
+    /// as failed ([`peer::DEFAULT_TIMEOUT`]).
+    pub peer_timeout: Duration,
+    /// Trust only the certificates of this PEM file for `https` peers (default: the Mozilla
+    /// roots).
+    pub peer_ca: Option<PathBuf>,
     /// A pause before every extraction: zero, except in tests that need requests to overlap.
     #[doc(hidden)]
     pub extraction_delay: Duration,
@@ -94,6 +109,9 @@ impl ServeConfig {
             auth: Arc::new(auth),
             max_concurrent: 4,
             log: true,
+            peers: Vec::new(),
+            peer_timeout: peer::DEFAULT_TIMEOUT,
+            peer_ca: None,
             extraction_delay: Duration::ZERO,
         }
     }
@@ -115,6 +133,8 @@ struct App {
     summaries: Flights<Shared<Summary>>,
     transcripts: Flights<Shared<(Summary, Transcript)>>,
     archives: Flights<Shared<Summary>>,
+    /// `None` without `--peer`.
+    peers: Option<Peers>,
 }
 
 /// An error response: `{"error": ..., "kind": ..., "field": ...}` with its status.
@@ -223,6 +243,7 @@ impl Server {
         if let Some(dir) = &config.archive {
             check_archive(&config.store, dir)?;
         }
+        let peers = check_peers(&config)?;
         let listener = std::net::TcpListener::bind(config.listen)
             .map_err(|e| std::io::Error::new(e.kind(), format!("listen {}: {e}", config.listen)))?;
         listener.set_nonblocking(true)?;
@@ -239,6 +260,7 @@ impl Server {
             summaries: Flights::default(),
             transcripts: Flights::default(),
             archives: Flights::default(),
+            peers,
         });
         let router = router(app.clone());
         Ok(Server {
@@ -319,6 +341,36 @@ fn check_archive(store: &Store, dir: &std::path::Path) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Refuses, at start-up, peers named twice or named as one of the local store's sensors (a
+/// `sensor=NAME` must mean one thing), and builds their client.
+fn check_peers(config: &ServeConfig) -> std::io::Result<Option<Peers>> {
+    if config.peers.is_empty() {
+        return Ok(None);
+    }
+    let bad = |why: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, why);
+    let local = config
+        .store
+        .sensor_names()
+        .map_err(|e| bad(format!("listing the local sensors: {e}")))?;
+    for (i, p) in config.peers.iter().enumerate() {
+        if config.peers[..i].iter().any(|q| q.name == p.name) {
+            return Err(bad(format!("invalid peer {:?}: named twice", p.name)));
+        }
+        if local.contains(&p.name) {
+            return Err(bad(format!(
+                "invalid peer {:?}: the local store has a sensor of that name; give the peer \
+                 another name",
+                p.name
+            )));
+        }
+    }
+    let client = peer::Client::new(config.peer_timeout, config.peer_ca.as_deref()).map_err(bad)?;
+    Ok(Some(Peers {
+        list: config.peers.iter().cloned().map(Arc::new).collect(),
+        client,
+    }))
 }
 
 /// Serves `config` until Ctrl-C (SIGINT) or SIGTERM, on a runtime of its own.
@@ -555,7 +607,7 @@ async fn gate(
 // Parameters.
 
 /// The parameters of every flow query, named as the CLI's flags.
-const FLOW_PARAMS: [&str; 13] = [
+const FLOW_PARAMS: [&str; 14] = [
     "sip",
     "spt",
     "dip",
@@ -569,6 +621,28 @@ const FLOW_PARAMS: [&str; 13] = [
     "pad",
     "whole_flow",
     "sensor",
+    // Answer from this server's store only, never from its peers (what peers are sent).
+    "local",
+];
+
+/// Every parameter of any endpoint (a proxied request passes them all on; the peer checks).
+const ALL_PARAMS: [&str; 16] = [
+    "sip",
+    "spt",
+    "dip",
+    "dpt",
+    "proto",
+    "community_id",
+    "url",
+    "zeek_uid",
+    "stime",
+    "etime",
+    "pad",
+    "whole_flow",
+    "sensor",
+    "local",
+    "style",
+    "maxtx",
 ];
 
 /// The one parameter that may be repeated: each `sensor=NAME` adds a sensor (a comma is part
@@ -624,7 +698,7 @@ fn flag(p: &HashMap<String, String>, name: &str) -> Result<bool, ApiError> {
 
 /// A query resolved from parameters: the store restricted to its `sensor`s, the query (grown
 /// for `whole_flow`), its warnings.
-struct Resolved {
+pub(crate) struct Resolved {
     store: Store,
     query: Query,
     warning: Option<String>,
@@ -802,25 +876,327 @@ async fn metrics_text(State(app): State<Arc<App>>) -> Response {
         .into_response()
 }
 
+/// Who answers a query: the local store (the query resolved), one peer (proxied), or several
+/// sources whose answers are merged.
+enum Route {
+    Local(Resolved),
+    Proxy(Arc<Peer>),
+    Fan {
+        r: Resolved,
+        sources: Vec<Source>,
+        /// The query string the peers are sent.
+        fwd: String,
+    },
+}
+
+impl App {
+    /// The route of a query with parameters `p` and `sensor`s: without peers, or with
+    /// `local=1`, the local store; else each `sensor` that names a peer selects it and the
+    /// others select local sensors; no `sensor` selects the local store and every peer.
+    fn route(
+        &self,
+        p: &HashMap<String, String>,
+        sensors: Vec<String>,
+    ) -> Result<(Vec<Source>, Option<Vec<String>>), ApiError> {
+        let Some(peers) = &self.peers else {
+            return Ok((Vec::new(), Some(sensors)));
+        };
+        if flag(p, "local")? {
+            return Ok((Vec::new(), Some(sensors)));
+        }
+        if sensors.is_empty() {
+            let all = peers.list.iter().cloned().map(Source::Peer).collect();
+            return Ok((all, Some(Vec::new())));
+        }
+        let mut chosen = Vec::new();
+        let mut local = Vec::new();
+        for s in sensors {
+            match peers.get(&s) {
+                Some(peer) => {
+                    if !chosen
+                        .iter()
+                        .any(|c| matches!(c, Source::Peer(q) if Arc::ptr_eq(q, peer)))
+                    {
+                        chosen.push(Source::Peer(peer.clone()));
+                    }
+                }
+                None => local.push(s),
+            }
+        }
+        Ok((chosen, (!local.is_empty()).then_some(local)))
+    }
+}
+
 async fn resolve(
     app: &Arc<App>,
     raw: Option<String>,
     extra: &[&str],
-) -> Result<(Resolved, HashMap<String, String>), ApiError> {
+) -> Result<(Route, HashMap<String, String>), ApiError> {
     let allowed: Vec<&str> = FLOW_PARAMS.iter().chain(extra).copied().collect();
     let p = params(raw.as_deref(), &allowed)?;
-    let sensors = sensor_values(raw.as_deref());
+    let (peers, local) = app.route(&p, sensor_values(raw.as_deref()))?;
+    if let ([Source::Peer(peer)], None) = (peers.as_slice(), &local) {
+        return Ok((Route::Proxy(peer.clone()), p));
+    }
     let a = app.clone();
     let p2 = p.clone();
-    let r = blocking(move || a.resolve(&p2, sensors)).await?;
-    Ok((r, p))
+    let with_local = local.is_some();
+    let r = blocking(move || a.resolve(&p2, local.unwrap_or_default())).await?;
+    if peers.is_empty() {
+        return Ok((Route::Local(r), p));
+    }
+    // A window over this server's limit is refused here, not by each source.
+    r.store.check_window(&r.query.window)?;
+    let mut sources = Vec::new();
+    if with_local {
+        sources.push(Source::Local(r.store.clone()));
+    }
+    sources.extend(peers);
+    // Peers are asked for captures or summaries: the flow's parameters only.
+    let fwd = forward_query(raw.as_deref().unwrap_or(""), &FLOW_PARAMS);
+    Ok((Route::Fan { r, sources, fwd }, p))
+}
+
+/// The peers' client (only called on routes that have peers).
+fn client(app: &App) -> Result<peer::Client, ApiError> {
+    app.peers.as_ref().map(|p| p.client.clone()).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "a route to peers on a server without peers",
+        )
+    })
+}
+
+/// Adds one `x-capme-warning` header per warning (control characters replaced: a header
+/// value is one line of visible text).
+fn warning_headers(resp: &mut Response, warnings: &[String]) {
+    for w in warnings {
+        let clean: String = w
+            .chars()
+            .map(|c| {
+                if c.is_ascii_graphic() || c == ' ' {
+                    c
+                } else {
+                    '?'
+                }
+            })
+            .collect();
+        if let Ok(v) = HeaderValue::from_str(&clean) {
+            resp.headers_mut().append("x-capme-warning", v);
+        }
+    }
+}
+
+/// Proxies a request to `peer`: its status, content type and body passed on as they come
+/// (a peer's error JSON included). A peer that cannot be reached, or refuses this server's
+/// credentials, is a 502 naming it.
+async fn proxy(
+    app: &Arc<App>,
+    peer: Arc<Peer>,
+    path: &'static str,
+    raw: Option<String>,
+) -> Result<Response, ApiError> {
+    let client = client(app)?;
+    let fwd = forward_query(raw.as_deref().unwrap_or(""), &ALL_PARAMS);
+    let (head_tx, head_rx) = tokio::sync::oneshot::channel();
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(stream::DEPTH);
+    let p = peer.clone();
+    tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let r = client.get(&p.url, path, &fwd, p.credential.as_ref());
+        let resp = match r {
+            Ok(resp) => resp,
+            Err(f) => {
+                let _ = head_tx.send(Err(f));
+                return;
+            }
+        };
+        let keep = [
+            "content-type",
+            "content-disposition",
+            "content-length",
+            "x-capme-truncated",
+            "x-capme-packets",
+        ];
+        let mut headers: Vec<(String, String)> = keep
+            .iter()
+            .filter_map(|k| resp.header(k).map(|v| (k.to_string(), v.to_string())))
+            .collect();
+        for v in resp.all("x-capme-warning") {
+            headers.push(("x-capme-warning".into(), v.to_string()));
+        }
+        if head_tx.send(Ok(headers)).is_err() {
+            return;
+        }
+        let mut body = resp.into_reader();
+        loop {
+            let mut buf = vec![0u8; stream::CHUNK];
+            match body.read(&mut buf) {
+                Ok(0) => return,
+                Ok(n) => {
+                    buf.truncate(n);
+                    if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ =
+                        tx.blocking_send(Err(std::io::Error::other(format!("{}: {e}", p.label()))));
+                    return;
+                }
+            }
+        }
+    });
+    let head = head_rx.await.map_err(|_| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the proxy thread ended without an answer",
+        )
+    })?;
+    let headers = match head {
+        Ok(h) => h,
+        Err(peer::Failure::Status {
+            status: status @ (401 | 403),
+            error,
+            ..
+        }) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "peer",
+                format!(
+                    "{} refused this server's credentials (HTTP {status}: {error}); see \
+                     --peer-credentials",
+                    peer.label()
+                ),
+            ))
+        }
+        Err(peer::Failure::Status {
+            status,
+            body,
+            content_type,
+            ..
+        }) => {
+            let mut resp = Response::new(Body::from(body));
+            *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+            if let Ok(v) = HeaderValue::from_str(&content_type) {
+                resp.headers_mut().insert(header::CONTENT_TYPE, v);
+            }
+            return Ok(resp);
+        }
+        Err(peer::Failure::Transport(e)) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "peer",
+                format!("{}: {e}", peer.label()),
+            ))
+        }
+    };
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    let mut resp = Response::new(Body::from_stream(body));
+    for (k, v) in headers {
+        if let (Ok(k), Ok(v)) = (
+            header::HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(&v),
+        ) {
+            resp.headers_mut().append(k, v);
+        }
+    }
+    Ok(resp)
+}
+
+/// The summary of a fanned-out query: the local store's and each peer's `/api/v1/summary`,
+/// asked at once, summed.
+async fn summary_fan(
+    app: &Arc<App>,
+    r: &Resolved,
+    sources: Vec<Source>,
+    fwd: String,
+) -> Result<Summary, ApiError> {
+    let started = Instant::now();
+    let client = client(app)?;
+    let mut tasks = Vec::new();
+    for s in &sources {
+        if let Source::Peer(p) = s {
+            let (p, fwd, client) = (p.clone(), fwd.clone(), client.clone());
+            tasks.push(Some(tokio::task::spawn_blocking(move || {
+                peer_summary(&client, &p, &fwd)
+            })));
+        } else {
+            tasks.push(None);
+        }
+    }
+    let mut parts = Vec::new();
+    for (s, task) in sources.into_iter().zip(tasks) {
+        let outcome = match (&s, task) {
+            (_, Some(t)) => t.await.unwrap_or_else(|e| {
+                Outcome::Failed(format!("{}: the request failed: {e}", s.label()))
+            }),
+            (Source::Local(store), None) => {
+                // Not through the single flight: an empty local answer keeps its warnings
+                // (damage that may explain the absence), which an ApiError would drop.
+                let (a, store, q) = (app.clone(), store.clone(), r.query.clone());
+                let res = blocking(move || {
+                    a.metrics.extraction("summary");
+                    let res = store.extract(&q, &mut Count);
+                    match &res {
+                        Ok(s) => a.account(s),
+                        Err(e) => a.account_error(e),
+                    }
+                    // A bad query is the request's error, whoever else answers.
+                    match res {
+                        Err(e) if e.kind() == ErrorKind::InvalidQuery => Err(e.into()),
+                        res => Ok(fanout::local_outcome(res)),
+                    }
+                })
+                .await;
+                res?
+            }
+            (Source::Peer(p), None) => Outcome::Failed(p.label()),
+        };
+        parts.push((s, outcome));
+    }
+    fanout::combine(&r.query, parts, started)
+}
+
+/// A peer's summary of a query, as an outcome.
+fn peer_summary(client: &peer::Client, p: &Peer, fwd: &str) -> Outcome {
+    use std::io::Read;
+    match client.get(&p.url, "/api/v1/summary", fwd, p.credential.as_ref()) {
+        Ok(resp) => {
+            let mut body = Vec::new();
+            let read = resp
+                .into_reader()
+                .take(16 << 20)
+                .read_to_end(&mut body)
+                .map_err(|e| e.to_string());
+            match read.and_then(|_| {
+                serde_json::from_slice::<serde_json::Value>(&body).map_err(|e| e.to_string())
+            }) {
+                Ok(v) => Outcome::Done(fanout::summary_of_json(&v)),
+                Err(e) => Outcome::Failed(format!("{}: unreadable summary: {e}", p.label())),
+            }
+        }
+        Err(f) => fanout::peer_failure(p, f),
+    }
 }
 
 async fn summary(
     State(app): State<Arc<App>>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let (r, _) = resolve(&app, raw, &[]).await?;
+    let (route, _) = resolve(&app, raw.clone(), &[]).await?;
+    let r = match route {
+        Route::Local(r) => r,
+        Route::Proxy(peer) => return proxy(&app, peer, "/api/v1/summary", raw).await,
+        Route::Fan { r, sources, fwd } => {
+            let s = summary_fan(&app, &r, sources, fwd).await?;
+            return Ok(axum::Json(with_warning(s, r.warning)).into_response());
+        }
+    };
     let (s, shared) = app.summary_of(&r.store, &r.query).await;
     if shared {
         app.metrics.shared.fetch_add(1, Ordering::Relaxed);
@@ -856,13 +1232,58 @@ async fn transcript(
     let p = params(raw.as_deref(), &allowed)?;
     let opts = transcript_options(&p, Style::Plain)?;
     let style = opts.style;
-    let (r, _) = resolve(&app, raw, &["style", "maxtx"]).await?;
+    let (route, _) = resolve(&app, raw.clone(), &["style", "maxtx"]).await?;
+    let r = match route {
+        Route::Local(r) => r,
+        Route::Proxy(peer) => return proxy(&app, peer, "/api/v1/transcript", raw).await,
+        Route::Fan { r, sources, fwd } => {
+            let (_, t) = transcript_fan(&app, r, sources, fwd, opts).await?;
+            let mut resp = transcript_response(&t, style);
+            warning_headers(&mut resp, &t.warnings);
+            return Ok(resp);
+        }
+    };
     let (t, shared) = app.transcript_of(&r.store, &r.query, opts).await;
     if shared {
         app.metrics.shared.fetch_add(1, Ordering::Relaxed);
     }
     let t = t?;
     let (_, t) = &*t;
+    Ok(transcript_response(t, style))
+}
+
+/// The transcript of a fanned-out query: the merged packets of every source into one
+/// transcript builder; its warnings are the merge's.
+pub(crate) async fn transcript_fan(
+    app: &Arc<App>,
+    r: Resolved,
+    sources: Vec<Source>,
+    fwd: String,
+    opts: TranscriptOptions,
+) -> Result<(Summary, Transcript), ApiError> {
+    let client = client(app)?;
+    let limits = r.store.limits();
+    blocking(move || {
+        let mut b = TranscriptBuilder::new(&opts);
+        let m = fanout::merge_into(
+            &sources,
+            &r.query,
+            &fwd,
+            &client,
+            limits,
+            &mut b,
+            &mut |_| {},
+        )?;
+        let mut t = b.build();
+        let sum = with_warning(m.summary, r.warning);
+        t.warnings = sum.warning_messages.clone();
+        Ok((sum, t))
+    })
+    .await
+}
+
+/// A transcript's response: its text, `x-capme-truncated` and `x-capme-packets`.
+fn transcript_response(t: &Transcript, style: Style) -> Response {
     let mut resp = Response::new(Body::from(t.text.clone()));
     let h = resp.headers_mut();
     h.insert(
@@ -878,15 +1299,15 @@ async fn transcript(
         HeaderValue::from_static(if t.truncated { "true" } else { "false" }),
     );
     h.insert("x-capme-packets", HeaderValue::from(t.packets));
-    Ok(resp)
+    resp
 }
 
 async fn files(State(app): State<Arc<App>>, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
-    let p = params(raw.as_deref(), &["stime", "etime", REPEATABLE])?;
-    let store = app
-        .store
-        .clone()
-        .with_sensors(sensor_values(raw.as_deref()));
+    let p = params(raw.as_deref(), &["stime", "etime", REPEATABLE, "local"])?;
+    let (peers, local) = app.route(&p, sensor_values(raw.as_deref()))?;
+    if let ([Source::Peer(peer)], None) = (peers.as_slice(), &local) {
+        return proxy(&app, peer.clone(), "/api/v1/files", raw).await;
+    }
     let stime = p.get("stime").ok_or_else(|| {
         ApiError::invalid("stime", "invalid stime \"\": required: the window's start")
     })?;
@@ -894,7 +1315,65 @@ async fn files(State(app): State<Arc<App>>, RawQuery(raw): RawQuery) -> Result<R
         ApiError::invalid("etime", "invalid etime \"\": required: the window's end")
     })?;
     let window = TimeWindow::parse(stime, etime)?;
-    let v = blocking(move || {
+    // Peers' lists come after the local one, each file with "peer": its peer's name.
+    let fwd = forward_query(raw.as_deref().unwrap_or(""), &["stime", "etime"]);
+    let mut tasks = Vec::new();
+    for s in &peers {
+        if let Source::Peer(peer) = s {
+            let (peer, fwd, client) = (peer.clone(), fwd.clone(), client(&app)?);
+            tasks.push(tokio::task::spawn_blocking(move || {
+                peer_files(&client, &peer, &fwd)
+            }));
+        }
+    }
+    let mut v = match local {
+        Some(sensors) => local_files(app.store.clone().with_sensors(sensors), window).await?,
+        None => Vec::new(),
+    };
+    let mut warnings = Vec::new();
+    for t in tasks {
+        match t.await {
+            Ok(Ok(files)) => v.extend(files),
+            Ok(Err(w)) => warnings.push(w),
+            Err(e) => warnings.push(format!("a peer's file list failed: {e}")),
+        }
+    }
+    let mut resp = axum::Json(v).into_response();
+    warning_headers(&mut resp, &warnings);
+    Ok(resp)
+}
+
+/// A peer's file list, each file with `"peer": NAME`; an error names the peer.
+fn peer_files(
+    client: &peer::Client,
+    p: &Peer,
+    fwd: &str,
+) -> Result<Vec<serde_json::Value>, String> {
+    use std::io::Read;
+    let resp = client
+        .get(&p.url, "/api/v1/files", fwd, p.credential.as_ref())
+        .map_err(|f| format!("{}: {f}", p.label()))?;
+    let mut body = Vec::new();
+    resp.into_reader()
+        .take(64 << 20)
+        .read_to_end(&mut body)
+        .map_err(|e| format!("{}: {e}", p.label()))?;
+    let list: Vec<serde_json::Value> = serde_json::from_slice(&body)
+        .map_err(|e| format!("{}: unreadable list: {e}", p.label()))?;
+    Ok(list
+        .into_iter()
+        .map(|mut f| {
+            if let Some(o) = f.as_object_mut() {
+                o.insert("peer".into(), p.name.clone().into());
+            }
+            f
+        })
+        .collect())
+}
+
+/// The local store's capture files of `window`.
+async fn local_files(store: Store, window: TimeWindow) -> Result<Vec<serde_json::Value>, ApiError> {
+    blocking(move || {
         let plan = store.plan(&window)?;
         Ok(plan
             .files()
@@ -911,13 +1390,88 @@ async fn files(State(app): State<Arc<App>>, RawQuery(raw): RawQuery) -> Result<R
             })
             .collect::<Vec<_>>())
     })
-    .await?;
-    Ok(axum::Json(v).into_response())
+    .await
 }
 
 async fn pcap(State(app): State<Arc<App>>, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
-    let (r, _) = resolve(&app, raw, &[]).await?;
-    pcap_of(app, r.store, r.query).await
+    let (route, _) = resolve(&app, raw.clone(), &[]).await?;
+    match route {
+        Route::Local(r) => pcap_of(app, r.store, r.query).await,
+        Route::Proxy(peer) => proxy(&app, peer, "/api/v1/pcap", raw).await,
+        Route::Fan { r, sources, fwd } => pcap_fan(app, r, sources, fwd).await,
+    }
+}
+
+/// The capture of a fanned-out query: every source's packets merged by timestamp and
+/// streamed as found (never through the archive). Sources that failed before the first
+/// packet are named in `x-capme-warning` headers.
+pub(crate) async fn pcap_fan(
+    app: Arc<App>,
+    r: Resolved,
+    sources: Vec<Source>,
+    fwd: String,
+) -> Result<Response, ApiError> {
+    let name = archive_name(&r.query);
+    let client = client(&app)?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Msg>(stream::DEPTH);
+    let early = Arc::new(Mutex::new(r.warning.iter().cloned().collect::<Vec<_>>()));
+    let failure: Arc<Mutex<Option<ApiError>>> = Arc::default();
+    let (early2, failure2) = (early.clone(), failure.clone());
+    let a = app.clone();
+    tokio::task::spawn_blocking(move || {
+        a.metrics.extraction("pcap");
+        let mut sink = ChannelSink::new(tx.clone());
+        let limits = r.store.limits();
+        let m = fanout::merge_into(
+            &sources,
+            &r.query,
+            &fwd,
+            &client,
+            limits,
+            &mut sink,
+            &mut |w| {
+                if let Ok(mut e) = early2.lock() {
+                    e.extend(w.iter().cloned());
+                }
+            },
+        );
+        let done = match m {
+            Ok(m) => {
+                if a.log {
+                    for w in &m.summary.warning_messages {
+                        eprintln!("capme serve: warning: {w}");
+                    }
+                }
+                Ok(m.summary)
+            }
+            Err(e) => {
+                let msg = e.error.clone();
+                if let Ok(mut f) = failure2.lock() {
+                    *f = Some(e);
+                }
+                Err(Error::io("<peers>", std::io::Error::other(msg)))
+            }
+        };
+        let _ = tx.blocking_send(Msg::Done(done));
+    });
+    let first = match rx.recv().await {
+        Some(Msg::Data(b)) => b,
+        Some(Msg::Done(Err(e))) => {
+            let f = failure.lock().ok().and_then(|mut f| f.take());
+            return Err(f.unwrap_or_else(|| e.into()));
+        }
+        Some(Msg::Done(Ok(_))) | None => {
+            return Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the merge ended without a result",
+            ))
+        }
+    };
+    let mut resp = pcap_response(stream_rest(first, rx), &name, None);
+    let warnings = early.lock().map(|w| w.clone()).unwrap_or_default();
+    warning_headers(&mut resp, &warnings);
+    Ok(resp)
 }
 
 /// The capture of `query` on `store` (the server's store, perhaps restricted to sensors): from
@@ -953,6 +1507,11 @@ async fn pcap_of(app: Arc<App>, store: Store, query: Query) -> Result<Response, 
             ))
         }
     };
+    Ok(pcap_response(stream_rest(first, rx), &name, None))
+}
+
+/// The body of a streamed capture: `first`, then the channel's chunks; a late error cuts it.
+fn stream_rest(first: Bytes, rx: tokio::sync::mpsc::Receiver<Msg>) -> Body {
     let body = futures_util::stream::unfold(
         (Some(first), rx, false),
         |(first, mut rx, done)| async move {
@@ -973,7 +1532,7 @@ async fn pcap_of(app: Arc<App>, store: Store, query: Query) -> Result<Response, 
             }
         },
     );
-    Ok(pcap_response(Body::from_stream(body), &name, None))
+    Body::from_stream(body)
 }
 
 fn pcap_response(body: Body, name: &str, len: Option<u64>) -> Response {

@@ -7,7 +7,9 @@
 //! `/api/v1/pcap` with the same query; `xscript=pcap` (CapMe's "pcap only") returns the capture
 //! itself. No script: HTML and inline CSS, every value escaped.
 
-use crate::{pcap_of, ApiError, App};
+use crate::fanout::Source;
+use crate::peer::forward_query;
+use crate::{pcap_fan, pcap_of, transcript_fan, ApiError, App, Resolved};
 use axum::extract::{RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -64,8 +66,29 @@ async fn page(app: Arc<App>, raw: String) -> Result<Response, ApiError> {
     })
     .await?;
     app.metrics.pivots.fetch_add(1, Ordering::Relaxed);
+    let link: Vec<(&str, String)> = LINK_PARAMS
+        .iter()
+        .filter_map(|k| one(k).map(|v| (*k, v)))
+        .collect();
+    let link_query = serde_urlencoded::to_string(&link).unwrap_or_default();
+    // With peers, CapMe's page (whose URL names no sensor) answers from every source.
+    let fan = app.peers.as_ref().map(|p| {
+        let mut sources = vec![Source::Local(app.store.clone())];
+        sources.extend(p.list.iter().cloned().map(Source::Peer));
+        (sources, forward_query(&link_query, &LINK_PARAMS))
+    });
+    let resolved = || Resolved {
+        store: app.store.clone(),
+        query: query.clone(),
+        warning: None,
+    };
     match xscript.as_deref() {
-        Some("pcap") => return pcap_of(a, app.store.clone(), query).await,
+        Some("pcap") => {
+            return match fan {
+                Some((sources, fwd)) => pcap_fan(a, resolved(), sources, fwd).await,
+                None => pcap_of(a, app.store.clone(), query).await,
+            }
+        }
         None | Some("" | "auto" | "tcpflow" | "bro" | "zeek") => {}
         Some(other) => {
             return Err(ApiError::invalid(
@@ -75,20 +98,18 @@ async fn page(app: Arc<App>, raw: String) -> Result<Response, ApiError> {
         }
     }
     let opts = TranscriptOptions::new().style(Style::Capme).maxtx(maxtx)?;
+    let link = format!("/api/v1/pcap?{link_query}");
+    if let Some((sources, fwd)) = fan {
+        let (sum, t) = transcript_fan(&app, resolved(), sources, fwd, opts).await?;
+        let html = render(&query.to_string(), &sum, &t, &link);
+        return Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response());
+    }
     let (t, shared) = app.transcript_of(&app.store, &query, opts).await;
     if shared {
         app.metrics.shared.fetch_add(1, Ordering::Relaxed);
     }
     let t = t?;
     let (sum, t) = &*t;
-    let link: Vec<(&str, String)> = LINK_PARAMS
-        .iter()
-        .filter_map(|k| one(k).map(|v| (*k, v)))
-        .collect();
-    let link = format!(
-        "/api/v1/pcap?{}",
-        serde_urlencoded::to_string(&link).unwrap_or_default()
-    );
     let html = render(&query.to_string(), sum, t, &link);
     Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response())
 }

@@ -159,3 +159,119 @@ fn a_late_error_cuts_the_stream() {
     );
     assert!(body.len() > 1 << 20, "{}", body.len());
 }
+
+/// Through a peer: server A (whose own store is empty) fans the query out to server B (the
+/// 50 MB store); B's stream is read by A's capture reader and merged into A's response. Both
+/// servers and the client are in this process: holding the result anywhere would add 50 MB.
+#[test]
+#[cfg(target_os = "linux")]
+fn a_large_capture_through_a_peer_streams_with_flat_memory() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let (big, empty) = (dir.path().join("big"), dir.path().join("empty"));
+    let expected = big_store(&big);
+    std::fs::create_dir_all(&empty).unwrap();
+    let mut cb = ServeConfig::new(
+        Store::open([&big]).unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+        AllowLoopback,
+    );
+    cb.log = false;
+    let sb = TestServer::start(cb);
+    let mut ca = ServeConfig::new(
+        Store::open([&empty]).unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+        AllowLoopback,
+    );
+    ca.log = false;
+    ca.peers = vec![capme_serve::peer::Peer::parse(&format!("big={}", sb.base)).unwrap()];
+    let sa = TestServer::start(ca);
+    let q = format!(
+        "sip=10.0.0.1&spt=5000&dip=10.0.0.2&dpt=53&proto=udp&stime={START}&etime={}",
+        START + 60
+    );
+    // Warm up: the same search in B (its buffers and threads), through A's fan-out.
+    let warm = sa.get(&format!("/api/v1/summary?{q}"));
+    assert_eq!(warm.status, 200, "{}", warm.text());
+    assert_eq!(warm.json()["packets"], PACKETS);
+    let before = vm_hwm_kb();
+    let r = ureq::get(&format!("{}/api/v1/pcap?{q}", sa.base))
+        .call()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut reader = r.into_reader();
+    let mut buf = vec![0u8; 64 << 10];
+    let mut got = 0u64;
+    loop {
+        let n = reader.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        got += n as u64;
+    }
+    let after = vm_hwm_kb();
+    assert_eq!(got, expected, "the whole capture arrived");
+    let grew_mb = (after.saturating_sub(before)) / 1024;
+    eprintln!("VmHWM {before} kB -> {after} kB while streaming {got} bytes through a peer");
+    // Two held prefixes (1 MiB each), B's chunk channel, A's 64-packet source channel and
+    // chunk channel, the arenas of fresh threads and hyper's buffers on three connections.
+    assert!(
+        grew_mb < 25,
+        "peak RSS grew by {grew_mb} MB while streaming {} MB through a peer",
+        got >> 20
+    );
+}
+
+/// A peer whose stream is cut after it sent packets (here: its late link-type error) cuts the
+/// merged response too: an incomplete merge must never end like a complete one.
+#[test]
+fn a_peer_cut_mid_stream_cuts_the_merged_response() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let (cut, empty) = (dir.path().join("cut"), dir.path().join("empty"));
+    let day = cut.join("sensor/dailylogs/2023-11-14");
+    std::fs::create_dir_all(&day).unwrap();
+    std::fs::create_dir_all(&empty).unwrap();
+    let write = |name: u32, linktype: u32, strip: usize, first: u32, n: u32| {
+        let f = std::fs::File::create(day.join(format!("snort.log.{name}"))).unwrap();
+        let mut w = PcapFileWriter::new(BufWriter::new(f), linktype, 65535, false, false).unwrap();
+        for i in first..first + n {
+            let p = udp4([10, 0, 0, 1], 5000, [10, 0, 0, 2], 53, &[7u8; PAYLOAD]);
+            let p = &p[strip..];
+            w.write_record((START + i / 1000, (i % 1000) * 1000), p.len() as u32, p)
+                .unwrap();
+        }
+        w.into_inner().unwrap();
+    };
+    write(START, 1, 0, 0, 2000);
+    write(START + 10, 101, 14, 10_000, 10);
+    let mut cb = ServeConfig::new(
+        Store::open([&cut]).unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+        AllowLoopback,
+    );
+    cb.log = false;
+    let sb = TestServer::start(cb);
+    let mut ca = ServeConfig::new(
+        Store::open([&empty]).unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+        AllowLoopback,
+    );
+    ca.log = false;
+    ca.peers = vec![capme_serve::peer::Peer::parse(&format!("cut={}", sb.base)).unwrap()];
+    let sa = TestServer::start(ca);
+    let url = format!(
+        "{}/api/v1/pcap?sip=10.0.0.1&spt=5000&dip=10.0.0.2&dpt=53&proto=udp&stime={START}&etime={}",
+        sa.base,
+        START + 60
+    );
+    let r = ureq::get(&url).call().unwrap();
+    assert_eq!(r.status(), 200);
+    let mut body = Vec::new();
+    let e = r.into_reader().read_to_end(&mut body);
+    assert!(
+        e.is_err(),
+        "the merged body ended cleanly after {} bytes",
+        body.len()
+    );
+}

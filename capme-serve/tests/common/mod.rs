@@ -75,6 +75,8 @@ pub struct Reply {
     pub content_type: String,
     pub disposition: String,
     pub challenge: Option<String>,
+    /// Every `x-capme-warning` header.
+    pub warnings: Vec<String>,
     pub body: Vec<u8>,
 }
 
@@ -101,6 +103,11 @@ pub fn get(url: &str) -> Reply {
         .unwrap_or_default()
         .to_string();
     let challenge = r.header("www-authenticate").map(str::to_string);
+    let warnings = r
+        .all("x-capme-warning")
+        .into_iter()
+        .map(str::to_string)
+        .collect();
     let mut body = Vec::new();
     r.into_reader().read_to_end(&mut body).expect("a body");
     Reply {
@@ -108,6 +115,7 @@ pub fn get(url: &str) -> Reply {
         content_type,
         disposition,
         challenge,
+        warnings,
         body,
     }
 }
