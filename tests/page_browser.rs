@@ -381,9 +381,15 @@ fn the_capme_page_in_headless_chromium() {
     let extracted = std::fs::read(&extracted).unwrap();
 
     // The browser.
+    // "Starting ChromeDriver ... on port 0", then "... started successfully on port N.".
     let (_driver, port) = start("chromedriver", &["--port=0"], true, |l| {
-        l.strip_prefix("ChromeDriver was started successfully on port ")
-            .and_then(|p| p.trim_end_matches('.').parse::<u16>().ok())
+        let digits: String = l
+            .rsplit_once("on port ")?
+            .1
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.parse::<u16>().ok().filter(|&p| p != 0)
     });
     let profile = tmp.path().join("chromium-profile");
     let session = Session::new(&format!("http://127.0.0.1:{port}"), &profile);
