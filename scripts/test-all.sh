@@ -10,12 +10,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
-command -v tshark >/dev/null 2>&1 || need+=(tshark)
-command -v tcpflow >/dev/null 2>&1 || need+=(tcpflow)
 # tests/page_browser.rs: the CapMe page in headless Chromium through chromedriver.
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
+command -v tshark >/dev/null 2>&1 || need+=(tshark)
+command -v tcpflow >/dev/null 2>&1 || need+=(tcpflow)
 if [ ${#need[@]} -gt 0 ]; then
     SUDO=""
     [ "$(id -u)" -eq 0 ] || SUDO="sudo"
