@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of capme on a fresh machine: installs what the tests need (Debian's tcpdump
-# and tshark for the differential tests, tcpflow for the transcript comparison; capme-c's and capme-py's scripts install tcl8.6-dev,
+# and tshark for the differential tests, tcpflow for the transcript comparison, chromium and
+# chromium-driver for the page's browser test; capme-c's and capme-py's scripts install tcl8.6-dev,
 # valgrind, pkg-config, python3-venv and, from PyPI, maturin, ziglang, pytest, splunk-sdk), then
 # formatting, lints, the whole test suite of the workspace, the Rust API examples, the C/Tcl and
 # the Python parts.
@@ -9,6 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
+# tests/page_browser.rs: the CapMe page in headless Chromium through chromedriver.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
 command -v tshark >/dev/null 2>&1 || need+=(tshark)
 command -v tcpflow >/dev/null 2>&1 || need+=(tcpflow)
@@ -27,8 +31,9 @@ cargo fmt --all --check
 echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test"
-# CAPME_REQUIRE_TOOLS makes the differential and transcript tests fail, not skip, when
-# tcpdump/tshark/tcpflow are missing.
+# CAPME_REQUIRE_TOOLS makes the differential, transcript and browser tests fail, not skip, when
+# tcpdump/tshark/tcpflow/chromium/chromedriver are missing. The browser test's screenshot goes
+# to target/test-artifacts/capme-page.png (CAPME_TEST_ARTIFACTS overrides).
 CAPME_REQUIRE_TOOLS=1 cargo test --workspace
 echo "== examples (cargo run --example): the README's flow, 15 packets, as the CLI extracts it"
 # They are what Rust users copy from: run each so that none can rot. Outputs go to a temporary

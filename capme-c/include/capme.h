@@ -58,7 +58,8 @@ typedef enum capme_status {
 } capme_status;
 
 // Options of a store, in the style of the regex crate's `rure_options`: scan threads, an index
-// directory, no-index, and the limits (packets, bytes, window). Cancelling is per store (`capme_store_cancel()`).
+// directory, no-index, the limits (packets, bytes, window), the sensors a query reads and
+// no-catalogue. Cancelling is per store (`capme_store_cancel()`).
 //
 // Created by `capme_options_new()` with the defaults, changed by the `capme_options_set_*()`
 // functions, freed by `capme_options_free()`. It has no parent, and `capme_store_open_with()`
@@ -250,6 +251,33 @@ enum capme_status capme_options_set_max_bytes(struct capme_options *opts, uint64
 // # Safety
 // `opts` is NULL or live options.
 enum capme_status capme_options_set_max_window_secs(struct capme_options *opts, uint64_t secs);
+
+// Restricts every query of the stores opened with these options to the capture files of the
+// sensors `names[0..n]` (the CLI's `--sensor NAME`, repeated; Python's `Store(sensors=...)`):
+// the sensor names that `capme_packet.sensor` reports (in the Security Onion layout the
+// directory below the root). The names are copied and replace any set before; `n` 0 clears
+// the restriction (every sensor, the default).
+//
+// The names are checked when a query runs, not here: a name the store does not have makes
+// `capme_search_new()`, the extractions and the transcripts fail with CAPME_INVALID and the
+// CLI's message naming it and listing the store's sensors (`invalid sensor "x": no such
+// sensor; the store has sensor1-eth1, sensor2-eth0`). A name that is not valid UTF-8 is
+// CAPME_INVALID here (naming `sensor`); NULL `names` with `n` > 0, or a NULL name, is
+// CAPME_NULL. On failure the options are unchanged.
+//
+// # Safety
+// `opts` is NULL or live options; `names` points to `n` pointers, each NULL or a valid
+// NUL-terminated string (or `names` is NULL when `n` is 0).
+enum capme_status capme_options_set_sensors(struct capme_options *opts, const char *const *names, size_t n);
+
+// `no_catalogue` true: ignore the store catalogue that `capme index` keeps and list every
+// directory a query walks (the CLI's `--no-catalogue`); false (the default): take unchanged
+// directories from the catalogue. The results are the same either way; a damaged catalogue
+// is otherwise reported in a summary's warnings and ignored.
+//
+// # Safety
+// `opts` is NULL or live options.
+enum capme_status capme_options_set_no_catalogue(struct capme_options *opts, bool no_catalogue);
 
 // Opens a store over `nroots` store roots (`roots[0..nroots]`, NUL-terminated paths, bytes as
 // the OS takes them), with the defaults (`capme_store_open_with()` with NULL options).

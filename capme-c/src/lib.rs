@@ -80,7 +80,8 @@ pub struct capme_store {
 }
 
 /// Options of a store, in the style of the regex crate's `rure_options`: scan threads, an index
-/// directory, no-index, and the limits (packets, bytes, window). Cancelling is per store (`capme_store_cancel()`).
+/// directory, no-index, the limits (packets, bytes, window), the sensors a query reads and
+/// no-catalogue. Cancelling is per store (`capme_store_cancel()`).
 ///
 /// Created by `capme_options_new()` with the defaults, changed by the `capme_options_set_*()`
 /// functions, freed by `capme_options_free()`. It has no parent, and `capme_store_open_with()`
@@ -96,6 +97,8 @@ pub struct capme_options {
     max_packets: Option<u64>,
     max_bytes: Option<u64>,
     max_window_secs: Option<u64>,
+    sensors: Vec<String>,
+    no_catalogue: bool,
 }
 
 /// A query: a flow (5-tuple or Community ID; from a link or a Zeek uid they are found first) and
@@ -389,6 +392,8 @@ pub extern "C" fn capme_options_new() -> *mut capme_options {
             max_packets: None,
             max_bytes: None,
             max_window_secs: None,
+            sensors: Vec::new(),
+            no_catalogue: false,
         }))
     })
 }
@@ -565,6 +570,73 @@ pub unsafe extern "C" fn capme_options_set_max_window_secs(
     }
 }
 
+/// Restricts every query of the stores opened with these options to the capture files of the
+/// sensors `names[0..n]` (the CLI's `--sensor NAME`, repeated; Python's `Store(sensors=...)`):
+/// the sensor names that `capme_packet.sensor` reports (in the Security Onion layout the
+/// directory below the root). The names are copied and replace any set before; `n` 0 clears
+/// the restriction (every sensor, the default).
+///
+/// The names are checked when a query runs, not here: a name the store does not have makes
+/// `capme_search_new()`, the extractions and the transcripts fail with CAPME_INVALID and the
+/// CLI's message naming it and listing the store's sensors (`invalid sensor "x": no such
+/// sensor; the store has sensor1-eth1, sensor2-eth0`). A name that is not valid UTF-8 is
+/// CAPME_INVALID here (naming `sensor`); NULL `names` with `n` > 0, or a NULL name, is
+/// CAPME_NULL. On failure the options are unchanged.
+///
+/// # Safety
+/// `opts` is NULL or live options; `names` points to `n` pointers, each NULL or a valid
+/// NUL-terminated string (or `names` is NULL when `n` is 0).
+#[no_mangle]
+pub unsafe extern "C" fn capme_options_set_sensors(
+    opts: *mut capme_options,
+    names: *const *const c_char,
+    n: usize,
+) -> capme_status {
+    guard(|| {
+        // SAFETY: per the contract.
+        let o = unsafe { handle_mut(opts, "opts") }?;
+        let mut v = Vec::with_capacity(n);
+        if n > 0 {
+            if names.is_null() {
+                return Err(Fail::Null("names"));
+            }
+            // SAFETY: `names` points to `n` pointers per the contract.
+            let slice = unsafe { std::slice::from_raw_parts(names, n) };
+            for &p in slice {
+                if p.is_null() {
+                    return Err(Fail::Null("names[i]"));
+                }
+                // SAFETY: non-null, a valid string per the contract.
+                let name = unsafe { opt_text(p, "sensor") }?.unwrap_or_default();
+                v.push(name.to_owned());
+            }
+        }
+        o.sensors = v;
+        Ok(capme_status::CAPME_OK)
+    })
+}
+
+/// `no_catalogue` true: ignore the store catalogue that `capme index` keeps and list every
+/// directory a query walks (the CLI's `--no-catalogue`); false (the default): take unchanged
+/// directories from the catalogue. The results are the same either way; a damaged catalogue
+/// is otherwise reported in a summary's warnings and ignored.
+///
+/// # Safety
+/// `opts` is NULL or live options.
+#[no_mangle]
+pub unsafe extern "C" fn capme_options_set_no_catalogue(
+    opts: *mut capme_options,
+    no_catalogue: bool,
+) -> capme_status {
+    // SAFETY: per the contract.
+    unsafe {
+        set_option(opts, |o| {
+            o.no_catalogue = no_catalogue;
+            Ok(())
+        })
+    }
+}
+
 /// Opens a store over `nroots` store roots (`roots[0..nroots]`, NUL-terminated paths, bytes as
 /// the OS takes them), with the defaults (`capme_store_open_with()` with NULL options).
 ///
@@ -636,6 +708,9 @@ pub unsafe extern "C" fn capme_store_open_with(
             if let Some(secs) = o.max_window_secs {
                 store = store.with_max_window(std::time::Duration::from_secs(secs))?;
             }
+            store = store
+                .with_sensors(o.sensors.iter().cloned())
+                .use_catalogue(!o.no_catalogue);
         }
         let b = Box::new(capme_store { store, cancel });
         // SAFETY: checked non-null above.

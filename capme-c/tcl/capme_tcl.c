@@ -8,7 +8,8 @@
  * subcommands are dispatched with Tcl_GetIndexFromObj:
  *
  *   capme::store NAME -store DIR ?-store DIR ...? ?-threads N? ?-indexdir DIR? ?-noindex BOOL?
- *                ?-maxpackets N? ?-maxbytes N? ?-maxwindow SECS?
+ *                ?-maxpackets N? ?-maxbytes N? ?-maxwindow SECS? ?-sensor NAME ...?
+ *                ?-nocatalogue BOOL?
  *   NAME extract QUERY (-out FILE | -archive DIR) ?-force BOOL?     -> the summary dict
  *   NAME packets QUERY ?-var VARNAME? SCRIPT                         streams, as `db eval`
  *   NAME transcript QUERY ?-style capme|plain|json? ?-maxtx N?       -> text, or json segments
@@ -51,13 +52,15 @@ enum CapmeOpt {
     OPT_STORE, OPT_SIP, OPT_SPT, OPT_DIP, OPT_DPT, OPT_PROTO, OPT_CID, OPT_STIME, OPT_ETIME,
     OPT_OUT, OPT_ARCHIVE, OPT_FORCE, OPT_SEED, OPT_NOBASE64, OPT_THREADS, OPT_INDEXDIR,
     OPT_NOINDEX, OPT_VAR, OPT_MAXPACKETS, OPT_MAXBYTES, OPT_MAXWINDOW, OPT_URL, OPT_ZEEKUID,
-    OPT_ZEEKLOGS, OPT_PAD, OPT_WHOLEFLOW, OPT_STYLE, OPT_MAXTX, OPT_COUNT
+    OPT_ZEEKLOGS, OPT_PAD, OPT_WHOLEFLOW, OPT_STYLE, OPT_MAXTX, OPT_SENSOR, OPT_NOCATALOGUE,
+    OPT_COUNT
 };
 
 typedef struct CapmeOpts {
     Tcl_Obj *value[OPT_COUNT]; /* the last value given for each option, NULL if absent */
     int given[OPT_COUNT];      /* how often each option was given */
     Tcl_Obj *stores;           /* list of -store values (own reference) */
+    Tcl_Obj *sensors;          /* list of -sensor values (own reference) */
 } CapmeOpts;
 
 /* A store handle: the ClientData of the command `capme::store NAME` created. */
@@ -95,10 +98,13 @@ static void OptsInit(CapmeOpts *o) {
     memset(o, 0, sizeof *o);
     o->stores = Tcl_NewListObj(0, NULL);
     Tcl_IncrRefCount(o->stores);
+    o->sensors = Tcl_NewListObj(0, NULL);
+    Tcl_IncrRefCount(o->sensors);
 }
 
 static void OptsFree(CapmeOpts *o) {
     Tcl_DecrRefCount(o->stores);
+    Tcl_DecrRefCount(o->sensors);
 }
 
 /* Options that take no value. */
@@ -126,6 +132,9 @@ static int ParseOpts(Tcl_Interp *interp, int first, int objc, Tcl_Obj *const obj
         i++;
         o->value[id] = objv[i];
         if (id == OPT_STORE && Tcl_ListObjAppendElement(interp, o->stores, objv[i]) != TCL_OK) {
+            return TCL_ERROR;
+        }
+        if (id == OPT_SENSOR && Tcl_ListObjAppendElement(interp, o->sensors, objv[i]) != TCL_OK) {
             return TCL_ERROR;
         }
     }
@@ -656,7 +665,8 @@ static int OptLimit(Tcl_Interp *interp, const CapmeOpts *o, int id, const char *
 
 /*
  * capme::store NAME -store DIR ?-store DIR ...? ?-threads N? ?-indexdir DIR? ?-noindex BOOL?
- *              ?-maxpackets N? ?-maxbytes N? ?-maxwindow SECS?
+ *              ?-maxpackets N? ?-maxbytes N? ?-maxwindow SECS? ?-sensor NAME ...?
+ *              ?-nocatalogue BOOL?
  *
  * Opens a store over every -store root (a directory of capture files or one capture file) and
  * creates the command NAME (as Tcl_CreateObjCommand places it: a name without namespace
@@ -664,14 +674,19 @@ static int OptLimit(Tcl_Interp *interp, const CapmeOpts *o, int id, const char *
  * the available cores; 0 is rejected); -indexdir: where flow indexes are read instead of
  * <root>/.capme; -noindex true: always scan; -maxpackets/-maxbytes: an extraction writes at
  * most N packets / captured bytes (defaults 999999 and 2147483648; a capped summary says
- * truncated true); -maxwindow: longer windows are refused (seconds, default 86400). Returns
- * NAME.
+ * truncated true); -maxwindow: longer windows are refused (seconds, default 86400); -sensor
+ * (repeatable): every query reads only these sensors' capture files (the CLI's --sensor; a
+ * name the store does not have makes each query fail with {CAPME invalid}, naming it and
+ * listing the store's sensors); -nocatalogue true: never read the store catalogue that
+ * `capme index` keeps (the CLI's --no-catalogue). Returns NAME.
  */
 static int CapmeStoreCmd(ClientData cd, Tcl_Interp *interp, int objc, Tcl_Obj *const objv[]) {
-    static const char *const names[] = {"-store",      "-threads", "-indexdir", "-noindex",
-                                        "-maxpackets", "-maxbytes", "-maxwindow", NULL};
-    static const int ids[] = {OPT_STORE,       OPT_THREADS,  OPT_INDEXDIR, OPT_NOINDEX,
-                              OPT_MAXPACKETS, OPT_MAXBYTES, OPT_MAXWINDOW};
+    static const char *const names[] = {"-store",     "-threads",  "-indexdir",
+                                        "-noindex",   "-maxpackets", "-maxbytes",
+                                        "-maxwindow", "-sensor",   "-nocatalogue", NULL};
+    static const int ids[] = {OPT_STORE,     OPT_THREADS,    OPT_INDEXDIR,
+                              OPT_NOINDEX,   OPT_MAXPACKETS, OPT_MAXBYTES,
+                              OPT_MAXWINDOW, OPT_SENSOR,     OPT_NOCATALOGUE};
     CapmeOpts o;
     capme_options *opts = NULL;
     capme_store *store = NULL;
@@ -680,14 +695,17 @@ static int CapmeStoreCmd(ClientData cd, Tcl_Interp *interp, int objc, Tcl_Obj *c
     Tcl_Size n = 0, i;
     Tcl_Obj **elems;
     Tcl_DString *ds = NULL, dsIndex;
-    const char **roots = NULL;
-    int noindex = 0, rc = TCL_ERROR;
+    const char **roots = NULL, **sensors = NULL;
+    Tcl_Size nsensors = 0;
+    Tcl_Obj **sensorObjs;
+    int noindex = 0, nocatalogue = 0, rc = TCL_ERROR;
     (void)cd;
 
     if (objc < 2) {
         return CapmeWrongNumArgs(interp, 1, objv,
                                  "NAME -store DIR ?-store DIR ...? ?-threads N? ?-indexdir DIR? "
-                                 "?-noindex BOOL? ?-maxpackets N? ?-maxbytes N? ?-maxwindow SECS?");
+                                 "?-noindex BOOL? ?-maxpackets N? ?-maxbytes N? ?-maxwindow SECS? "
+                                 "?-sensor NAME ...? ?-nocatalogue BOOL?");
     }
     OptsInit(&o);
     Tcl_DStringInit(&dsIndex);
@@ -731,6 +749,17 @@ static int CapmeStoreCmd(ClientData cd, Tcl_Interp *interp, int objc, Tcl_Obj *c
         if (OptLimit(interp, &o, OPT_MAXWINDOW, "max_window", &v) != TCL_OK) goto done;
         st = capme_options_set_max_window_secs(opts, (uint64_t)v);
     }
+    if (st == CAPME_OK) {
+        /* Sensor names are UTF-8 text (what a packet dict's sensor holds), passed as is. */
+        if (Tcl_ListObjGetElements(interp, o.sensors, &nsensors, &sensorObjs) != TCL_OK) goto done;
+        sensors = (const char **)ckalloc(sizeof(char *) * (nsensors ? nsensors : 1));
+        for (i = 0; i < nsensors; i++) sensors[i] = Tcl_GetString(sensorObjs[i]);
+        st = capme_options_set_sensors(opts, sensors, (size_t)nsensors);
+    }
+    if (st == CAPME_OK) {
+        if (OptBool(interp, &o, OPT_NOCATALOGUE, &nocatalogue) != TCL_OK) goto done;
+        st = capme_options_set_no_catalogue(opts, nocatalogue != 0);
+    }
     if (st != CAPME_OK) {
         CapmeStatusError(interp, st);
         goto done;
@@ -766,6 +795,7 @@ done:
         ckfree((char *)ds);
     }
     if (roots) ckfree((char *)roots);
+    if (sensors) ckfree((char *)sensors);
     capme_store_free(store);
     capme_options_free(opts);
     Tcl_DStringFree(&dsIndex);

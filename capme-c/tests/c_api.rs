@@ -373,6 +373,15 @@ fn check_against_rust(out: &str, tmp: &Path, big: &Path) {
             store.clone().with_max_packets(0).unwrap_err(),
         ),
         (
+            "unknown_sensor",
+            store
+                .clone()
+                .with_sensors(["sensor1-eth1", "nope"])
+                .search(&shared_query())
+                .err()
+                .unwrap(),
+        ),
+        (
             "max_window",
             store
                 .clone()
@@ -413,11 +422,18 @@ fn check_against_rust(out: &str, tmp: &Path, big: &Path) {
         ("null_query", "query is NULL"),
         ("null_opts", "opts is NULL"),
         ("null_dir", "dir is NULL"),
+        ("null_names", "names is NULL"),
+        ("null_name", "names[i] is NULL"),
     ] {
         assert_eq!(errors[label], ("null", msg), "{label}");
     }
-    // 28 cases of the extraction API, 15 of transcripts and the query forms of issue 13.
-    assert_eq!(errors.len(), 43, "error cases: {errors:?}");
+    let (kind, msg) = errors["sensor_not_utf8"];
+    assert_eq!(kind, "invalid");
+    assert!(msg.starts_with("invalid sensor "), "{msg}");
+    // 28 cases of the extraction API, 15 of transcripts and the query forms of issue 13, 4 of
+    // the sensors.
+    assert_eq!(errors.len(), 47, "error cases: {errors:?}");
+    check_sensors(out, &errors);
     check_transcripts(out, tmp);
 
     // Limits: the C summary of an extraction capped at 5 packets is the Rust one.
@@ -461,6 +477,69 @@ fn check_against_rust(out: &str, tmp: &Path, big: &Path) {
         .find_map(|l| l.strip_prefix("WM "))
         .expect("WM line");
     assert_eq!(line, w.warning_messages[0]);
+}
+
+/// shared-tcp of examples/data/manifest.json, seen by both sensors.
+fn shared_query() -> Query {
+    let flow = FlowSpec::parse_tuple(
+        "10.10.12.10",
+        Some("46000"),
+        "10.10.12.20",
+        Some("80"),
+        Some("tcp"),
+    )
+    .unwrap();
+    Query::new(flow, TimeWindow::parse("1718409881", "1718409883").unwrap())
+}
+
+/// The C searches restricted to sensors (N lines: label, ts_ns, sensor) are the Rust API's
+/// with `Store::with_sensors`, and the unknown sensor's message lists the store's sensors.
+fn check_sensors(out: &str, errors: &BTreeMap<&str, (&str, &str)>) {
+    let store = Store::open([sample_store()]).unwrap();
+    let lines = |label: &str| -> Vec<String> {
+        out.lines()
+            .filter_map(|l| l.strip_prefix("N "))
+            .filter_map(|l| l.strip_prefix(label)?.strip_prefix(' '))
+            .map(str::to_owned)
+            .collect()
+    };
+    let rust = |sensors: &[&str]| -> Vec<String> {
+        store
+            .clone()
+            .with_sensors(sensors.iter().copied())
+            .search(&shared_query())
+            .unwrap()
+            .map(|p| {
+                let p = p.unwrap();
+                format!("{} {}", p.ts.as_nanos(), p.sensor)
+            })
+            .collect()
+    };
+    for (label, sensors) in [
+        ("all", &[][..]),
+        ("cleared", &[][..]),
+        ("sensor1-eth1", &["sensor1-eth1"][..]),
+        ("sensor2-eth0", &["sensor2-eth0"][..]),
+        ("both", &["sensor1-eth1", "sensor2-eth0"][..]),
+    ] {
+        let want = rust(sensors);
+        assert_eq!(lines(label), want, "{label}");
+        assert_eq!(
+            want.len(),
+            if sensors.len() == 1 { 15 } else { 30 },
+            "{label}"
+        );
+    }
+    assert_ne!(rust(&["sensor1-eth1"]), rust(&["sensor2-eth0"]));
+    assert_eq!(
+        errors["unknown_sensor"].1,
+        "invalid sensor \"nope\": no such sensor; the store has sensor1-eth1, sensor2-eth0"
+    );
+    let k = out
+        .lines()
+        .find_map(|l| l.strip_prefix("K "))
+        .expect("K line");
+    assert!(k.contains("catalogue"), "{k}");
 }
 
 #[test]

@@ -119,7 +119,7 @@ margin:0;background:#f4f5f7;color:#1d2430}\
 header{background:#1f3a5f;color:#fff;padding:.8em 1.5em}header h1{margin:0;font-size:1.25em}\
 main{padding:1em 1.5em;max-width:1200px}\
 table{border-collapse:collapse;background:#fff;margin:.5em 0 1em;box-shadow:0 1px 2px #0002}\
-th,td{text-align:left;padding:.3em .9em;border-bottom:1px solid #e3e6ea}th{color:#56607a;font-weight:600}\
+th,td{text-align:left;padding:.3em .9em;border-bottom:1px solid #e3e6ea}th{color:#56607a;font-weight:600;white-space:nowrap}\
 a.button{display:inline-block;background:#2d6cdf;color:#fff;padding:.5em 1.1em;border-radius:4px;\
 text-decoration:none;font-weight:600}a.button:hover{background:#1f56b8}\
 pre{background:#fff;border:1px solid #dde1e6;padding:1em;overflow:auto;white-space:pre-wrap;\

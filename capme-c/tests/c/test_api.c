@@ -20,11 +20,13 @@
  */
 #include "capme.h"
 
+#include <dirent.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -925,6 +927,230 @@ static void test_grow(const capme_store *store) {
     capme_query_free(q);
 }
 
+/* ---- sensors and the catalogue (the CLI's --sensor and --no-catalogue) ---------------------- */
+
+/* shared-tcp of examples/data/manifest.json: seen by both sensors, 15 packets each. */
+#define SHSIP "10.10.12.10"
+#define SHSPT "46000"
+#define SHDIP "10.10.12.20"
+#define SHDPT "80"
+#define SHSTIME "1718409881"
+#define SHETIME "1718409883"
+
+/* Opens `root` with the sensors `names[0..n]` (and no_catalogue, and an index dir when not
+ * NULL). NULL on failure (a CHECK reports it). */
+static capme_store *open_restricted(const char *root, const char *const *names, size_t n,
+                                    bool no_catalogue, const char *index_dir) {
+    capme_options *o = capme_options_new();
+    capme_store *s = NULL;
+    CHECK(o != NULL, "options_new");
+    if (!o) return NULL;
+    CHECK(capme_options_set_sensors(o, names, n) == CAPME_OK, "set_sensors (%zu)", n);
+    CHECK(capme_options_set_no_catalogue(o, no_catalogue) == CAPME_OK, "set_no_catalogue");
+    if (index_dir) CHECK(capme_options_set_index_dir(o, index_dir) == CAPME_OK, "index dir");
+    capme_status st = capme_store_open_with(&root, 1, o, &s);
+    CHECK(st == CAPME_OK && s != NULL, "open with sensors: %s", capme_status_kind((int)st));
+    capme_options_free(o);
+    return s;
+}
+
+/* Searches the shared flow: the packet count; every packet's sensor is `only` when not NULL.
+ * Prints N lines (label, ts_ns, sensor) for tests/c_api.rs. */
+static long shared_packets(const capme_store *s, const char *label, const char *only) {
+    capme_query *q = NULL;
+    capme_search *se = NULL;
+    capme_packet p;
+    capme_status st;
+    long n = 0;
+    st = capme_query_new_tuple(SHSIP, SHSPT, SHDIP, SHDPT, "tcp", SHSTIME, SHETIME, &q);
+    CHECK(st == CAPME_OK, "shared query");
+    st = capme_search_new(s, q, &se);
+    CHECK(st == CAPME_OK, "search %s: %s", label, capme_status_kind((int)st));
+    while (se && (st = capme_search_next(se, &p)) == CAPME_OK) {
+        n++;
+        printf("N %s %" PRId64 " %s\n", label, p.ts_ns, p.sensor);
+        if (only) CHECK(strcmp(p.sensor, only) == 0, "%s: packet of %s", label, p.sensor);
+    }
+    if (se) CHECK(st == CAPME_DONE, "%s ends with done: %s", label, capme_status_kind((int)st));
+    capme_search_free(se);
+    capme_query_free(q);
+    return n;
+}
+
+/* The extraction of the shared flow with `s` into TMP/<name>: its summary (NULL on failure,
+ * with the status in *st). */
+static capme_summary *shared_extract(const capme_store *s, const char *tmp, const char *name,
+                                     capme_status *st) {
+    char out[4096];
+    capme_query *q = NULL;
+    capme_summary *sum = NULL;
+    snprintf(out, sizeof out, "%s/%s", tmp, name);
+    unlink(out);
+    CHECK(capme_query_new_tuple(SHSIP, SHSPT, SHDIP, SHDPT, "tcp", SHSTIME, SHETIME, &q) ==
+              CAPME_OK, "shared query");
+    *st = capme_extract_to_file(s, q, out, &sum);
+    capme_query_free(q);
+    return sum;
+}
+
+/* A copy of the catalogue that INDEX_DIR holds (written by capme-core's index build), under
+ * TMP/damaged-index with the same name and a body that is not a catalogue. Returns 1 when
+ * written. */
+static int write_damaged_catalogue(const char *index_dir, const char *tmp, char *dir,
+                                   size_t dir_len) {
+    DIR *d = opendir(index_dir);
+    struct dirent *e;
+    int written = 0;
+    struct stat st;
+    snprintf(dir, dir_len, "%s/damaged-index", tmp);
+    /* (errno.h is not included: its ETIME would collide with the window's macro.) */
+    if (mkdir(dir, 0700) != 0 && (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))) {
+        if (d) closedir(d);
+        return 0;
+    }
+    if (!d) return 0;
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (len > 5 && strcmp(e->d_name + len - 5, ".ccat") == 0) {
+            char path[4096 + 512];
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            FILE *f = fopen(path, "wb");
+            if (f) {
+                fputs("CAPMECAT but not a catalogue", f);
+                written = fclose(f) == 0;
+            }
+        }
+    }
+    closedir(d);
+    return written;
+}
+
+static void test_sensors(const char *root, const char *tmp, const char *index_dir) {
+    const char *one[] = {"sensor1-eth1"};
+    const char *two[] = {"sensor2-eth0"};
+    const char *both[] = {"sensor2-eth0", "sensor1-eth1", "sensor2-eth0"};
+    const char *unknown[] = {"sensor1-eth1", "nope"};
+    const char *with_null[] = {"sensor1-eth1", NULL};
+    const char *not_utf8[] = {"sensor\xff"};
+    capme_store *s;
+    capme_status st;
+    long all, n1, n2, nb;
+
+    /* Every sensor (the default, and n = 0), each one, both named. */
+    s = open_restricted(root, NULL, 0, false, NULL);
+    all = s ? shared_packets(s, "all", NULL) : -1;
+    capme_store_free(s);
+    CHECK(all == 30, "shared-tcp: 15 packets from each sensor, got %ld", all);
+    s = open_restricted(root, one, 1, false, NULL);
+    n1 = s ? shared_packets(s, "sensor1-eth1", "sensor1-eth1") : -1;
+    capme_store_free(s);
+    s = open_restricted(root, two, 1, false, NULL);
+    n2 = s ? shared_packets(s, "sensor2-eth0", "sensor2-eth0") : -1;
+    capme_store_free(s);
+    s = open_restricted(root, both, 3, false, NULL);
+    nb = s ? shared_packets(s, "both", NULL) : -1;
+    capme_store_free(s);
+    CHECK(n1 == 15 && n2 == 15 && nb == 30, "per sensor: %ld %ld, both %ld", n1, n2, nb);
+
+    /* A flow one sensor never saw is not found through it (the QinQ flow is sensor1's and
+     * sensor2's; tcp-v4 only sensor1-eth1's). */
+    s = open_restricted(root, two, 1, false, NULL);
+    if (s) {
+        capme_query *q = http_query();
+        capme_summary *sum = NULL;
+        char out[4096];
+        snprintf(out, sizeof out, "%s/c-sensor-none.pcap", tmp);
+        st = capme_extract_to_file(s, q, out, &sum);
+        CHECK(st == CAPME_NO_PACKETS && sum == NULL, "tcp-v4 through sensor2-eth0: %s",
+              capme_status_kind((int)st));
+        CHECK(access(out, F_OK) != 0, "no file left");
+        capme_query_free(q);
+        capme_store_free(s);
+    }
+
+    /* An unknown sensor: the store opens, every query fails naming it and listing the
+     * store's sensors (the CLI's message). */
+    s = open_restricted(root, unknown, 2, false, NULL);
+    if (s) {
+        capme_query *q = NULL;
+        capme_search *se = (capme_search *)&q;
+        capme_summary *sum = NULL;
+        char *text = (char *)"x";
+        CHECK(capme_query_new_tuple(SHSIP, SHSPT, SHDIP, SHDPT, "tcp", SHSTIME, SHETIME, &q) ==
+                  CAPME_OK, "query");
+        st = capme_search_new(s, q, &se);
+        CHECK(st == CAPME_INVALID && se == NULL, "unknown sensor search: %s",
+              capme_status_kind((int)st));
+        report_error("unknown_sensor", st);
+        CHECK(strstr(capme_last_error(), "\"nope\"") != NULL &&
+                  strstr(capme_last_error(), "sensor1-eth1, sensor2-eth0") != NULL,
+              "the message names the sensor and the store's");
+        sum = shared_extract(s, tmp, "c-unknown.pcap", &st);
+        CHECK(st == CAPME_INVALID && sum == NULL, "unknown sensor extract: %s",
+              capme_status_kind((int)st));
+        st = capme_transcript(s, q, NULL, 0, &text);
+        CHECK(st == CAPME_INVALID && text == NULL, "unknown sensor transcript: %s",
+              capme_status_kind((int)st));
+        capme_query_free(q);
+        capme_store_free(s);
+    }
+
+    /* Bad arguments leave the options unchanged. */
+    {
+        capme_options *o = capme_options_new();
+        capme_store *r = NULL;
+        st = capme_options_set_sensors(o, NULL, 1);
+        CHECK(st == CAPME_NULL, "NULL names");
+        report_error("null_names", st);
+        st = capme_options_set_sensors(o, with_null, 2);
+        CHECK(st == CAPME_NULL, "a NULL name");
+        report_error("null_name", st);
+        st = capme_options_set_sensors(o, not_utf8, 1);
+        CHECK(st == CAPME_INVALID, "not UTF-8: %s", capme_status_kind((int)st));
+        report_error("sensor_not_utf8", st);
+        CHECK(capme_options_set_sensors(NULL, one, 1) == CAPME_NULL, "NULL opts");
+        CHECK(capme_options_set_no_catalogue(NULL, true) == CAPME_NULL, "NULL opts");
+        CHECK(capme_options_set_sensors(o, two, 1) == CAPME_OK, "set");
+        CHECK(capme_options_set_sensors(o, NULL, 0) == CAPME_OK, "clear");
+        CHECK(capme_store_open_with(&root, 1, o, &r) == CAPME_OK, "open after clear");
+        CHECK(shared_packets(r, "cleared", NULL) == 30, "cleared: every sensor");
+        capme_store_free(r);
+        capme_options_free(o);
+    }
+
+    /* The catalogue: a damaged one is reported as a warning and ignored; with no_catalogue it
+     * is not read at all. Same packets either way. */
+    {
+        char dir[4096];
+        capme_summary *with, *without;
+        capme_status st2;
+        CHECK(write_damaged_catalogue(index_dir, tmp, dir, sizeof dir),
+              "a catalogue in %s to damage", index_dir);
+        s = open_restricted(root, NULL, 0, false, dir);
+        with = s ? shared_extract(s, tmp, "c-cat.pcap", &st) : NULL;
+        capme_store_free(s);
+        s = open_restricted(root, NULL, 0, true, dir);
+        without = s ? shared_extract(s, tmp, "c-nocat.pcap", &st2) : NULL;
+        capme_store_free(s);
+        CHECK(with && without, "both extract");
+        if (with && without) {
+            CHECK(capme_summary_warning_count(with) >= 1 && capme_summary_warning(with, 0) &&
+                      strstr(capme_summary_warning(with, 0), "catalogue") != NULL,
+                  "the damaged catalogue is a warning: %s",
+                  capme_summary_warning(with, 0) ? capme_summary_warning(with, 0) : "(none)");
+            CHECK(capme_summary_warning_count(without) == 0,
+                  "no_catalogue never reads it: %zu warnings",
+                  capme_summary_warning_count(without));
+            CHECK(capme_summary_packets(with) == 30 && capme_summary_packets(without) == 30,
+                  "same packets");
+            if (capme_summary_warning(with, 0))
+                printf("K %s\n", capme_summary_warning(with, 0));
+        }
+        capme_summary_free(with);
+        capme_summary_free(without);
+    }
+}
+
 int main(int argc, char **argv) {
     if (argc != 5) {
         fprintf(stderr, "usage: %s STORE_DIR TMP_DIR BIG_STORE_DIR INDEX_DIR\n", argv[0]);
@@ -953,6 +1179,7 @@ int main(int argc, char **argv) {
     test_fields(store);
     test_zeek(store, argv[2]);
     test_grow(store);
+    test_sensors(argv[1], argv[2], argv[4]);
     capme_store_free(store);
 
     /* Two roots, one with a truncated capture file: the extraction succeeds with a warning. */
