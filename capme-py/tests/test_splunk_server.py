@@ -181,6 +181,21 @@ def test_pcap_url_downloads_the_extracted_capture(app, tmp_path, store, server, 
     assert got[0]["pcap_packets"] != ""
 
 
+def test_local_mode_with_a_server_adds_pcap_url(app, tmp_path, store, server, cli, flows):
+    """mode = cli with server set: extracted locally (pcap_path), and the same pcap_url as
+    server mode gives."""
+    rows = flow_rows(flows)[:3] + bad_rows(flows)[1:2]
+    configure(app, f"server = {server.base}\n")
+    _, remote = run_command(_python(), app, rows)
+    local = local_app(tmp_path, store, cli)
+    with open(local / "local" / "capme.conf", "a") as f:
+        f.write(f"server = {server.base}\n")
+    _, got = run_command(_python(), local, rows)
+    assert [g["pcap_url"] for g in got] == [r["pcap_url"] for r in remote]
+    assert all(g["pcap_url"] and g["pcap_path"] for g in got[:3])
+    assert got[3]["pcap_url"] == "" and got[3]["capme_error"].startswith("no packet matched")
+
+
 def test_server_mode_transcripts_and_pivots(app, tmp_path, store, server, cli, flows):
     """transcript=true (every style, maxtx with its notice), pad= and url_field= give what
     the local mode gives."""
