@@ -518,3 +518,40 @@ def test_workflow_action_opens_the_capme_page(server, flows):
     assert flow["src_ip"] in page and flow["dst_ip"] in page
     assert "GET /capme/tcp-v4 HTTP/1.1" in page
     assert "/api/v1/pcap?" in page
+
+
+def test_a_server_that_is_not_capme(app, flows):
+    """Answers that are not capme's (a proxy's page, another service) are errors that say so,
+    never 0 packets."""
+    answers = {"/json": (200, b'{"ok": true}'), "/html": (200, b"<html>login</html>"),
+               "/500": (500, b"upstream broke"), "/502": (502, b"")}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            prefix = "/" + self.path.split("/")[1]
+            status, body = answers[prefix]
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        for path, needle in (
+                ("/json", "the summary is not capme's (missing packets, bytes, community_id)"),
+                ("/html", "summary is not JSON"),
+                ("/500", "HTTP 500: upstream broke"),
+                ("/502", "HTTP 502: Bad Gateway")):
+            configure(app, f"server = {base}{path}\n")
+            _, got = run_command(_python(), app, flow_rows(flows)[:1])
+            assert got[0]["capme_error"].startswith(f"capme server {base}{path}: "), got
+            assert needle in got[0]["capme_error"], got
+            assert got[0]["pcap_packets"] == "" and got[0]["pcap_url"] == ""
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

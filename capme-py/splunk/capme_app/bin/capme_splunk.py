@@ -407,8 +407,12 @@ class Server:
             s = json.loads(body.decode("utf-8"))
         except (ValueError, UnicodeDecodeError) as e:
             raise ExtractError(f"capme server {self.base}: summary is not JSON: {e}") from None
-        if not isinstance(s, dict):
-            raise ExtractError(f"capme server {self.base}: summary is not a JSON object")
+        missing = [k for k in ("packets", "bytes", "community_id") if k not in s] \
+            if isinstance(s, dict) else None
+        if missing is None or missing:
+            # Not a capme server's summary (e.g. a proxy's page): say so, never report 0.
+            raise ExtractError(f"capme server {self.base}: the summary is not capme's "
+                               f"(missing {', '.join(missing or ['a JSON object'])})")
         return s
 
     def transcript(self, q, style, maxtx):
