@@ -2,7 +2,8 @@
 # Runs every test of capme on a fresh machine: installs what the tests need (Debian's tcpdump
 # and tshark for the differential tests, tcpflow for the transcript comparison, chromium and
 # chromium-driver for the page's browser test; capme-c's and capme-py's scripts install tcl8.6-dev,
-# valgrind, pkg-config, python3-venv and, from PyPI, maturin, ziglang, pytest, splunk-sdk), then
+# valgrind, pkg-config, python3-venv, libmagic1, openssl and, from PyPI, maturin, ziglang, pytest,
+# splunk-sdk, splunk-appinspect), then
 # formatting, lints, the whole test suite of the workspace, the Rust API examples, the C/Tcl and
 # the Python parts.
 # This is the README's test command and what .ci/run calls.

@@ -2,7 +2,9 @@
 # Tests of capme-py (the Python package and the Splunk app) on a fresh Debian machine with
 # python3 and cargo: lints the crate, builds the capme CLI and a large generated store, builds
 # the manylinux wheel with maturin (zig), installs it into a fresh virtualenv, checks the
-# stubs with mypy's stubtest, vendors splunklib into the Splunk app, and runs the pytest suite
+# stubs with mypy's stubtest, builds the Splunk app's two packages (the default one without
+# compiled code, and the on-premises x86_64 one with the module), installs Splunk's AppInspect
+# (splunk-appinspect, which needs libmagic) for the package tests, and runs the pytest suite
 # (including examples/python/, run as scripts). Exits non-zero on any failure (also when
 # pytest collects no test).
 #   usage: capme-py/scripts/test.sh            (CAPME_PY_WORK=DIR keeps the work files there)
@@ -11,12 +13,18 @@ py_dir="$(cd "$(dirname "$0")/.." && pwd)"
 root="$(cd "$py_dir/.." && pwd)"
 cd "$root"
 
-if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+need=()
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv python3-pip)
+# splunk-appinspect identifies files with python-magic (libmagic); the https test of the
+# Splunk app makes its private CA with openssl.
+ldconfig -p 2>/dev/null | grep -q 'libmagic\.so\.1 ' || need+=(libmagic1)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+if [ ${#need[@]} -gt 0 ]; then
     SUDO=""
     [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    echo "== installing python3-venv (Debian)"
+    echo "== installing ${need[*]} (Debian)"
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv python3-pip >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
 work="${CAPME_PY_WORK:-$(mktemp -d -t capme-py.XXXXXX)}"
@@ -73,8 +81,21 @@ echo "== mypy stubtest capme (the stubs against the built module), mypy --strict
 (cd "$work" && "$tpy" -m mypy.stubtest capme)
 "$tpy" -m mypy --strict --cache-dir "$work/mypy-cache" "$root/examples/python"
 
-echo "== Splunk app: vendor splunk-sdk 2.1.x into capme_app/bin/lib"
-PYTHON="$bpy" capme-py/splunk/build.sh
+echo "== Splunk app: splunk-sdk 3.0.x into capme_app/bin/lib; the default and x86_64 packages"
+rm -rf "$work/splunk-dist"
+PYTHON="$bpy" capme-py/splunk/build.sh --package
+PYTHON="$bpy" capme-py/splunk/build.sh --package --with-module "$wheel"
+mkdir -p "$work/splunk-dist"
+mv capme-py/splunk/dist/capme_app.tgz capme-py/splunk/dist/capme_app-x86_64.tgz \
+    "$work/splunk-dist/"
+
+echo "== Splunk AppInspect (splunk-appinspect, in its own virtualenv)"
+rm -rf "$work/appinspect-venv"
+python3 -m venv "$work/appinspect-venv"
+"$work/appinspect-venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+    'splunk-appinspect>=4.3,<5'
+export CAPME_APPINSPECT="$work/appinspect-venv/bin/splunk-appinspect"
+export CAPME_SPLUNK_DIST="$work/splunk-dist"
 
 echo "== pytest"
 set +e

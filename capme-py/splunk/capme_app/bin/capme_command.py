@@ -12,6 +12,10 @@ and adds ``pcap_path``, ``pcap_packets``, ``pcap_bytes``, ``community_id`` and
     | table _time, startTime, endTime, src, src_port, dest, dest_port, uid
     | capme
 
+With ``server = URL`` in capme.conf the events are looked up on that ``capme serve``
+(``/api/v1/summary``; the Python standard library only, no compiled module) and each event also
+gets ``pcap_url``, the server's ``/api/v1/pcap`` link for its flow and window.
+
 Options: ``src_field``, ``src_port_field``, ``dest_field``, ``dest_port_field``,
 ``stime_field``, ``etime_field``, ``cid_field``, ``proto_field`` (field names) and
 ``force`` (re-extract even when the archive holds the flow).
@@ -53,9 +57,9 @@ class CapmeCommand(StreamingCommand):
     [cid_field=community_id] [proto_field=proto] [url_field=F] [uid_field=F] [pad=SECONDS]
     [whole_flow=false] [force=false] [transcript=false] [style=plain] [maxtx=500000]
 
-    Extracts each event's connection into the capme archive and adds pcap_path,
-    pcap_packets, pcap_bytes, community_id and capme_error (and with transcript=true,
-    transcript)."""
+    Extracts each event's connection into the capme archive (or asks capme.conf's server)
+    and adds pcap_path, pcap_packets, pcap_bytes, community_id, pcap_url and capme_error (and
+    with transcript=true, transcript)."""
 
     src_field = Option(require=False, default="src", validate=validators.Fieldname())
     src_port_field = Option(require=False, default="src_port", validate=validators.Fieldname())
@@ -86,11 +90,19 @@ class CapmeCommand(StreamingCommand):
         if self.transcript:
             transcript = {"style": self.style, "maxtx": int(self.maxtx)}
         try:
-            extractor = capme_splunk.Extractor(capme_splunk.Config(), pad=self.pad,
-                                               whole_flow=bool(self.whole_flow))
+            config = capme_splunk.Config()
+            info = self.metadata.searchinfo
+            password = capme_splunk.server_password(config, getattr(info, "splunkd_uri", ""),
+                                                    getattr(info, "session_key", ""))
+            extractor = capme_splunk.Extractor(config, pad=self.pad,
+                                               whole_flow=bool(self.whole_flow),
+                                               password=password)
             setup_error = None
         except capme_splunk.ExtractError as e:
             extractor, setup_error = None, str(e)
+            # Splunk's error channel (the search's messages), besides each event's capme_error.
+            self.write_error("capme: {}", setup_error)
+        server_down = None
         for record in records:
             req = capme_splunk.request_from(record, fields)
             if extractor is None:
@@ -100,9 +112,12 @@ class CapmeCommand(StreamingCommand):
                 out["capme_error"] = setup_error
             else:
                 out = extractor.run(req, force=bool(self.force), transcript=transcript)
+                down = extractor.server.down if extractor.server is not None else None
+                if down is not None and server_down is None:
+                    server_down = down
+                    self.write_error("capme: {}", down)
             record.update(out)
             yield record
-
 
 if __name__ == "__main__":
     dispatch(CapmeCommand, sys.argv, sys.stdin, sys.stdout, __name__)

@@ -9,6 +9,10 @@ Its checkpoint (the requests file's identity and the byte offset of the first un
 line) is written after each request, atomically: to a temporary file in the same directory,
 flushed and fsynced, then renamed over the old one with ``os.replace``. A partial last line
 (still being written) is left for the next run. Usage: ``capme_input.py [APP_DIR]``.
+
+With ``server`` in capme.conf the requests are looked up on that capme server and each event
+also carries ``pcap_url``; with ``server_user`` the password is read from storage/passwords
+with the session key splunkd writes on stdin (inputs.conf ``passAuth``).
 """
 
 import json
@@ -64,7 +68,11 @@ def write_checkpoint(path, state):
 
 
 def main(argv):
-    config = capme_splunk.Config(argv[1]) if len(argv) > 1 else capme_splunk.Config()
+    try:
+        config = capme_splunk.Config(argv[1]) if len(argv) > 1 else capme_splunk.Config()
+    except capme_splunk.ExtractError as e:
+        print(f"capme_input: {e}", file=sys.stderr)
+        return 1
     if not config.requests:
         print("capme_input: no [input] requests file configured", file=sys.stderr)
         return 1
@@ -79,7 +87,12 @@ def main(argv):
     if offset > st.st_size:  # truncated: start again
         offset = 0
     try:
-        extractor = capme_splunk.Extractor(config)
+        password = None
+        if config.server and config.server_user:
+            # inputs.conf passAuth: splunkd writes a session key on stdin.
+            session_key = sys.stdin.readline().strip()
+            password = capme_splunk.server_password(config, config.splunkd_uri, session_key)
+        extractor = capme_splunk.Extractor(config, password=password)
     except capme_splunk.ExtractError as e:
         print(f"capme_input: {e}", file=sys.stderr)
         return 1
