@@ -27,6 +27,7 @@ def test_gil_is_released_during_search(big_store):
 
     bins_total = 0
     bins_hit = 0
+    late_hit = 0
     busy = 0.0
     t = threading.Thread(target=spin)
     t.start()
@@ -40,18 +41,23 @@ def test_gil_is_released_during_search(big_store):
             t1 = time.perf_counter()
             assert first.ts_ns > 0
             busy += t1 - t0
-            # Cut the call into 10 ms slices: the other thread must have run in nearly every
-            # one (with the GIL held it runs at most at the start of the call).
+            # Cut the call into 10 ms slices. With the GIL held for the whole call the other
+            # thread runs at most in the first slice or two (until the call takes the GIL);
+            # with it released, it runs in most of them. On a loaded machine the OS may not
+            # give it a core in every slice, so the bar is a third of the slices, and the
+            # second half of the call must have some: a GIL held throughout gives neither.
             n = int((t1 - t0) / 0.010)
             hit = {int((x - t0) / 0.010) for x in ticks if t0 < x < t1}
             bins_total += n
             bins_hit += len(hit & set(range(n)))
+            late_hit += len(hit & set(range(n // 2, n)))
             ticks.clear()
     finally:
         stop.set()
         t.join()
     assert busy > 0.3, f"searches too short to tell ({busy:.3f} s): make the big store larger"
-    assert bins_hit >= 0.8 * bins_total, (
+    assert late_hit > 0, "the other thread never ran in the second half of a search"
+    assert bins_hit >= bins_total / 3, (
         f"the other thread ran in only {bins_hit} of {bins_total} 10 ms slices of the search"
     )
 
