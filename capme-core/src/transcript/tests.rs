@@ -24,6 +24,7 @@ fn packet(ms: i64, data: Vec<u8>) -> Packet {
             units_per_sec: 1_000_000,
             tsresol: 6,
             tsoffset: 0,
+            fcs_bits: None,
         }),
         sensor: Arc::from("sensor1-eth1"),
         file: Arc::from(Path::new("snort.log.1700000000")),
@@ -355,5 +356,49 @@ fn random_streams_never_panic_the_reassembly_or_the_http_view() {
             );
         }
         t.finish(&mut got);
+    }
+}
+
+/// Frames with a trailing Ethernet FCS (4 bytes after the IP packet, as a capture with
+/// `if_fcslen` 32 or the pcap FCS flag holds them) give the transcript of the same frames
+/// without it: the IP length bounds every payload, the FCS is never data.
+#[test]
+fn a_trailing_fcs_is_not_payload() {
+    const FCS: [u8; 4] = [0xde, 0xad, 0xbe, 0xef];
+    let with_fcs = |p: &Packet| {
+        let mut data = p.data.to_vec();
+        data.extend_from_slice(&FCS);
+        let mut q = p.clone();
+        q.orig_len = data.len() as u32;
+        q.data = Bytes::from(data);
+        Arc::make_mut(&mut q.iface).fcs_bits = Some(32);
+        q
+    };
+    let udp = |ms, fwd: bool, data: &[u8]| {
+        let (a, b) = if fwd { (C, S) } else { (S, C) };
+        let f = PacketBuilder::ethernet([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv4(a, b)
+            .udp(if fwd { 5353 } else { 53 }, if fwd { 53 } else { 5353 })
+            .payload(data)
+            .build();
+        packet(ms, f)
+    };
+    for plain in [
+        http_flow(),
+        vec![udp(0, true, b"question"), udp(1, false, b"answer")],
+    ] {
+        let fcs: Vec<Packet> = plain.iter().map(with_fcs).collect();
+        for style in [Style::Plain, Style::Json, Style::Capme] {
+            let opts = TranscriptOptions::new().style(style);
+            let (want, got) = (run(&opts, &plain), run(&opts, &fcs));
+            assert_eq!(got.text, want.text, "{style:?}");
+            assert_eq!(
+                (got.src_bytes, got.dst_bytes, got.segments.len()),
+                (want.src_bytes, want.dst_bytes, want.segments.len())
+            );
+            for s in &got.segments {
+                assert!(!s.payload.ends_with(&FCS), "{style:?}: FCS in a payload");
+            }
+        }
     }
 }
