@@ -16,7 +16,10 @@ mod field {
     pub const TLV_ALIGN: usize = 4;
     /// The netlink attribute flags (nested, network byte order) above the type.
     pub const TLV_TYPE_MASK: u16 = 0x3FFF;
+    pub const NFULA_PACKET_HDR: u16 = 1;
     pub const NFULA_PAYLOAD: u16 = 9;
+    /// The packet header's hardware protocol (an EtherType, big-endian) at its start.
+    pub const HW_PROTOCOL: Field = 0..2;
 
     pub const AF_INET: u8 = 2;
     pub const AF_INET6: u8 = 10;
@@ -116,6 +119,13 @@ impl<'a> NflogHeader<'a> {
         None
     }
 
+    /// The hardware protocol of the packet header TLV (`NFULA_PACKET_HDR`): the EtherType of
+    /// the logged packet, which says what it is when the family does not (bridge family).
+    pub fn hw_protocol(&self) -> Option<u16> {
+        let hdr = self.tlv(field::NFULA_PACKET_HDR)?;
+        (hdr.len() >= field::HW_PROTOCOL.end).then(|| read_u16(hdr, field::HW_PROTOCOL))
+    }
+
     /// The logged packet (`NFULA_PAYLOAD`), from its network header on.
     pub fn payload(&self) -> Option<&'a [u8]> {
         self.tlv(field::NFULA_PAYLOAD)
@@ -150,6 +160,7 @@ mod tests {
             assert_eq!((h.family(), h.resource_id()), (NflogFamily::Ipv4, 5));
             assert_eq!(h.payload(), Some(&[0x45, 1, 2][..]), "be {be}");
             assert_eq!(h.tlv(10), Some(&b"prefix\0"[..]));
+            assert_eq!(h.hw_protocol(), Some(0x0800));
             assert_eq!(h.tlv(11), None);
             // Cut inside the payload value: what is there.
             let cut = NflogHeader::new_checked(&b[..b.len() - 3]).unwrap();

@@ -197,8 +197,11 @@ fn wire_decode_link_layers_not_followed() {
     );
     assert_eq!(decode(LinkType::PKTAP, &l::pktap(149, &inner)), None);
     assert_eq!(decode(LinkType::ERF, &l::erf(3, &ip)), None);
+    // NFLOG of the bridge family: by the packet header's hardware protocol.
     let mut bridge = l::nflog(&ip, false);
     bridge[0] = 7;
+    assert_eq!(decode(LinkType::NFLOG, &bridge), Some(want(&ip)));
+    bridge[8..10].copy_from_slice(&[0x08, 0x06]);
     assert_eq!(decode(LinkType::NFLOG, &bridge), None);
     assert_eq!(
         decode(LinkType::ETHERNET, &l::ethernet(0x894f, &l::nsh(9, &ip))),

@@ -115,14 +115,19 @@ pub(super) fn avs(bytes: &[u8]) -> Option<NetworkLayer<'_>> {
     ieee80211(AvsHeader::new_checked(bytes)?.payload())
 }
 
-/// An NFLOG record: the packet of its payload TLV, by the header's address family.
+/// An NFLOG record: the packet of its payload TLV, by the header's address family, or for
+/// another family (bridge) by the packet header's hardware protocol, as Wireshark reads it.
 pub(super) fn nflog(bytes: &[u8]) -> Option<NetworkLayer<'_>> {
     let h = NflogHeader::new_checked(bytes)?;
     let payload = h.payload()?;
     match h.family() {
         NflogFamily::Ipv4 => Some(NetworkLayer::Ipv4(payload)),
         NflogFamily::Ipv6 => Some(NetworkLayer::Ipv6(payload)),
-        NflogFamily::Other(_) => None,
+        NflogFamily::Other(_) => match EtherType::from(h.hw_protocol()?) {
+            EtherType::Ipv4 => Some(NetworkLayer::Ipv4(payload)),
+            EtherType::Ipv6 => Some(NetworkLayer::Ipv6(payload)),
+            _ => None,
+        },
     }
 }
 
