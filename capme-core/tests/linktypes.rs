@@ -233,7 +233,20 @@ fn cases() -> Vec<Case> {
         Case {
             name: "erf",
             field: 197,
-            wrap: |_, ip| l::erf_ethernet(&eth(ip)),
+            // Ethernet, IPv4/IPv6, HDLC/POS records with PPP and with Cisco HDLC.
+            wrap: |i, ip| match i % 4 {
+                0 => l::erf_ethernet(&eth(ip)),
+                1 => l::erf(
+                    if l::ethertype_of(ip) == l::ETH_IPV6 {
+                        23
+                    } else {
+                        22
+                    },
+                    ip,
+                ),
+                2 => l::erf(1, &l::ppp(l::ppp_protocol_of(ip), ip, true, false)),
+                _ => l::erf(1, &l::cisco_hdlc(l::ethertype_of(ip), ip)),
+            },
             decoys: |ip| vec![l::erf(3, ip)],
         },
         Case {

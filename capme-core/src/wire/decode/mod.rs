@@ -1,15 +1,7 @@
 //! The hot-path decode: from link type and packet bytes to what matching needs.
 //!
-//! Link layer ([`network_layer`]): Ethernet (1), Linux SLL/SLL2 (113, 276), raw IP (12, 14,
-//! 101, 228, 229), BSD NULL/LOOP (0, 108), PPP (9), PPP in HDLC framing (50, Cisco HDLC by its
-//! address byte too), PPPoE (51), Cisco HDLC (104), 802.11 data frames with LLC/SNAP (105),
-//! under radiotap (127), Prism (119) and AVS (163) headers, Juniper Ethernet (178), ERF (197:
-//! Ethernet, HDLC/POS, IPv4, IPv6 records), Linux NFLOG (239), IP over InfiniBand (242) and
-//! Apple PKTAP (149, 258: the link type it names, one level deep). After an EtherType: VLAN
-//! tags (0x8100, 0x88A8, 0x9100) to any depth, MPLS label stacks, PPPoE sessions (0x8864),
-//! MACsec without encryption (0x88E5) and NSH (0x894F). Not decoded: encrypted 802.11 and
-//! MACsec payloads, A-MSDUs and later 802.11 fragments. A trailing FCS is left to the IP
-//! length, which bounds every payload. Network layer: IPv4 (options,
+//! Link layer ([`network_layer`]): the link types listed below, then after an EtherType VLAN tags
+//! (0x8100, 0x88A8, 0x9100) to any depth and MPLS label stacks. Network layer: IPv4 (options,
 //! fragments) and IPv6 (hop-by-hop, routing, destination options, AH and fragment headers).
 //! Transport: ports of TCP, UDP, SCTP and UDP-Lite, type and code of ICMP and ICMPv6. Tunnels
 //! (GRE, IP in IP, ...) are not entered: the outer IP pair is the flow. ESP (50) and No Next
@@ -17,6 +9,16 @@
 //! its packets (RFC 6275 has it followed by nothing) and is the protocol Zeek reports for them.
 //!
 //! Nothing here allocates or panics; what cannot be decoded is `None`.
+//!
+//! Link types: Ethernet (1), Linux SLL/SLL2 (113, 276), raw IP (12, 14, 101, 228, 229), BSD
+//! NULL/LOOP (0, 108), PPP (9), PPP in HDLC framing (50, Cisco HDLC by its address byte too),
+//! PPPoE (51), Cisco HDLC (104), 802.11 data frames with LLC/SNAP (105), under radiotap (127),
+//! Prism (119) and AVS (163) headers, Juniper Ethernet (178), ERF (197: Ethernet, HDLC/POS,
+//! IPv4, IPv6 records), Linux NFLOG (239), IP over InfiniBand (242) and Apple PKTAP (149, 258:
+//! the link type it names, one level deep); their decoders are in `links.rs`. After an
+//! EtherType, besides VLAN tags and MPLS: PPPoE sessions (0x8864), MACsec without encryption
+//! (0x88E5) and NSH (0x894F). Not decoded: encrypted 802.11 and MACsec payloads, A-MSDUs and
+//! later 802.11 fragments. A trailing FCS is left to the IP length, which bounds every payload.
 
 use super::ipv6::next_header;
 use super::{
