@@ -84,6 +84,21 @@ pub struct Interface {
 }
 
 impl Interface {
+    /// The bytes of a record of this interface without the FCS its interface declares
+    /// ([`fcs_bits`](Self::fcs_bits)), when the record holds the whole frame (`data` is as long
+    /// as `orig_len`; a record cut by the snap length lost its FCS first). Otherwise `data`.
+    ///
+    /// Decoding needs no such trimming (the IP length bounds a packet); an IPv4 header whose
+    /// total length is 0 (captures of TCP segmentation offload) bounds nothing, and there the
+    /// declared FCS would be taken for payload.
+    pub fn without_fcs<'a>(&self, data: &'a [u8], orig_len: u32) -> &'a [u8] {
+        let fcs = self.fcs_bits.map_or(0, |b| usize::from(b / 8));
+        if fcs == 0 || data.len() != orig_len as usize {
+            return data;
+        }
+        data.get(..data.len().saturating_sub(fcs)).unwrap_or(data)
+    }
+
     /// The legacy pcap header's link-type field for this interface: the link type, with the FCS
     /// length in the upper bits when `fcs_bits` is set. `None` when a legacy pcap header cannot
     /// say what this interface says: a link type above 16 bits, or an FCS length that is not a

@@ -402,3 +402,30 @@ fn a_trailing_fcs_is_not_payload() {
         }
     }
 }
+
+/// Captures of TCP segmentation offload have IPv4 total length 0, which bounds nothing: there
+/// an FCS the interface declares (`fcs_bits`) is cut off before decoding, and one it does not
+/// declare cannot be told from payload. A record cut by the snap length keeps its bytes.
+#[test]
+fn a_declared_fcs_is_cut_where_the_ip_length_bounds_nothing() {
+    const FCS: [u8; 4] = [0xde, 0xad, 0xbe, 0xef];
+    let tso = |declared: Option<u8>, cut: bool| {
+        let mut p = tcp(1, true, 1001, TcpFlags::ACK | TcpFlags::PSH, b"data");
+        let mut data = p.data.to_vec();
+        data[16..18].copy_from_slice(&[0, 0]); // IPv4 total length 0
+        data.extend_from_slice(&FCS);
+        p.orig_len = data.len() as u32 + u32::from(cut);
+        p.data = Bytes::from(data);
+        Arc::make_mut(&mut p.iface).fcs_bits = declared;
+        p
+    };
+    let json = TranscriptOptions::new().style(Style::Json);
+    let payload = |p: Packet| {
+        let t = run(&json, &[p]);
+        t.segments.first().map(|s| s.payload.to_vec())
+    };
+    assert_eq!(payload(tso(Some(32), false)), Some(b"data".to_vec()));
+    let undeclared = [&b"data"[..], &FCS].concat();
+    assert_eq!(payload(tso(None, false)), Some(undeclared.clone()));
+    assert_eq!(payload(tso(Some(32), true)), Some(undeclared));
+}
