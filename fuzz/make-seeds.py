@@ -7,7 +7,9 @@ big-endian / nanosecond / pcapng conversions made here, hand-made pcapng files w
 features the reader knows (two sections of both byte orders, if_tsresol, if_tsoffset, PB, SPB,
 unknown blocks), the packets of those captures for the decoder, indexes that `capme index`
 builds over a small store in a temporary directory, and query strings. Files named
-`found-*` (inputs that fuzzing runs found, minimised) are left alone.
+`found-*` (inputs that fuzzing runs found, minimised) are left alone, and so are the decoder's
+`link-*` seeds of the other link types, which
+`cargo test -p capme-fuzz-targets --test link_seeds -- --ignored` writes.
 
 Usage: python3 fuzz/make-seeds.py [path/to/capme]   (default: target/debug/capme)
 """
@@ -103,7 +105,7 @@ def main():
     # fuzzing runs (see scripts/fuzz.sh, FUZZ_MERGE), stay.
     for t in ("pcap_reader", "pcapng_reader", "decoder", "index", "query"):
         for p in glob.glob(os.path.join(CORPUS, t, "*")):
-            if not os.path.basename(p).startswith("found-"):
+            if not os.path.basename(p).startswith(("found-", "link-")):
                 os.remove(p)
 
     store = sorted(glob.glob(os.path.join(ROOT, "examples/data/store/*/dailylogs/*/snort.log.*")))

@@ -302,7 +302,7 @@ fn an_unsupported_link_type_is_warned_once_per_file() {
     assert_eq!(n, 1, "{w:?}");
     warned(
         &w,
-        "link type 147 is not supported; its 6 records were not searched",
+        "link type 147 (USER0) is not supported; its 6 records were not searched",
     );
 }
 

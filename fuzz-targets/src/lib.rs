@@ -171,8 +171,12 @@ fn read_all(src: Box<dyn Read + Send>, len: usize) -> (Vec<Seen>, Vec<String>) {
     (seen, errors)
 }
 
-/// The link types the decoder knows (and one it does not): the input's first byte picks one.
-const LINKTYPES: &[u32] = &[0, 1, 12, 14, 101, 108, 113, 228, 229, 276, 147];
+/// The link types the decoder knows (and one it does not, 147): the input's first byte picks
+/// one by its position. New ones go at the end, so that a committed input keeps its meaning.
+pub const LINKTYPES: &[u32] = &[
+    0, 1, 12, 14, 101, 108, 113, 228, 229, 276, 147, 9, 50, 51, 104, 105, 119, 127, 149, 163, 178,
+    197, 239, 242, 258,
+];
 
 /// Packet decoder: the first byte picks a link type from [`LINKTYPES`], the rest is the packet.
 /// Checks that `decode` finds an IP packet only where `network_layer` does, that the network

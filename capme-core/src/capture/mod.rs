@@ -64,7 +64,8 @@ pub enum Format {
 pub struct Interface {
     /// The container format.
     pub format: Format,
-    /// Link type (DLT/LINKTYPE value).
+    /// Link type (LINKTYPE value). Legacy pcap: the low 16 bits of the header's link-type field
+    /// ([`pcap::linktype_of`]); the FCS information of its upper bits is in `fcs_bits`.
     pub linktype: u32,
     /// Snapshot length (0 = unknown/unlimited).
     pub snaplen: u32,
@@ -74,9 +75,44 @@ pub struct Interface {
     pub tsresol: u8,
     /// pcapng `if_tsoffset` in seconds (0 when absent).
     pub tsoffset: i64,
+    /// Bits of frame check sequence at the end of every packet, when the file says: legacy
+    /// pcap, the FCS length of the header's link-type field (libpcap's `LT_FCS_LENGTH`, in
+    /// 16-bit words, when `LT_FCS_LENGTH_PRESENT` is set); pcapng, the IDB's `if_fcslen`.
+    /// `None` when the file does not say (an Ethernet capture usually has none). Matching does
+    /// not need it (an IP header's length bounds its packet); writers keep it.
+    pub fcs_bits: Option<u8>,
 }
 
 impl Interface {
+    /// The bytes of a record of this interface without the FCS its interface declares
+    /// ([`fcs_bits`](Self::fcs_bits)), when the record holds the whole frame (`data` is as long
+    /// as `orig_len`; a record cut by the snap length lost its FCS first). Otherwise `data`.
+    ///
+    /// Decoding needs no such trimming (the IP length bounds a packet); an IPv4 header whose
+    /// total length is 0 (captures of TCP segmentation offload) bounds nothing, and there the
+    /// declared FCS would be taken for payload.
+    pub fn without_fcs<'a>(&self, data: &'a [u8], orig_len: u32) -> &'a [u8] {
+        let fcs = self.fcs_bits.map_or(0, |b| usize::from(b / 8));
+        if fcs == 0 || data.len() != orig_len as usize {
+            return data;
+        }
+        data.get(..data.len().saturating_sub(fcs)).unwrap_or(data)
+    }
+
+    /// The legacy pcap header's link-type field for this interface: the link type, with the FCS
+    /// length in the upper bits when `fcs_bits` is set. `None` when a legacy pcap header cannot
+    /// say what this interface says: a link type above 16 bits, or an FCS length that is not a
+    /// whole number of 16-bit words up to 15 of them (pcapng's `if_fcslen` can).
+    pub fn pcap_linktype_field(&self) -> Option<u32> {
+        if self.linktype > u32::from(u16::MAX) {
+            return None;
+        }
+        match self.fcs_bits {
+            None => Some(self.linktype),
+            Some(bits) => pcap::fcs_field(bits).map(|ext| ext | self.linktype),
+        }
+    }
+
     /// The absolute timestamp of raw timestamp words `ts_raw` (as in [`Record::ts_raw`]) recorded
     /// on this interface, computed exactly as the reader does.
     ///

@@ -7,6 +7,38 @@ pub const FILE_HEADER_LEN: usize = 24;
 pub const SNAPLEN_OFFSET: usize = 16;
 /// Offset of the link type field in the file header.
 pub const LINKTYPE_OFFSET: usize = 20;
+/// The link type in the header's link-type field: its low 16 bits (libpcap's `LT_LINKTYPE`, as
+/// libpcap 1.10 and Wireshark define it; older libpcap kept bits 16-25 too, which are reserved
+/// and zero in files that follow the format).
+pub const LINKTYPE_MASK: u32 = 0x0000_FFFF;
+/// Set in the link-type field when its top four bits give the FCS length
+/// (`LT_FCS_LENGTH_PRESENT`).
+pub const FCS_LENGTH_PRESENT: u32 = 0x0400_0000;
+/// Where the FCS length (in 16-bit words) sits in the link-type field (`LT_FCS_LENGTH`).
+pub const FCS_LENGTH_SHIFT: u32 = 28;
+/// Bits per unit of the FCS length of the link-type field.
+const FCS_UNIT_BITS: u32 = 16;
+
+/// The link type of a legacy pcap header's link-type field `field` (its upper bits masked off:
+/// a file whose field reads `0x24000001` is Ethernet with a 4-byte FCS).
+pub fn linktype_of(field: u32) -> u32 {
+    field & LINKTYPE_MASK
+}
+
+/// The FCS length in bits that the link-type field `field` declares, when it does.
+pub fn fcs_bits_of(field: u32) -> Option<u8> {
+    (field & FCS_LENGTH_PRESENT != 0).then(|| ((field >> FCS_LENGTH_SHIFT) * FCS_UNIT_BITS) as u8)
+}
+
+/// The upper bits of a link-type field that declare an FCS of `bits` bits
+/// (`LT_FCS_DATALINK_EXT`); `None` when `bits` is not a whole number of 16-bit words up to 15.
+pub fn fcs_field(bits: u8) -> Option<u32> {
+    let bits = u32::from(bits);
+    let words = bits / FCS_UNIT_BITS;
+    (bits % FCS_UNIT_BITS == 0 && words <= 0xF)
+        .then_some((words << FCS_LENGTH_SHIFT) | FCS_LENGTH_PRESENT)
+}
+
 /// Length of a record header (the "modified" variant adds 8 bytes after it).
 pub const RECORD_HEADER_LEN: usize = 16;
 /// A record may exceed the header's snaplen up to this many bytes (libpcap and Wireshark use
@@ -194,5 +226,28 @@ mod tests {
         assert_eq!(&h.to_bytes(true)[..4], &[1, 2, 3, 4]);
         assert_eq!(RecordHeader::parse(&[0u8; 15], 0, false), None);
         assert_eq!(u32_at(&[1, 2, 3], usize::MAX - 1, false), None);
+    }
+
+    #[test]
+    fn linktype_field_masks_the_fcs_bits() {
+        assert_eq!(linktype_of(0x3000_0001), 1);
+        assert_eq!(fcs_bits_of(0x3000_0001), None, "no present flag");
+        assert_eq!(linktype_of(0x2400_0001), 1);
+        assert_eq!(fcs_bits_of(0x2400_0001), Some(32));
+        assert_eq!(fcs_bits_of(0x0400_0069), Some(0));
+        assert_eq!(
+            linktype_of(0x03FF_0069),
+            105,
+            "reserved bits are not the link type"
+        );
+        assert_eq!(linktype_of(113), 113);
+        assert_eq!(fcs_field(32), Some(0x2400_0000));
+        assert_eq!(fcs_field(0), Some(0x0400_0000));
+        assert_eq!(fcs_field(240), Some(0xF400_0000));
+        assert_eq!(fcs_field(8), None);
+        for bits in [0u8, 16, 32, 240] {
+            let f = fcs_field(bits).unwrap() | 1;
+            assert_eq!((linktype_of(f), fcs_bits_of(f)), (1, Some(bits)));
+        }
     }
 }

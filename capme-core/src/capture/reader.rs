@@ -102,6 +102,9 @@ fn known_min_len(block_type: u32) -> Option<usize> {
     }
 }
 
+/// The IDB option giving the FCS length in bits (`if_fcslen`, one byte).
+const IF_FCSLEN: u16 = 13;
+
 /// At most this many interfaces across all sections of a file.
 const MAX_INTERFACES: usize = 65_536;
 
@@ -864,9 +867,11 @@ impl CaptureReader {
             nanos,
             max_caplen,
         };
+        let field = hdr.network.0 as u32;
         self.interfaces.push(Interface {
             format: Format::Pcap { nanos, big_endian },
-            linktype: hdr.network.0 as u32,
+            linktype: pcap::linktype_of(field),
+            fcs_bits: pcap::fcs_bits_of(field),
             snaplen: hdr.snaplen,
             units_per_sec: if nanos { 1_000_000_000 } else { 1_000_000 },
             tsresol: if nanos { 9 } else { 6 },
@@ -1023,10 +1028,12 @@ impl CaptureReader {
         };
         let mut tsresol: Option<u8> = None;
         let mut tsoffset: Option<i64> = None;
+        let mut fcs_bits: Option<u8> = None;
         for opt in &idb.options {
             match (opt.code.0, opt.as_bytes()) {
                 (0, _) => break,
                 (9, Ok(&[v])) if tsresol.is_none() => tsresol = Some(v),
+                (IF_FCSLEN, Ok(&[v])) if fcs_bits.is_none() => fcs_bits = Some(v),
                 (14, Ok(v)) if tsoffset.is_none() => {
                     if let Ok(a) = <[u8; 8]>::try_from(v) {
                         tsoffset = Some(if be {
@@ -1064,6 +1071,7 @@ impl CaptureReader {
             units_per_sec: units,
             tsresol,
             tsoffset,
+            fcs_bits,
         };
         self.section_ifaces.push(self.interfaces.len());
         self.interfaces.push(iface);

@@ -220,6 +220,7 @@ fn pcap_us_ns_both_byte_orders() {
                     units_per_sec: if nanos { 1_000_000_000 } else { 1_000_000 },
                     tsresol: if nanos { 9 } else { 6 },
                     tsoffset: 0,
+                    fcs_bits: None,
                 }]
             );
             assert_eq!(r.offset(), 24);
@@ -281,7 +282,8 @@ fn pcapng_both_byte_orders() {
                 snaplen: 65535,
                 units_per_sec: 1_000_000,
                 tsresol: 6,
-                tsoffset: 0
+                tsoffset: 0,
+                fcs_bits: None,
             }]
         );
     }
@@ -742,4 +744,53 @@ fn mutated_files_never_panic() {
 fn reader_is_send() {
     fn assert_send<T: Send>() {}
     assert_send::<CaptureReader>();
+}
+
+/// The upper bits of a legacy pcap header's link-type field are not the link type: a field of
+/// `0x30000001` is Ethernet (libpcap masks it so), and with the FCS-present flag they give the
+/// FCS length in 16-bit words. Both byte orders.
+#[test]
+fn pcap_linktype_field_upper_bits_are_masked() {
+    for be in [false, true] {
+        // (field read, link type, FCS bits, the field capme writes back)
+        for (field, linktype, fcs, out) in [
+            (0x3000_0001u32, 1, None, 1),
+            (0x2400_0001, 1, Some(32), 0x2400_0001),
+            (0x0400_0001, 1, Some(0), 0x0400_0001),
+            (0x03FF_0071, 113, None, 113),
+            (105, 105, None, 105),
+        ] {
+            let bytes = PcapBuilder::new(field, false, be)
+                .packet((1, 0), &[1; 20])
+                .bytes();
+            let r = open(&bytes);
+            let i = &r.interfaces()[0];
+            assert_eq!((i.linktype, i.fcs_bits), (linktype, fcs), "{field:#x}");
+            assert_eq!(i.pcap_linktype_field(), Some(out), "{field:#x}");
+        }
+    }
+}
+
+/// pcapng: `if_fcslen` (option 13, bits) of an IDB, in either byte order.
+#[test]
+fn pcapng_if_fcslen() {
+    for be in [false, true] {
+        let mut ng = PcapngBuilder::new();
+        ng.section(be);
+        let with = ng.interface_with_options(1, 65535, None, None, &[(13, &[32])]);
+        let without = ng.interface(1, 65535, None, None);
+        let odd = ng.interface_with_options(1, 65535, None, None, &[(13, &[8])]);
+        ng.epb(with, 1, &[1; 4], 4)
+            .epb(without, 1, &[2; 4], 4)
+            .epb(odd, 1, &[3; 4], 4);
+        let r = open(&ng.bytes());
+        let fcs: Vec<_> = r.interfaces().iter().map(|i| i.fcs_bits).collect();
+        assert_eq!(fcs, [Some(32), None, Some(8)], "be {be}");
+        let fields: Vec<_> = r
+            .interfaces()
+            .iter()
+            .map(|i| i.pcap_linktype_field())
+            .collect();
+        assert_eq!(fields, [Some(0x2400_0001), Some(1), None]);
+    }
 }

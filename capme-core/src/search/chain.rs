@@ -3,7 +3,9 @@
 
 use super::flow_control::{cost, Budget, Permits};
 use super::matcher::{FragId, FragSet, Verdict};
-use super::scan::{scan_file, scan_segment, Event, ScanCtx, ScanSpec, Segment, SegmentJob};
+use super::scan::{
+    scan_file, scan_segment, Event, ScanCtx, ScanSpec, Segment, SegmentJob, Unsupported,
+};
 use super::*;
 use crate::error::{Error, Result};
 use crate::index::Lookup;
@@ -58,6 +60,9 @@ pub struct ChainScan {
     current: Option<Segment>,
     /// Which segment of its file `current` is.
     seg_index: usize,
+    /// Records of undecodable link types in the file's segments read so far: warned once
+    /// the file is done.
+    unsupported: Option<Unsupported>,
     /// Consecutive records later than the window at the end of the file's segments read so
     /// far (a whole-file scan would carry this run into the next segment).
     carry: u32,
@@ -99,6 +104,7 @@ impl ChainScan {
             segs: None,
             current: None,
             seg_index: 0,
+            unsupported: None,
             carry: 0,
             inbox: VecDeque::new(),
             budget: Arc::new(Budget::new(SEARCH_AHEAD_BYTES)),
@@ -227,11 +233,13 @@ impl ChainScan {
             if self.segs.is_none() {
                 match self.order.as_ref().map(|o| o.recv()) {
                     Some(Ok(segs)) => {
+                        self.flush_unsupported();
                         self.segs = Some(segs);
                         self.seg_index = 0;
                         self.carry = 0;
                     }
                     _ => {
+                        self.flush_unsupported();
                         self.exhausted = true;
                         return Ok(());
                     }
@@ -276,6 +284,10 @@ impl ChainScan {
                 self.stats.files_indexed += r.indexed as u64;
                 self.stats.bytes_read += r.bytes_read;
                 self.stats.warnings.extend(r.warnings);
+                match (&mut self.unsupported, r.unsupported) {
+                    (Some(acc), Some(u)) => acc.merge(u),
+                    (acc, u) => *acc = acc.take().or(u),
+                }
                 self.stats.matched_key = self.stats.matched_key.or(r.matched_key);
                 if let Some(u) = r.unreadable {
                     self.stats.files_unreadable += 1;
@@ -284,6 +296,7 @@ impl ChainScan {
                 let stopped_in_lead =
                     later && self.carry.saturating_add(r.lead_late) >= LATE_RUN_STOP;
                 if stopped_in_lead || !r.handoff {
+                    self.flush_unsupported();
                     self.discard_rest();
                 } else if later && r.records == u64::from(r.lead_late) {
                     self.carry += r.lead_late;
@@ -302,6 +315,13 @@ impl ChainScan {
 
     /// Drops the current segment (if any) and every later one of the file: their scans are
     /// told to stop, and what they already sent is taken and thrown away.
+    /// The file is done (or the next begins): one warning per undecodable link type of it.
+    fn flush_unsupported(&mut self) {
+        if let Some(u) = self.unsupported.take() {
+            self.stats.warnings.extend(u.warnings());
+        }
+    }
+
     fn discard_rest(&mut self) {
         if let Some(seg) = self.current.take() {
             self.drain(seg);

@@ -73,6 +73,48 @@ pub(crate) struct FileReport {
     pub trail_late: u32,
     /// The file could not be opened: (path, kind, message) of its I/O error.
     pub unreadable: Option<(std::path::PathBuf, std::io::ErrorKind, String)>,
+    /// Records of link types the decoder does not know. Kept apart from `warnings` so that
+    /// the segments of a split file add up to one warning per link type and file.
+    pub unsupported: Option<Unsupported>,
+}
+
+/// The records of one file whose link types cannot be decoded, counted per link type.
+#[derive(Debug, Clone)]
+pub(crate) struct Unsupported {
+    /// The capture file.
+    pub path: Arc<Path>,
+    /// (link type, records), in the order first seen.
+    pub counts: Vec<(u32, u64)>,
+}
+
+impl Unsupported {
+    /// Adds the counts of another segment of the same file.
+    pub fn merge(&mut self, other: Unsupported) {
+        for (lt, n) in other.counts {
+            self.add(lt, n);
+        }
+    }
+
+    fn add(&mut self, linktype: u32, n: u64) {
+        match self.counts.iter_mut().find(|(l, _)| *l == linktype) {
+            Some((_, c)) => *c += n,
+            None => self.counts.push((linktype, n)),
+        }
+    }
+
+    /// One warning per link type, naming it by number and `LINKTYPE_` name where known:
+    /// "PATH: link type 147 (USER0) is not supported; its 6 records were not searched".
+    pub fn warnings(&self) -> impl Iterator<Item = String> + '_ {
+        self.counts.iter().map(|&(lt, n)| {
+            let name = LinkType::name(lt)
+                .map(|name| format!(" ({name})"))
+                .unwrap_or_default();
+            format!(
+                "{}: link type {lt}{name} is not supported; its {n} records were not searched",
+                self.path.display()
+            )
+        })
+    }
 }
 
 /// What a file scan needs to know about the query.
@@ -350,12 +392,16 @@ fn scan_records(
     // A corrupt record is passed over (and reported below), not the end of the file.
     reader.set_resync(true);
     let mut reached_end = false;
-    // Records of link types the decoder does not know: (link type, count), warned once each.
-    let mut unsupported: Vec<(u32, u64)> = Vec::new();
-    let mut known_link: Option<u32> = None;
     let stop = &*spec.stop;
     let send = |e: Event| tx.send(e, stop);
     let path: Arc<Path> = Arc::from(file.path.as_path());
+    // Records of link types the decoder does not know, warned once each per file (the
+    // segments of a split file are added up by the chain).
+    let mut unsupported = Unsupported {
+        path: path.clone(),
+        counts: Vec::new(),
+    };
+    let mut known_link: Option<u32> = None;
     let mut ifaces: Vec<Arc<Interface>> = Vec::new();
     let mut matcher = Matcher::new(spec.flow.clone());
     // The first record looks at the flags too, so a search cancelled before it starts (or a
@@ -416,10 +462,7 @@ fn scan_records(
         report.records += 1;
         if known_link != Some(iface.linktype) {
             if let LinkType::Unknown(n) = LinkType::from(iface.linktype) {
-                match unsupported.iter_mut().find(|(l, _)| *l == n) {
-                    Some((_, c)) => *c += 1,
-                    None => unsupported.push((n, 1)),
-                }
+                unsupported.add(n, 1);
             } else {
                 known_link = Some(iface.linktype);
             }
@@ -488,13 +531,8 @@ fn scan_records(
         // This scan's whole part is done, whatever was skipped.
         p.fetch_add(credit.1.saturating_sub(reported), Ordering::Relaxed);
     }
-    file_warnings(
-        &reader,
-        file,
-        reached_end,
-        &unsupported,
-        &mut report.warnings,
-    );
+    file_warnings(&reader, file, reached_end, &mut report.warnings);
+    report.unsupported = (!unsupported.counts.is_empty()).then_some(unsupported);
     let spb = reader.spb_skipped();
     if spb > 0 {
         report.warnings.push(format!(
@@ -507,13 +545,13 @@ fn scan_records(
 }
 
 /// The warnings of a file's scan about its contents: damaged spans passed over, blocks of
-/// unknown type, records of link types that cannot be decoded, a cut-off last record in a file
-/// that is not the newest of its chain (the newest may still be being written).
+/// unknown type, a cut-off last record in a file that is not the newest of its chain (the
+/// newest may still be being written). Records of link types that cannot be decoded are
+/// reported through [`FileReport::unsupported`].
 fn file_warnings(
     reader: &CaptureReader,
     file: &CaptureFile,
     reached_end: bool,
-    unsupported: &[(u32, u64)],
     warnings: &mut Vec<String>,
 ) {
     let path = file.path.display();
@@ -531,11 +569,6 @@ fn file_warnings(
     if let Some((n, at, t)) = reader.unknown_blocks() {
         warnings.push(format!(
             "{path}: {n} pcapng block(s) of unknown type skipped (the first at byte {at}, type {t:#x})"
-        ));
-    }
-    for (lt, n) in unsupported {
-        warnings.push(format!(
-            "{path}: link type {lt} is not supported; its {n} records were not searched"
         ));
     }
     let trailing = reader.trailing_bytes();

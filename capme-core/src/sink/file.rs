@@ -253,10 +253,16 @@ fn exists_error(target: &Path) -> Error {
     )
 }
 
-/// `(link type, tsresol)` when an interface's records can go into a legacy pcap (the rule
-/// [`FileSink`] follows; `capme serve`'s streaming writer follows the same one).
+/// `(link-type field, tsresol)` when an interface's records can go into a legacy pcap (the rule
+/// [`FileSink`] follows; `capme serve`'s streaming writer follows the same one). The field is
+/// what the pcap header says ([`Interface::pcap_linktype_field`]): the link type, and the FCS
+/// length in its upper bits when the input declared one, so that packets with and without an
+/// FCS never share a header.
 pub fn pcap_key(i: &Interface) -> Option<(u32, u8)> {
-    (i.tsoffset == 0 && (i.tsresol == 6 || i.tsresol == 9)).then_some((i.linktype, i.tsresol))
+    if i.tsoffset != 0 || !(i.tsresol == 6 || i.tsresol == 9) {
+        return None;
+    }
+    Some((i.pcap_linktype_field()?, i.tsresol))
 }
 
 /// The legacy pcap timestamp words of a packet in `units` per second, if they fit.
@@ -393,6 +399,7 @@ mod tests {
             units_per_sec: 1_000_000,
             tsresol: 6,
             tsoffset: 0,
+            fcs_bits: None,
         }
     }
 
@@ -421,6 +428,57 @@ mod tests {
             .map(|i| (i.linktype, i.snaplen))
             .collect();
         assert_eq!(snaplens, vec![(1, 65535), (113, 65535)]);
+    }
+
+    /// The FCS length goes with the link type: a pcap header says it in its link-type field
+    /// (the field the input had), packets with and without an FCS never share a pcap header,
+    /// and pcapng says it with `if_fcslen`.
+    #[test]
+    fn the_fcs_length_is_kept_in_pcap_and_pcapng_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let fcs = Interface {
+            fcs_bits: Some(32),
+            ..pcap_iface(1, false)
+        };
+        let out = dir.path().join("fcs.pcap");
+        let mut sink = FileSink::create(&out).unwrap();
+        sink.packet(&packet(fcs.clone(), 100)).unwrap();
+        sink.finish().unwrap();
+        let bytes = std::fs::read(&out).unwrap();
+        assert_eq!(&bytes[20..24], &0x2400_0001u32.to_le_bytes());
+        let r = CaptureReader::open(&out).unwrap();
+        assert_eq!(
+            (r.interfaces()[0].linktype, r.interfaces()[0].fcs_bits),
+            (1, Some(32))
+        );
+
+        let out = dir.path().join("mixed.pcap");
+        let mut sink = FileSink::create(&out).unwrap();
+        sink.packet(&packet(fcs.clone(), 100)).unwrap();
+        sink.packet(&packet(pcap_iface(1, false), 101)).unwrap();
+        assert_eq!(sink.format(), Some(OutputFormat::Pcapng));
+        sink.finish().unwrap();
+        let mut r = CaptureReader::open(&out).unwrap();
+        while r.next_record().unwrap().is_some() {}
+        let got: Vec<_> = r
+            .interfaces()
+            .iter()
+            .map(|i| (i.linktype, i.fcs_bits))
+            .collect();
+        assert_eq!(got, [(1, Some(32)), (1, None)]);
+
+        // An FCS length a pcap header cannot say goes to pcapng.
+        let out = dir.path().join("odd.pcap");
+        let mut sink = FileSink::create(&out).unwrap();
+        let odd = Interface {
+            fcs_bits: Some(8),
+            ..pcap_iface(1, false)
+        };
+        sink.packet(&packet(odd, 100)).unwrap();
+        assert_eq!(sink.format(), Some(OutputFormat::Pcapng));
+        sink.finish().unwrap();
+        let r = CaptureReader::open(&out).unwrap();
+        assert_eq!(r.interfaces()[0].fcs_bits, Some(8));
     }
 
     #[test]

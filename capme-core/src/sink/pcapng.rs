@@ -17,6 +17,7 @@ const BOM: u32 = 0x1A2B_3C4D;
 const OPT_ENDOFOPT: u16 = 0;
 const OPT_SHB_USERAPPL: u16 = 4;
 const OPT_IF_TSRESOL: u16 = 9;
+const OPT_IF_FCSLEN: u16 = 13;
 const OPT_IF_TSOFFSET: u16 = 14;
 
 fn pad4(n: usize) -> usize {
@@ -55,7 +56,7 @@ fn write_block<W: Write>(w: &mut W, block_type: u32, body: &[u8]) -> io::Result<
 /// use capme_core::sink::PcapngFileWriter;
 ///
 /// let eth = Interface { format: Format::Pcap { nanos: false, big_endian: false }, linktype: 1,
-///     snaplen: 65535, units_per_sec: 1_000_000, tsresol: 6, tsoffset: 0 };
+///     snaplen: 65535, units_per_sec: 1_000_000, tsresol: 6, tsoffset: 0, fcs_bits: None };
 /// let mut w = PcapngFileWriter::new(Vec::new())?;
 /// let id = w.add_interface(&eth)?;
 /// w.write_packet(id, &eth, (1_700_000_000, 5), 60, &[0u8; 60])?;
@@ -101,7 +102,7 @@ impl<W: Write> PcapngFileWriter<W> {
     /// [`write_packet`](Self::write_packet).
     ///
     /// Keeps the link type, snaplen, the raw `if_tsresol` byte (omitted when it is 6, the
-    /// default) and `if_tsoffset` (omitted when 0). A link type above 65535 cannot be written
+    /// default), `if_tsoffset` (omitted when 0) and the FCS length as `if_fcslen` (when known). A link type above 65535 cannot be written
     /// in an IDB and is an `InvalidInput` error.
     pub fn add_interface(&mut self, iface: &Interface) -> io::Result<u32> {
         let linktype = u16::try_from(iface.linktype).map_err(|_| {
@@ -122,6 +123,10 @@ impl<W: Write> PcapngFileWriter<W> {
         }
         if iface.tsoffset != 0 {
             push_option(body, OPT_IF_TSOFFSET, &iface.tsoffset.to_le_bytes())?;
+            opts = true;
+        }
+        if let Some(bits) = iface.fcs_bits {
+            push_option(body, OPT_IF_FCSLEN, &[bits])?;
             opts = true;
         }
         if opts {
@@ -286,6 +291,7 @@ mod tests {
             units_per_sec: 1_000_000_000,
             tsresol: 9,
             tsoffset: 10,
+            fcs_bits: None,
         };
         w.add_interface(&eth).unwrap();
         w.write_packet(0, &eth, (0, 42), 2, &[0xaa, 0xbb]).unwrap();
@@ -306,6 +312,7 @@ mod tests {
             units_per_sec: 1_000_000,
             tsresol: 6,
             tsoffset: 0,
+            fcs_bits: None,
         };
         w.add_interface(&plain).unwrap();
         w.write_packet(0, &plain, (1, 2), 5, &[1, 2, 3, 4, 5])

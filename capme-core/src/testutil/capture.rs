@@ -204,6 +204,19 @@ impl PcapngBuilder {
         tsresol: Option<u8>,
         tsoffset: Option<i64>,
     ) -> u32 {
+        self.interface_with_options(linktype, snaplen, tsresol, tsoffset, &[])
+    }
+
+    /// [`interface`](Self::interface) with more options after the others (e.g. `if_fcslen`,
+    /// code 13): `(code, value)` pairs, in this section's byte order as given.
+    pub fn interface_with_options(
+        &mut self,
+        linktype: u16,
+        snaplen: u32,
+        tsresol: Option<u8>,
+        tsoffset: Option<i64>,
+        options: &[(u16, &[u8])],
+    ) -> u32 {
         self.ensure_section();
         let mut body = Vec::new();
         body.extend_from_slice(&self.u16b(linktype));
@@ -221,6 +234,9 @@ impl PcapngBuilder {
                 o.to_le_bytes()
             };
             self.option(&mut body, 14, &b);
+        }
+        for (code, value) in options {
+            self.option(&mut body, *code, value);
         }
         self.option(&mut body, 0, &[]);
         self.block(1, &body);

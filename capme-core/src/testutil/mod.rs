@@ -5,6 +5,7 @@
 //! the stable API.
 
 pub mod capture;
+pub mod link;
 pub mod packet;
 pub mod rng;
 

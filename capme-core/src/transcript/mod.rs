@@ -307,7 +307,9 @@ impl TranscriptBuilder {
         if out.truncated {
             return false;
         }
-        let Some(d) = decode_ip(p.iface.linktype, &p.data) else {
+        // A declared FCS is not payload, even where the IP header bounds nothing.
+        let data = p.iface.without_fcs(&p.data, p.orig_len);
+        let Some(d) = decode_ip(p.iface.linktype, data) else {
             self.undecodable += 1;
             return true;
         };

@@ -24,6 +24,7 @@ fn packet(ms: i64, data: Vec<u8>) -> Packet {
             units_per_sec: 1_000_000,
             tsresol: 6,
             tsoffset: 0,
+            fcs_bits: None,
         }),
         sensor: Arc::from("sensor1-eth1"),
         file: Arc::from(Path::new("snort.log.1700000000")),
@@ -356,4 +357,75 @@ fn random_streams_never_panic_the_reassembly_or_the_http_view() {
         }
         t.finish(&mut got);
     }
+}
+
+/// Frames with a trailing Ethernet FCS (4 bytes after the IP packet, as a capture with
+/// `if_fcslen` 32 or the pcap FCS flag holds them) give the transcript of the same frames
+/// without it: the IP length bounds every payload, the FCS is never data.
+#[test]
+fn a_trailing_fcs_is_not_payload() {
+    const FCS: [u8; 4] = [0xde, 0xad, 0xbe, 0xef];
+    let with_fcs = |p: &Packet| {
+        let mut data = p.data.to_vec();
+        data.extend_from_slice(&FCS);
+        let mut q = p.clone();
+        q.orig_len = data.len() as u32;
+        q.data = Bytes::from(data);
+        Arc::make_mut(&mut q.iface).fcs_bits = Some(32);
+        q
+    };
+    let udp = |ms, fwd: bool, data: &[u8]| {
+        let (a, b) = if fwd { (C, S) } else { (S, C) };
+        let f = PacketBuilder::ethernet([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv4(a, b)
+            .udp(if fwd { 5353 } else { 53 }, if fwd { 53 } else { 5353 })
+            .payload(data)
+            .build();
+        packet(ms, f)
+    };
+    for plain in [
+        http_flow(),
+        vec![udp(0, true, b"question"), udp(1, false, b"answer")],
+    ] {
+        let fcs: Vec<Packet> = plain.iter().map(with_fcs).collect();
+        for style in [Style::Plain, Style::Json, Style::Capme] {
+            let opts = TranscriptOptions::new().style(style);
+            let (want, got) = (run(&opts, &plain), run(&opts, &fcs));
+            assert_eq!(got.text, want.text, "{style:?}");
+            assert_eq!(
+                (got.src_bytes, got.dst_bytes, got.segments.len()),
+                (want.src_bytes, want.dst_bytes, want.segments.len())
+            );
+            for s in &got.segments {
+                assert!(!s.payload.ends_with(&FCS), "{style:?}: FCS in a payload");
+            }
+        }
+    }
+}
+
+/// Captures of TCP segmentation offload have IPv4 total length 0, which bounds nothing: there
+/// an FCS the interface declares (`fcs_bits`) is cut off before decoding, and one it does not
+/// declare cannot be told from payload. A record cut by the snap length keeps its bytes.
+#[test]
+fn a_declared_fcs_is_cut_where_the_ip_length_bounds_nothing() {
+    const FCS: [u8; 4] = [0xde, 0xad, 0xbe, 0xef];
+    let tso = |declared: Option<u8>, cut: bool| {
+        let mut p = tcp(1, true, 1001, TcpFlags::ACK | TcpFlags::PSH, b"data");
+        let mut data = p.data.to_vec();
+        data[16..18].copy_from_slice(&[0, 0]); // IPv4 total length 0
+        data.extend_from_slice(&FCS);
+        p.orig_len = data.len() as u32 + u32::from(cut);
+        p.data = Bytes::from(data);
+        Arc::make_mut(&mut p.iface).fcs_bits = declared;
+        p
+    };
+    let json = TranscriptOptions::new().style(Style::Json);
+    let payload = |p: Packet| {
+        let t = run(&json, &[p]);
+        t.segments.first().map(|s| s.payload.to_vec())
+    };
+    assert_eq!(payload(tso(Some(32), false)), Some(b"data".to_vec()));
+    let undeclared = [&b"data"[..], &FCS].concat();
+    assert_eq!(payload(tso(None, false)), Some(undeclared.clone()));
+    assert_eq!(payload(tso(Some(32), true)), Some(undeclared));
 }

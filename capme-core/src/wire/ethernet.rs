@@ -21,6 +21,12 @@ pub enum EtherType {
     MplsUnicast,
     /// MPLS multicast (0x8848).
     MplsMulticast,
+    /// PPPoE session stage (0x8864): a PPPoE header and a PPP frame (RFC 2516).
+    PppoeSession,
+    /// MACsec (0x88E5): a SecTAG, then the protected frame's EtherType (IEEE 802.1AE).
+    Macsec,
+    /// Network Service Header (0x894F, RFC 8300).
+    Nsh,
     /// Any other value (or a length field of an 802.3 frame).
     Unknown(u16),
 }
@@ -51,6 +57,9 @@ impl From<u16> for EtherType {
             0x9100 => EtherType::QinQLegacy,
             0x8847 => EtherType::MplsUnicast,
             0x8848 => EtherType::MplsMulticast,
+            0x8864 => EtherType::PppoeSession,
+            0x88E5 => EtherType::Macsec,
+            0x894F => EtherType::Nsh,
             n => EtherType::Unknown(n),
         }
     }
@@ -67,6 +76,9 @@ impl From<EtherType> for u16 {
             EtherType::QinQLegacy => 0x9100,
             EtherType::MplsUnicast => 0x8847,
             EtherType::MplsMulticast => 0x8848,
+            EtherType::PppoeSession => 0x8864,
+            EtherType::Macsec => 0x88E5,
+            EtherType::Nsh => 0x894F,
             EtherType::Unknown(n) => n,
         }
     }
@@ -81,7 +93,8 @@ mod field {
     pub const HEADER_LEN: usize = ETHERTYPE.end;
 }
 
-/// A view of an Ethernet II frame (destination, source, EtherType, payload; no FCS handling).
+/// A view of an Ethernet II frame (destination, source, EtherType, payload). A trailing FCS
+/// stays in the payload: the IP header's length bounds what a decoder reads.
 #[derive(Debug, Clone, Copy)]
 pub struct EthernetFrame<'a> {
     buffer: &'a [u8],
@@ -166,7 +179,8 @@ mod tests {
     #[test]
     fn wire_ethertype_round_trip() {
         for n in [
-            0x0800, 0x0806, 0x86DD, 0x8100, 0x88A8, 0x9100, 0x8847, 0x8848, 0x1234,
+            0x0800, 0x0806, 0x86DD, 0x8100, 0x88A8, 0x9100, 0x8847, 0x8848, 0x8864, 0x88E5, 0x894F,
+            0x1234,
         ] {
             assert_eq!(u16::from(EtherType::from(n)), n);
         }

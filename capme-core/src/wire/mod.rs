@@ -13,18 +13,30 @@
 //!
 //! | layer | views |
 //! |---|---|
-//! | link | [`LinkType`], [`EthernetFrame`], [`SllHeader`], [`Sll2Header`], [`NullHeader`] |
-//! | shim | [`VlanTag`], [`MplsLabel`] |
+//! | link | [`LinkType`], [`EthernetFrame`], [`SllHeader`], [`Sll2Header`], [`NullHeader`], [`PppHeader`], [`CiscoHdlcHeader`], [`Ieee80211Frame`], [`RadiotapHeader`], [`PrismHeader`], [`AvsHeader`], [`NflogHeader`], [`ErfRecord`], [`PktapHeader`], [`JuniperHeader`], [`IpoibHeader`] |
+//! | shim | [`VlanTag`], [`MplsLabel`], [`PppoeHeader`], [`LlcSnapHeader`], [`MacsecHeader`], [`NshHeader`] |
 //! | network | [`Ipv4Packet`], [`Ipv6Packet`], [`Ipv6ExtHeader`], [`Ipv6FragmentHeader`] |
 //! | transport | [`PortsHeader`], [`IcmpHeader`], [`TcpHeader`], [`UdpHeader`]; [`Proto`] (the IP protocol number) |
 
 pub mod decode;
+pub mod erf;
 pub mod ethernet;
+pub mod hdlc;
+pub mod ieee80211;
+pub mod ipoib;
 pub mod ipv4;
 pub mod ipv6;
+pub mod juniper;
 pub mod link;
+pub mod llc;
+pub mod macsec;
 pub mod mpls;
+pub mod nflog;
+pub mod nsh;
+pub mod pktap;
+pub mod ppp;
 pub mod proto;
+pub mod radiotap;
 pub mod sll;
 pub mod transport;
 pub mod vlan;
@@ -33,12 +45,24 @@ pub use decode::{
     decode, decode_ip, network_layer, skip_ipv6_extensions, Decoded, Fragment, IpDatagram,
     NetworkLayer,
 };
+pub use erf::{ErfBody, ErfRecord};
 pub use ethernet::{EtherType, EtherTypeTail, EthernetFrame};
+pub use hdlc::CiscoHdlcHeader;
+pub use ieee80211::Ieee80211Frame;
+pub use ipoib::IpoibHeader;
 pub use ipv4::Ipv4Packet;
 pub use ipv6::{Ipv6ExtHeader, Ipv6FragmentHeader, Ipv6Packet};
+pub use juniper::{JuniperHeader, JuniperPayload};
 pub use link::{AddressFamily, LinkType, NullHeader};
+pub use llc::LlcSnapHeader;
+pub use macsec::MacsecHeader;
 pub use mpls::MplsLabel;
+pub use nflog::{NflogFamily, NflogHeader};
+pub use nsh::NshHeader;
+pub use pktap::PktapHeader;
+pub use ppp::{PppHeader, PppoeHeader};
 pub use proto::Proto;
+pub use radiotap::{AvsHeader, PrismHeader, RadiotapHeader};
 pub use sll::{Sll2Header, SllHeader};
 pub use transport::{IcmpHeader, PortsHeader, TcpHeader, UdpHeader};
 pub use vlan::VlanTag;

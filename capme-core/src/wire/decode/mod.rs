@@ -1,6 +1,6 @@
 //! The hot-path decode: from link type and packet bytes to what matching needs.
 //!
-//! Link layer ([`network_layer`]): Ethernet, Linux SLL/SLL2, raw IP, BSD NULL/LOOP; VLAN tags
+//! Link layer ([`network_layer`]): the link types listed below, then after an EtherType VLAN tags
 //! (0x8100, 0x88A8, 0x9100) to any depth and MPLS label stacks. Network layer: IPv4 (options,
 //! fragments) and IPv6 (hop-by-hop, routing, destination options, AH and fragment headers).
 //! Transport: ports of TCP, UDP, SCTP and UDP-Lite, type and code of ICMP and ICMPv6. Tunnels
@@ -9,6 +9,16 @@
 //! its packets (RFC 6275 has it followed by nothing) and is the protocol Zeek reports for them.
 //!
 //! Nothing here allocates or panics; what cannot be decoded is `None`.
+//!
+//! Link types: Ethernet (1), Linux SLL/SLL2 (113, 276), raw IP (12, 14, 101, 228, 229), BSD
+//! NULL/LOOP (0, 108), PPP (9), PPP in HDLC framing (50, Cisco HDLC by its address byte too),
+//! PPPoE (51), Cisco HDLC (104), 802.11 data frames with LLC/SNAP (105), under radiotap (127),
+//! Prism (119) and AVS (163) headers, Juniper Ethernet (178), ERF (197: Ethernet, HDLC/POS,
+//! IPv4, IPv6 records), Linux NFLOG (239), IP over InfiniBand (242) and Apple PKTAP (149, 258:
+//! the link type it names, one level deep); their decoders are in `links.rs`. After an
+//! EtherType, besides VLAN tags and MPLS: PPPoE sessions (0x8864), MACsec without encryption
+//! (0x88E5) and NSH (0x894F). Not decoded: encrypted 802.11 and MACsec payloads, A-MSDUs and
+//! later 802.11 fragments. A trailing FCS is left to the IP length, which bounds every payload.
 
 use super::ipv6::next_header;
 use super::{
@@ -201,12 +211,27 @@ pub fn network_layer(linktype: u32, data: &[u8]) -> Option<NetworkLayer<'_>> {
             let header = NullHeader::new_checked(data)?;
             by_family(header.family_network_order(), header.payload())
         }
+        LinkType::Ppp => links::ppp(data),
+        LinkType::PppHdlc => links::hdlc(data),
+        LinkType::PppEther => links::pppoe(data),
+        LinkType::CiscoHdlc => links::cisco_hdlc(data),
+        LinkType::Ieee80211 => links::ieee80211(data),
+        LinkType::Ieee80211Radiotap => links::radiotap(data),
+        LinkType::Ieee80211Prism => links::prism(data),
+        LinkType::Ieee80211Avs => links::avs(data),
+        LinkType::Nflog => links::nflog(data),
+        LinkType::Erf => links::erf(data),
+        LinkType::Pktap => links::pktap(data),
+        LinkType::JuniperEther => links::juniper(data),
+        LinkType::Ipoib => links::ipoib(data),
         LinkType::Unknown(_) => None,
     }
 }
 
-/// Follows VLAN tags and MPLS labels from an EtherType to the IP header. Every tag consumes
-/// [`VlanTag::HEADER_LEN`](super::EtherTypeTail::HEADER_LEN) bytes of `bytes`, so the loop ends within `bytes.len() / 4` rounds.
+/// Follows VLAN tags and MPLS labels (and PPPoE, MACsec and NSH headers) from an EtherType to
+/// the IP header. Every tag consumes [`VlanTag::HEADER_LEN`](super::EtherTypeTail::HEADER_LEN)
+/// bytes of `bytes` (a MACsec or NSH header at least 8), so the loop ends within
+/// `bytes.len() / 4` rounds.
 fn by_ethertype(mut ethertype: EtherType, mut bytes: &[u8]) -> Option<NetworkLayer<'_>> {
     loop {
         match ethertype {
@@ -218,6 +243,12 @@ fn by_ethertype(mut ethertype: EtherType, mut bytes: &[u8]) -> Option<NetworkLay
                 bytes = tag.payload();
             }
             t if t.is_mpls() => return after_mpls(bytes),
+            t @ (EtherType::PppoeSession | EtherType::Macsec | EtherType::Nsh) => {
+                match links::ethertype_step(t, bytes) {
+                    links::Step::Done(layer) => return layer,
+                    links::Step::Next(t, b) => (ethertype, bytes) = (t, b),
+                }
+            }
             _ => return None,
         }
     }
@@ -331,5 +362,8 @@ fn transport_ports(proto: Proto, bytes: &[u8]) -> Option<(u16, u16)> {
     }
 }
 
+#[cfg(test)]
+mod link_tests;
+mod links;
 #[cfg(test)]
 mod tests;
