@@ -79,6 +79,10 @@ pub struct ServeConfig {
     /// A pause before every extraction: zero, except in tests that need requests to overlap.
     #[doc(hidden)]
     pub extraction_delay: Duration,
+    /// A streamed extraction waits (30 s at most) until this many requests share it: zero,
+    /// except in tests of single flight that need a known number of sharers.
+    #[doc(hidden)]
+    pub flight_quorum: usize,
 }
 
 impl ServeConfig {
@@ -95,6 +99,7 @@ impl ServeConfig {
             max_concurrent: 4,
             log: true,
             extraction_delay: Duration::ZERO,
+            flight_quorum: 0,
         }
     }
 }
@@ -110,11 +115,13 @@ struct App {
     max_concurrent: usize,
     log: bool,
     delay: Duration,
+    quorum: usize,
     metrics: Metrics,
     running: Mutex<HashMap<String, usize>>,
     summaries: Flights<Shared<Summary>>,
     transcripts: Flights<Shared<(Summary, Transcript)>>,
     archives: Flights<Shared<Summary>>,
+    streams: flight::Streams<Msg>,
 }
 
 /// An error response: `{"error": ..., "kind": ..., "field": ...}` with its status.
@@ -155,7 +162,14 @@ impl ApiError {
 /// a Zeek uid in no log), 503 cancelled, 500 a store, I/O or format error.
 impl From<Error> for ApiError {
     fn from(e: Error) -> ApiError {
-        let field = match &e {
+        ApiError::from(&e)
+    }
+}
+
+/// As `From<Error>`.
+impl From<&Error> for ApiError {
+    fn from(e: &Error) -> ApiError {
+        let field = match e {
             // The parameter's name (the core says `community-id` as the CLI's flag).
             Error::InvalidQuery { field, .. } => Some(field.replace('-', "_")),
             _ => None,
@@ -234,11 +248,13 @@ impl Server {
             max_concurrent: config.max_concurrent.max(1),
             log: config.log,
             delay: config.extraction_delay,
+            quorum: config.flight_quorum,
             metrics: Metrics::default(),
             running: Mutex::new(HashMap::new()),
             summaries: Flights::default(),
             transcripts: Flights::default(),
             archives: Flights::default(),
+            streams: flight::Streams::default(),
         });
         let router = router(app.clone());
         Ok(Server {
@@ -928,24 +944,46 @@ async fn pcap_of(app: Arc<App>, store: Store, query: Query) -> Result<Response, 
         return archived(app, store, query, name).await;
     }
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Msg>(stream::DEPTH);
-    let a = app.clone();
-    tokio::task::spawn_blocking(move || {
-        a.pause();
-        a.metrics.extraction("pcap");
-        let mut sink = ChannelSink::new(tx.clone());
-        let r = store.extract(&query, &mut sink);
-        match &r {
-            Ok(s) => a.account(s),
-            Err(e) => a.account_error(e),
+    // Single flight: join the identical extraction in flight while it has sent nothing yet,
+    // else run one (see `flight::Fanout` for who may join and how a slow client is handled).
+    let key = format!("{:?}|{query:?}", store.sensors());
+    match app.streams.join_or_lead(&key, tx) {
+        None => {
+            app.metrics.shared.fetch_add(1, Ordering::Relaxed);
         }
-        let _ = tx.blocking_send(Msg::Done(r));
-    });
+        Some(fan) => {
+            let a = app.clone();
+            tokio::task::spawn_blocking(move || {
+                // Whatever happens (a panic too), the sharers' channels end and the key goes.
+                let _end = EndFlight {
+                    app: a.clone(),
+                    key,
+                    fan: fan.clone(),
+                };
+                a.pause();
+                let waiting = Instant::now();
+                while fan.sharers() < a.quorum && waiting.elapsed() < Duration::from_secs(30) {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                a.metrics.extraction("pcap");
+                let r = stream_extract(&store, &query, fan.clone());
+                match &r {
+                    Ok(s) => a.account(s),
+                    Err(e) => a.account_error(e),
+                }
+                fan.blocking_send(Msg::Done(Arc::new(r)));
+            });
+        }
+    }
     // Nothing is committed before the first bytes or the end: "no packets" is still a 404.
     let first = match rx.recv().await {
         Some(Msg::Data(b)) => b,
-        Some(Msg::Done(Err(e))) => return Err(e.into()),
+        Some(Msg::Done(r)) if r.is_err() => {
+            let Err(e) = &*r else { unreachable!() };
+            return Err(e.into());
+        }
         // An extraction ends in data or an error; without either its thread died.
-        Some(Msg::Done(Ok(_))) | None => {
+        Some(Msg::Done(_)) | None => {
             return Err(ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
@@ -966,14 +1004,45 @@ async fn pcap_of(app: Arc<App>, store: Store, query: Query) -> Result<Response, 
                 Some(Msg::Data(b)) => Some((Ok(b), (None, rx, false))),
                 // A late error cuts the response short (no final chunk): the client sees an
                 // incomplete transfer, the log says stream=cut.
-                Some(Msg::Done(Err(e))) => {
-                    Some((Err(std::io::Error::other(e.to_string())), (None, rx, true)))
-                }
-                Some(Msg::Done(Ok(_))) | None => None,
+                Some(Msg::Done(r)) => match &*r {
+                    Err(e) => Some((Err(std::io::Error::other(e.to_string())), (None, rx, true))),
+                    Ok(_) => None,
+                },
+                // The extraction's thread died without its end: an incomplete transfer.
+                None => Some((
+                    Err(std::io::Error::other(
+                        "the extraction ended without a result",
+                    )),
+                    (None, rx, true),
+                )),
             }
         },
     );
     Ok(pcap_response(Body::from_stream(body), &name, None))
+}
+
+/// The streamed extraction of `query`: planned, the plan's headers read for the format
+/// ([`stream::Layout`]), then exactly that plan searched into the fan-out.
+fn stream_extract(store: &Store, query: &Query, fan: stream::Out) -> CoreResult<Summary> {
+    store.check_window(&query.window)?;
+    let plan = store.plan(&query.window)?;
+    let layout = stream::Layout::of_plan(&plan);
+    let mut sink = ChannelSink::new(fan, layout);
+    store.extract_planned(plan, query, &mut sink)
+}
+
+/// Ends a streamed extraction's flight when dropped.
+struct EndFlight {
+    app: Arc<App>,
+    key: String,
+    fan: stream::Out,
+}
+
+impl Drop for EndFlight {
+    fn drop(&mut self) {
+        self.fan.end();
+        self.app.streams.done(&self.key, &self.fan);
+    }
 }
 
 fn pcap_response(body: Body, name: &str, len: Option<u64>) -> Response {

@@ -117,45 +117,194 @@ fn a_large_capture_streams_with_flat_memory() {
     );
 }
 
-/// A packet of another link type after the stream committed to pcap: the response is cut
-/// short (no final chunk), never a valid-looking but wrong capture.
-#[test]
-fn a_late_error_cuts_the_stream() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let dir = tempfile::tempdir().unwrap();
-    let day = dir.path().join("sensor/dailylogs/2023-11-14");
-    std::fs::create_dir_all(&day).unwrap();
-    let write = |name: u32, linktype: u32, strip: usize, first: u32, n: u32| {
-        let f = std::fs::File::create(day.join(format!("snort.log.{name}"))).unwrap();
-        let mut w = PcapFileWriter::new(BufWriter::new(f), linktype, 65535, false, false).unwrap();
-        for i in first..first + n {
-            let p = udp4([10, 0, 0, 1], 5000, [10, 0, 0, 2], 53, &[7u8; PAYLOAD]);
-            let p = &p[strip..];
-            w.write_record((START + i / 1000, (i % 1000) * 1000), p.len() as u32, p)
-                .unwrap();
-        }
-        w.into_inner().unwrap();
-    };
-    // 2.8 MB of Ethernet packets, then raw IP (LINKTYPE_RAW, 101) packets of the same flow.
-    write(START, 1, 0, 0, 2000);
-    write(START + 10, 101, 14, 10_000, 10);
-    let store = Store::open([dir.path()]).unwrap();
+/// Writes `n` packets of the test flow from packet number `first` into `day/snort.log.<name>`:
+/// Ethernet (`linktype` 1) or Linux cooked capture (113), µs or ns.
+fn write_file(day: &std::path::Path, name: u32, linktype: u32, nanos: bool, first: u32, n: u32) {
+    let f = std::fs::File::create(day.join(format!("snort.log.{name}"))).unwrap();
+    let mut w = PcapFileWriter::new(BufWriter::new(f), linktype, 65535, nanos, false).unwrap();
+    for i in first..first + n {
+        let mut payload = vec![7u8; PAYLOAD];
+        payload[..4].copy_from_slice(&i.to_be_bytes());
+        let eth = udp4([10, 0, 0, 1], 5000, [10, 0, 0, 2], 53, &payload);
+        let p = match linktype {
+            1 => eth,
+            // SLL: packet type, ARPHRD_ETHER, address length 6, address + 2 pad, protocol.
+            113 => {
+                let mut v = vec![0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0, 0x08, 0x00];
+                v.extend_from_slice(&eth[14..]);
+                v
+            }
+            _ => unreachable!(),
+        };
+        let frac = if nanos {
+            (i % 1000) * 1_000_000
+        } else {
+            (i % 1000) * 1000
+        };
+        w.write_record((START + i / 1000, frac), p.len() as u32, &p)
+            .unwrap();
+    }
+    w.into_inner().unwrap();
+}
+
+const FLOW: &str = "sip=10.0.0.1&spt=5000&dip=10.0.0.2&dpt=53&proto=udp";
+
+/// A packet as (timestamp ns, link type, bytes).
+type Pkt = (i64, u32, Vec<u8>);
+
+/// Every packet of a capture file, and the file's damage and trailing bytes (which must be
+/// none).
+fn packets_of(path: &std::path::Path) -> (Vec<Pkt>, (u64, u64), u64) {
+    let mut r = capme_core::capture::CaptureReader::open(path).unwrap();
+    let mut v = Vec::new();
+    while let Some((rec, iface)) = r.next_with_interface().unwrap() {
+        v.push((rec.ts.as_nanos(), iface.linktype, rec.data.to_vec()));
+    }
+    (v, r.damage_total(), r.trailing_bytes())
+}
+
+/// What `capme extract` writes for the test flow over the store at `root`.
+fn extracted(root: &std::path::Path, out: &std::path::Path) -> Vec<u8> {
+    let q = capme_core::QuerySpec {
+        sip: Some("10.0.0.1"),
+        spt: Some("5000"),
+        dip: Some("10.0.0.2"),
+        dpt: Some("53"),
+        proto: Some("udp"),
+        stime: Some(&START.to_string()),
+        etime: Some(&(START + 60).to_string()),
+        ..Default::default()
+    }
+    .parse()
+    .unwrap();
+    Store::open([root])
+        .unwrap()
+        .extract_to_file(&q, out)
+        .unwrap();
+    std::fs::read(out).unwrap()
+}
+
+/// The streamed pcap of the test flow, read to its end (an incomplete transfer fails).
+fn streamed(root: &std::path::Path) -> Vec<u8> {
+    let store = Store::open([root]).unwrap();
     let mut c = ServeConfig::new(store, "127.0.0.1:0".parse().unwrap(), AllowLoopback);
     c.log = false;
     let s = TestServer::start(c);
     let url = format!(
-        "{}/api/v1/pcap?sip=10.0.0.1&spt=5000&dip=10.0.0.2&dpt=53&proto=udp&stime={START}&etime={}",
+        "{}/api/v1/pcap?{FLOW}&stime={START}&etime={}",
         s.base,
         START + 60
     );
     let r = ureq::get(&url).call().unwrap();
     assert_eq!(r.status(), 200);
     let mut body = Vec::new();
-    let e = r.into_reader().read_to_end(&mut body);
-    assert!(
-        e.is_err(),
-        "the body ended cleanly after {} bytes",
-        body.len()
-    );
+    r.into_reader()
+        .read_to_end(&mut body)
+        .unwrap_or_else(|e| panic!("the stream was cut after {} bytes: {e}", body.len()));
+    body
+}
+
+/// A flow over files of two link types (Ethernet, then Linux SLL) and two precisions, larger
+/// than the held prefix: the stream is complete, and holds exactly `capme extract`'s packets
+/// (as pcapng: the plan's headers differ, so the stream is pcapng from its first byte).
+#[test]
+fn mixed_link_types_stream_whole_as_pcapng() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("store");
+    let day = root.join("sensor/dailylogs/2023-11-14");
+    std::fs::create_dir_all(&day).unwrap();
+    // 2.8 MB of Ethernet packets (more than the held prefix), then SLL, then ns SLL.
+    write_file(&day, START, 1, false, 0, 2000);
+    write_file(&day, START + 10, 113, false, 10_000, 500);
+    write_file(&day, START + 20, 113, true, 20_000, 500);
+    let body = streamed(&root);
     assert!(body.len() > 1 << 20, "{}", body.len());
+    assert_eq!(&body[..4], &[0x0a, 0x0d, 0x0d, 0x0a], "pcapng");
+    let got = dir.path().join("got.pcapng");
+    std::fs::write(&got, &body).unwrap();
+    let want = dir.path().join("want.pcap");
+    extracted(&root, &want);
+    let (g, damage, trailing) = packets_of(&got);
+    assert_eq!((damage, trailing), ((0, 0), 0), "the stream parses cleanly");
+    let (w, _, _) = packets_of(&want);
+    assert_eq!(g.len(), 3000);
+    assert!(g == w, "the stream's packets are capme extract's");
+    assert_eq!(
+        g.iter()
+            .map(|p| p.1)
+            .collect::<std::collections::BTreeSet<_>>(),
+        [1, 113].into()
+    );
+}
+
+/// A large flow over files of one link type and precision streams as legacy pcap, byte for
+/// byte what `capme extract` writes.
+#[test]
+fn a_large_uniform_flow_streams_as_capme_extracts_it() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("store");
+    let day = root.join("sensor/dailylogs/2023-11-14");
+    std::fs::create_dir_all(&day).unwrap();
+    write_file(&day, START, 1, false, 0, 1000);
+    write_file(&day, START + 10, 1, false, 10_000, 1000);
+    let body = streamed(&root);
+    assert!(body.len() > 1 << 20, "{}", body.len());
+    let want = extracted(&root, &dir.path().join("want.pcap"));
+    assert_eq!(
+        &body[..4],
+        &[0xd4, 0xc3, 0xb2, 0xa1],
+        "a little-endian µs pcap"
+    );
+    assert!(
+        body == want,
+        "{} bytes streamed, {} extracted",
+        body.len(),
+        want.len()
+    );
+}
+
+/// Four identical requests for a large mixed flow share one extraction: each gets the whole
+/// stream (many chunks, fanned out to each), all equal.
+#[test]
+fn a_shared_large_stream_reaches_every_sharer_whole() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("store");
+    let day = root.join("sensor/dailylogs/2023-11-14");
+    std::fs::create_dir_all(&day).unwrap();
+    write_file(&day, START, 1, false, 0, 2000);
+    write_file(&day, START + 10, 113, false, 10_000, 500);
+    let store = Store::open([&root]).unwrap();
+    let mut c = ServeConfig::new(store, "127.0.0.1:0".parse().unwrap(), AllowLoopback);
+    c.log = false;
+    c.flight_quorum = 4;
+    let s = TestServer::start(c);
+    let hs: Vec<_> = (0..4)
+        .map(|_| {
+            let url = format!(
+                "{}/api/v1/pcap?{FLOW}&stime={START}&etime={}",
+                s.base,
+                START + 60
+            );
+            std::thread::spawn(move || {
+                let r = ureq::get(&url).call().unwrap();
+                let mut body = Vec::new();
+                r.into_reader().read_to_end(&mut body).unwrap();
+                body
+            })
+        })
+        .collect();
+    let bodies: Vec<Vec<u8>> = hs.into_iter().map(|h| h.join().unwrap()).collect();
+    let got = dir.path().join("got.pcapng");
+    std::fs::write(&got, &bodies[0]).unwrap();
+    let (g, damage, trailing) = packets_of(&got);
+    assert_eq!((g.len(), damage, trailing), (2500, (0, 0), 0));
+    assert!(
+        bodies.iter().all(|b| *b == bodies[0]),
+        "the sharers' bodies differ"
+    );
+    assert_eq!(s.metric("capme_extractions_total{kind=\"pcap\"}"), 1);
+    assert_eq!(s.metric("capme_shared_total"), 3);
 }
