@@ -2,7 +2,8 @@
 //!
 //! CapMe's parameters (`sip`, `spt`, `dip`, `dpt`, `stime`, `etime`; IPv6 accepted; a `proto`
 //! honoured; `usr`, `pwd`, `filename`, `sidsrc` ignored) go through the core's CapMe URL parser
-//! ([`capme_core::pivot::url`]), exactly as `capme extract --url` takes them. The page shows
+//! ([`capme_core::pivot::url`]), exactly as `capme extract --url` takes them; `sensor`
+//! (repeatable) restricts the page to those sensors as on the API endpoints. The page shows
 //! the flow's summary, its transcript in CapMe's layout and a download link to
 //! `/api/v1/pcap` with the same query; `xscript=pcap` (CapMe's "pcap only") returns the capture
 //! itself. No script: HTML and inline CSS, every value escaped.
@@ -33,7 +34,7 @@ pub(crate) fn escape(s: &str) -> String {
     o
 }
 
-/// The parameters of CapMe's that the download link carries on.
+/// The parameters of CapMe's that the download link carries on (and every `sensor`).
 const LINK_PARAMS: [&str; 7] = ["sip", "spt", "dip", "dpt", "proto", "stime", "etime"];
 
 pub(crate) async fn capme(State(app): State<Arc<App>>, RawQuery(raw): RawQuery) -> Response {
@@ -47,13 +48,31 @@ async fn page(app: Arc<App>, raw: String) -> Result<Response, ApiError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&raw)
         .map_err(|e| ApiError::invalid("query", format!("invalid query string: {e}")))?;
     let one = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    // `sensor` (repeatable) restricts the page, its capture and its download link to those
+    // sensors, as on the API endpoints.
+    let sensors: Vec<String> = pairs
+        .iter()
+        .filter(|(n, _)| n == "sensor")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let store = app.store.clone().with_sensors(sensors.clone());
     let xscript = one("xscript");
     let maxtx = match one("maxtx") {
         Some(n) => capme_core::store::limits::parse_count("maxtx", &n)?,
         None => DEFAULT_MAXTX,
     };
     // The core's CapMe URL parser: the same checks as `capme extract --url`.
-    let url = format!("index.php?{raw}");
+    // (`sensor` is the server's, repeatable: the URL parser, which refuses a parameter given
+    // twice with different values, does not see it.)
+    let url = if sensors.is_empty() {
+        format!("index.php?{raw}")
+    } else {
+        let rest: Vec<&(String, String)> = pairs.iter().filter(|(n, _)| n != "sensor").collect();
+        format!(
+            "index.php?{}",
+            serde_urlencoded::to_string(rest).unwrap_or_default()
+        )
+    };
     let a = app.clone();
     let query = crate::blocking(move || {
         Ok(QuerySpec {
@@ -65,7 +84,7 @@ async fn page(app: Arc<App>, raw: String) -> Result<Response, ApiError> {
     .await?;
     app.metrics.pivots.fetch_add(1, Ordering::Relaxed);
     match xscript.as_deref() {
-        Some("pcap") => return pcap_of(a, app.store.clone(), query).await,
+        Some("pcap") => return pcap_of(a, store, query).await,
         None | Some("" | "auto" | "tcpflow" | "bro" | "zeek") => {}
         Some(other) => {
             return Err(ApiError::invalid(
@@ -75,7 +94,7 @@ async fn page(app: Arc<App>, raw: String) -> Result<Response, ApiError> {
         }
     }
     let opts = TranscriptOptions::new().style(Style::Capme).maxtx(maxtx)?;
-    let (t, shared) = app.transcript_of(&app.store, &query, opts).await;
+    let (t, shared) = app.transcript_of(&store, &query, opts).await;
     if shared {
         app.metrics.shared.fetch_add(1, Ordering::Relaxed);
     }
@@ -84,6 +103,7 @@ async fn page(app: Arc<App>, raw: String) -> Result<Response, ApiError> {
     let link: Vec<(&str, String)> = LINK_PARAMS
         .iter()
         .filter_map(|k| one(k).map(|v| (*k, v)))
+        .chain(sensors.into_iter().map(|v| ("sensor", v)))
         .collect();
     let link = format!(
         "/api/v1/pcap?{}",
