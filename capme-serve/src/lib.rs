@@ -390,10 +390,13 @@ fn router(app: Arc<App>) -> Router {
 // ---------------------------------------------------------------------------------------------
 // The gate: authentication, the per-user limit, metrics and the request log.
 
-/// One request's log line, printed when its response body is done (or dropped), and its
-/// per-user slot, released then.
+/// One request's log line, printed when its response body is done (or dropped), its per-user
+/// slot, released then, and its metrics (count and latency), taken when its body ends.
 struct Finish {
     app: Arc<App>,
+    endpoint: &'static str,
+    /// The metrics were taken.
+    observed: bool,
     user: String,
     line: String,
     status: u16,
@@ -402,8 +405,24 @@ struct Finish {
     failed: bool,
 }
 
+impl Finish {
+    /// Counts the request and its latency once: when its body's end is reached (before the
+    /// transport ends the response, so a client that has the whole body finds the request
+    /// in /metrics), or when the body is dropped (a cut stream, a client gone, a body the
+    /// transport knew the end of without asking).
+    fn observe(&mut self) {
+        if !self.observed {
+            self.observed = true;
+            self.app
+                .metrics
+                .request(self.endpoint, self.status, self.started.elapsed());
+        }
+    }
+}
+
 impl Drop for Finish {
     fn drop(&mut self) {
+        self.observe();
         if let Ok(mut r) = self.app.running.lock() {
             if let Some(n) = r.get_mut(&self.user) {
                 *n = n.saturating_sub(1);
@@ -446,9 +465,18 @@ impl http_body::Body for Counted {
                 if let Some(d) = f.data_ref() {
                     this.finish.bytes += d.len() as u64;
                 }
+                // The last frame of a body that knows its end (the transport will not ask
+                // again): done, before the client can have it.
+                if this.inner.is_end_stream() {
+                    this.finish.observe();
+                }
             }
-            std::task::Poll::Ready(Some(Err(_))) => this.finish.failed = true,
-            _ => {}
+            std::task::Poll::Ready(Some(Err(_))) => {
+                this.finish.failed = true;
+                this.finish.observe();
+            }
+            std::task::Poll::Ready(None) => this.finish.observe(),
+            std::task::Poll::Pending => {}
         }
         r
     }
@@ -494,6 +522,8 @@ async fn gate(
     let endpoint = endpoint_of(req.uri().path());
     let mut finish = Finish {
         app: app.clone(),
+        endpoint,
+        observed: false,
         user: String::new(),
         line: format!(
             "capme serve: {peer} user=- {} {:?}",
@@ -554,9 +584,9 @@ async fn gate(
         Some(e) => e.into_response(),
         None => next.run(req).await,
     };
+    // The metrics are taken when the body ends (see `Finish::observe`): a streamed capture's
+    // latency is the time to its last byte, not to its headers.
     finish.status = response.status().as_u16();
-    app.metrics
-        .request(endpoint, finish.status, started.elapsed());
     let (parts, body) = response.into_parts();
     Response::from_parts(
         parts,

@@ -40,7 +40,8 @@ struct Histogram {
 }
 
 impl Metrics {
-    /// Counts a request to `endpoint` answered with `status` after `elapsed`.
+    /// Counts a request to `endpoint` answered with `status` after `elapsed` (to the end of
+    /// its body).
     pub fn request(&self, endpoint: &str, status: u16, elapsed: Duration) {
         if let Ok(mut m) = self.requests.lock() {
             *m.entry((endpoint.to_string(), status)).or_default() += 1;
@@ -139,7 +140,7 @@ impl Metrics {
                 v.load(Ordering::Relaxed)
             );
         }
-        o += "# HELP capme_request_duration_seconds Time to answer a request (headers sent).\n";
+        o += "# HELP capme_request_duration_seconds Time to answer a request, to the end of its body.\n";
         o += "# TYPE capme_request_duration_seconds histogram\n";
         if let Ok(h) = self.latency.lock() {
             for (i, b) in BUCKETS.iter().enumerate() {

@@ -308,3 +308,34 @@ fn a_shared_large_stream_reaches_every_sharer_whole() {
     assert_eq!(s.metric("capme_extractions_total{kind=\"pcap\"}"), 1);
     assert_eq!(s.metric("capme_shared_total"), 3);
 }
+
+/// A streamed capture is counted in /metrics (requests and the latency histogram) when its
+/// body ends, not when its headers are sent: while the client holds a 50 MB response
+/// unread (more than the channel and the socket buffers hold), the request is not counted;
+/// once the client has read it to the end, it is.
+#[test]
+fn a_streamed_pcap_is_observed_when_its_body_ends() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let expected = big_store(dir.path());
+    let store = Store::open([dir.path()]).unwrap();
+    let mut c = ServeConfig::new(store, "127.0.0.1:0".parse().unwrap(), AllowLoopback);
+    c.log = false;
+    let s = TestServer::start(c);
+    let pcap_200 = "capme_requests_total{endpoint=\"pcap\",status=\"200\"}";
+    let observed = "capme_request_duration_seconds_count";
+    let url = format!(
+        "{}/api/v1/pcap?{FLOW}&stime={START}&etime={}",
+        s.base,
+        START + 60
+    );
+    let r = ureq::get(&url).call().unwrap();
+    assert_eq!(r.status(), 200);
+    let mid = s.metric(observed);
+    assert_eq!(s.metric(pcap_200), 0, "counted before its body was read");
+    let mut body = Vec::new();
+    r.into_reader().read_to_end(&mut body).unwrap();
+    assert_eq!(body.len() as u64, expected);
+    assert_eq!(s.metric(pcap_200), 1, "not counted once its body was read");
+    assert!(s.metric(observed) > mid, "not in the latency histogram");
+}
