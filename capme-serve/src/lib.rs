@@ -20,6 +20,7 @@ pub mod flight;
 pub mod metrics;
 mod page;
 pub mod stream;
+pub mod watch;
 
 use auth::Authenticator;
 use axum::body::Body;
@@ -79,6 +80,10 @@ pub struct ServeConfig {
     /// A pause before every extraction: zero, except in tests that need requests to overlap.
     #[doc(hidden)]
     pub extraction_delay: Duration,
+    /// Keep the store's directory listings between requests, kept current with inotify
+    /// ([`watch`]); on by default. Off, or when inotify is not available, every request lists
+    /// the store as `capme extract` does (with the catalogue).
+    pub watch: bool,
     /// A streamed extraction waits (30 s at most) until this many requests share it: zero,
     /// except in tests of single flight that need a known number of sharers.
     #[doc(hidden)]
@@ -100,6 +105,7 @@ impl ServeConfig {
             log: true,
             extraction_delay: Duration::ZERO,
             flight_quorum: 0,
+            watch: true,
         }
     }
 }
@@ -122,6 +128,8 @@ struct App {
     transcripts: Flights<Shared<(Summary, Transcript)>>,
     archives: Flights<Shared<Summary>>,
     streams: flight::Streams<Msg>,
+    /// The inotify watch keeping the store's listing cache current, while it runs.
+    _watch: Option<watch::StoreWatch>,
 }
 
 /// An error response: `{"error": ..., "kind": ..., "field": ...}` with its status.
@@ -240,8 +248,15 @@ impl Server {
         let listener = std::net::TcpListener::bind(config.listen)
             .map_err(|e| std::io::Error::new(e.kind(), format!("listen {}: {e}", config.listen)))?;
         listener.set_nonblocking(true)?;
+        let (watch, store) = match config.watch {
+            true => match watch::StoreWatch::start(&config.store) {
+                Some((w, s)) => (Some(w), s),
+                None => (None, config.store),
+            },
+            false => (None, config.store),
+        };
         let app = Arc::new(App {
-            store: config.store,
+            store,
             zeek_logs: config.zeek_logs,
             archive: config.archive,
             auth: config.auth,
@@ -255,6 +270,7 @@ impl Server {
             transcripts: Flights::default(),
             archives: Flights::default(),
             streams: flight::Streams::default(),
+            _watch: watch,
         });
         let router = router(app.clone());
         Ok(Server {
@@ -838,12 +854,16 @@ fn with_warning(mut s: Summary, w: Option<String>) -> Summary {
 // Handlers.
 
 async fn metrics_text(State(app): State<Arc<App>>) -> Response {
+    let mut text = app.metrics.render();
+    if let Some(c) = app.store.listing_cache() {
+        text += &metrics::listing_cache(c);
+    }
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        app.metrics.render(),
+        text,
     )
         .into_response()
 }

@@ -162,6 +162,22 @@ impl Metrics {
     }
 }
 
+/// The listing cache's lines (`capme serve` keeps the store's listing with inotify).
+pub fn listing_cache(c: &capme_core::store::cache::ListingCache) -> String {
+    format!(
+        "# HELP capme_listing_cache_hits_total Directories whose listing came from memory \
+         (neither read nor stat'ed).\n# TYPE capme_listing_cache_hits_total counter\n\
+         capme_listing_cache_hits_total {}\n\
+         # HELP capme_listing_cache_dirs Directories whose listing is held.\n\
+         # TYPE capme_listing_cache_dirs gauge\ncapme_listing_cache_dirs {}\n\
+         # HELP capme_listing_cache_enabled 1 while the listing is kept current with inotify.\n\
+         # TYPE capme_listing_cache_enabled gauge\ncapme_listing_cache_enabled {}\n",
+        c.hits(),
+        c.len(),
+        u8::from(!c.is_disabled())
+    )
+}
+
 /// A label value escaped as the format asks (`\`, `"`, newline).
 fn label(v: &str) -> String {
     v.replace('\\', "\\\\")
