@@ -161,6 +161,75 @@ impl Shared {
     }
 }
 
+/// File system types whose changes made by another machine inotify does not report.
+const REMOTE_FS: [&str; 10] = [
+    "nfs",
+    "nfs4",
+    "cifs",
+    "smb3",
+    "smbfs",
+    "9p",
+    "ceph",
+    "glusterfs",
+    "afs",
+    "lustre",
+];
+
+/// The mount point and type of a remote file system (see [`REMOTE_FS`], and any FUSE file
+/// system) holding `root` or mounted below it, from `/proc/self/mounts` text.
+pub fn remote_mount(mounts: &str, root: &Path) -> Option<(PathBuf, String)> {
+    let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    // The mount holding the root is the longest mount point it starts with.
+    let mut holding: Option<(PathBuf, String)> = None;
+    for line in mounts.lines() {
+        let mut f = line.split(' ');
+        let (Some(_), Some(at), Some(fs)) = (f.next(), f.next(), f.next()) else {
+            continue;
+        };
+        // Spaces and the like are octal escapes (`\040`) in the mount point.
+        let at = PathBuf::from(unescape_mount(at));
+        let remote = REMOTE_FS.contains(&fs) || fs.starts_with("fuse");
+        if at.starts_with(&root) && at != root {
+            if remote {
+                return Some((at, fs.to_string()));
+            }
+        } else if root.starts_with(&at)
+            && holding
+                .as_ref()
+                .is_none_or(|(h, _)| at.as_os_str().len() >= h.as_os_str().len())
+        {
+            holding = Some((at, fs.to_string()));
+        }
+    }
+    holding.filter(|(_, fs)| REMOTE_FS.contains(&fs.as_str()) || fs.starts_with("fuse"))
+}
+
+/// A mount point of `/proc/self/mounts` with its `\NNN` octal escapes decoded.
+fn unescape_mount(s: &str) -> std::ffi::OsString {
+    use std::os::unix::ffi::OsStringExt;
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let octal = b
+            .get(i + 1..i + 4)
+            .filter(|d| b[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)))
+            .map(|d| d.iter().fold(0u32, |n, c| n * 8 + u32::from(c - b'0')))
+            .and_then(|n| u8::try_from(n).ok());
+        match octal {
+            Some(c) => {
+                out.push(c);
+                i += 4;
+            }
+            None => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    std::ffi::OsString::from_vec(out)
+}
+
 /// The watcher: kept alive as long as the server runs (dropping it stops the watches).
 pub struct StoreWatch {
     _watcher: notify::RecommendedWatcher,
@@ -190,6 +259,18 @@ impl StoreWatch {
 
     fn try_start(store: &Store) -> Result<StoreWatch, String> {
         let cwd = std::env::current_dir().map_err(|e| format!("current directory: {e}"))?;
+        if let Ok(mounts) = std::fs::read_to_string("/proc/self/mounts") {
+            for root in store.roots() {
+                if let Some((at, fs)) = remote_mount(&mounts, &cwd.join(root)) {
+                    return Err(format!(
+                        "{} is on a {fs} file system (mounted at {}), whose changes made \
+                         elsewhere inotify does not see",
+                        root.display(),
+                        at.display()
+                    ));
+                }
+            }
+        }
         let markers = tempfile::Builder::new()
             .prefix("capme-serve-watch-")
             .tempdir()
@@ -241,5 +322,33 @@ impl StoreWatch {
     /// The listing cache the watch keeps current.
     pub fn cache(&self) -> &Arc<ListingCache> {
         &self.shared.cache
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MOUNTS: &str = "/dev/vda / ext4 rw 0 0\n\
+        server:/nsm /nsm nfs4 rw 0 0\n\
+        /dev/vdb /data ext4 rw 0 0\n\
+        server:/x /data/sensor\\0402 nfs rw 0 0\n\
+        sshfs#h: /mnt/s fuse.sshfs rw 0 0\n";
+
+    #[test]
+    fn remote_file_systems_under_or_holding_a_root_are_found() {
+        let r = |p: &str| remote_mount(MOUNTS, Path::new(p));
+        assert_eq!(r("/nsm/sensor_data"), Some(("/nsm".into(), "nfs4".into())));
+        assert_eq!(r("/data/store"), None);
+        assert_eq!(
+            r("/data"),
+            Some(("/data/sensor 2".into(), "nfs".into())),
+            "a remote mount below the root"
+        );
+        assert_eq!(r("/mnt/s/x"), Some(("/mnt/s".into(), "fuse.sshfs".into())));
+        assert_eq!(r("/home"), None);
+        // Escapes beyond a byte, or cut short, are taken as they are.
+        assert_eq!(unescape_mount("a\\777b\\04"), "a\\777b\\04");
+        assert_eq!(unescape_mount("a\\040b"), "a b");
     }
 }
