@@ -339,3 +339,39 @@ fn a_streamed_pcap_is_observed_when_its_body_ends() {
     assert_eq!(s.metric(pcap_200), 1, "not counted once its body was read");
     assert!(s.metric(observed) > mid, "not in the latency histogram");
 }
+
+/// A sharer that goes away mid-stream is dropped from the fan-out; the other sharer still
+/// gets the whole 50 MB capture (more than the channels and socket buffers hold, so the
+/// extraction must notice the one that left to go on).
+#[test]
+fn a_sharer_that_leaves_does_not_stop_the_others() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let expected = big_store(dir.path());
+    let store = Store::open([dir.path()]).unwrap();
+    let mut c = ServeConfig::new(store, "127.0.0.1:0".parse().unwrap(), AllowLoopback);
+    c.log = false;
+    c.flight_quorum = 2;
+    let s = TestServer::start(c);
+    let url = format!(
+        "{}/api/v1/pcap?{FLOW}&stime={START}&etime={}",
+        s.base,
+        START + 60
+    );
+    let u = url.clone();
+    let leaver = std::thread::spawn(move || {
+        let r = ureq::get(&u).call().unwrap();
+        let mut buf = vec![0u8; 1 << 20];
+        r.into_reader().read_exact(&mut buf).unwrap();
+        // Dropped here: the connection closes after 1 MiB.
+    });
+    let stayer = std::thread::spawn(move || {
+        let r = ureq::get(&url).call().unwrap();
+        let mut body = Vec::new();
+        r.into_reader().read_to_end(&mut body).unwrap();
+        body.len() as u64
+    });
+    leaver.join().unwrap();
+    assert_eq!(stayer.join().unwrap(), expected);
+    assert_eq!(s.metric("capme_extractions_total{kind=\"pcap\"}"), 1);
+}
