@@ -108,8 +108,12 @@ fn check(s: &TestServer, root: &Path, what: &str) {
     }
 }
 
+/// The tests of this binary run one at a time: one of them changes TMPDIR for a moment.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn answers_stay_exact_while_the_store_changes_under_the_server() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("store");
     write(&file(&root, "2023-11-14", T), T, 5, 1);
@@ -170,6 +174,7 @@ fn answers_stay_exact_while_the_store_changes_under_the_server() {
 /// With the watch off, answers are the same (every request lists the store).
 #[test]
 fn without_the_watch_nothing_is_kept() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("store");
     write(&file(&root, "2023-11-14", T), T, 5, 1);
@@ -182,4 +187,28 @@ fn without_the_watch_nothing_is_kept() {
     write(&file(&root, "2023-11-14", T + 10), T + 10, 5, 2);
     check(&s, &root, "no watch, file added");
     assert!(!s.get("/metrics").text().contains("capme_listing_cache"));
+}
+
+/// When the watch cannot start (here: its private marker directory cannot be made, TMPDIR
+/// pointing nowhere while the server starts), the server still answers, exactly, as without
+/// the watch.
+#[test]
+fn a_watch_that_cannot_start_falls_back_to_listing_the_store() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("store");
+    write(&file(&root, "2023-11-14", T), T, 5, 1);
+    let mut c = ServeConfig::new(open(&root), "127.0.0.1:0".parse().unwrap(), AllowLoopback);
+    c.log = false;
+    let old = std::env::var_os("TMPDIR");
+    std::env::set_var("TMPDIR", tmp.path().join("nowhere"));
+    let s = TestServer::start(c);
+    match old {
+        Some(v) => std::env::set_var("TMPDIR", v),
+        None => std::env::remove_var("TMPDIR"),
+    }
+    assert!(!s.get("/metrics").text().contains("capme_listing_cache"));
+    check(&s, &root, "fallback");
+    write(&file(&root, "2023-11-14", T + 10), T + 10, 5, 2);
+    check(&s, &root, "fallback, file added");
 }
