@@ -162,7 +162,7 @@ impl Shared {
 }
 
 /// File system types whose changes made by another machine inotify does not report.
-const REMOTE_FS: [&str; 10] = [
+pub const REMOTE_FS: [&str; 10] = [
     "nfs",
     "nfs4",
     "cifs",
