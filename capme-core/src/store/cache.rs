@@ -309,6 +309,14 @@ mod store_tests {
         // Reported, it is.
         cache.invalidate(&added);
         assert_eq!(files(&cached, &w), files(&fresh, &w));
+        // Unchanged directories are not even `stat`ed: with the day directory moved away
+        // (unreported), a count by names (which opens no file) still finds its files.
+        let day = root.join("s1/dailylogs/2023-11-14");
+        let before = cached.count_files().unwrap();
+        std::fs::rename(&day, tmp.path().join("away")).unwrap();
+        assert_eq!((cached.count_files().unwrap(), before), (3, 3));
+        assert_eq!(fresh.count_files().unwrap(), 0);
+        std::fs::rename(tmp.path().join("away"), &day).unwrap();
 
         // A deleted file, a new day directory, a replaced day directory.
         std::fs::remove_file(&added).unwrap();
@@ -317,7 +325,6 @@ mod store_tests {
         let p = write(&root, "2023-11-15", T + 86_400);
         cache.invalidate(p.parent().unwrap());
         assert_eq!(files(&cached, &all), files(&fresh, &all));
-        let day = root.join("s1/dailylogs/2023-11-14");
         std::fs::remove_dir_all(&day).unwrap();
         cache.invalidate(&day);
         write(&root, "2023-11-14", T + 10);
