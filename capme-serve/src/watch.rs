@@ -113,6 +113,16 @@ impl Shared {
             if changes_listing {
                 if let Some(sp) = self.store_path(p) {
                     self.cache.invalidate(&sp);
+                    // A root removed or moved loses its watch: one made again in its place
+                    // would not be watched.
+                    let gone = matches!(
+                        ev.kind,
+                        EventKind::Remove(_)
+                            | EventKind::Modify(notify::event::ModifyKind::Name(_))
+                    );
+                    if gone && self.roots.iter().any(|(r, _)| *r == sp) {
+                        self.give_up(&format!("store root {} removed or moved", sp.display()));
+                    }
                 }
             }
         }

@@ -212,3 +212,24 @@ fn a_watch_that_cannot_start_falls_back_to_listing_the_store() {
     write(&file(&root, "2023-11-14", T + 10), T + 10, 5, 2);
     check(&s, &root, "fallback, file added");
 }
+
+/// A store root removed and made again is no longer watched: the watch gives up (said on
+/// stderr and in /metrics) and answers stay exact.
+#[test]
+fn a_root_made_again_turns_the_watch_off() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("store");
+    write(&file(&root, "2023-11-14", T), T, 5, 1);
+    let mut c = ServeConfig::new(open(&root), "127.0.0.1:0".parse().unwrap(), AllowLoopback);
+    c.log = false;
+    let s = TestServer::start(c);
+    check(&s, &root, "at start");
+    assert_eq!(s.metric("capme_listing_cache_enabled"), 1);
+    std::fs::remove_dir_all(&root).unwrap();
+    write(&file(&root, "2023-11-14", T + 20), T + 20, 3, 2);
+    check(&s, &root, "root made again");
+    assert_eq!(s.metric("capme_listing_cache_enabled"), 0);
+    write(&file(&root, "2023-11-15", T + 86_400), T + 86_400, 3, 3);
+    check(&s, &root, "root made again, day added");
+}
