@@ -174,6 +174,21 @@ impl Store {
         self.run(plan, query, sink, started)
     }
 
+    /// As [`Store::extract`], over a plan the caller made with [`Store::plan`] for the query's
+    /// window (and inspected: `capme serve` reads the planned files' headers to choose the
+    /// format of a streamed capture before its first byte, and the search must read exactly
+    /// the files it looked at). The window limit is checked as [`Store::extract`] checks it.
+    pub fn extract_planned<S: Sink + ?Sized>(
+        &self,
+        plan: Plan,
+        query: &Query,
+        sink: &mut S,
+    ) -> Result<Summary> {
+        let started = Instant::now();
+        self.check_window(&query.window)?;
+        self.run(plan, query, sink, started)
+    }
+
     /// The query's window grown to the whole flow (`--whole-flow`): a connection log's
     /// timestamps are rounded (Zeek's to microseconds) or cut where a log rotated, so its window
     /// can miss the flow's first or last packets.

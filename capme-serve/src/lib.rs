@@ -23,6 +23,7 @@ mod page;
 pub mod peer;
 pub mod remote;
 pub mod stream;
+pub mod watch;
 
 use auth::Authenticator;
 use axum::body::Body;
@@ -94,6 +95,14 @@ pub struct ServeConfig {
     /// A pause before every extraction: zero, except in tests that need requests to overlap.
     #[doc(hidden)]
     pub extraction_delay: Duration,
+    /// Keep the store's directory listings between requests, kept current with inotify
+    /// ([`watch`]); on by default. Off, or when inotify is not available, every request lists
+    /// the store as `capme extract` does (with the catalogue).
+    pub watch: bool,
+    /// A streamed extraction waits (30 s at most) until this many requests share it: zero,
+    /// except in tests of single flight that need a known number of sharers.
+    #[doc(hidden)]
+    pub flight_quorum: usize,
 }
 
 impl ServeConfig {
@@ -113,6 +122,8 @@ impl ServeConfig {
             peer_timeout: peer::DEFAULT_TIMEOUT,
             peer_ca: None,
             extraction_delay: Duration::ZERO,
+            flight_quorum: 0,
+            watch: true,
         }
     }
 }
@@ -128,6 +139,7 @@ struct App {
     max_concurrent: usize,
     log: bool,
     delay: Duration,
+    quorum: usize,
     metrics: Metrics,
     running: Mutex<HashMap<String, usize>>,
     summaries: Flights<Shared<Summary>>,
@@ -135,6 +147,9 @@ struct App {
     archives: Flights<Shared<Summary>>,
     /// `None` without `--peer`.
     peers: Option<Peers>,
+    streams: flight::Streams<Msg>,
+    /// The inotify watch keeping the store's listing cache current, while it runs.
+    _watch: Option<watch::StoreWatch>,
 }
 
 /// An error response: `{"error": ..., "kind": ..., "field": ...}` with its status.
@@ -175,7 +190,14 @@ impl ApiError {
 /// a Zeek uid in no log), 503 cancelled, 500 a store, I/O or format error.
 impl From<Error> for ApiError {
     fn from(e: Error) -> ApiError {
-        let field = match &e {
+        ApiError::from(&e)
+    }
+}
+
+/// As `From<Error>`.
+impl From<&Error> for ApiError {
+    fn from(e: &Error) -> ApiError {
+        let field = match e {
             // The parameter's name (the core says `community-id` as the CLI's flag).
             Error::InvalidQuery { field, .. } => Some(field.replace('-', "_")),
             _ => None,
@@ -247,20 +269,30 @@ impl Server {
         let listener = std::net::TcpListener::bind(config.listen)
             .map_err(|e| std::io::Error::new(e.kind(), format!("listen {}: {e}", config.listen)))?;
         listener.set_nonblocking(true)?;
+        let (watch, store) = match config.watch {
+            true => match watch::StoreWatch::start(&config.store) {
+                Some((w, s)) => (Some(w), s),
+                None => (None, config.store),
+            },
+            false => (None, config.store),
+        };
         let app = Arc::new(App {
-            store: config.store,
+            store,
             zeek_logs: config.zeek_logs,
             archive: config.archive,
             auth: config.auth,
             max_concurrent: config.max_concurrent.max(1),
             log: config.log,
             delay: config.extraction_delay,
+            quorum: config.flight_quorum,
             metrics: Metrics::default(),
             running: Mutex::new(HashMap::new()),
             summaries: Flights::default(),
             transcripts: Flights::default(),
             archives: Flights::default(),
             peers,
+            streams: flight::Streams::default(),
+            _watch: watch,
         });
         let router = router(app.clone());
         Ok(Server {
@@ -426,10 +458,13 @@ fn router(app: Arc<App>) -> Router {
 // ---------------------------------------------------------------------------------------------
 // The gate: authentication, the per-user limit, metrics and the request log.
 
-/// One request's log line, printed when its response body is done (or dropped), and its
-/// per-user slot, released then.
+/// One request's log line, printed when its response body is done (or dropped), its per-user
+/// slot, released then, and its metrics (count and latency), taken when its body ends.
 struct Finish {
     app: Arc<App>,
+    endpoint: &'static str,
+    /// The metrics were taken.
+    observed: bool,
     user: String,
     line: String,
     status: u16,
@@ -438,8 +473,24 @@ struct Finish {
     failed: bool,
 }
 
+impl Finish {
+    /// Counts the request and its latency once: when its body's end is reached (before the
+    /// transport ends the response, so a client that has the whole body finds the request
+    /// in /metrics), or when the body is dropped (a cut stream, a client gone, a body the
+    /// transport knew the end of without asking).
+    fn observe(&mut self) {
+        if !self.observed {
+            self.observed = true;
+            self.app
+                .metrics
+                .request(self.endpoint, self.status, self.started.elapsed());
+        }
+    }
+}
+
 impl Drop for Finish {
     fn drop(&mut self) {
+        self.observe();
         if let Ok(mut r) = self.app.running.lock() {
             if let Some(n) = r.get_mut(&self.user) {
                 *n = n.saturating_sub(1);
@@ -482,9 +533,18 @@ impl http_body::Body for Counted {
                 if let Some(d) = f.data_ref() {
                     this.finish.bytes += d.len() as u64;
                 }
+                // The last frame of a body that knows its end (the transport will not ask
+                // again): done, before the client can have it.
+                if this.inner.is_end_stream() {
+                    this.finish.observe();
+                }
             }
-            std::task::Poll::Ready(Some(Err(_))) => this.finish.failed = true,
-            _ => {}
+            std::task::Poll::Ready(Some(Err(_))) => {
+                this.finish.failed = true;
+                this.finish.observe();
+            }
+            std::task::Poll::Ready(None) => this.finish.observe(),
+            std::task::Poll::Pending => {}
         }
         r
     }
@@ -530,6 +590,8 @@ async fn gate(
     let endpoint = endpoint_of(req.uri().path());
     let mut finish = Finish {
         app: app.clone(),
+        endpoint,
+        observed: false,
         user: String::new(),
         line: format!(
             "capme serve: {peer} user=- {} {:?}",
@@ -590,9 +652,9 @@ async fn gate(
         Some(e) => e.into_response(),
         None => next.run(req).await,
     };
+    // The metrics are taken when the body ends (see `Finish::observe`): a streamed capture's
+    // latency is the time to its last byte, not to its headers.
     finish.status = response.status().as_u16();
-    app.metrics
-        .request(endpoint, finish.status, started.elapsed());
     let (parts, body) = response.into_parts();
     Response::from_parts(
         parts,
@@ -866,12 +928,16 @@ fn with_warning(mut s: Summary, w: Option<String>) -> Summary {
 // Handlers.
 
 async fn metrics_text(State(app): State<Arc<App>>) -> Response {
+    let mut text = app.metrics.render();
+    if let Some(c) = app.store.listing_cache() {
+        text += &metrics::listing_cache(c);
+    }
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        app.metrics.render(),
+        text,
     )
         .into_response()
 }
@@ -1420,7 +1486,10 @@ pub(crate) async fn pcap_fan(
     let a = app.clone();
     tokio::task::spawn_blocking(move || {
         a.metrics.extraction("pcap");
-        let mut sink = ChannelSink::new(tx.clone());
+        // The peers' formats are not known before their streams begin: a result too large to
+        // be held back is streamed as pcapng, which takes every link type and precision.
+        let fan = Arc::new(flight::Fanout::new(tx));
+        let mut sink = ChannelSink::new(fan.clone(), stream::Layout::Pcapng);
         let limits = r.store.limits();
         let m = fanout::merge_into(
             &sources,
@@ -1452,15 +1521,17 @@ pub(crate) async fn pcap_fan(
                 Err(Error::io("<peers>", std::io::Error::other(msg)))
             }
         };
-        let _ = tx.blocking_send(Msg::Done(done));
+        fan.blocking_send(Msg::Done(Arc::new(done)));
+        fan.end();
     });
     let first = match rx.recv().await {
         Some(Msg::Data(b)) => b,
-        Some(Msg::Done(Err(e))) => {
+        Some(Msg::Done(done)) if done.is_err() => {
             let f = failure.lock().ok().and_then(|mut f| f.take());
+            let Err(e) = &*done else { unreachable!() };
             return Err(f.unwrap_or_else(|| e.into()));
         }
-        Some(Msg::Done(Ok(_))) | None => {
+        Some(Msg::Done(_)) | None => {
             return Err(ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
@@ -1482,24 +1553,46 @@ async fn pcap_of(app: Arc<App>, store: Store, query: Query) -> Result<Response, 
         return archived(app, store, query, name).await;
     }
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Msg>(stream::DEPTH);
-    let a = app.clone();
-    tokio::task::spawn_blocking(move || {
-        a.pause();
-        a.metrics.extraction("pcap");
-        let mut sink = ChannelSink::new(tx.clone());
-        let r = store.extract(&query, &mut sink);
-        match &r {
-            Ok(s) => a.account(s),
-            Err(e) => a.account_error(e),
+    // Single flight: join the identical extraction in flight while it has sent nothing yet,
+    // else run one (see `flight::Fanout` for who may join and how a slow client is handled).
+    let key = format!("{:?}|{query:?}", store.sensors());
+    match app.streams.join_or_lead(&key, tx) {
+        None => {
+            app.metrics.shared.fetch_add(1, Ordering::Relaxed);
         }
-        let _ = tx.blocking_send(Msg::Done(r));
-    });
+        Some(fan) => {
+            let a = app.clone();
+            tokio::task::spawn_blocking(move || {
+                // Whatever happens (a panic too), the sharers' channels end and the key goes.
+                let _end = EndFlight {
+                    app: a.clone(),
+                    key,
+                    fan: fan.clone(),
+                };
+                a.pause();
+                let waiting = Instant::now();
+                while fan.sharers() < a.quorum && waiting.elapsed() < Duration::from_secs(30) {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                a.metrics.extraction("pcap");
+                let r = stream_extract(&store, &query, fan.clone());
+                match &r {
+                    Ok(s) => a.account(s),
+                    Err(e) => a.account_error(e),
+                }
+                fan.blocking_send(Msg::Done(Arc::new(r)));
+            });
+        }
+    }
     // Nothing is committed before the first bytes or the end: "no packets" is still a 404.
     let first = match rx.recv().await {
         Some(Msg::Data(b)) => b,
-        Some(Msg::Done(Err(e))) => return Err(e.into()),
+        Some(Msg::Done(r)) if r.is_err() => {
+            let Err(e) = &*r else { unreachable!() };
+            return Err(e.into());
+        }
         // An extraction ends in data or an error; without either its thread died.
-        Some(Msg::Done(Ok(_))) | None => {
+        Some(Msg::Done(_)) | None => {
             return Err(ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
@@ -1525,14 +1618,45 @@ fn stream_rest(first: Bytes, rx: tokio::sync::mpsc::Receiver<Msg>) -> Body {
                 Some(Msg::Data(b)) => Some((Ok(b), (None, rx, false))),
                 // A late error cuts the response short (no final chunk): the client sees an
                 // incomplete transfer, the log says stream=cut.
-                Some(Msg::Done(Err(e))) => {
-                    Some((Err(std::io::Error::other(e.to_string())), (None, rx, true)))
-                }
-                Some(Msg::Done(Ok(_))) | None => None,
+                Some(Msg::Done(r)) => match &*r {
+                    Err(e) => Some((Err(std::io::Error::other(e.to_string())), (None, rx, true))),
+                    Ok(_) => None,
+                },
+                // The extraction's thread died without its end: an incomplete transfer.
+                None => Some((
+                    Err(std::io::Error::other(
+                        "the extraction ended without a result",
+                    )),
+                    (None, rx, true),
+                )),
             }
         },
     );
     Body::from_stream(body)
+}
+
+/// The streamed extraction of `query`: planned, the plan's headers read for the format
+/// ([`stream::Layout`]), then exactly that plan searched into the fan-out.
+fn stream_extract(store: &Store, query: &Query, fan: stream::Out) -> CoreResult<Summary> {
+    store.check_window(&query.window)?;
+    let plan = store.plan(&query.window)?;
+    let layout = stream::Layout::of_plan(&plan);
+    let mut sink = ChannelSink::new(fan, layout);
+    store.extract_planned(plan, query, &mut sink)
+}
+
+/// Ends a streamed extraction's flight when dropped.
+struct EndFlight {
+    app: Arc<App>,
+    key: String,
+    fan: stream::Out,
+}
+
+impl Drop for EndFlight {
+    fn drop(&mut self) {
+        self.fan.end();
+        self.app.streams.done(&self.key, &self.fan);
+    }
 }
 
 fn pcap_response(body: Body, name: &str, len: Option<u64>) -> Response {

@@ -40,7 +40,8 @@ struct Histogram {
 }
 
 impl Metrics {
-    /// Counts a request to `endpoint` answered with `status` after `elapsed`.
+    /// Counts a request to `endpoint` answered with `status` after `elapsed` (to the end of
+    /// its body).
     pub fn request(&self, endpoint: &str, status: u16, elapsed: Duration) {
         if let Ok(mut m) = self.requests.lock() {
             *m.entry((endpoint.to_string(), status)).or_default() += 1;
@@ -139,7 +140,7 @@ impl Metrics {
                 v.load(Ordering::Relaxed)
             );
         }
-        o += "# HELP capme_request_duration_seconds Time to answer a request (headers sent).\n";
+        o += "# HELP capme_request_duration_seconds Time to answer a request, to the end of its body.\n";
         o += "# TYPE capme_request_duration_seconds histogram\n";
         if let Ok(h) = self.latency.lock() {
             for (i, b) in BUCKETS.iter().enumerate() {
@@ -159,6 +160,22 @@ impl Metrics {
         }
         o
     }
+}
+
+/// The listing cache's lines (`capme serve` keeps the store's listing with inotify).
+pub fn listing_cache(c: &capme_core::store::cache::ListingCache) -> String {
+    format!(
+        "# HELP capme_listing_cache_hits_total Directories whose listing came from memory \
+         (neither read nor stat'ed).\n# TYPE capme_listing_cache_hits_total counter\n\
+         capme_listing_cache_hits_total {}\n\
+         # HELP capme_listing_cache_dirs Directories whose listing is held.\n\
+         # TYPE capme_listing_cache_dirs gauge\ncapme_listing_cache_dirs {}\n\
+         # HELP capme_listing_cache_enabled 1 while the listing is kept current with inotify.\n\
+         # TYPE capme_listing_cache_enabled gauge\ncapme_listing_cache_enabled {}\n",
+        c.hits(),
+        c.len(),
+        u8::from(!c.is_disabled())
+    )
 }
 
 /// A label value escaped as the format asks (`\`, `"`, newline).

@@ -2,7 +2,8 @@
 //!
 //! CapMe's parameters (`sip`, `spt`, `dip`, `dpt`, `stime`, `etime`; IPv6 accepted; a `proto`
 //! honoured; `usr`, `pwd`, `filename`, `sidsrc` ignored) go through the core's CapMe URL parser
-//! ([`capme_core::pivot::url`]), exactly as `capme extract --url` takes them. The page shows
+//! ([`capme_core::pivot::url`]), exactly as `capme extract --url` takes them; `sensor`
+//! (repeatable) restricts the page to those sensors as on the API endpoints. The page shows
 //! the flow's summary, its transcript in CapMe's layout and a download link to
 //! `/api/v1/pcap` with the same query; `xscript=pcap` (CapMe's "pcap only") returns the capture
 //! itself. No script: HTML and inline CSS, every value escaped.
@@ -35,7 +36,7 @@ pub(crate) fn escape(s: &str) -> String {
     o
 }
 
-/// The parameters of CapMe's that the download link carries on.
+/// The parameters of CapMe's that the download link carries on (and every `sensor`).
 const LINK_PARAMS: [&str; 7] = ["sip", "spt", "dip", "dpt", "proto", "stime", "etime"];
 
 pub(crate) async fn capme(State(app): State<Arc<App>>, RawQuery(raw): RawQuery) -> Response {
@@ -49,13 +50,30 @@ async fn page(app: Arc<App>, raw: String) -> Result<Response, ApiError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&raw)
         .map_err(|e| ApiError::invalid("query", format!("invalid query string: {e}")))?;
     let one = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    // `sensor` (repeatable) restricts the page, its capture and its download link to those
+    // sensors, as on the API endpoints.
+    let sensors: Vec<String> = pairs
+        .iter()
+        .filter(|(n, _)| n == "sensor")
+        .map(|(_, v)| v.clone())
+        .collect();
     let xscript = one("xscript");
     let maxtx = match one("maxtx") {
         Some(n) => capme_core::store::limits::parse_count("maxtx", &n)?,
         None => DEFAULT_MAXTX,
     };
     // The core's CapMe URL parser: the same checks as `capme extract --url`.
-    let url = format!("index.php?{raw}");
+    // (`sensor` is the server's, repeatable: the URL parser, which refuses a parameter given
+    // twice with different values, does not see it.)
+    let url = if sensors.is_empty() {
+        format!("index.php?{raw}")
+    } else {
+        let rest: Vec<&(String, String)> = pairs.iter().filter(|(n, _)| n != "sensor").collect();
+        format!(
+            "index.php?{}",
+            serde_urlencoded::to_string(rest).unwrap_or_default()
+        )
+    };
     let a = app.clone();
     let query = crate::blocking(move || {
         Ok(QuerySpec {
@@ -66,19 +84,31 @@ async fn page(app: Arc<App>, raw: String) -> Result<Response, ApiError> {
     })
     .await?;
     app.metrics.pivots.fetch_add(1, Ordering::Relaxed);
+    // The download link carries the flow's parameters and every `sensor`.
     let link: Vec<(&str, String)> = LINK_PARAMS
         .iter()
         .filter_map(|k| one(k).map(|v| (*k, v)))
+        .chain(sensors.iter().map(|v| ("sensor", v.clone())))
         .collect();
     let link_query = serde_urlencoded::to_string(&link).unwrap_or_default();
-    // With peers, CapMe's page (whose URL names no sensor) answers from every source.
-    let fan = app.peers.as_ref().map(|p| {
-        let mut sources = vec![Source::Local(app.store.clone())];
-        sources.extend(p.list.iter().cloned().map(Source::Peer));
+    // Which sources answer, as on the API endpoints: without peers, the local store (restricted
+    // to the `sensor`s named); with peers, a `sensor` naming a peer selects it, the others select
+    // local sensors, and no `sensor` selects the local store and every peer.
+    let (peers, local) = app.route(&Default::default(), sensors)?;
+    let store = app
+        .store
+        .clone()
+        .with_sensors(local.clone().unwrap_or_default());
+    let fan = (!peers.is_empty()).then(|| {
+        let mut sources = Vec::new();
+        if local.is_some() {
+            sources.push(Source::Local(store.clone()));
+        }
+        sources.extend(peers);
         (sources, forward_query(&link_query, &LINK_PARAMS))
     });
     let resolved = || Resolved {
-        store: app.store.clone(),
+        store: store.clone(),
         query: query.clone(),
         warning: None,
     };
@@ -86,7 +116,7 @@ async fn page(app: Arc<App>, raw: String) -> Result<Response, ApiError> {
         Some("pcap") => {
             return match fan {
                 Some((sources, fwd)) => pcap_fan(a, resolved(), sources, fwd).await,
-                None => pcap_of(a, app.store.clone(), query).await,
+                None => pcap_of(a, store, query).await,
             }
         }
         None | Some("" | "auto" | "tcpflow" | "bro" | "zeek") => {}
@@ -104,7 +134,7 @@ async fn page(app: Arc<App>, raw: String) -> Result<Response, ApiError> {
         let html = render(&query.to_string(), &sum, &t, &link);
         return Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response());
     }
-    let (t, shared) = app.transcript_of(&app.store, &query, opts).await;
+    let (t, shared) = app.transcript_of(&store, &query, opts).await;
     if shared {
         app.metrics.shared.fetch_add(1, Ordering::Relaxed);
     }

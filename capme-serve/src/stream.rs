@@ -7,19 +7,28 @@
 //! The format is chosen as [`FileSink`] chooses it, with one difference forced by streaming (a
 //! byte sent cannot be rewritten): the first [`PREFIX`] bytes of packets are held back. A
 //! result that ends within them is written by a [`FileSink`] and sent whole, so a small result
-//! is byte for byte what `capme extract` writes. A larger one is then committed: legacy pcap
-//! when every held packet fits one pcap header (their link type and precision; the header's
-//! snaplen is the largest of theirs), pcapng otherwise. A packet that arrives later and does
-//! not fit a committed pcap stops the stream with an error (the response is cut short; see
-//! the README): `--archive` or `capme extract` write such flows exactly.
+//! is byte for byte what `capme extract` writes. A larger one is then committed to the format
+//! its [`Layout`] allows: the layout is read before the search from the headers of every file
+//! the plan will read (the search then reads exactly that plan, see
+//! [`capme_core::Store::extract_planned`]). Legacy pcap when every planned file is a legacy
+//! pcap of one link type and precision (the header's snaplen is the largest of theirs), so
+//! every packet the search can yield fits it; pcapng otherwise (files of several link types
+//! or precisions, a pcapng input, whose interfaces may be declared anywhere in the file, or a
+//! header that could not be read). A response is therefore never cut for a packet that does
+//! not fit: the only packet that could is one of a file replaced in place by one of another
+//! link type between the header read and the search, and that stops the stream with an error
+//! (an incomplete transfer, never a wrong capture).
 
-use capme_core::capture::Format;
+use crate::flight::Fanout;
+use capme_core::capture::{CaptureReader, Format};
 use capme_core::sink::file::{pcap_key, pcap_ts};
 use capme_core::sink::{PcapFileWriter, PcapngFileWriter};
+use capme_core::store::Plan;
 use capme_core::{Error, FileSink, Packet, Result, Sink, Summary};
 use std::collections::HashMap;
 use std::io::{self, Write};
-use tokio::sync::mpsc;
+use std::path::Path;
+use std::sync::Arc;
 
 /// Bytes of packets held back before a stream commits to a format.
 pub const PREFIX: usize = 1 << 20;
@@ -28,19 +37,22 @@ pub const CHUNK: usize = 64 << 10;
 /// Chunks in flight between the search and the response.
 pub const DEPTH: usize = 8;
 
-/// What the search thread sends to the response.
-#[derive(Debug)]
+/// What the search thread sends to the responses.
+#[derive(Debug, Clone)]
 pub enum Msg {
     /// Bytes of the capture.
     Data(bytes::Bytes),
-    /// The end: the extraction's summary, or its error.
-    Done(std::result::Result<Summary, Error>),
+    /// The end: the extraction's summary, or its error (shared by every response).
+    Done(Arc<std::result::Result<Summary, Error>>),
 }
 
-/// Writes to the channel in [`CHUNK`]-sized pieces; a closed channel (the client went away)
-/// is a broken pipe, which stops the search.
+/// Where the search thread sends: every response sharing the extraction.
+pub type Out = Arc<Fanout<Msg>>;
+
+/// Writes to the responses in [`CHUNK`]-sized pieces; when every response's channel is closed
+/// (the clients went away) it is a broken pipe, which stops the search.
 pub struct ChanWriter {
-    tx: mpsc::Sender<Msg>,
+    tx: Out,
     buf: Vec<u8>,
     /// Bytes handed to the channel.
     pub sent: u64,
@@ -48,7 +60,7 @@ pub struct ChanWriter {
 
 impl ChanWriter {
     /// A writer over `tx`.
-    pub fn new(tx: mpsc::Sender<Msg>) -> ChanWriter {
+    pub fn new(tx: Out) -> ChanWriter {
         ChanWriter {
             tx,
             buf: Vec::with_capacity(CHUNK),
@@ -62,9 +74,14 @@ impl ChanWriter {
         }
         let chunk = bytes::Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
         self.sent += chunk.len() as u64;
-        self.tx
-            .blocking_send(Msg::Data(chunk))
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the client went away"))
+        if self.tx.blocking_send(Msg::Data(chunk)) {
+            Ok(())
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "the client went away",
+            ))
+        }
     }
 }
 
@@ -99,10 +116,59 @@ enum State {
     Done,
 }
 
+/// The formats a large streamed result may take, known before its first byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// Every planned file is a legacy pcap with this `(link type, tsresol)`
+    /// ([`pcap_key`]); `snaplen` is the largest of their headers'.
+    Pcap {
+        /// Link type and timestamp resolution (6 or 9).
+        key: (u32, u8),
+        /// The largest snaplen of the planned files.
+        snaplen: u32,
+    },
+    /// Packets may not fit one legacy pcap header: stream pcapng.
+    Pcapng,
+}
+
+impl Layout {
+    /// The layout of the files of `plan`, from their headers (each file is opened and its
+    /// header read; no record). An empty plan is [`Layout::Pcapng`] (nothing is streamed).
+    pub fn of_plan(plan: &Plan) -> Layout {
+        Layout::of_paths(plan.files().map(|f| f.path.as_path()))
+    }
+
+    /// The layout of capture files `paths` (see [`Layout::of_plan`]).
+    pub fn of_paths<'a>(paths: impl IntoIterator<Item = &'a Path>) -> Layout {
+        let mut out: Option<((u32, u8), u32)> = None;
+        for path in paths {
+            let Ok(r) = CaptureReader::open(path) else {
+                return Layout::Pcapng;
+            };
+            let (Format::Pcap { .. }, [iface]) = (r.format(), r.interfaces()) else {
+                return Layout::Pcapng;
+            };
+            let Some(key) = pcap_key(iface) else {
+                return Layout::Pcapng;
+            };
+            out = match out {
+                None => Some((key, iface.snaplen)),
+                Some((k, s)) if k == key => Some((k, s.max(iface.snaplen))),
+                Some(_) => return Layout::Pcapng,
+            };
+        }
+        match out {
+            Some((key, snaplen)) => Layout::Pcap { key, snaplen },
+            None => Layout::Pcapng,
+        }
+    }
+}
+
 /// The streaming sink (see the module documentation).
 pub struct ChannelSink {
-    tx: mpsc::Sender<Msg>,
+    tx: Out,
     state: State,
+    layout: Layout,
 }
 
 fn client_error(e: io::Error) -> Error {
@@ -110,10 +176,11 @@ fn client_error(e: io::Error) -> Error {
 }
 
 impl ChannelSink {
-    /// A sink sending to `tx`.
-    pub fn new(tx: mpsc::Sender<Msg>) -> ChannelSink {
+    /// A sink sending to `tx`, committing a large result to a format `layout` allows.
+    pub fn new(tx: Out, layout: Layout) -> ChannelSink {
         ChannelSink {
             tx,
+            layout,
             state: State::Holding {
                 packets: Vec::new(),
                 bytes: 0,
@@ -137,9 +204,18 @@ impl ChannelSink {
             && packets
                 .iter()
                 .all(|p| pcap_key(&p.iface) == key && pcap_ts(p, units).is_some());
+        let planned = match self.layout {
+            Layout::Pcap { key: k, snaplen } if Some(k) == key => Some(snaplen),
+            _ => None,
+        };
         let chan = ChanWriter::new(self.tx.clone());
-        if let (true, Some(k)) = (all_fit, key) {
-            let snaplen = packets.iter().map(|p| p.iface.snaplen).max().unwrap_or(0);
+        if let (true, Some(k), Some(planned_snaplen)) = (all_fit, key, planned) {
+            let snaplen = packets
+                .iter()
+                .map(|p| p.iface.snaplen)
+                .max()
+                .unwrap_or(0)
+                .max(planned_snaplen);
             let big_endian = matches!(
                 first.iface.format,
                 Format::Pcap {
@@ -173,9 +249,10 @@ impl ChannelSink {
                         Error::invalid(
                             "pcap",
                             p.file.display().to_string(),
-                            "a packet of another link type or timestamp precision arrived \
-                             after the stream began as pcap; the response was cut short: use \
-                             the server's --archive or `capme extract`, which write pcapng then",
+                            "this file's packets are of another link type or timestamp \
+                             precision than its header said when the stream began as pcap (it \
+                             was replaced during the search); the response was cut short: ask \
+                             again",
                         )
                     })?;
                 w.write_record(ts, p.orig_len, &p.data)

@@ -319,6 +319,54 @@ fn identical_concurrent_requests_share_one_extraction() {
     assert_eq!(s.metric("capme_extractions_total{kind=\"summary\"}"), 2);
 }
 
+/// N identical pcap requests at once: one extraction, N identical bodies, `capme extract`'s.
+#[test]
+fn identical_concurrent_pcap_requests_share_one_stream() {
+    let mut c = config();
+    c.flight_quorum = 6;
+    c.max_concurrent = 64;
+    let s = TestServer::start(c);
+    let hs: Vec<_> = (0..6)
+        .map(|_| {
+            let url = format!("{}/api/v1/pcap?{TCP_V4}", s.base);
+            std::thread::spawn(move || common::get(&url))
+        })
+        .collect();
+    let rs: Vec<common::Reply> = hs.into_iter().map(|h| h.join().unwrap()).collect();
+    let want = extracted(TCP_V4);
+    for r in &rs {
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert!(r.body == want, "a shared body differs from capme extract's");
+    }
+    assert_eq!(s.metric("capme_extractions_total{kind=\"pcap\"}"), 1);
+    assert_eq!(s.metric("capme_shared_total"), 5);
+}
+
+/// Sharers of an extraction that finds nothing all get its 404.
+#[test]
+fn shared_pcap_requests_share_an_empty_answer() {
+    let mut c = config();
+    c.flight_quorum = 3;
+    c.max_concurrent = 64;
+    let s = TestServer::start(c);
+    let q = "sip=10.9.9.9&spt=1&dip=10.9.9.8&dpt=2&proto=tcp&stime=1718406490&etime=1718406500";
+    let hs: Vec<_> = (0..3)
+        .map(|_| {
+            let url = format!("{}/api/v1/pcap?{q}", s.base);
+            std::thread::spawn(move || common::get(&url))
+        })
+        .collect();
+    for h in hs {
+        let r = h.join().unwrap();
+        assert_eq!(
+            (r.status, r.json()["kind"].as_str()),
+            (404, Some("nopackets"))
+        );
+    }
+    assert_eq!(s.metric("capme_extractions_total{kind=\"pcap\"}"), 1);
+    assert_eq!(s.metric("capme_shared_total"), 2);
+}
+
 #[test]
 fn archive_single_flight_and_cache() {
     let dir = tempfile::tempdir().unwrap();

@@ -115,3 +115,43 @@ fn restricted_and_unrestricted_captures_are_archived_apart() {
     sensors.sort();
     assert_eq!(sensors, ["sensor1-eth1", "sensor1-eth1+sensor2-eth0"]);
 }
+
+/// CapMe's own parameters of the shared flow (no `proto`).
+const SHARED_CAPME: &str =
+    "sip=10.10.12.10&spt=46000&dip=10.10.12.20&dpt=80&stime=1718409881&etime=1718409883";
+
+#[test]
+fn the_capme_page_honours_sensor() {
+    let s = TestServer::start(config());
+    let page = |extra: &str| {
+        let r = s.get(&format!("/capme/index.php?{SHARED_CAPME}{extra}"));
+        assert_eq!(r.status, 200, "{extra}: {}", r.text());
+        r.text()
+    };
+    let packets = "<tr><th>Packets</th><td>";
+    assert!(page("").contains(&format!("{packets}30<")));
+    let two = page("&sensor=sensor2-eth0");
+    assert!(two.contains(&format!("{packets}15<")), "{two}");
+    assert!(two.contains("<td>sensor2-eth0</td>"), "{two}");
+    // The download link carries the restriction on.
+    assert!(two.contains("&amp;sensor=sensor2-eth0\""), "{two}");
+    let both = page("&sensor=sensor1-eth1&sensor=sensor2-eth0");
+    assert!(both.contains(&format!("{packets}30<")), "{both}");
+
+    // xscript=pcap: the restricted capture, as /api/v1/pcap gives it.
+    let got = s.get(&format!(
+        "/capme/index.php?{SHARED_CAPME}&xscript=pcap&sensor=sensor1-eth1"
+    ));
+    let want = s.get(&format!("/api/v1/pcap?{SHARED}&sensor=sensor1-eth1"));
+    let all = s.get(&format!("/api/v1/pcap?{SHARED}"));
+    assert_eq!((got.status, want.status), (200, 200), "{}", got.text());
+    assert!(got.body == want.body && got.body != all.body);
+
+    let r = s.get(&format!("/capme/index.php?{SHARED_CAPME}&sensor=nope"));
+    assert_eq!(r.status, 400);
+    assert!(
+        r.text().contains("sensor1-eth1, sensor2-eth0"),
+        "{}",
+        r.text()
+    );
+}

@@ -23,7 +23,8 @@
 //! [`catalogue`] (written by `capme index`) holds unchanged are not read at all. A plan's
 //! memory is about 100 bytes per file of the directories it reads. [`Store::list`] is the full
 //! listing (every file opened), for `capme files`-style inventories and tests; [`Survey`] is
-//! the full walk `capme index` makes, which writes the catalogue.
+//! the full walk `capme index` makes, which writes the catalogue. A long-lived process can keep
+//! the listings in memory between plans ([`cache::ListingCache`]).
 
 use crate::capture::{sniff_format, CaptureReader};
 use crate::error::{Error, Result};
@@ -35,10 +36,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+pub mod cache;
 pub mod catalogue;
 pub mod limits;
 mod survey;
 mod walk;
+use cache::ListingCache;
 use catalogue::CatalogueView;
 pub use limits::Limits;
 pub use survey::{Outcome, Survey, SurveyFile};
@@ -105,6 +108,7 @@ pub struct Store {
     progress: Option<Arc<std::sync::atomic::AtomicU64>>,
     limits: Limits,
     sensors: Option<Arc<[String]>>,
+    listing_cache: Option<Arc<ListingCache>>,
 }
 
 /// Files that a listing skipped, with the reason (not capture files are skipped silently).
@@ -162,6 +166,7 @@ impl Store {
             progress: None,
             limits: Limits::default(),
             sensors: None,
+            listing_cache: None,
         })
     }
 
@@ -227,6 +232,7 @@ impl Store {
                 probe_named: false,
                 record: false,
                 catalogues: &cats.0,
+                cache: self.listing_cache.as_deref(),
             },
         )?;
         let mut v: Vec<String> = w.groups.iter().map(|g| g.sensor.to_string()).collect();
@@ -393,6 +399,7 @@ impl Store {
                 probe_named: true,
                 record: false,
                 catalogues: &cats.0,
+                cache: self.listing_cache.as_deref(),
             },
         )?;
         w.warnings.splice(0..0, cats.1);
@@ -438,6 +445,21 @@ impl Store {
     /// directory ([`Store::index_dir_for`]).
     pub fn catalogue_path(&self, root: &Path) -> PathBuf {
         catalogue::catalogue_path(&self.index_dir_for(root), root)
+    }
+
+    /// Keep directory listings in `cache` between plans and listings ([`cache`]): a directory
+    /// it holds is neither read nor `stat`ed until the cache's owner invalidates it. For a
+    /// long-lived process that watches the store (`capme serve` with inotify); the plans are
+    /// the same as without it as long as every change is reported to the cache. `capme
+    /// index`'s full walk never uses it.
+    pub fn with_listing_cache(mut self, cache: Arc<ListingCache>) -> Store {
+        self.listing_cache = Some(cache);
+        self
+    }
+
+    /// The listing cache set by [`Store::with_listing_cache`].
+    pub fn listing_cache(&self) -> Option<&Arc<ListingCache>> {
+        self.listing_cache.as_ref()
     }
 
     /// Use the store catalogue written by `capme index` when it is fresh (the default), or
@@ -492,6 +514,7 @@ impl Store {
                 probe_named: false,
                 record: false,
                 catalogues: &cats.0,
+                cache: self.listing_cache.as_deref(),
             },
         )?;
         let mut warnings = cats.1;
@@ -572,6 +595,7 @@ impl Store {
             files_in_store: order.len(),
             dirs_read: w.dirs_read,
             dirs_catalogued: w.dirs_catalogued,
+            dirs_cached: w.dirs_cached,
         })
     }
 
@@ -601,6 +625,7 @@ impl Store {
                 probe_named: false,
                 record: false,
                 catalogues: &cats.0,
+                cache: self.listing_cache.as_deref(),
             },
         )?;
         Ok(match self.sensor_filter(&w)? {
@@ -739,6 +764,9 @@ pub struct Plan {
     pub dirs_read: u64,
     /// Directories taken from the store catalogue unchanged.
     pub dirs_catalogued: u64,
+    /// Directories taken from the in-memory listing cache ([`Store::with_listing_cache`]),
+    /// neither read nor `stat`ed.
+    pub dirs_cached: u64,
 }
 
 impl Plan {

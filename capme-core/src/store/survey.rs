@@ -72,6 +72,7 @@ impl Store {
                 probe_named: false,
                 record: true,
                 catalogues: &old,
+                cache: None,
             },
         )?;
         warnings.append(&mut walk.warnings);

@@ -7,6 +7,7 @@
 //! (`<sensor>/dailylogs/YYYY-MM-DD/`) a walk for a time window reads only the day directories
 //! the window can need ([`Walk::select_days`]).
 
+use super::cache::{Listed, ListingCache};
 use super::catalogue::{self, CatDir, CatEntry, CatalogueView, DirStamp, EntryKind};
 use super::{first_record_ts, name_epoch, probe_capture, sensor_and_chain, PLAN_MARGIN_NS};
 use crate::error::{Error, Result};
@@ -100,6 +101,8 @@ pub(super) struct Walk {
     pub dirs_read: u64,
     /// Directories taken from a catalogue.
     pub dirs_catalogued: u64,
+    /// Directories taken from the in-memory listing cache (neither read nor `stat`ed).
+    pub dirs_cached: u64,
 }
 
 /// How to walk.
@@ -111,6 +114,8 @@ pub(super) struct WalkOptions<'a> {
     pub record: bool,
     /// The catalogue of each root (same order as the roots), when one is used.
     pub catalogues: &'a [Option<CatalogueView>],
+    /// The in-memory listing cache, when one is used (never when recording).
+    pub cache: Option<&'a ListingCache>,
 }
 
 /// The walk of one root.
@@ -123,12 +128,18 @@ struct RootWalk<'w, 'o> {
     last_group: Option<(u32, String, u32)>,
     seen: HashSet<(u64, u64)>,
     catalogue_failed: bool,
+    /// The listing cache, when this walk may use it.
+    cache: Option<&'o ListingCache>,
+    /// Symbolic links to directories passed on the way to the directory being walked
+    /// (directories reached through one are not kept in the cache).
+    via_link: u32,
 }
 
 impl Walk {
     /// Walks every root.
     pub(super) fn run(roots: &[PathBuf], o: &WalkOptions) -> Result<Walk> {
         let mut w = Walk::default();
+        let cache = o.cache.filter(|c| !o.record && c.begin());
         for (i, root) in roots.iter().enumerate() {
             let mut rw = RootWalk {
                 w: &mut w,
@@ -139,6 +150,8 @@ impl Walk {
                 last_group: None,
                 seen: HashSet::new(),
                 catalogue_failed: false,
+                cache,
+                via_link: 0,
             };
             rw.root()?;
         }
@@ -161,6 +174,10 @@ impl Walk {
 
 impl RootWalk<'_, '_> {
     fn root(&mut self) -> Result<()> {
+        if self.cache.is_some_and(|c| c.get(self.root).is_some()) {
+            // A root directory held unchanged: not even `stat`ed.
+            return self.dir(self.root.to_path_buf(), PathBuf::new(), None);
+        }
         let meta = fs::metadata(self.root).map_err(|e| Error::io(self.root, e))?;
         if meta.is_file() {
             let dir = self.root.parent().unwrap_or(Path::new("")).to_path_buf();
@@ -248,21 +265,75 @@ impl RootWalk<'_, '_> {
 
     /// Walks directory `path` (`rel` below the root).
     fn dir(&mut self, path: PathBuf, rel: PathBuf, meta: Option<fs::Metadata>) -> Result<()> {
+        let cache = self.cache.filter(|_| self.via_link == 0);
+        if let Some(l) = cache.and_then(|c| c.get(&path)) {
+            self.w.dirs_cached += 1;
+            #[cfg(unix)]
+            if !self.seen.insert((l.stamp.dev, l.stamp.ino)) {
+                return Ok(());
+            }
+            return self.dir_entries(path, rel, l.stamp, l.entries.clone(), false);
+        }
+        // Reserved before the `stat` and the read: a change reported meanwhile drops the
+        // reservation, so a listing read across a change is not kept.
+        let token = cache.map(|c| c.reserve(&path));
+        let cancel = |path: &Path| {
+            if let (Some(c), Some(t)) = (cache, token) {
+                c.cancel(path, t);
+            }
+        };
         let meta = match meta {
             Some(m) => m,
             None => match fs::metadata(&path) {
                 Ok(m) => m,
-                Err(e) => return self.dir_failed(&path, e),
+                Err(e) => {
+                    cancel(&path);
+                    return self.dir_failed(&path, e);
+                }
             },
         };
         let stamp = DirStamp::of(&meta);
         #[cfg(unix)]
         if !self.seen.insert((stamp.dev, stamp.ino)) {
+            cancel(&path);
             return Ok(()); // a link to a directory already walked, or a loop
         }
-        let Some((mut entries, from_catalogue)) = self.entries(&path, &rel, stamp)? else {
+        let Some((entries, from_catalogue)) = self.entries(&path, &rel, stamp)? else {
+            cancel(&path);
             return Ok(());
         };
+        if let (Some(c), Some(t)) = (cache, token) {
+            c.fill(
+                &path,
+                t,
+                Listed {
+                    stamp,
+                    entries: entries
+                        .iter()
+                        .map(|e| CatEntry {
+                            name: e.name.clone(),
+                            kind: e.kind,
+                            flags: 0,
+                            start: None,
+                            size: 0,
+                            mtime_ns: 0,
+                        })
+                        .collect(),
+                },
+            );
+        }
+        self.dir_entries(path, rel, stamp, entries, from_catalogue)
+    }
+
+    /// Walks the entries of directory `path` (`rel` below the root).
+    fn dir_entries(
+        &mut self,
+        path: PathBuf,
+        rel: PathBuf,
+        stamp: DirStamp,
+        mut entries: Vec<CatEntry>,
+        from_catalogue: bool,
+    ) -> Result<()> {
         let d = self.dir_index(path.clone());
         let rec = self.o.record.then(|| {
             self.w.records.push((
@@ -278,7 +349,7 @@ impl RootWalk<'_, '_> {
             (self.w.records.len() - 1) as u32
         });
         let dailylogs = path.file_name() == Some(OsStr::new("dailylogs"));
-        let mut days: Vec<(i64, OsString)> = Vec::new();
+        let mut days: Vec<(i64, OsString, bool)> = Vec::new();
         for mut e in entries.drain(..) {
             let name = e.name.clone();
             let full = path.join(&name);
@@ -327,9 +398,15 @@ impl RootWalk<'_, '_> {
                         Prune::Window { .. } if dailylogs => day_number(&name),
                         _ => None,
                     };
+                    let link = e.kind == EntryKind::Symlink;
                     match day {
-                        Some(n) => days.push((n, name)),
-                        None => self.dir(full, rel.join(&name), link_meta)?,
+                        Some(n) => days.push((n, name, link)),
+                        None => {
+                            self.via_link += u32::from(link);
+                            let r = self.dir(full, rel.join(&name), link_meta);
+                            self.via_link -= u32::from(link);
+                            r?
+                        }
                     }
                 }
                 EntryKind::File => {
@@ -368,7 +445,7 @@ impl RootWalk<'_, '_> {
         &mut self,
         path: &Path,
         rel: &Path,
-        mut days: Vec<(i64, OsString)>,
+        mut days: Vec<(i64, OsString, bool)>,
     ) -> Result<()> {
         let Prune::Window { lo, hi } = self.o.prune else {
             unreachable!("days are set aside only when pruning")
@@ -383,23 +460,32 @@ impl RootWalk<'_, '_> {
                 .div_euclid(86_400)
         };
         let guess = days
-            .partition_point(|(n, _)| *n <= lo_day)
+            .partition_point(|(n, _, _)| *n <= lo_day)
             .saturating_sub(1);
         let (mut a, mut b) = (guess, guess);
-        self.day(path, rel, &days[guess].1)?;
+        self.day(path, rel, &days[guess])?;
         while a > 0 && self.chain_lacks_start_before(first_item, lo) {
             a -= 1;
-            self.day(path, rel, &days[a].1)?;
+            self.day(path, rel, &days[a])?;
         }
         while b + 1 < days.len() && !self.w.items[first_item..].iter().any(|it| it.start > hi) {
             b += 1;
-            self.day(path, rel, &days[b].1)?;
+            self.day(path, rel, &days[b])?;
         }
         Ok(())
     }
 
-    fn day(&mut self, path: &Path, rel: &Path, name: &OsStr) -> Result<()> {
-        self.dir(path.join(name), rel.join(name), None)
+    /// Walks day directory `(_, name, is a symbolic link)` of `path`.
+    fn day(
+        &mut self,
+        path: &Path,
+        rel: &Path,
+        (_, name, link): &(i64, OsString, bool),
+    ) -> Result<()> {
+        self.via_link += u32::from(*link);
+        let r = self.dir(path.join(name), rel.join(name), None);
+        self.via_link -= u32::from(*link);
+        r
     }
 
     /// True when no item was listed since `first`, or one of their chains has none starting
