@@ -324,3 +324,80 @@ fn files_compressed_by_the_command_line_tools_read_the_same() {
         );
     }
 }
+
+/// `extract --compress`: the output is the plain output compressed, named with the suffix;
+/// the default stays plain.
+#[test]
+fn extract_compress_writes_the_plain_capture_compressed() {
+    use std::io::Read;
+    let tmp = tempfile::tempdir().unwrap();
+    let st = store();
+    let run = |out: &str, extra: &[&str]| {
+        let mut a: Vec<&str> = vec!["extract", "--store", s(&st), "-o", out];
+        a.extend_from_slice(&common::QINQ);
+        a.extend_from_slice(extra);
+        capme(&a)
+    };
+    let plain = tmp.path().join("flow.pcap");
+    assert!(run(s(&plain), &[]).status.success());
+    let want = std::fs::read(&plain).unwrap();
+    assert_eq!(
+        &want[..4],
+        &[0xd4, 0xc3, 0xb2, 0xa1],
+        "the default is plain pcap"
+    );
+    let decode = |format: &str, bytes: &[u8]| -> Vec<u8> {
+        let mut out = Vec::new();
+        match format {
+            "zstd" => out = zstd::decode_all(bytes).unwrap(),
+            "gzip" => {
+                flate2::read::GzDecoder::new(bytes)
+                    .read_to_end(&mut out)
+                    .unwrap();
+            }
+            _ => {
+                lz4_flex::frame::FrameDecoder::new(bytes)
+                    .read_to_end(&mut out)
+                    .unwrap();
+            }
+        }
+        out
+    };
+    for (format, suffix) in [("zstd", ".zst"), ("gzip", ".gz"), ("lz4", ".lz4")] {
+        let out = tmp.path().join(format!("{format}.pcap"));
+        let v = json(&run(s(&out), &["--compress", format, "--json"]));
+        let named = tmp.path().join(format!("{format}.pcap{suffix}"));
+        assert_eq!(v["output"], s(&named), "{format}");
+        assert!(!out.exists(), "{format}: only the suffixed name is written");
+        let bytes = std::fs::read(&named).unwrap();
+        assert!(bytes != want, "{format}: compressed");
+        assert!(decode(format, &bytes) == want, "{format}");
+        // A name with the suffix already keeps it; stdout gets the compressed stream.
+        let out = tmp.path().join(format!("again.pcap{suffix}"));
+        assert!(run(s(&out), &["--compress", format]).status.success());
+        assert!(
+            decode(format, &std::fs::read(&out).unwrap()) == want,
+            "{format}"
+        );
+        let o = run("-", &["--compress", format]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(decode(format, &o.stdout) == want, "{format}: stdout");
+    }
+    // The compressed output is itself a store capme reads.
+    let st2 = tmp.path().join("store2");
+    std::fs::create_dir(&st2).unwrap();
+    std::fs::rename(tmp.path().join("zstd.pcap.zst"), st2.join("flow.pcap.zst")).unwrap();
+    let again = tmp.path().join("from-compressed.pcap");
+    let mut a: Vec<&str> = vec!["extract", "--store", s(&st2), "-o", s(&again)];
+    a.extend_from_slice(&common::QINQ);
+    let o = capme(&a);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(std::fs::read(&again).unwrap() == want);
+    // --compress names a format, and is for -o (the archive keeps plain pcap).
+    let o = run(s(&tmp.path().join("x.pcap")), &["--compress", "bzip2"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let mut a: Vec<&str> = vec!["extract", "--store", s(&st), "--archive", s(tmp.path())];
+    a.extend_from_slice(&common::QINQ);
+    a.extend_from_slice(&["--compress", "zstd"]);
+    assert_eq!(capme(&a).status.code(), Some(2));
+}
