@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of capme on a fresh machine: installs what the tests need (Debian's tcpdump
-# and tshark for the differential tests, tcpflow for the transcript comparison; capme-c's and capme-py's scripts install tcl8.6-dev,
+# and tshark for the differential tests, tcpflow for the transcript comparison, gzip, zstd and
+# lz4 for the compressed-store cross-check; capme-c's and capme-py's scripts install tcl8.6-dev,
 # valgrind, pkg-config, python3-venv and, from PyPI, maturin, ziglang, pytest, splunk-sdk), then
 # formatting, lints, the whole test suite of the workspace, the Rust API examples, the C/Tcl and
 # the Python parts.
@@ -12,6 +13,10 @@ need=()
 command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
 command -v tshark >/dev/null 2>&1 || need+=(tshark)
 command -v tcpflow >/dev/null 2>&1 || need+=(tcpflow)
+# tests/compressed.rs: stores compressed by the command-line tools read as the plain ones.
+command -v gzip >/dev/null 2>&1 || need+=(gzip)
+command -v zstd >/dev/null 2>&1 || need+=(zstd)
+command -v lz4 >/dev/null 2>&1 || need+=(lz4)
 if [ ${#need[@]} -gt 0 ]; then
     SUDO=""
     [ "$(id -u)" -eq 0 ] || SUDO="sudo"

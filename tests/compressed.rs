@@ -401,3 +401,136 @@ fn extract_compress_writes_the_plain_capture_compressed() {
     a.extend_from_slice(&["--compress", "zstd"]);
     assert_eq!(capme(&a).status.code(), Some(2));
 }
+
+/// Frames of the generated store's compressed copies: 64 KiB of capture each.
+const FRAME: usize = 64 << 10;
+
+/// What a search returned: (ts, bytes) of its packets, its warnings, its files indexed.
+type Searched = (Vec<(i64, Vec<u8>)>, Vec<String>, u64);
+
+/// (ts, bytes) of what a search returns, its warnings and how many files it read indexed.
+fn search(store: &capme_core::Store, q: &capme_core::Query) -> Searched {
+    let mut s = store.search(q).unwrap();
+    let mut v = Vec::new();
+    for p in s.by_ref() {
+        let p = p.unwrap();
+        v.push((p.ts.as_nanos(), p.data.to_vec()));
+    }
+    let st = s.stats();
+    (v, st.warnings.clone(), st.files_indexed)
+}
+
+/// On a generated store compressed as frames of 64 KiB, an indexed query starts decoding at
+/// the frame of its records: with every frame of a file's first index block ruined after the
+/// index was built (size and mtime kept, so the index stays fresh), a query of a flow in its
+/// second block gives exactly the plain store's packets and no warning, while a scan of the
+/// same file meets the damage and says so.
+#[test]
+fn an_indexed_query_decodes_only_the_frames_its_records_are_in() {
+    use capme_core::wire::decode;
+    use capme_core::{FlowKey, FlowSpec, Query, Store, TimeWindow};
+    let tmp = tempfile::tempdir().unwrap();
+    let gen = tmp.path().join("gen");
+    let mut config = capme_gen::Config::new(&gen);
+    config.sensors = 1;
+    config.duration = 1800;
+    config.rotate = 900;
+    config.target_bytes = 7_000_000;
+    capme_gen::generate(&config).unwrap_or_else(|e| panic!("gen-store: {e}"));
+    let vars = variants(&gen, tmp.path(), Some(FRAME));
+    let plain = Store::open([&vars[0].1]).unwrap().use_index(false);
+    // Queries: flows of records in the second index block of each file, 10 s after its start.
+    let plain_files = capme_core::testutil::capture_files(&vars[0].1);
+    let idx0 = tmp.path().join("idx-plain");
+    let indexed_plain = Store::open([&vars[0].1]).unwrap().with_index_dir(&idx0);
+    indexed_plain.build_indexes().unwrap();
+    let mut queries = Vec::new();
+    for f in &plain_files {
+        let fi = capme_core::index::FileIndex::load(&indexed_plain.index_for(f).unwrap())
+            .unwrap()
+            .unwrap();
+        if fi.blocks.len() < 3 {
+            continue; // the generator's last, short file
+        }
+        let (b0, b1) = (&fi.blocks[0], &fi.blocks[1]);
+        let mut r = capme_core::capture::CaptureReader::open(f).unwrap();
+        let mut picked = 0;
+        while let Some((ts, key)) = r.next_with_interface().unwrap().map(|(rec, iface)| {
+            (
+                rec.ts.as_nanos(),
+                decode(iface.linktype, rec.data).and_then(|d| FlowKey::of_decoded(&d)),
+            )
+        }) {
+            let (start, _) = r.last_block();
+            let in_b1 = start >= b1.offset && start + 200_000 < b1.offset + b1.len;
+            if !in_b1 || ts < b0.max_ts.max(b1.min_ts) + 10_000_000_000 || picked >= 4 {
+                continue;
+            }
+            let Some(key) = key else {
+                continue;
+            };
+            let sec = ts / 1_000_000_000;
+            let w = TimeWindow::parse(&(sec - 1).to_string(), &(sec + 1).to_string()).unwrap();
+            let flow = FlowSpec::CommunityId {
+                id: key.community_id(0),
+                seed: 0,
+            };
+            queries.push((f.clone(), Query::new(flow, w)));
+            picked += 1;
+        }
+        assert_eq!(picked, 4, "{}", f.display());
+    }
+    assert!(queries.len() >= 4, "no file of three index blocks");
+    for (name, root) in &vars[1..] {
+        let c = ALL.into_iter().find(|c| c.name() == name).unwrap();
+        let idx = tmp.path().join(format!("idx-{name}"));
+        let store = Store::open([root]).unwrap().with_index_dir(&idx);
+        let rep = store.build_indexes().unwrap();
+        assert_eq!(rep.built as usize, plain_files.len(), "{name}");
+        let files = capme_core::testutil::capture_files(root);
+        for (f, pf) in files.iter().zip(&plain_files) {
+            let fi = capme_core::index::FileIndex::load(&store.index_for(f).unwrap())
+                .unwrap()
+                .unwrap();
+            assert_eq!(fi.compression, Some(c), "{name}");
+            // Frames logged at least 256 KiB apart: every fourth 64 KiB frame.
+            let size = std::fs::metadata(pf).unwrap().len() as usize;
+            assert_eq!(fi.frames.len(), size.div_ceil(4 * FRAME), "{name}");
+            if fi.blocks.len() < 3 {
+                continue;
+            }
+            // Ruin frames 1..16 (capture bytes 64 KiB..1 MiB: the first block's records
+            // after the first frame), keeping the file's size and mtime.
+            let plain_bytes = std::fs::read(pf).unwrap();
+            let at = |k: usize| compress(c, &plain_bytes[..k * FRAME], Some(FRAME)).len();
+            let (from, to) = (at(1), at(16));
+            assert!(fi.blocks[1].offset >= 16 * FRAME as u64);
+            let meta = std::fs::metadata(f).unwrap();
+            let mut data = std::fs::read(f).unwrap();
+            data[from..to].fill(0x55);
+            std::fs::write(f, &data).unwrap();
+            std::fs::File::options()
+                .write(true)
+                .open(f)
+                .unwrap()
+                .set_modified(meta.modified().unwrap())
+                .unwrap();
+        }
+        let scan = Store::open([root]).unwrap().use_index(false);
+        for (f, q) in &queries {
+            let (want, w0, _) = search(&plain, q);
+            assert!(!want.is_empty() && w0.is_empty(), "{name} {}", f.display());
+            let (got, w, n_indexed) = search(&store, q);
+            assert!(n_indexed > 0, "{name} {}: not indexed", f.display());
+            assert!(w.is_empty(), "{name} {}: {w:?}", f.display());
+            assert!(got == want, "{name} {}: indexed differs", f.display());
+            let (_, w, _) = search(&scan, q);
+            assert!(
+                w.iter()
+                    .any(|w| w.contains(&format!("corrupt {name} stream"))),
+                "{name} {}: the scan read through the ruined frames without a warning: {w:?}",
+                f.display()
+            );
+        }
+    }
+}
