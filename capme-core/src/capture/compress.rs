@@ -921,6 +921,36 @@ mod tests {
     }
 
     #[test]
+    fn zstd_skippable_frames_are_passed_over() {
+        // The seekable format ends with its seek table in a skippable frame; any skippable
+        // frame may stand between frames.
+        let tmp = tempfile::tempdir().unwrap();
+        let plain = pcap(500);
+        let want = read_all(CaptureReader::open(&write(tmp.path(), "p", &plain)).unwrap()).0;
+        let skippable = |n: u8| {
+            let mut f = vec![0x5e, 0x2a, 0x4d, 0x18, 6, 0, 0, 0];
+            f.extend_from_slice(&[n; 6]);
+            f
+        };
+        let half = plain.len() / 2;
+        let data = [
+            compress(Compression::Zstd, &plain[..half], None),
+            skippable(1),
+            compress(Compression::Zstd, &plain[half..], None),
+            skippable(2),
+        ]
+        .concat();
+        let (got, err, r) =
+            read_all(CaptureReader::open_resyncing(&write(tmp.path(), "z", &data)).unwrap());
+        assert!(
+            err.is_none() && r.damage().is_empty(),
+            "{err:?} {:?}",
+            r.damage()
+        );
+        assert!(got == want);
+    }
+
+    #[test]
     fn a_compressed_file_that_is_not_a_capture_is_refused() {
         let tmp = tempfile::tempdir().unwrap();
         for f in ALL {
