@@ -2,10 +2,10 @@
 //! a time window must read.
 //!
 //! A store is one or more root directories. Every regular file below a root whose first bytes are
-//! a pcap or pcapng magic is a capture file, whatever its name; so is a gzip, zstd or lz4
-//! compressed file whose decompressed first bytes are one (recognised by magic, not by name,
-//! and read as a stream: [`crate::capture::compress`]) (hidden directories are skipped;
-//! each one other than capme's own `.capme` is named in the listing's warnings). Security Onion's layout `ROOT/<sensor>/dailylogs/YYYY-MM-DD/snort.log.<epoch>`
+//! a pcap or pcapng magic is a capture file, whatever its name (hidden directories are skipped;
+//! each one other than capme's own `.capme` is named in the listing's warnings); so is a gzip,
+//! zstd or lz4 compressed file whose decompressed first bytes are one (recognised by magic, not
+//! by name, and read as a stream: [`crate::capture::compress`]). Security Onion's layout `ROOT/<sensor>/dailylogs/YYYY-MM-DD/snort.log.<epoch>`
 //! is recognised for the sensor name.
 //!
 //! ## Spans
