@@ -19,6 +19,13 @@ the page cache, then measures in the same run:
 It checks that capme returned the same packets as tcpdump for flows where tcpdump is complete
 (no QinQ, MPLS, fragments or IPv6 extension headers), and prints a Markdown report.
 Needs tcpdump and /usr/bin/time (Debian packages tcpdump and time).
+
+With --compressed (after the rest) or --only-compressed (instead of it), compressed copies of
+the store are measured too: zstd (level 3) and lz4, each as one frame per file (what the `zstd`
+and `lz4` tools write) and as independent 1 MiB frames (`split -b 1M --filter`, as a seekable
+writer would); for each, a whole-store scan (throughput in MB/s of decompressed capture), the
+index build, and the W1 pivots unindexed and indexed, whose results must equal the plain
+store's. Needs the zstd and lz4 tools (Debian packages zstd and lz4).
 """
 import argparse, json, os, random, shutil, struct, subprocess, sys, tempfile, time
 from concurrent.futures import ThreadPoolExecutor
@@ -159,10 +166,100 @@ def capme_extract(store, flow, stime, etime, out, extra=(), runs=3):
     proto, src, sp, dst, dp = flow
     cmd = [CAPME, "extract", "--store", store, "--sip", src, "--spt", str(sp), "--dip", dst,
            "--dpt", str(dp), "--proto", proto, "--stime", stime, "--etime", etime, "-o", out,
-           "--json", *extra]
+           "--json", "--force", *extra]
     dt = min(timed(cmd)[0] for _ in range(runs))
     _, peak, stdout = timed(cmd, rss=True)
     return dt, peak, (json.loads(stdout) if stdout.strip() else {"packets": 0})
+
+
+def compressed_copy(store, dst, fmt, frame=None):
+    """A copy of `store` under `dst`, each capture file compressed by the `fmt` tool ("zst" or
+    "lz4"), as one frame or as independent frames of `frame` bytes; returns the seconds taken."""
+    tool = {"zst": "zstd -q -3 -c", "lz4": "lz4 -q -c"}[fmt]
+    t0 = time.perf_counter()
+    jobs = []
+    for d, _, fs in os.walk(store):
+        if "/." in d[len(store):]:
+            continue
+        for f in fs:
+            src = os.path.join(d, f)
+            out = os.path.join(dst, os.path.relpath(src, store)) + "." + fmt
+            os.makedirs(os.path.dirname(out), exist_ok=True)
+            cmd = (f"split -b {frame} --filter='{tool}' '{src}' > '{out}'" if frame
+                   else f"{tool} '{src}' > '{out}'")
+            jobs.append(cmd)
+    with ThreadPoolExecutor(2) as ex:
+        list(ex.map(lambda c: subprocess.run(c, shell=True, check=True), jobs))
+    return time.perf_counter() - t0
+
+
+def compressed_section(a, store, total, flows):
+    """Measures the compressed copies of `store` (see the module docs); prints the report."""
+    for tool in ("zstd", "lz4", "split"):
+        if not shutil.which(tool):
+            raise SystemExit(f"{tool} is needed: apt-get install zstd lz4")
+    tmp = tempfile.mkdtemp(prefix="capme-bench-z-")
+    variants = [("plain", store, 0.0)]
+    for fmt, frame in (("zst", None), ("zst", 1 << 20), ("lz4", None), ("lz4", 1 << 20)):
+        name = f"{'zstd' if fmt == 'zst' else 'lz4'}, {'1 MiB frames' if frame else 'one frame'}"
+        dst = os.path.join(a.dir, f"store-{fmt}-{frame or 0}")
+        took = 0.0
+        if not os.path.isdir(dst):
+            print(f"compressing a copy: {name}...", file=sys.stderr)
+            took = compressed_copy(store, dst, fmt, frame)
+        variants.append((name, dst, took))
+    rows, mismatches = [], 0
+    plain_results = {}
+    for name, root, took in variants:
+        files = sorted(os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs
+                       if "/." not in d[len(root):])
+        size = sum(os.path.getsize(f) for f in files)
+        cat_way(files)  # page-cache it
+        w2_flow = next(iter(flows.values()))[0]
+        out = os.path.join(tmp, "w2.pcap")
+        w2, rss, summ = capme_extract(root, w2_flow, "0", "4000000000", out, ["--no-index", *WHOLE], runs=3)
+        os.remove(out) if os.path.exists(out) else None
+        idx = os.path.join(tmp, "idx-" + str(len(rows)))
+        t0 = time.perf_counter()
+        timed([CAPME, "index", "--store", root, "--index-dir", idx, "--json"])
+        idx_s = time.perf_counter() - t0
+        w1 = {"--no-index": 0.0, "indexed": 0.0}
+        same = 0
+        for i, (flow, ts) in enumerate(flows.values()):
+            sec = ts // 1_000_000_000
+            stime, etime = str(sec - 60), str(sec + 60)
+            for mode, extra in (("--no-index", ["--no-index"]), ("indexed", ["--index-dir", idx])):
+                o = os.path.join(tmp, "p.pcap")
+                dt, _, _ = capme_extract(root, flow, stime, etime, o, extra, runs=2)
+                w1[mode] += dt
+                got = read_pcap(o) if os.path.exists(o) else []
+                if name == "plain" and mode == "--no-index":
+                    plain_results[i] = got
+                ok = got == plain_results[i]
+                same += ok
+                mismatches += 0 if ok else 1
+                if os.path.exists(o):
+                    os.remove(o)
+        rows.append((name, size, took, w2, rss, idx_s, w1["--no-index"], w1["indexed"], same))
+        shutil.rmtree(idx, ignore_errors=True)
+    shutil.rmtree(tmp)
+    n = len(flows)
+    print(f"\n## Compressed stores ({time.strftime('%Y-%m-%d')})\n")
+    print(f"The store above ({total/1e9:.2f} GB of capture), and copies of it compressed per file. "
+          f"Command: `python3 benches/macro.py --bytes {a.bytes} --flows {a.flows} --seed {a.seed}"
+          f"{' --only-compressed' if a.only_compressed else ' --compressed'}`\n")
+    print("| store | size | compress (2 jobs) | W2 scan, whole store | scan rate (capture MB/s) | peak RSS | "
+          f"index build | W1 {n} pivots unindexed (sum) | W1 indexed (sum) | same packets as plain |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name, size, took, w2, rss, idx_s, w1u, w1i, same in rows:
+        print(f"| {name} | {size/1e9:.2f} GB ({100*size/total:.0f} %) | {took:.0f} s | {w2:.2f} s | "
+              f"{total/1e6/w2:.0f} | {rss/1024:.1f} MiB | {idx_s:.2f} s ({total/1e6/idx_s:.0f} MB/s) | "
+              f"{w1u:.2f} s | {w1i:.2f} s | {same}/{2 * n} |")
+    return mismatches
+
+
+# The whole-store window is far longer than the default --max-window (24 h).
+WHOLE = ["--max-window", "4000000000s"]
 
 
 def ns_arg(ns):
@@ -176,6 +273,10 @@ def main():
     ap.add_argument("--flows", type=int, default=30)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--keep", action="store_true", help="keep the generated store")
+    ap.add_argument("--compressed", action="store_true",
+                    help="also measure zstd and lz4 copies of the store (needs the zstd and lz4 tools)")
+    ap.add_argument("--only-compressed", action="store_true",
+                    help="measure only the compressed copies against the plain store (no tcpdump)")
     a = ap.parse_args()
     for tool in ("tcpdump", "/usr/bin/time"):
         if not shutil.which(tool):
@@ -214,6 +315,11 @@ def main():
                 flows.setdefault(key, (d[:5], ts))
             if len(flows) >= a.flows:
                 break
+    if a.only_compressed:
+        bad = compressed_section(a, store, total, flows)
+        if not a.keep:
+            shutil.rmtree(a.dir, ignore_errors=True)
+        sys.exit(1 if bad else 0)
     tmp = tempfile.mkdtemp(prefix="capme-bench-")
     idx_dir = os.path.join(a.dir, "index")
     shutil.rmtree(idx_dir, ignore_errors=True)
@@ -306,7 +412,7 @@ def main():
     td2, outs = tcpdump_way(files, w2_flow, tmp, runs=5)
     cat2 = cat_way(files, runs=5)
     out = os.path.join(tmp, "w2.pcap")
-    cm2, rss2, summ2 = capme_extract(store, w2_flow, "0", "4000000000", out, ["--no-index"], runs=5)
+    cm2, rss2, summ2 = capme_extract(store, w2_flow, "0", "4000000000", out, ["--no-index", *WHOLE], runs=5)
     want = sorted(p for o in outs for p in read_pcap(o))
     got = sorted(read_pcap(out))
     w2_ok = all(p in got for p in want)
@@ -349,6 +455,8 @@ def main():
         f = r[0]
         print(f"- {f[0]} {f[1]}:{f[2]} <-> {f[3]}:{f[4]}: {r[1]} files, {r[2]:.3f} s vs {r[3]:.3f} s, "
               f"{r[5]}/{r[6]}{'' if r[7] else ' MISMATCH'}")
+    if a.compressed:
+        mismatches += compressed_section(a, store, total, flows)
     if not a.keep:
         shutil.rmtree(a.dir, ignore_errors=True)
     sys.exit(1 if mismatches or not w2_ok else 0)

@@ -201,6 +201,40 @@ def main():
     for i, q in enumerate(queries):
         write("query", f"q{i}", q.encode())
 
+    compressed_seeds()
+
+
+def compressed_seeds():
+    """Compressed captures for the `compressed` target: gzip (Python's own), zstd and lz4
+    (their command-line tools, which must be installed: apt-get install zstd lz4), each as
+    one frame and as frames of 2 KB concatenated, and cut short and with a corrupt byte."""
+    for p in glob.glob(os.path.join(CORPUS, "compressed", "*")):
+        if not os.path.basename(p).startswith("found-"):
+            os.remove(p)
+    src = {
+        "store": open(os.path.join(CORPUS, "pcap_reader",
+                                   sorted(n for n in os.listdir(os.path.join(CORPUS, "pcap_reader"))
+                                          if n.startswith("store") and "-" not in n[6:])[0]), "rb").read(),
+        "pcapng": open(os.path.join(CORPUS, "pcapng_reader", "two-sections-both-orders.pcapng"), "rb").read(),
+    }
+
+    def squeeze(fmt, data):
+        if fmt == "gz":
+            return gzip.compress(data, 6, mtime=0)
+        tool = {"zst": ["zstd", "-q", "-c", "--no-check"], "lz4": ["lz4", "-q", "-c"]}[fmt]
+        return subprocess.run(tool, input=data, capture_output=True, check=True).stdout
+
+    for name, data in sorted(src.items()):
+        for fmt in ("gz", "zst", "lz4"):
+            one = squeeze(fmt, data)
+            frames = b"".join(squeeze(fmt, data[i:i + 2048]) for i in range(0, len(data), 2048))
+            write("compressed", f"{name}.{fmt}", one)
+            write("compressed", f"{name}-frames.{fmt}", frames)
+            write("compressed", f"{name}-cut.{fmt}", frames[: len(frames) * 2 // 3])
+            bad = bytearray(frames)
+            bad[len(bad) // 2] ^= 0x5A
+            write("compressed", f"{name}-flipped.{fmt}", bytes(bad))
+
 
 if __name__ == "__main__":
     main()

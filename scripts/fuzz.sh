@@ -20,7 +20,7 @@ cd "$(dirname "$0")/../fuzz"
 secs="${1:-60}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(pcap_reader pcapng_reader decoder index query catalogue transcript pivot)
+[ ${#targets[@]} -gt 0 ] || targets=(pcap_reader pcapng_reader decoder index query catalogue transcript pivot compressed)
 
 cargo +nightly fuzz build -O
 

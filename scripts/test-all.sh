@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test of capme on a fresh machine: installs what the tests need (Debian's tcpdump
 # and tshark for the differential tests, tcpflow for the transcript comparison, chromium and
-# chromium-driver for the page's browser test; capme-c's and capme-py's scripts install tcl8.6-dev,
-# valgrind, pkg-config, python3-venv, libmagic1, openssl and, from PyPI, maturin, ziglang, pytest,
-# splunk-sdk, splunk-appinspect), then
+# chromium-driver for the page's browser test, gzip, zstd and lz4 for the compressed-store
+# cross-check, openssl for the https peer test; capme-c's and capme-py's scripts install
+# tcl8.6-dev, valgrind, pkg-config, python3-venv, libmagic1, openssl and, from PyPI, maturin,
+# ziglang, pytest, splunk-sdk, splunk-appinspect), then
 # formatting, lints, the whole test suite of the workspace, the Rust API examples, the C/Tcl and
 # the Python parts.
 # This is the README's test command and what .ci/run calls.
@@ -19,6 +20,10 @@ command -v tshark >/dev/null 2>&1 || need+=(tshark)
 command -v tcpflow >/dev/null 2>&1 || need+=(tcpflow)
 # capme-serve/tests/peers.rs makes a private CA and certificate for its https peer.
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# tests/compressed.rs: stores compressed by the command-line tools read as the plain ones.
+command -v gzip >/dev/null 2>&1 || need+=(gzip)
+command -v zstd >/dev/null 2>&1 || need+=(zstd)
+command -v lz4 >/dev/null 2>&1 || need+=(lz4)
 if [ ${#need[@]} -gt 0 ]; then
     SUDO=""
     [ "$(id -u)" -eq 0 ] || SUDO="sudo"

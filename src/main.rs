@@ -370,8 +370,33 @@ struct ExtractArgs {
     /// Print one JSON object (the summary) on stdout.
     #[arg(long)]
     json: bool,
+    /// Compress the output file (zstd, gzip or lz4), adding the suffix (.zst, .gz, .lz4) to
+    /// its name unless it has it: `-o flow.pcap --compress zstd` writes flow.pcap.zst. With
+    /// `-o -` the compressed stream goes to stdout. The default stays plain pcap, which every
+    /// tool opens.
+    #[arg(long, value_name = "FORMAT", conflicts_with = "archive")]
+    compress: Option<CompressArg>,
     #[command(flatten)]
     search: SearchArgs,
+}
+
+/// The output compressions of `extract --compress`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum CompressArg {
+    Zstd,
+    Gzip,
+    Lz4,
+}
+
+impl CompressArg {
+    fn format(self) -> capme_core::capture::Compression {
+        use capme_core::capture::Compression;
+        match self {
+            CompressArg::Zstd => Compression::Zstd,
+            CompressArg::Gzip => Compression::Gzip,
+            CompressArg::Lz4 => Compression::Lz4,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -595,8 +620,12 @@ fn extract(a: ExtractArgs) -> Result<(), Error> {
             "stdout carries the capture; --json cannot share it",
         ));
     }
+    let compress = a.compress.map(CompressArg::format);
     let result = match (&a.output, &a.archive) {
-        (Some(out), _) if out.as_os_str() == "-" => extract_to_stdout(&store, &query),
+        (Some(out), _) if out.as_os_str() == "-" => extract_to_stdout(&store, &query, compress),
+        (Some(out), _) if compress.is_some() => {
+            store.extract_to_compressed_file(&query, out, compress.unwrap(), a.force)
+        }
         (Some(out), _) if a.force => store.extract_to_file_replacing(&query, out),
         (Some(out), _) => store.extract_to_file(&query, out),
         (None, Some(dir)) => store.extract_to_archive(&query, dir, a.force),
@@ -865,10 +894,18 @@ fn resolved_params(q: &Query) -> Vec<(String, String)> {
 /// `-o -`: the capture goes to stdout, as `tcpdump -w -` does. It is written to a temporary
 /// file first (the output may turn from pcap into pcapng when a packet of another link type
 /// arrives, which rewrites what came before), then copied to stdout.
-fn extract_to_stdout(store: &Store, query: &Query) -> Result<Summary, Error> {
+fn extract_to_stdout(
+    store: &Store,
+    query: &Query,
+    compress: Option<capme_core::capture::Compression>,
+) -> Result<Summary, Error> {
     let dir = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
     let tmp = dir.path().join("capme-stdout.pcap");
-    let mut summary = store.extract_to_file(query, &tmp)?;
+    let mut summary = match compress {
+        Some(c) => store.extract_to_compressed_file(query, &tmp, c, false)?,
+        None => store.extract_to_file(query, &tmp)?,
+    };
+    let tmp = summary.output.clone().unwrap_or(tmp);
     let mut f = std::fs::File::open(&tmp).map_err(|e| Error::io(&tmp, e))?;
     let mut out = std::io::stdout().lock();
     std::io::copy(&mut f, &mut out)

@@ -425,15 +425,44 @@ impl Store {
         self.extract_to_path(query, out.as_ref(), true)
     }
 
+    /// As [`Store::extract_to_file`] (or [`Store::extract_to_file_replacing`] when
+    /// `replace`), the capture compressed in `format`, its name given the format's suffix
+    /// when it lacks it (`flow.pcap` → `flow.pcap.zst`, see [`FileSink::compress`]); the
+    /// summary's `output` is the name written.
+    pub fn extract_to_compressed_file(
+        &self,
+        query: &Query,
+        out: impl AsRef<Path>,
+        format: crate::capture::Compression,
+        replace: bool,
+    ) -> Result<Summary> {
+        self.extract_to_path_as(query, out.as_ref(), replace, Some(format))
+    }
+
     fn extract_to_path(&self, query: &Query, out: &Path, replace: bool) -> Result<Summary> {
+        self.extract_to_path_as(query, out, replace, None)
+    }
+
+    fn extract_to_path_as(
+        &self,
+        query: &Query,
+        out: &Path,
+        replace: bool,
+        compress: Option<crate::capture::Compression>,
+    ) -> Result<Summary> {
         self.refuse_inside_store("output", out)?;
         let mut sink = if replace {
             FileSink::create_replacing(out)?
         } else {
             FileSink::create(out)?
         };
+        if let Some(c) = compress {
+            sink = sink.compress(c)?;
+            self.refuse_inside_store("output", sink.path())?;
+        }
+        let out = sink.path().to_path_buf();
         let mut sum = self.extract(query, &mut sink)?;
-        sum.output = Some(out.to_path_buf());
+        sum.output = Some(out);
         Ok(sum)
     }
 

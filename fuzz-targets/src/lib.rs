@@ -20,6 +20,7 @@
 //! | [`catalogue`] | `CatalogueView::open` (from a file) + `dirs`/`fresh_entries`, also with checksums made right |
 //! | [`transcript`] | the records of a capture (as [`pcap_reader`] reads them) through `TranscriptBuilder`, every style |
 //! | [`pivot`] | `pivot::url::parse` of the text, and `pivot::zeek::find_conn` over it as a conn.log |
+//! | [`compressed`] | `capture::compress::Decompressor` (gzip, zstd, lz4) under `CaptureReader`, and the frame starts it logs |
 
 // The index format's own checksum, to make mutated indexes' checksums right again.
 use capme_core::capture::{sniff_format, CaptureReader, SniffedFormat};
@@ -45,7 +46,83 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("catalogue", catalogue),
     ("transcript", transcript),
     ("pivot", pivot),
+    ("compressed", compressed),
 ];
+
+/// Decompressed bytes a [`compressed`] input is read to at most (a small input can expand to
+/// gigabytes; what matters is what the decoders do on the way).
+const COMPRESSED_OUTPUT_LIMIT: u64 = 4 << 20;
+
+/// A compressed capture (inputs with a gzip, zstd or lz4 magic; others are left to the other
+/// targets): decompressed and read as a search reads it (resynchronising), up to
+/// [`COMPRESSED_OUTPUT_LIMIT`] decompressed bytes. Checks that damage is an error carrying
+/// [`StreamDamage`](capme_core::capture::compress::StreamDamage) (or the file's own I/O
+/// error, never here), that the reader's records lie within the decompressed bytes, and
+/// that every frame start the decoder logged decodes, from there, to the same bytes.
+pub fn compressed(data: &[u8]) {
+    use capme_core::capture::compress::{sniff_compression, Decompressor, FrameLog, StreamDamage};
+    let Some(c) = sniff_compression(data) else {
+        return;
+    };
+    let decoder = |from: usize, offset: u64, log: Option<FrameLog>| {
+        Decompressor::new(
+            c,
+            Box::new(Cursor::new(data[from..].to_vec())),
+            from as u64,
+            offset,
+            log,
+        )
+        .expect("a decoder")
+        .take(COMPRESSED_OUTPUT_LIMIT)
+    };
+    // The decompressed bytes, to the damage or the limit.
+    let log = FrameLog::default();
+    let mut whole = Vec::new();
+    let mut d = decoder(0, 0, Some(log.clone()));
+    if let Err(e) = d.read_to_end(&mut whole) {
+        assert!(
+            StreamDamage::of(&e).is_some(),
+            "damage without StreamDamage: {e}"
+        );
+    }
+    // Every logged frame start decodes to the same bytes from there.
+    let frames = log.lock().map(|v| v.clone()).unwrap_or_default();
+    for f in frames.iter().filter(|f| f.offset < whole.len() as u64) {
+        assert!(
+            f.compressed as usize <= data.len(),
+            "frame start {f:?} past the input"
+        );
+        let mut again = Vec::new();
+        let _ = decoder(f.compressed as usize, f.offset, None)
+            .take(64 << 10)
+            .read_to_end(&mut again);
+        let want = &whole[f.offset as usize..];
+        let n = again.len().min(want.len());
+        assert!(
+            again[..n] == want[..n],
+            "frame start {f:?} decodes to other bytes"
+        );
+    }
+    // The capture reader over the decompressed stream, as a search reads it.
+    let Ok(mut r) = CaptureReader::from_read_resyncing(
+        Box::new(decoder(0, 0, None)),
+        PathBuf::from("fuzz.input"),
+    ) else {
+        return;
+    };
+    for _ in 0..100_000 {
+        match r.next_record() {
+            Ok(Some(_)) => {
+                let (start, end) = r.last_block();
+                assert!(
+                    start < end && end <= whole.len() as u64,
+                    "record {start}..{end} outside the stream"
+                );
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+}
 
 /// Legacy pcap reader. Inputs that start with the pcapng magic are left to [`pcapng_reader`].
 pub fn pcap_reader(data: &[u8]) {
@@ -234,13 +311,16 @@ fn le32(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
 }
 
+/// The length of an index header (format version 3).
+const INDEX_HEADER_LEN: usize = 72;
+
 /// The flow hashes of an index's flow table read straight from its bytes (at most 64), or
 /// none when the header is not there.
 fn raw_flow_hashes(v: &[u8]) -> Vec<u32> {
     let (Some(ns), Some(nb), Some(nf)) = (le32(v, 12), le32(v, 40), le32(v, 44)) else {
         return Vec::new();
     };
-    let flows_at = 64 + nb as usize * 32 + ns as usize * 16;
+    let flows_at = INDEX_HEADER_LEN + nb as usize * 32 + ns as usize * 16;
     (0..nf.min(64) as usize)
         .map_while(|i| le32(v, flows_at + i * 14))
         .collect()
@@ -303,6 +383,8 @@ fn index_once(data: &[u8]) {
         assert_eq!(v.blocks(), &fi.blocks[..]);
         assert_eq!(v.structure(), &fi.structure[..]);
         assert_eq!(v.indexed_len(), fi.indexed_len);
+        assert_eq!(v.frames(), &fi.frames[..]);
+        assert_eq!(v.compression(), fi.compression);
         let _ = fi.freshness(&meta);
         for f in &fi.flows {
             let mut a = fi.records(f.hash).expect("every list was verified");
@@ -331,8 +413,10 @@ pub fn fix_index_checksums(v: &mut [u8]) -> bool {
         return false;
     };
     let (ns, nb, nf) = (ns as usize, nb as usize, nf as usize);
-    let flows_at = 64 + nb * 32 + ns * 16;
-    let meta_len = flows_at + nf * 14;
+    let nfr = le32(v, 64).unwrap_or(0) as usize;
+    let flows_at = INDEX_HEADER_LEN + nb * 32 + ns * 16;
+    // The frame table follows the flow table; the lists follow it.
+    let meta_len = flows_at + nf * 14 + nfr * 16;
     if meta_len > v.len() {
         return false;
     }

@@ -29,6 +29,7 @@
 //! # Ok::<(), capme_core::Error>(())
 //! ```
 
+pub mod compress;
 pub mod pcap;
 mod reader;
 pub mod seek;
@@ -39,6 +40,7 @@ mod resync_tests;
 #[cfg(test)]
 mod tests;
 
+pub use compress::{sniff_compression, Compression};
 pub use reader::{
     CaptureReader, DEFAULT_BUFFER_SIZE, MAX_BLOCK_LEN, MAX_DAMAGE_DETAILS, RESYNC_WINDOW,
 };
@@ -175,6 +177,8 @@ impl Damage {
             None if skipped >= RESYNC_WINDOW as u64 => format!(
                 "{head}; no record found in the next {skipped} bytes: the rest of the file was not read"
             ),
+            // A compressed stream that cannot be decoded further.
+            None if skipped == 0 => format!("{head}; the rest of the file cannot be read"),
             None => format!("{head}; no record found in the {skipped} bytes after it"),
         }
     }

@@ -7,6 +7,7 @@
 //! decoded directly, because its EPB parser allocates a `Vec` for the options of every packet and
 //! reports a captured length larger than its block as "incomplete" instead of corrupt.
 
+use super::compress::{self, Compression, FrameLog, StreamDamage};
 use super::pcap::{self, Chain, RecordHeader};
 use super::ts::{self, TsConv};
 use super::{sniff_format, Damage, Format, Interface, Record, SniffedFormat};
@@ -190,6 +191,12 @@ pub struct CaptureReader {
     damage_bytes: u64,
     /// pcapng blocks of unknown type skipped: count, first offset and type.
     unknown_blocks: (u64, u64, u32),
+    /// The file is compressed in this format (the offsets are those of its decompressed
+    /// bytes).
+    compression: Option<Compression>,
+    /// The file header was read (damage of a compressed stream after it is a damaged span
+    /// when resynchronising; before it, the open fails).
+    opened: bool,
 }
 
 impl fmt::Debug for CaptureReader {
@@ -243,9 +250,40 @@ impl CaptureReader {
     ///
     /// Errors: [`Error::Io`] naming `path` when it cannot be opened or read; [`Error::Format`]
     /// when it is empty ("empty file"), not a pcap/pcapng file, or its header is cut short.
+    ///
+    /// A gzip, zstd or lz4 compressed file (recognised by its magic, see
+    /// [`compress::sniff_compression`]) is decompressed as it is read; offsets are then those
+    /// of its decompressed bytes.
     pub fn open(path: &Path) -> Result<CaptureReader> {
-        let f = File::open(path).map_err(|e| Error::io(path, e))?;
-        Self::from_read(Box::new(f), path.to_path_buf())
+        Self::open_with(path, DEFAULT_BUFFER_SIZE, false, false, None)
+    }
+
+    /// Opens `path`, decompressing it when it is compressed (frame starts logged to `log`).
+    fn open_with(
+        path: &Path,
+        size: usize,
+        track_structure: bool,
+        resync: bool,
+        log: Option<FrameLog>,
+    ) -> Result<CaptureReader> {
+        let io = |e| Error::io(path, e);
+        let f = File::open(path).map_err(io)?;
+        let mut head = [0u8; 4];
+        let n = crate::io::read_full_at(&f, &mut head, 0).map_err(io)?;
+        let (src, compression) = compress::source_for(f, &head[..n], log).map_err(io)?;
+        Self::build_compressed(
+            src,
+            path.to_path_buf(),
+            size,
+            track_structure,
+            resync,
+            compression,
+        )
+    }
+
+    /// The compression of the file, when it is compressed.
+    pub fn compression(&self) -> Option<Compression> {
+        self.compression
     }
 
     /// Declares that the stream handed to [`from_read`](Self::from_read) continues the file at
@@ -262,29 +300,17 @@ impl CaptureReader {
     /// Opens a file for indexing: like [`open`](Self::open), and also records the byte ranges
     /// of the blocks that define how packets are read (see [`structure`](Self::structure)).
     /// Resyncs after corrupt records ([`set_resync`](Self::set_resync)), as a search does.
-    pub(crate) fn open_for_index(path: &Path) -> Result<CaptureReader> {
-        let f = File::open(path).map_err(|e| Error::io(path, e))?;
-        Self::build(
-            Box::new(f),
-            path.to_path_buf(),
-            DEFAULT_BUFFER_SIZE,
-            true,
-            true,
-        )
+    /// A compressed file's frame starts are pushed to `log`.
+    pub(crate) fn open_for_index(path: &Path, log: FrameLog) -> Result<CaptureReader> {
+        Self::open_with(path, DEFAULT_BUFFER_SIZE, true, true, Some(log))
     }
 
     /// Like [`open`](Self::open), resynchronising after corrupt records from the start
     /// ([`set_resync`](Self::set_resync)): a corrupt block among a pcapng file's first
     /// interface descriptions does not fail the open either.
+    /// Compressed files are decompressed as [`open`](Self::open) does.
     pub fn open_resyncing(path: &Path) -> Result<CaptureReader> {
-        let f = File::open(path).map_err(|e| Error::io(path, e))?;
-        Self::build(
-            Box::new(f),
-            path.to_path_buf(),
-            DEFAULT_BUFFER_SIZE,
-            false,
-            true,
-        )
+        Self::open_with(path, DEFAULT_BUFFER_SIZE, false, true, None)
     }
 
     /// [`from_read`](Self::from_read), resynchronising from the start as
@@ -309,6 +335,42 @@ impl CaptureReader {
         size: usize,
         track_structure: bool,
         resync: bool,
+    ) -> Result<CaptureReader> {
+        Self::build_compressed(inner, path, size, track_structure, resync, None)
+    }
+
+    /// [`from_read`](Self::from_read) over the decompressed stream `r` of a file compressed
+    /// in `c` (for messages and [`compression`](Self::compression)), resynchronising when
+    /// `resync`.
+    pub(crate) fn from_decompressed(
+        r: Box<dyn Read + Send>,
+        path: PathBuf,
+        c: Compression,
+        resync: bool,
+    ) -> Result<CaptureReader> {
+        Self::build_compressed(r, path, DEFAULT_BUFFER_SIZE, false, resync, Some(c))
+    }
+
+    fn build_compressed(
+        inner: Box<dyn Read + Send>,
+        path: PathBuf,
+        size: usize,
+        track_structure: bool,
+        resync: bool,
+        compression: Option<Compression>,
+    ) -> Result<CaptureReader> {
+        let mut r = Self::build_inner(inner, path, size, track_structure, resync, compression)?;
+        r.opened = true;
+        Ok(r)
+    }
+
+    fn build_inner(
+        inner: Box<dyn Read + Send>,
+        path: PathBuf,
+        size: usize,
+        track_structure: bool,
+        resync: bool,
+        compression: Option<Compression>,
     ) -> Result<CaptureReader> {
         let size = size.max(64);
         let mut r = CaptureReader {
@@ -338,6 +400,8 @@ impl CaptureReader {
             damage_spans: 0,
             damage_bytes: 0,
             unknown_blocks: (0, 0, 0),
+            compression,
+            opened: false,
         };
         if !r.fill(4)? {
             return Err(if r.end == 0 {
@@ -352,10 +416,14 @@ impl CaptureReader {
         match sniff_format(&r.buf[..4]) {
             None => {
                 let b = &r.buf[..4];
+                let inside = match r.compression {
+                    Some(c) => format!(" (decompressed from {c})"),
+                    None => String::new(),
+                };
                 Err(r.err(
                     0,
                     format!(
-                        "not a pcap or pcapng file: magic {:02x}{:02x}{:02x}{:02x}",
+                        "not a pcap or pcapng file: magic {:02x}{:02x}{:02x}{:02x}{inside}",
                         b[0], b[1], b[2], b[3]
                     ),
                 ))
@@ -763,10 +831,35 @@ impl CaptureReader {
                 }
                 Ok(k) => self.end += k.min(space.len()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(Error::io(&self.path, e)),
+                Err(e) => {
+                    if let Some(d) = StreamDamage::of(&e) {
+                        return self.stream_damage(d.clone());
+                    }
+                    return Err(Error::io(&self.path, e));
+                }
             }
         }
         Ok(true)
+    }
+
+    /// A compressed stream is damaged: nothing after `d.offset` can be read. Once the file
+    /// is open and when resynchronising, a damaged span that ends the file (the records
+    /// before it are returned, the last one cut by it is not); else a format error that ends
+    /// the file (or fails the open).
+    fn stream_damage(&mut self, d: StreamDamage) -> Result<bool> {
+        self.eof = true;
+        if self.resync && self.opened {
+            let damage = Damage {
+                offset: d.offset,
+                reason: d.to_string(),
+                resumed_at: None,
+                skipped: 0,
+            };
+            self.note_damage(damage, 0);
+            return Ok(false);
+        }
+        self.fatal = true;
+        Err(self.err(d.offset, d.to_string()))
     }
 
     fn consume(&mut self, len: usize) {

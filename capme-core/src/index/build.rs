@@ -4,6 +4,7 @@ use super::format::{
     mtime_ns, push_varint, sum32, Block, FileIndex, FlowEntry, ANY_CID_BIT, BLOCK_BYTES,
 };
 use super::keys::packet_hash;
+use crate::capture::compress::FrameLog;
 use crate::capture::CaptureReader;
 use crate::error::{Error, Result};
 use crate::flow::FlowKey;
@@ -38,7 +39,8 @@ impl FileIndex {
     /// damaged span passed over (as a scan words it), and damage that ended the index.
     pub fn build_reporting(path: &Path, warnings: &mut Vec<String>) -> Result<Option<FileIndex>> {
         let meta = fs::metadata(path).map_err(|e| Error::io(path, e))?;
-        let mut r = CaptureReader::open_for_index(path)?;
+        let frame_log = FrameLog::default();
+        let mut r = CaptureReader::open_for_index(path, frame_log.clone())?;
         let mut indexed_len = r.offset();
         let mut blocks: Vec<Block> = Vec::new();
         let mut lists: HashMap<u32, ListBuilder> = HashMap::new();
@@ -122,7 +124,16 @@ impl FileIndex {
             });
             all.extend_from_slice(&l.bytes);
         }
+        // Frames that start past the last indexed record are never needed.
+        let compression = r.compression();
+        let mut frames = std::mem::take(&mut *frame_log.lock().unwrap_or_else(|p| p.into_inner()));
+        frames.retain(|f| f.offset < indexed_len);
+        if compression.is_none() {
+            frames.clear();
+        }
         Ok(Some(FileIndex {
+            compression,
+            frames,
             capture_size: meta.len(),
             capture_mtime_ns: mtime_ns(&meta),
             indexed_len,

@@ -1,6 +1,7 @@
 //! The index file format: tables, checksums, varints, (de)serialisation, freshness, saving.
 //! See the module docs of [`crate::index`] for the layout.
 
+use crate::capture::compress::{Compression, FrameStart};
 use crate::error::{Error, Result};
 use std::fs;
 use std::io::Write;
@@ -13,11 +14,13 @@ pub const BLOCK_BYTES: u64 = 1 << 20;
 /// between are read too and rejected by the matcher).
 pub const COALESCE_GAP: u64 = 16 << 10;
 pub(super) const MAGIC: &[u8; 8] = b"CAPMEIX2";
-pub(super) const VERSION: u32 = 2;
-pub(super) const HEADER_LEN: usize = 64;
+/// 3: the header grew to 72 bytes for the compressed-file fields (compression, frame table).
+pub(super) const VERSION: u32 = 3;
+pub(super) const HEADER_LEN: usize = 72;
 pub(super) const BLOCK_LEN: usize = 32;
 pub(super) const FLOW_LEN: usize = 14;
 pub(super) const STRUCT_LEN: usize = 16;
+pub(super) const FRAME_LEN: usize = 16;
 
 /// One block of a capture file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +73,12 @@ pub struct FileIndex {
     pub structure: Vec<(u64, u64)>,
     /// The flow table, sorted by hash.
     pub flows: Vec<FlowEntry>,
+    /// The capture file is compressed in this format: every offset above is one of its
+    /// decompressed bytes.
+    pub compression: Option<Compression>,
+    /// A compressed file's frame starts (sorted; empty for a plain file), where a query may
+    /// start decoding.
+    pub frames: Vec<FrameStart>,
     pub(super) lists: Vec<u8>,
 }
 
@@ -129,6 +138,8 @@ pub(super) struct Meta {
     pub(super) structure: Vec<(u64, u64)>,
     pub(super) flows: Vec<FlowEntry>,
     pub(super) lists_len: u64,
+    pub(super) compression: Option<Compression>,
+    pub(super) frames: Vec<FrameStart>,
 }
 
 pub(super) fn meta_bytes(m: &Meta) -> Vec<u8> {
@@ -136,7 +147,8 @@ pub(super) fn meta_bytes(m: &Meta) -> Vec<u8> {
         HEADER_LEN
             + m.blocks.len() * BLOCK_LEN
             + m.structure.len() * STRUCT_LEN
-            + m.flows.len() * FLOW_LEN,
+            + m.flows.len() * FLOW_LEN
+            + m.frames.len() * FRAME_LEN,
     );
     v.extend_from_slice(MAGIC);
     v.extend_from_slice(&VERSION.to_le_bytes());
@@ -148,6 +160,9 @@ pub(super) fn meta_bytes(m: &Meta) -> Vec<u8> {
     v.extend_from_slice(&(m.flows.len() as u32).to_le_bytes());
     v.extend_from_slice(&m.lists_len.to_le_bytes());
     v.extend_from_slice(&[0; 8]); // the checksum, below
+    v.extend_from_slice(&(m.frames.len() as u32).to_le_bytes());
+    v.push(m.compression.map_or(0, Compression::code));
+    v.extend_from_slice(&[0; 3]);
     for b in &m.blocks {
         v.extend_from_slice(&b.offset.to_le_bytes());
         v.extend_from_slice(&b.len.to_le_bytes());
@@ -164,15 +179,19 @@ pub(super) fn meta_bytes(m: &Meta) -> Vec<u8> {
         v.extend_from_slice(&f.sum.to_le_bytes());
         v.extend_from_slice(&f.cid_tag.to_le_bytes());
     }
+    for f in &m.frames {
+        v.extend_from_slice(&f.compressed.to_le_bytes());
+        v.extend_from_slice(&f.offset.to_le_bytes());
+    }
     let sum = meta_sum(&v);
     v[56..64].copy_from_slice(&sum.to_le_bytes());
     v
 }
 
-/// The checksum of a header + tables image (its checksum field excluded).
+/// The checksum of a header + tables image (its checksum field, bytes 56..64, excluded).
 pub(super) fn meta_sum(v: &[u8]) -> u64 {
     let mut h = sum64(&v[..56]);
-    h ^= sum64(&v[HEADER_LEN..]).rotate_left(17);
+    h ^= sum64(&v[64..]).rotate_left(17);
     h
 }
 
@@ -199,7 +218,8 @@ pub(super) fn parse_header(h: &[u8]) -> std::result::Result<usize, String> {
         u32_at(h, 12) as usize,
         u32_at(h, 44) as usize,
     );
-    Ok(nb * BLOCK_LEN + ns * STRUCT_LEN + nf * FLOW_LEN)
+    let nfr = u32_at(h, 64) as usize;
+    Ok(nb * BLOCK_LEN + ns * STRUCT_LEN + nf * FLOW_LEN + nfr * FRAME_LEN)
 }
 
 /// Parses header + tables (`v` holds exactly them); checks the checksum and every offset.
@@ -272,6 +292,20 @@ pub(super) fn parse_meta(v: &[u8]) -> std::result::Result<Meta, String> {
     if start != lists_len {
         return Err("flow table does not account for the record lists".into());
     }
+    let compression = Compression::from_code(v[68])?;
+    let nfr = u32_at(v, 64) as usize;
+    let mut frames: Vec<FrameStart> = Vec::with_capacity(nfr);
+    for i in 0..nfr {
+        let o = HEADER_LEN + nb * BLOCK_LEN + ns * STRUCT_LEN + nf * FLOW_LEN + i * FRAME_LEN;
+        let f = FrameStart {
+            compressed: u64_at(v, o),
+            offset: u64_at(v, o + 8),
+        };
+        if compression.is_none() || frames.last().is_some_and(|p| *p >= f) {
+            return Err(format!("frame table out of order at entry {i}"));
+        }
+        frames.push(f);
+    }
     Ok(Meta {
         capture_size: u64_at(v, 16),
         capture_mtime_ns: u64_at(v, 24) as i64,
@@ -280,6 +314,8 @@ pub(super) fn parse_meta(v: &[u8]) -> std::result::Result<Meta, String> {
         structure,
         flows,
         lists_len,
+        compression,
+        frames,
     })
 }
 
@@ -323,6 +359,8 @@ impl FileIndex {
             structure: self.structure.clone(),
             flows: self.flows.clone(),
             lists_len: self.lists.len() as u64,
+            compression: self.compression,
+            frames: self.frames.clone(),
         }
     }
 
@@ -389,6 +427,8 @@ impl FileIndex {
             blocks: m.blocks,
             structure: m.structure,
             flows: m.flows,
+            compression: m.compression,
+            frames: m.frames,
             lists: lists.to_vec(),
         })
     }

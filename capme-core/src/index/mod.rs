@@ -36,15 +36,30 @@
 //! part that the query reads makes it scan the capture file instead, with a warning.
 //!
 //! ## File format (little-endian)
-//! Header (64 bytes): `"CAPMEIX2"`, version u32, structure count u32, capture size u64, capture mtime ns
-//! i64, indexed length u64 (end of the last whole record indexed), block count u32, flow count
-//! u32, record-lists length u64, checksum u64 of the header's first 56 bytes and both tables.
+//! Header (72 bytes): `"CAPMEIX2"`, version u32 (3), structure count u32, capture size u64,
+//! capture mtime ns i64, indexed length u64 (end of the last whole record indexed), block count
+//! u32, flow count u32, record-lists length u64, checksum u64 (of the header's first 56 bytes,
+//! its last 8 and the tables), frame count u32, compression u8 (0 none, 1 gzip, 2 zstd, 3 lz4),
+//! 3 zero bytes. Version 3 added the last 8 bytes and the frame table.
 //! Blocks: `offset u64, len u64, min_ts i64, max_ts i64`. Structure: `start u64, end u64`.
 //! Flows, sorted by hash:
 //! `hash u32, len u32 (top bit: several keys share the list), checksum u32, Community ID tag
-//! u16`; the lists follow in the same order, each `len` bytes. A
+//! u16`. Frames (compressed capture files only), sorted: `compressed offset u64, decompressed
+//! offset u64`. The lists follow in the flows' order, each `len` bytes. A
 //! list is, per record, `gap` (offset minus the previous record's end, the first from 0) and
 //! `len` as LEB128. Written to a temporary file and renamed.
+//!
+//! ## Compressed capture files
+//! Every offset of the index of a gzip, zstd or lz4 file (blocks, structure, records, indexed
+//! length) is one of its *decompressed* bytes. The frame table lists where frames start
+//! (gzip members, zstd or lz4 frames; at least [`FRAME_LOG_MIN_GAP`] decompressed bytes apart),
+//! and a query decodes each range it reads from the last frame start before it
+//! ([`crate::capture::compress::CompressedRanges`]): the frames its records are in, and what
+//! precedes them in their frames. A file of one frame (the default of the `gzip`, `zstd` and
+//! `lz4` tools) is decoded from its start up to the last record the query needs. A compressed
+//! file that grew since it was indexed is scanned whole.
+//!
+//! [`FRAME_LOG_MIN_GAP`]: crate::capture::compress::FRAME_LOG_MIN_GAP
 //!
 //! ## Freshness
 //! An index is used when the capture file's size and mtime are those recorded. A capture file

@@ -3,6 +3,7 @@
 
 use super::keys::{hashes_of_keys, packet_key};
 use super::{Freshness, IndexView, COALESCE_GAP};
+use crate::capture::compress::CompressedRanges;
 use crate::capture::CaptureReader;
 use crate::error::{Error, Result};
 use crate::flow::{CommunityId, FlowKey};
@@ -72,7 +73,9 @@ pub fn open_reader(
         Err(e) => return Some(Err(Error::io(capture, e))),
     };
     let fresh = idx.freshness(&meta);
-    if fresh == Freshness::Stale {
+    // A compressed file that grew cannot be read from its indexed end (the offsets are
+    // decompressed ones): it is scanned whole.
+    if fresh == Freshness::Stale || (fresh == Freshness::Growing && idx.compression().is_some()) {
         return None;
     }
     let (from, to) = (from.as_nanos(), to.as_nanos());
@@ -107,10 +110,24 @@ fn indexed_reader(
     path: &Path,
 ) -> Result<CaptureReader> {
     ranges.extend_from_slice(idx.structure());
-    CaptureReader::from_read(
-        Box::new(RangesReader::new(file, ranges)),
-        path.to_path_buf(),
-    )
+    match idx.compression() {
+        // Decoding starts at the frame of each range (or runs on from the last one).
+        Some(c) => CaptureReader::from_decompressed(
+            Box::new(CompressedRanges::new(
+                file,
+                c,
+                idx.frames().to_vec(),
+                ranges,
+            )),
+            path.to_path_buf(),
+            c,
+            false,
+        ),
+        None => CaptureReader::from_read(
+            Box::new(RangesReader::new(file, ranges)),
+            path.to_path_buf(),
+        ),
+    }
 }
 
 /// The records a Community ID query reads through an index: the lists filed under its tag,

@@ -39,8 +39,31 @@ fn sample() -> FileIndex {
         }],
         structure: vec![(0, 24)],
         flows,
+        compression: None,
+        frames: vec![],
         lists: all,
     }
+}
+
+#[test]
+fn a_compressed_files_frame_table_round_trips_and_is_checked() {
+    use crate::capture::compress::{Compression, FrameStart};
+    let mut idx = sample();
+    idx.compression = Some(Compression::Zstd);
+    let f = |compressed, offset| FrameStart { compressed, offset };
+    idx.frames = vec![f(0, 0), f(70, 300)];
+    let bytes = idx.to_bytes();
+    assert_eq!(FileIndex::from_bytes(&bytes).unwrap(), idx);
+    // Frames out of order are refused (the checksum is recomputed so only the order fails).
+    let mut bad = idx.clone();
+    bad.frames = vec![f(70, 300), f(0, 0)];
+    let e = FileIndex::from_bytes(&bad.to_bytes()).unwrap_err();
+    assert!(e.contains("frame table"), "{e}");
+    // A flipped byte in the frame table fails the checksum.
+    let mut flipped = bytes.clone();
+    let at = flipped.len() - idx.lists.len() - 3;
+    flipped[at] ^= 1;
+    assert!(FileIndex::from_bytes(&flipped).is_err());
 }
 
 #[test]

@@ -65,6 +65,17 @@ impl IndexView {
         &self.meta.blocks
     }
 
+    /// The capture file's compression when it is compressed (the offsets are then those of
+    /// its decompressed bytes).
+    pub fn compression(&self) -> Option<crate::capture::Compression> {
+        self.meta.compression
+    }
+
+    /// A compressed capture file's frame starts, where decoding may start.
+    pub fn frames(&self) -> &[crate::capture::compress::FrameStart] {
+        &self.meta.frames
+    }
+
     /// The structure blocks `(start, end)` a stream of selected records must include.
     pub fn structure(&self) -> &[(u64, u64)] {
         &self.meta.structure

@@ -11,7 +11,7 @@
 //! distinct input interface from then on) and writing continues there: the choice is exact
 //! without reading the inputs twice or holding packets in memory.
 
-use crate::capture::{CaptureReader, Format, Interface};
+use crate::capture::{CaptureReader, Compression, Format, Interface};
 use crate::error::{Error, Result};
 use crate::io::parent_dir;
 use crate::packet::Packet;
@@ -64,6 +64,8 @@ pub struct FileSink {
     pcapng: bool,
     /// An existing regular file at the target may be replaced.
     replace: bool,
+    /// Compress the finished capture in this format ([`FileSink::compress`]).
+    compress: Option<Compression>,
 }
 
 impl FileSink {
@@ -95,7 +97,27 @@ impl FileSink {
             durable: false,
             pcapng,
             replace,
+            compress: None,
         })
+    }
+
+    /// Writes the capture compressed in `format` (one frame, zstd level 3, gzip level 6, or
+    /// lz4), adding the format's suffix (`.zst`, `.gz`, `.lz4`) to the target's name unless
+    /// it ends with it already: `flow.pcap` becomes `flow.pcap.zst` ([`path`](Self::path)
+    /// is the final name). The format inside (pcap or pcapng) is chosen as without it, by
+    /// the name before the suffix. The capture is written plain to a temporary file first
+    /// (it may turn into pcapng), then compressed as a stream into the target's temporary
+    /// file and renamed into place.
+    pub fn compress(mut self, format: Compression) -> Result<FileSink> {
+        let name = self.target.as_os_str().to_string_lossy().into_owned();
+        if !name.ends_with(format.suffix()) {
+            let mut t = self.target.clone().into_os_string();
+            t.push(format.suffix());
+            self.target = PathBuf::from(t);
+            check_output(&self.target, self.replace)?;
+        }
+        self.compress = Some(format);
+        Ok(self)
     }
 
     /// Forces the data to disk (`fsync`) before the file is renamed into place, so that a
@@ -364,10 +386,49 @@ impl Sink for FileSink {
             self.io(file.sync_all())?;
         }
         drop(file);
-        let tmp = self.tmp.take().expect("a written sink has a temp file");
+        let mut tmp = self.tmp.take().expect("a written sink has a temp file");
+        if let Some(c) = self.compress {
+            let plain = tmp;
+            tmp = crate::io::temp_beside(&self.target)
+                .map_err(|e| Error::io(parent_dir(&self.target), e))?;
+            let out = tmp.reopen().map_err(|e| Error::io(tmp.path(), e))?;
+            let input = File::open(plain.path()).map_err(|e| Error::io(plain.path(), e))?;
+            let file = compress_stream(c, input, out).map_err(|e| Error::io(tmp.path(), e))?;
+            if self.durable {
+                file.sync_all().map_err(|e| Error::io(tmp.path(), e))?;
+            }
+        }
         // Checked again now: the target may have appeared (or changed) during the search.
         persist(tmp, &self.target, self.replace)
     }
+}
+
+/// Copies `input` into `out` compressed in `format` (a stream: memory does not grow with the
+/// size); returns `out`.
+pub fn compress_stream(format: Compression, mut input: File, out: File) -> std::io::Result<File> {
+    use std::io::Write;
+    let out = BufWriter::with_capacity(1 << 20, out);
+    let out = match format {
+        Compression::Gzip => {
+            let mut e = flate2::write::GzEncoder::new(out, flate2::Compression::default());
+            std::io::copy(&mut input, &mut e)?;
+            e.finish()?
+        }
+        Compression::Zstd => {
+            let mut e = zstd::stream::write::Encoder::new(out, 3)?;
+            e.include_checksum(true)?;
+            std::io::copy(&mut input, &mut e)?;
+            e.finish()?
+        }
+        Compression::Lz4 => {
+            let mut e = lz4_flex::frame::FrameEncoder::new(out);
+            std::io::copy(&mut input, &mut e)?;
+            e.finish().map_err(std::io::Error::other)?
+        }
+    };
+    let mut out = out;
+    out.flush()?;
+    out.into_inner().map_err(|e| e.into_error())
 }
 
 #[cfg(test)]

@@ -3,12 +3,16 @@
 //!
 //! A store is one or more root directories. Every regular file below a root whose first bytes are
 //! a pcap or pcapng magic is a capture file, whatever its name (hidden directories are skipped;
-//! each one other than capme's own `.capme` is named in the listing's warnings). Security Onion's layout `ROOT/<sensor>/dailylogs/YYYY-MM-DD/snort.log.<epoch>`
+//! each one other than capme's own `.capme` is named in the listing's warnings); so is a gzip,
+//! zstd or lz4 compressed file whose decompressed first bytes are one (recognised by magic, not
+//! by name, and read as a stream: [`crate::capture::compress`]). Security Onion's layout `ROOT/<sensor>/dailylogs/YYYY-MM-DD/snort.log.<epoch>`
 //! is recognised for the sensor name.
 //!
 //! ## Spans
 //! A file's start is the trailing 9–11 digit epoch of its name (`snort.log.1700000000`,
-//! `so-pcap.1700000000`, `capture-1700000000.pcap`), else the timestamp of its first record.
+//! `so-pcap.1700000000`, `capture-1700000000.pcap`; before a compression suffix:
+//! `snort.log.1700000000.zst`), else the timestamp of its first record (decompressing the
+//! beginning of a compressed file).
 //! Files are grouped in *rotation chains*: same sensor directory and same name once the epoch
 //! digits and extension are removed (so `snort.log.*` of one sensor form one chain across its day
 //! directories). A file ends where the next file of its chain starts; the newest file of a chain
@@ -26,7 +30,8 @@
 //! the full walk `capme index` makes, which writes the catalogue. A long-lived process can keep
 //! the listings in memory between plans ([`cache::ListingCache`]).
 
-use crate::capture::{sniff_format, CaptureReader};
+use crate::capture::compress::{peek_decompressed, strip_compression_suffix};
+use crate::capture::{sniff_compression, sniff_format, CaptureReader};
 use crate::error::{Error, Result};
 use crate::time::{TimeWindow, Timestamp};
 use std::collections::BTreeMap;
@@ -724,13 +729,19 @@ fn check_capture(path: &Path) -> Check {
 }
 
 /// The one magic sniff of the store: `Ok(Some(size))` when `path` starts with a pcap or
-/// pcapng magic, `Ok(None)` when it does not (other bytes, shorter than a magic, or gone),
-/// `Err` when it cannot be read.
+/// pcapng magic, or is gzip, zstd or lz4 compressed and its decompressed bytes start with one;
+/// `Ok(None)` when it does not (other bytes, shorter than a magic, or gone), `Err` when it
+/// cannot be read. `size` is the size of the file (compressed, when it is).
 pub(crate) fn probe_capture(path: &Path) -> std::io::Result<Option<u64>> {
     let mut buf = [0u8; 4];
     let opened = fs::File::open(path).and_then(|mut f| {
         let len = f.metadata()?.len();
         f.read_exact(&mut buf)?;
+        if let Some(c) = sniff_compression(&buf) {
+            // The first bytes of what it holds (a compressed log is not a capture file).
+            buf = [0; 4];
+            peek_decompressed(fs::File::open(path)?, c, &mut buf)?;
+        }
         Ok(len)
     });
     match opened {
@@ -864,8 +875,10 @@ fn sensor_and_chain(root: &Path, path: &Path) -> (Arc<str>, String) {
     (sensor.into(), chain)
 }
 
-/// A file name without its capture extension (`.pcapng`, `.pcap` or `.cap`), if any.
+/// A file name without its compression suffix (`.gz`, `.zst`, `.lz4`...) and then its capture
+/// extension (`.pcapng`, `.pcap` or `.cap`), if any.
 fn strip_capture_ext(name: &str) -> &str {
+    let name = strip_compression_suffix(name);
     [".pcapng", ".pcap", ".cap"]
         .iter()
         .find_map(|ext| name.strip_suffix(ext))
@@ -877,7 +890,8 @@ fn chain_stem(name: &str) -> &str {
     strip_capture_ext(name).trim_end_matches(|c: char| c.is_ascii_digit())
 }
 
-/// The trailing 9–11 digit epoch of a file name (after removing a capture extension).
+/// The trailing 9–11 digit epoch of a file name (after removing a compression suffix and a
+/// capture extension: `snort.log.1700000000.zst`, `cap-1700000000.pcap.gz`).
 pub fn name_epoch(path: &Path) -> Option<Timestamp> {
     let n = strip_capture_ext(path.file_name()?.to_str()?);
     let digits = n.len() - n.trim_end_matches(|c: char| c.is_ascii_digit()).len();
@@ -933,12 +947,20 @@ mod tests {
         assert_eq!(t("capture.pcap"), None);
         assert_eq!(t("v1700000000"), None);
         assert_eq!(t("x.170000000000"), None);
+        assert_eq!(t("snort.log.1700000000.zst"), Some(1_700_000_000));
+        assert_eq!(t("snort.log.1700000000.gz"), Some(1_700_000_000));
+        assert_eq!(t("capture-1700000000.pcap.lz4"), Some(1_700_000_000));
+        assert_eq!(t("capture-1700000000.pcapng.zstd"), Some(1_700_000_000));
+        assert_eq!(t("capture.pcap.gz"), None);
     }
 
     #[test]
     fn stems_and_sensors() {
         assert_eq!(chain_stem("snort.log.1700000000"), "snort.log.");
         assert_eq!(chain_stem("cap-1700000000.pcap"), "cap-");
+        // A chain's older files compressed and its newest plain are one chain.
+        assert_eq!(chain_stem("snort.log.1700000000.zst"), "snort.log.");
+        assert_eq!(chain_stem("cap-1700000000.pcap.gz"), "cap-");
         let root = Path::new("/nsm/sensor_data");
         let (s, c1) = sensor_and_chain(
             root,

@@ -1,10 +1,11 @@
 //! Builders for tests, benchmarks and the sample-store generator: packets (`packet`), small
-//! capture files (`capture`) and the one seeded random number generator (`rng`). Compiled only
-//! for capme-core's own unit tests and with the `testutil` feature, which only dev-dependencies
-//! and the workspace's tools crate enable: the library as shipped holds none of it. Not part of
-//! the stable API.
+//! capture files (`capture`), compressed copies of them (`compress`) and the one seeded random
+//! number generator (`rng`). Compiled only for capme-core's own unit tests and with the
+//! `testutil` feature, which only dev-dependencies and the workspace's tools crate enable: the
+//! library as shipped holds none of it. Not part of the stable API.
 
 pub mod capture;
+pub mod compress;
 pub mod link;
 pub mod packet;
 pub mod rng;
