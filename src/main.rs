@@ -139,6 +139,14 @@ struct ServeArgs {
     #[arg(long = "max-concurrent", value_name = "N", default_value_t = 4,
           value_parser = clap::value_parser!(u16).range(1..))]
     max_concurrent: u16,
+    /// Do not keep the store's directory listing current with inotify: every request lists the
+    /// directories it needs, as `capme extract` does. Stores on network file systems (NFS,
+    /// CIFS, FUSE, ...), where inotify misses other hosts' writes, are detected and not
+    /// watched anyway; use this when detection falls short (e.g. a shared disk or overlay
+    /// written from another host), when the watches would use up fs.inotify.max_user_watches,
+    /// or to rule the cache out while diagnosing.
+    #[arg(long = "no-watch")]
+    no_watch: bool,
     /// Also answer for another capme serve (repeat for several): a query with sensor=NAME is
     /// proxied to it; a query without sensor goes to every peer and the local store at once,
     /// their captures merged in timestamp order (a peer that fails is named in the warnings).
@@ -1188,6 +1196,7 @@ fn serve(a: ServeArgs) -> Result<(), Error> {
     config.archive = a.archive;
     config.zeek_logs = a.zeek_logs;
     config.max_concurrent = usize::from(a.max_concurrent);
+    config.watch = !a.no_watch;
     config.peer_timeout = std::time::Duration::from_secs(a.peer_timeout);
     config.peer_ca = a.peer_ca;
     for arg in &a.peer {

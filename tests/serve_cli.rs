@@ -1,6 +1,7 @@
 //! `capme serve` from the command line: `--add-user` writes a users file, the server then asks
 //! for HTTP basic credentials; `--add-token` prints a token and stores its hash, the server then
-//! takes it as a bearer token; anonymous access is refused off loopback.
+//! takes it as a bearer token; anonymous access is refused off loopback; `--no-watch` turns the
+//! inotify-kept listing off.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -315,4 +316,60 @@ fn tokens_and_users_together_and_tokens_with_another_mode_refused() {
     assert_eq!(status(port, SUMMARY, Some("YWxpY2U6czNjcmV0")), 200);
     assert_eq!(get(port, SUMMARY, Some(&format!("Bearer {token}"))).0, 200);
     assert_eq!(get(port, SUMMARY, Some("Bearer s3cret")).0, 401);
+}
+
+/// The `capme_listing_cache_enabled` gauge of /metrics.
+fn listing_cache_enabled(port: u16) -> String {
+    let (code, text) = get(port, "/metrics", None);
+    assert_eq!(code, 200, "{text}");
+    text.lines()
+        .find_map(|l| l.strip_prefix("capme_listing_cache_enabled "))
+        .unwrap_or_else(|| panic!("no capme_listing_cache_enabled in {text}"))
+        .to_owned()
+}
+
+#[test]
+fn no_watch_answers_with_the_listing_cache_off() {
+    // The store, copied to a temporary directory (a local file system, watched by default).
+    let tmp = tempfile::tempdir().unwrap();
+    copy_dir(&store(), tmp.path());
+    let serve = |extra: &[&str]| {
+        let mut args = vec![
+            "--insecure-no-auth",
+            "--store",
+            tmp.path().to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        start(&args)
+    };
+    let (_watched, port) = serve(&[]);
+    assert_eq!(status(port, SUMMARY, None), 200);
+    assert_eq!(listing_cache_enabled(port), "1");
+    let (_unwatched, port) = serve(&["--no-watch"]);
+    let (code, body) = get(port, SUMMARY, None);
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"packets\":"), "{body}");
+    assert_eq!(listing_cache_enabled(port), "0");
+
+    let o = Command::new(bin())
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(o.stdout).unwrap();
+    for flag in ["--no-watch", "--tokens <FILE>", "--add-token <NAME>"] {
+        assert!(help.contains(flag), "{flag}: {help}");
+    }
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
 }
