@@ -373,3 +373,70 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// `capme extract --remote` sends `$CAPME_TOKEN` as a bearer token: a server with `--tokens`
+/// takes it, and refuses the extraction without it (exit 3, naming the refusal).
+#[test]
+fn extract_remote_with_capme_token_against_a_tokens_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tokens = tmp.path().join("tokens");
+    let o = Command::new(bin())
+        .args([
+            "serve",
+            "--tokens",
+            tokens.to_str().unwrap(),
+            "--add-token",
+            "analyst",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let token = String::from_utf8(o.stdout).unwrap().trim_end().to_owned();
+    let (_server, port) = start(&["--tokens", tokens.to_str().unwrap()]);
+    let out = tmp.path().join("flow.pcap");
+    let extract = |token: Option<&str>| {
+        let mut c = Command::new(bin());
+        c.args([
+            "extract",
+            "--remote",
+            &format!("http://127.0.0.1:{port}"),
+            "--sip",
+            "10.10.1.10",
+            "--spt",
+            "51000",
+            "--dip",
+            "10.10.1.20",
+            "--dpt",
+            "80",
+            "--stime",
+            "1718406497",
+            "--etime",
+            "1718406498",
+            "-o",
+            out.to_str().unwrap(),
+        ])
+        .env_remove("CAPME_TOKEN")
+        .env_remove("CAPME_PASSWORD");
+        if let Some(t) = token {
+            c.env("CAPME_TOKEN", t);
+        }
+        c.output().unwrap()
+    };
+    let refused = extract(None);
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(3), "{err}");
+    assert!(err.contains("401"), "{err}");
+    assert!(!out.exists());
+    let wrong = extract(Some(&format!("{token}x")));
+    let err = String::from_utf8_lossy(&wrong.stderr);
+    assert_eq!(wrong.status.code(), Some(3), "{err}");
+    assert!(!err.contains(&token), "{err}");
+    let ok = extract(Some(&token));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let pcap = std::fs::read(&out).unwrap();
+    assert!(pcap.len() > 24, "{} bytes", pcap.len());
+}
