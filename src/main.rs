@@ -62,7 +62,8 @@ enum Cmd {
     /// files), CapMe's own page (/capme/index.php), /healthz and /metrics.
     ///
     /// One long-lived process: the store, its catalogue and indexes stay open between requests.
-    /// Without --users or --trusted-header only loopback clients are answered.
+    /// Authentication: --users and/or --tokens (checked by the server), --trusted-header (a
+    /// reverse proxy authenticates), or --insecure-no-auth (loopback only).
     #[command(
         after_help = "Examples:\n  capme serve --store /nsm/sensor_data --listen 127.0.0.1:8080\n  capme serve --store /nsm/sensor_data --archive /nsm/capme-archive --listen 0.0.0.0:8443 \\\n      --tls-cert cert.pem --tls-key key.pem --trusted-header X-Remote-User\n  curl -o flow.pcap 'http://127.0.0.1:8080/api/v1/pcap?sip=10.0.0.5&spt=51234&dip=93.184.216.34&dpt=80&stime=1700000000&etime=1700000100'"
     )]
@@ -75,7 +76,7 @@ struct ServeArgs {
     #[arg(
         long = "store",
         value_name = "DIR",
-        required_unless_present = "add_user"
+        required_unless_present_any = ["add_user", "add_token"]
     )]
     store: Vec<PathBuf>,
     /// Do not use the store catalogue that `capme index` keeps.
@@ -91,7 +92,11 @@ struct ServeArgs {
     #[arg(long = "zeek-logs", value_name = "DIR")]
     zeek_logs: Option<PathBuf>,
     /// The address and port to listen on.
-    #[arg(long, value_name = "ADDR:PORT", required_unless_present = "add_user")]
+    #[arg(
+        long,
+        value_name = "ADDR:PORT",
+        required_unless_present_any = ["add_user", "add_token"]
+    )]
     listen: Option<std::net::SocketAddr>,
     /// TLS certificate chain (PEM); needs --tls-key.
     #[arg(long = "tls-cert", value_name = "PEM", requires = "tls_key")]
@@ -107,6 +112,22 @@ struct ServeArgs {
     /// line), then exit without serving.
     #[arg(long = "add-user", value_name = "NAME", requires = "users")]
     add_user: Option<String>,
+    /// Bearer tokens against this tokens file (`NAME sha256:HEX` lines; see --add-token): a
+    /// request with `Authorization: Bearer TOKEN` is the user NAME (in the request log and for
+    /// --max-concurrent). May be combined with --users: basic and bearer are then both
+    /// accepted, each checked against its own file. What other servers' --peer-credentials
+    /// `NAME bearer TOKEN` lines send.
+    #[arg(long, value_name = "FILE")]
+    tokens: Option<PathBuf>,
+    /// Make a new random token for NAME (replacing NAME's old one), store only its SHA-256 in
+    /// the --tokens file (mode 600), print the token once on stdout, then exit without serving.
+    #[arg(
+        long = "add-token",
+        value_name = "NAME",
+        requires = "tokens",
+        conflicts_with = "add_user"
+    )]
+    add_token: Option<String>,
     /// Trust the user name in this header, set by a reverse proxy (e.g. X-Remote-User). Anyone
     /// who can reach the server directly can set it: listen where only the proxy can.
     #[arg(long = "trusted-header", value_name = "NAME")]
@@ -118,6 +139,14 @@ struct ServeArgs {
     #[arg(long = "max-concurrent", value_name = "N", default_value_t = 4,
           value_parser = clap::value_parser!(u16).range(1..))]
     max_concurrent: u16,
+    /// Do not keep the store's directory listing current with inotify: every request lists the
+    /// directories it needs, as `capme extract` does. Stores on network file systems (NFS,
+    /// CIFS, FUSE, ...), where inotify misses other hosts' writes, are detected and not
+    /// watched anyway; use this when detection falls short (e.g. a shared disk or overlay
+    /// written from another host), when the watches would use up fs.inotify.max_user_watches,
+    /// or to rule the cache out while diagnosing.
+    #[arg(long = "no-watch")]
+    no_watch: bool,
     /// Also answer for another capme serve (repeat for several): a query with sensor=NAME is
     /// proxied to it; a query without sensor goes to every peer and the local store at once,
     /// their captures merged in timestamp order (a peer that fails is named in the warnings).
@@ -1164,11 +1193,33 @@ fn serve(a: ServeArgs) -> Result<(), Error> {
         eprintln!("capme: {name} added to {}", users.display());
         return Ok(());
     }
-    let listen = a.listen.expect("clap requires --listen without --add-user");
-    let auth = capme_auth::Auth::new(
-        a.users.as_deref(),
-        a.trusted_header.as_deref(),
-        a.insecure_no_auth,
+    if let (Some(name), Some(tokens)) = (&a.add_token, &a.tokens) {
+        let token = capme_auth::add_token(tokens, name)
+            .map_err(|e| auth_error("add_token", name.clone(), e))?;
+        // The token goes to stdout only (for a pipe or a copy); the file keeps its hash. A
+        // closed stdout is an error, not a panic: run --add-token again for a new token.
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{token}")
+            .and_then(|()| out.flush())
+            .map_err(|e| Error::io("<stdout>", e))?;
+        eprintln!(
+            "capme: a new token for {name} is stored (as a hash) in {}; it was printed on \
+             stdout and cannot be shown again",
+            tokens.display()
+        );
+        return Ok(());
+    }
+    let listen = a
+        .listen
+        .expect("clap requires --listen without --add-user or --add-token");
+    let auth = capme_auth::Auth::with_options(
+        &capme_auth::AuthOptions {
+            users: a.users.as_deref(),
+            tokens: a.tokens.as_deref(),
+            trusted_header: a.trusted_header.as_deref(),
+            insecure_no_auth: a.insecure_no_auth,
+        },
         &[listen],
     )
     .map_err(|e| auth_error("auth", listen.to_string(), e))?;
@@ -1182,6 +1233,7 @@ fn serve(a: ServeArgs) -> Result<(), Error> {
     config.archive = a.archive;
     config.zeek_logs = a.zeek_logs;
     config.max_concurrent = usize::from(a.max_concurrent);
+    config.watch = !a.no_watch;
     config.peer_timeout = std::time::Duration::from_secs(a.peer_timeout);
     config.peer_ca = a.peer_ca;
     for arg in &a.peer {

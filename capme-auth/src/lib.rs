@@ -2,10 +2,19 @@
 //!
 //! Three modes, exactly one of which the server is started with:
 //!
-//! - **HTTP basic against a users file** (`--users FILE`): every request carries
-//!   `Authorization: Basic base64(name:password)`, checked against the file's argon2 or bcrypt
-//!   hash. Anything else is refused with 401 and the challenge `Basic realm="capme",
-//!   charset="UTF-8"`.
+//! - **Credentials checked by the server**: HTTP basic against a users file (`--users FILE`),
+//!   bearer tokens against a tokens file (`--tokens FILE`), or both at once.
+//!   - With a users file, a request may carry `Authorization: Basic base64(name:password)`,
+//!     checked against the file's argon2 or bcrypt hash.
+//!   - With a tokens file, a request may carry `Authorization: Bearer TOKEN`, checked against
+//!     the SHA-256 hashes of the file; the user is then the token's name. This is what a
+//!     server's `--peer-credentials` line `NAME bearer TOKEN` sends.
+//!
+//!   A request is checked against the file of the scheme it uses. Anything else is refused
+//!   with 401 and a challenge naming the schemes accepted: `Basic realm="capme",
+//!   charset="UTF-8"` ([`BASIC_CHALLENGE`]), `Bearer realm="capme"` ([`BEARER_CHALLENGE`]),
+//!   or both, separated by `, ` (users first). A wrong token adds `error="invalid_token"` to
+//!   the Bearer challenge (RFC 6750).
 //! - **A header set by a trusted reverse proxy** (`--trusted-header X-Remote-User`): the proxy
 //!   authenticates and names the user in that header; a request without it (or with it empty,
 //!   repeated, or not a valid user name) is refused with 401. The server must then be reachable
@@ -41,6 +50,30 @@
 //!
 //! The file is read once, by [`Auth::new`]: a user added while the server runs counts from its
 //! next start.
+//!
+//! # The tokens file
+//!
+//! One token a line, `NAME sha256:HEX` (white space between the two); blank lines and `#`
+//! comments as in the users file:
+//!
+//! ```text
+//! # capme serve tokens: written by `capme serve --tokens FILE --add-token NAME`
+//! # (the token of so-manager is "capme-example-token-not-for-use")
+//! so-manager sha256:2e716534b66881e0913f7b033409e832a5cca1b4c58dfa5fe794d7025c759ca8
+//! ```
+//!
+//! - A **name** follows the rule of a user name ([`validate_name`]); it is the user of the
+//!   requests the token authenticates (the request log, the per-user limits), so a token may
+//!   share a name with a user of the users file, and then counts as that user.
+//! - A **hash** is `sha256:` and the 64 hexadecimal digits of the SHA-256 of the token
+//!   ([`hash_token`]). No two lines share a name or a hash. A token itself is never stored.
+//! - [`add_token`] makes a token of 32 random bytes from the operating system (43 characters of
+//!   URL-safe base64), stores its hash as [`add_user`] stores a user (a temporary file renamed
+//!   over the old one, mode 0600), and returns it: the only time it is shown.
+//!
+//! A fast hash suffices because a token is 256 random bits, not a password a person chose:
+//! there is nothing to guess, and a slow hash would only cost every request tens of
+//! milliseconds. Token hashes are compared in constant time.
 //!
 //! [`add_user`] adds or replaces one user, keeping every other line (comments too). It writes a
 //! temporary file in the same directory and renames it over the old one, so a reader sees the
@@ -104,6 +137,7 @@
 #![warn(missing_docs)]
 
 mod basic;
+mod tokens;
 mod users;
 
 use std::fmt;
@@ -113,6 +147,9 @@ use std::path::{Path, PathBuf};
 
 use http::{HeaderMap, HeaderName};
 
+pub use tokens::{
+    add_token, generate_token, hash_token, TokensFile, TOKEN_BYTES, TOKEN_HASH_PREFIX,
+};
 pub use users::{
     add_user, add_user_from_reader, add_user_from_stdin, hash_password, validate_name, UsersFile,
 };
@@ -123,6 +160,9 @@ pub const REALM: &str = "capme";
 /// The challenge a 401 response carries when the server authenticates with a users file.
 pub const BASIC_CHALLENGE: &str = r#"Basic realm="capme", charset="UTF-8""#;
 
+/// The challenge a 401 response carries when the server authenticates with a tokens file.
+pub const BEARER_CHALLENGE: &str = r#"Bearer realm="capme""#;
+
 /// The user name of a request accepted by [`Auth::Insecure`].
 pub const ANONYMOUS: &str = "anonymous";
 
@@ -132,21 +172,78 @@ pub const MAX_NAME_CHARS: usize = 64;
 /// An authenticated user.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct User {
-    /// The user's name: from the users file, the trusted header, or [`ANONYMOUS`].
+    /// The user's name: from the users file, the tokens file (the token's name), the trusted
+    /// header, or [`ANONYMOUS`].
     pub name: String,
 }
 
-/// Why a request was refused. The message never contains a password or the credentials sent.
+/// The `Authorization` schemes a server with users and/or tokens files accepts: what a 401
+/// offers in its challenge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Schemes {
+    /// `Basic`, against a users file.
+    pub basic: bool,
+    /// `Bearer`, against a tokens file.
+    pub bearer: bool,
+}
+
+impl Schemes {
+    /// A users file only.
+    pub const BASIC: Schemes = Schemes {
+        basic: true,
+        bearer: false,
+    };
+    /// A tokens file only.
+    pub const BEARER: Schemes = Schemes {
+        basic: false,
+        bearer: true,
+    };
+    /// A users file and a tokens file.
+    pub const BOTH: Schemes = Schemes {
+        basic: true,
+        bearer: true,
+    };
+
+    /// The `WWW-Authenticate` value: one challenge per scheme, `, ` between them; `bearer_error`
+    /// is the RFC 6750 `error` parameter of the Bearer challenge.
+    fn challenge(self, bearer_error: Option<&str>) -> String {
+        let mut out = Vec::new();
+        if self.basic {
+            out.push(BASIC_CHALLENGE.to_owned());
+        }
+        if self.bearer {
+            out.push(match bearer_error {
+                Some(e) => format!(r#"{BEARER_CHALLENGE}, error="{e}""#),
+                None => BEARER_CHALLENGE.to_owned(),
+            });
+        }
+        out.join(", ")
+    }
+
+    /// "HTTP basic credentials", "a bearer token" or both, for messages.
+    fn what(self) -> &'static str {
+        match (self.basic, self.bearer) {
+            (true, false) => "HTTP basic credentials",
+            (false, true) => "a bearer token",
+            _ => "HTTP basic credentials or a bearer token",
+        }
+    }
+}
+
+/// Why a request was refused. The message never contains a password, a token or the
+/// credentials sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AuthError {
-    /// No `Authorization` header (users file mode).
-    MissingCredentials,
-    /// An `Authorization` header that is not one well-formed `Basic` credential; the reason
-    /// names the rule it broke.
-    MalformedCredentials(&'static str),
+    /// No `Authorization` header (users or tokens file mode; the schemes accepted).
+    MissingCredentials(Schemes),
+    /// An `Authorization` header that is not one well-formed credential of an accepted scheme;
+    /// the reason names the rule it broke.
+    MalformedCredentials(Schemes, &'static str),
     /// An unknown user or a wrong password: deliberately one error, so as not to tell which.
-    BadCredentials,
+    BadCredentials(Schemes),
+    /// A bearer token that is not in the tokens file.
+    BadToken(Schemes),
     /// The trusted proxy's header is missing or empty.
     MissingTrustedHeader(HeaderName),
     /// The trusted proxy's header is repeated, not UTF-8, or not a valid user name.
@@ -171,13 +268,17 @@ impl AuthError {
     }
 
     /// The `WWW-Authenticate` value a 401 response carries, when the client can answer it:
-    /// [`BASIC_CHALLENGE`] in users file mode, `None` for the trusted header (the proxy
-    /// authenticates) and for 403.
+    /// [`BASIC_CHALLENGE`] with a users file, [`BEARER_CHALLENGE`] with a tokens file (with
+    /// `error="invalid_token"` for a wrong token, `error="invalid_request"` for a malformed
+    /// header), both with both; `None` for the trusted header (the proxy authenticates) and for
+    /// 403.
     pub fn challenge(&self) -> Option<String> {
         match self {
-            AuthError::MissingCredentials
-            | AuthError::MalformedCredentials(_)
-            | AuthError::BadCredentials => Some(BASIC_CHALLENGE.to_owned()),
+            AuthError::MissingCredentials(s) | AuthError::BadCredentials(s) => {
+                Some(s.challenge(None))
+            }
+            AuthError::MalformedCredentials(s, _) => Some(s.challenge(Some("invalid_request"))),
+            AuthError::BadToken(s) => Some(s.challenge(Some("invalid_token"))),
             _ => None,
         }
     }
@@ -186,13 +287,14 @@ impl AuthError {
 impl fmt::Display for AuthError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            AuthError::MissingCredentials => {
-                f.write_str("authentication required: send HTTP basic credentials")
+            AuthError::MissingCredentials(s) => {
+                write!(f, "authentication required: send {}", s.what())
             }
-            AuthError::MalformedCredentials(reason) => {
+            AuthError::MalformedCredentials(_, reason) => {
                 write!(f, "malformed Authorization header: {reason}")
             }
-            AuthError::BadCredentials => f.write_str("invalid user name or password"),
+            AuthError::BadCredentials(_) => f.write_str("invalid user name or password"),
+            AuthError::BadToken(_) => f.write_str("invalid bearer token"),
             AuthError::MissingTrustedHeader(h) => write!(
                 f,
                 "authentication required: the trusted header {h} is missing or empty"
@@ -212,13 +314,15 @@ impl std::error::Error for AuthError {}
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// None, or more than one, of `--users`, `--trusted-header` and `--insecure-no-auth`.
+    /// No authentication mode, or more than one: `--users` and/or `--tokens`,
+    /// `--trusted-header`, `--insecure-no-auth`.
     #[error("{0}")]
     Options(String),
     /// `--insecure-no-auth` with a listen address that is not loopback.
     #[error(
         "--insecure-no-auth allows anonymous access and is accepted only on loopback addresses \
-         (127.0.0.0/8, ::1); {addr} is not one: use --users FILE or --trusted-header NAME"
+         (127.0.0.0/8, ::1); {addr} is not one: use --users FILE, --tokens FILE or \
+         --trusted-header NAME"
     )]
     InsecureNotLoopback {
         /// The first listen address that is not loopback.
@@ -246,14 +350,15 @@ pub enum ConfigError {
     /// Reading the password from standard input.
     #[error("reading the password from standard input: {0}")]
     Stdin(io::Error),
-    /// A line of the users file that is not blank, a comment or a valid `name:hash`.
+    /// A line of the users or tokens file that is not blank, a comment or a valid entry
+    /// (`name:hash`, `NAME sha256:HEX`).
     #[error("{}, line {line}: {reason}", path.display())]
     Malformed {
-        /// The users file.
+        /// The users or tokens file.
         path: PathBuf,
         /// The line number, from 1.
         line: usize,
-        /// What is wrong (never the hash or the rest of the line).
+        /// What is wrong (never the hash or the rest of the line, which may hold a secret).
         reason: String,
     },
     /// A users file with no user in it.
@@ -262,7 +367,13 @@ pub enum ConfigError {
         /// The users file.
         path: PathBuf,
     },
-    /// The users file's path holds a directory, symbolic link, FIFO, socket or device.
+    /// A tokens file with no token in it.
+    #[error("{}: no tokens in the file; add one with --add-token NAME", path.display())]
+    NoTokens {
+        /// The tokens file.
+        path: PathBuf,
+    },
+    /// The users or tokens file's path holds a directory, symbolic link, FIFO, socket or device.
     #[error("{}: {kind}, not a regular file; refusing to use or replace it", path.display())]
     NotRegularFile {
         /// The path.
@@ -284,13 +395,81 @@ pub enum ConfigError {
     /// Hashing the password failed.
     #[error("hashing the password: {0}")]
     Hash(String),
+    /// The operating system's random number generator failed (making a token).
+    #[error("reading random bytes for a token from the operating system: {0}")]
+    Random(String),
+}
+
+/// The server's authentication options, for [`Auth::with_options`]: `--users`, `--tokens`,
+/// `--trusted-header`, `--insecure-no-auth`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AuthOptions<'a> {
+    /// `--users FILE`: HTTP basic against this users file.
+    pub users: Option<&'a Path>,
+    /// `--tokens FILE`: bearer tokens against this tokens file.
+    pub tokens: Option<&'a Path>,
+    /// `--trusted-header NAME`: a reverse proxy names the user in this header.
+    pub trusted_header: Option<&'a str>,
+    /// `--insecure-no-auth`: anonymous, loopback only.
+    pub insecure_no_auth: bool,
+}
+
+/// The users and tokens files of [`Auth::Credentials`]: at least one of the two.
+#[derive(Debug)]
+pub struct Credentials {
+    users: Option<UsersFile>,
+    tokens: Option<TokensFile>,
+}
+
+impl Credentials {
+    /// From a users file, a tokens file, or both; `None` when both are `None`.
+    pub fn new(users: Option<UsersFile>, tokens: Option<TokensFile>) -> Option<Credentials> {
+        (users.is_some() || tokens.is_some()).then_some(Credentials { users, tokens })
+    }
+
+    /// The users file, checked for `Basic` credentials.
+    pub fn users(&self) -> Option<&UsersFile> {
+        self.users.as_ref()
+    }
+
+    /// The tokens file, checked for `Bearer` tokens.
+    pub fn tokens(&self) -> Option<&TokensFile> {
+        self.tokens.as_ref()
+    }
+
+    /// The schemes accepted.
+    pub fn schemes(&self) -> Schemes {
+        Schemes {
+            basic: self.users.is_some(),
+            bearer: self.tokens.is_some(),
+        }
+    }
+
+    fn check(&self, headers: &HeaderMap) -> Result<User, AuthError> {
+        let schemes = self.schemes();
+        match basic::credentials(headers, schemes)? {
+            basic::Credential::Basic { name, password } => match &self.users {
+                Some(file) if file.verify(&name, &password) => Ok(User { name }),
+                _ => Err(AuthError::BadCredentials(schemes)),
+            },
+            basic::Credential::Bearer(token) => match self.tokens.as_ref() {
+                Some(file) => match file.verify(&token) {
+                    Some(name) => Ok(User {
+                        name: name.to_owned(),
+                    }),
+                    None => Err(AuthError::BadToken(schemes)),
+                },
+                None => Err(AuthError::BadToken(schemes)),
+            },
+        }
+    }
 }
 
 /// How the server authenticates requests.
 #[derive(Debug)]
 pub enum Auth {
-    /// HTTP basic against a users file.
-    Users(UsersFile),
+    /// HTTP basic against a users file, bearer tokens against a tokens file, or both.
+    Credentials(Credentials),
     /// A header set by a trusted reverse proxy names the user.
     TrustedHeader(HeaderName),
     /// Anonymous access, loopback only.
@@ -299,42 +478,103 @@ pub enum Auth {
 
 impl Auth {
     /// From the server's options: exactly one of `users` (`--users FILE`), `trusted_header`
-    /// (`--trusted-header NAME`) and `insecure_no_auth` (`--insecure-no-auth`).
-    ///
-    /// Loads and checks the users file (which must hold at least one user). Refuses
-    /// [`Auth::Insecure`] unless every listen address is loopback; the error names
-    /// `--insecure-no-auth` and the first address that is not.
+    /// (`--trusted-header NAME`) and `insecure_no_auth` (`--insecure-no-auth`); see
+    /// [`Auth::with_options`], which takes a tokens file too.
     pub fn new(
         users: Option<&Path>,
         trusted_header: Option<&str>,
         insecure_no_auth: bool,
         listen: &[SocketAddr],
     ) -> Result<Auth, ConfigError> {
-        let given = usize::from(users.is_some())
+        Auth::with_options(
+            &AuthOptions {
+                users,
+                tokens: None,
+                trusted_header,
+                insecure_no_auth,
+            },
+            listen,
+        )
+    }
+
+    /// From the server's options: exactly one mode, where `users` (`--users FILE`) and
+    /// `tokens` (`--tokens FILE`), alone or together, are one mode (credentials this server
+    /// checks), `trusted_header` (`--trusted-header NAME`) another and `insecure_no_auth`
+    /// (`--insecure-no-auth`) the third. The error for more than one mode names the options
+    /// given.
+    ///
+    /// Loads and checks the users and tokens files (each must hold at least one entry).
+    /// Refuses [`Auth::Insecure`] unless every listen address is loopback; the error names
+    /// `--insecure-no-auth` and the first address that is not.
+    pub fn with_options(
+        options: &AuthOptions<'_>,
+        listen: &[SocketAddr],
+    ) -> Result<Auth, ConfigError> {
+        let AuthOptions {
+            users,
+            tokens,
+            trusted_header,
+            insecure_no_auth,
+        } = *options;
+        let given: Vec<&str> = [
+            (users.is_some(), "--users"),
+            (tokens.is_some(), "--tokens"),
+            (trusted_header.is_some(), "--trusted-header"),
+            (insecure_no_auth, "--insecure-no-auth"),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, name)| *name)
+        .collect();
+        let modes = usize::from(users.is_some() || tokens.is_some())
             + usize::from(trusted_header.is_some())
             + usize::from(insecure_no_auth);
-        if given == 0 {
+        if modes == 0 {
             return Err(ConfigError::Options(
-                "no authentication configured: give --users FILE (HTTP basic), \
-                 --trusted-header NAME (a reverse proxy authenticates) or --insecure-no-auth \
-                 (anonymous, loopback addresses only)"
+                "no authentication configured: give --users FILE (HTTP basic) and/or \
+                 --tokens FILE (bearer tokens), --trusted-header NAME (a reverse proxy \
+                 authenticates) or --insecure-no-auth (anonymous, loopback addresses only)"
                     .into(),
             ));
         }
-        if given > 1 {
-            return Err(ConfigError::Options(
-                "--users, --trusted-header and --insecure-no-auth exclude one another: give one"
-                    .into(),
-            ));
+        if modes > 1 {
+            let list = match given.split_last() {
+                Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+                _ => given.join(""),
+            };
+            return Err(ConfigError::Options(format!(
+                "{list} exclude one another: give --users FILE and/or --tokens FILE \
+                 (credentials this server checks), or --trusted-header NAME, or \
+                 --insecure-no-auth"
+            )));
         }
-        if let Some(path) = users {
-            let file = UsersFile::load(path)?;
-            if file.is_empty() {
-                return Err(ConfigError::NoUsers {
-                    path: path.to_owned(),
-                });
-            }
-            return Ok(Auth::Users(file));
+        if users.is_some() || tokens.is_some() {
+            let users = match users {
+                Some(path) => {
+                    let file = UsersFile::load(path)?;
+                    if file.is_empty() {
+                        return Err(ConfigError::NoUsers {
+                            path: path.to_owned(),
+                        });
+                    }
+                    Some(file)
+                }
+                None => None,
+            };
+            let tokens = match tokens {
+                Some(path) => {
+                    let file = TokensFile::load(path)?;
+                    if file.is_empty() {
+                        return Err(ConfigError::NoTokens {
+                            path: path.to_owned(),
+                        });
+                    }
+                    Some(file)
+                }
+                None => None,
+            };
+            let credentials = Credentials::new(users, tokens).expect("one of the two is given");
+            return Ok(Auth::Credentials(credentials));
         }
         if let Some(name) = trusted_header {
             return parse_header_name(name).map(Auth::TrustedHeader);
@@ -350,18 +590,11 @@ impl Auth {
 
     /// Authenticates one request from its headers and the peer's address.
     ///
-    /// In users file mode this verifies a password hash (tens of milliseconds of CPU): call it
-    /// where blocking is fine.
+    /// For `Basic` credentials this verifies a password hash (tens of milliseconds of CPU): call
+    /// it where blocking is fine. A bearer token costs one SHA-256.
     pub fn check(&self, headers: &HeaderMap, peer: SocketAddr) -> Result<User, AuthError> {
         match self {
-            Auth::Users(file) => {
-                let (name, password) = basic::credentials(headers)?;
-                if file.verify(&name, &password) {
-                    Ok(User { name })
-                } else {
-                    Err(AuthError::BadCredentials)
-                }
-            }
+            Auth::Credentials(credentials) => credentials.check(headers),
             Auth::TrustedHeader(header) => trusted_user(headers, header),
             Auth::Insecure => {
                 if is_loopback(peer.ip()) {
@@ -380,17 +613,36 @@ impl Auth {
     }
 }
 
-/// One line for the server's start-up log, e.g. `HTTP basic, 2 users from /etc/capme/users`.
+/// One line for the server's start-up log, e.g. `HTTP basic, 2 users from /etc/capme/users;
+/// bearer, 1 token from /etc/capme/tokens`.
 impl fmt::Display for Auth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let plural = |n: usize| if n == 1 { "" } else { "s" };
         match self {
-            Auth::Users(file) => write!(
-                f,
-                "HTTP basic, {} user{} from {}",
-                file.len(),
-                if file.len() == 1 { "" } else { "s" },
-                file.path().display()
-            ),
+            Auth::Credentials(c) => {
+                if let Some(file) = &c.users {
+                    write!(
+                        f,
+                        "HTTP basic, {} user{} from {}",
+                        file.len(),
+                        plural(file.len()),
+                        file.path().display()
+                    )?;
+                }
+                if let Some(file) = &c.tokens {
+                    if c.users.is_some() {
+                        f.write_str("; ")?;
+                    }
+                    write!(
+                        f,
+                        "bearer, {} token{} from {}",
+                        file.len(),
+                        plural(file.len()),
+                        file.path().display()
+                    )?;
+                }
+                Ok(())
+            }
             Auth::TrustedHeader(h) => write!(f, "the user named by the trusted header {h}"),
             Auth::Insecure => f.write_str("none: anonymous, loopback only (--insecure-no-auth)"),
         }

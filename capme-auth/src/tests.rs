@@ -107,7 +107,7 @@ fn argon2i_and_argon2d_hashes_verify() {
     );
     assert_eq!(
         auth.check(&basic_headers("dave:pw-carol"), peer()),
-        Err(AuthError::BadCredentials)
+        Err(AuthError::BadCredentials(Schemes::BASIC))
     );
 }
 
@@ -127,7 +127,7 @@ fn bcrypt_2b_2y_2a_hashes_verify() {
         let user = auth.check(&basic_headers(&format!("{name}:{pw}")), peer());
         assert_eq!(user.unwrap().name, name);
         let wrong = auth.check(&basic_headers(&format!("{name}:{pw}x")), peer());
-        assert_eq!(wrong, Err(AuthError::BadCredentials));
+        assert_eq!(wrong, Err(AuthError::BadCredentials(Schemes::BASIC)));
     }
 }
 
@@ -145,7 +145,7 @@ fn wrong_password_and_unknown_user_are_one_401_with_the_challenge() {
         "alice:".to_owned(),
     ] {
         let err = auth.check(&basic_headers(&creds), peer()).unwrap_err();
-        assert_eq!(err, AuthError::BadCredentials);
+        assert_eq!(err, AuthError::BadCredentials(Schemes::BASIC));
         assert_eq!(err.status(), 401);
         assert_eq!(err.challenge().as_deref(), Some(BASIC_CHALLENGE));
         assert_eq!(err.to_string(), "invalid user name or password");
@@ -176,7 +176,7 @@ fn malformed_authorization_headers_are_401_with_the_challenge() {
     let auth = users_auth(&path);
 
     let missing = auth.check(&HeaderMap::new(), peer()).unwrap_err();
-    assert_eq!(missing, AuthError::MissingCredentials);
+    assert_eq!(missing, AuthError::MissingCredentials(Schemes::BASIC));
     assert_eq!(missing.status(), 401);
     assert_eq!(missing.challenge().as_deref(), Some(BASIC_CHALLENGE));
 
@@ -196,7 +196,7 @@ fn malformed_authorization_headers_are_401_with_the_challenge() {
     for value in &cases {
         let err = auth.check(&authorization(value), peer()).unwrap_err();
         assert!(
-            matches!(err, AuthError::MalformedCredentials(_)),
+            matches!(err, AuthError::MalformedCredentials(Schemes::BASIC, _)),
             "{value}: {err:?}"
         );
         assert_eq!(err.status(), 401);
@@ -209,7 +209,7 @@ fn malformed_authorization_headers_are_401_with_the_challenge() {
     two.append(AUTHORIZATION, HeaderValue::from_static("Basic YTpi"));
     assert!(matches!(
         auth.check(&two, peer()),
-        Err(AuthError::MalformedCredentials(_))
+        Err(AuthError::MalformedCredentials(Schemes::BASIC, _))
     ));
 
     // Non-ASCII bytes in the header value.
@@ -220,7 +220,7 @@ fn malformed_authorization_headers_are_401_with_the_challenge() {
     );
     assert!(matches!(
         auth.check(&raw, peer()),
-        Err(AuthError::MalformedCredentials(_))
+        Err(AuthError::MalformedCredentials(Schemes::BASIC, _))
     ));
 }
 
@@ -801,4 +801,447 @@ fn auth_can_be_shared_across_threads() {
     shared::<Auth>();
     shared::<AuthError>();
     shared::<ConfigError>();
+}
+
+// ---- tokens file mode -----------------------------------------------------------------
+
+const TOKEN: &str = "capme-example-token-not-for-use";
+
+fn bearer(token: &str) -> HeaderMap {
+    authorization(&format!("Bearer {token}"))
+}
+
+fn tokens_auth(path: &Path) -> Auth {
+    Auth::with_options(
+        &AuthOptions {
+            tokens: Some(path),
+            ..Default::default()
+        },
+        &[addr("0.0.0.0:8080")],
+    )
+    .unwrap()
+}
+
+/// A tokens file with `contents` in a new temporary directory.
+fn tokens_file(contents: impl AsRef<[u8]>) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens");
+    fs::write(&path, contents).unwrap();
+    (dir, path)
+}
+
+#[test]
+fn add_token_prints_a_fresh_token_and_stores_only_its_hash_0600() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens");
+    let token = add_token(&path, "so-manager").unwrap();
+    // 32 random bytes, URL-safe base64 without padding.
+    assert_eq!(token.len(), 43, "{token}");
+    assert!(token
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+    let text = fs::read_to_string(&path).unwrap();
+    assert_eq!(text, format!("so-manager {}\n", hash_token(&token)));
+    assert!(!text.contains(&token));
+    #[cfg(unix)]
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+
+    let auth = tokens_auth(&path);
+    assert_eq!(
+        auth.check(&bearer(&token), peer()).unwrap(),
+        User {
+            name: "so-manager".into()
+        }
+    );
+    // The scheme is case-insensitive.
+    let lower = authorization(&format!("bearer  {token}"));
+    assert_eq!(auth.check(&lower, peer()).unwrap().name, "so-manager");
+
+    // Another token each time.
+    let other = add_token(&dir.path().join("other"), "so-manager").unwrap();
+    assert_ne!(token, other);
+}
+
+#[test]
+fn wrong_or_missing_token_is_401_with_the_bearer_challenge() {
+    let (_d, path) = tokens_file(format!("so-manager {}\n", hash_token(TOKEN)));
+    let auth = tokens_auth(&path);
+    assert_eq!(
+        auth.check(&bearer(TOKEN), peer()).unwrap().name,
+        "so-manager"
+    );
+
+    for wrong in [
+        format!("{TOKEN}x"),
+        TOKEN[..TOKEN.len() - 1].to_owned(),
+        TOKEN.to_uppercase(),
+        hash_token(TOKEN),
+        "sha256".to_owned(),
+    ] {
+        let err = auth.check(&bearer(&wrong), peer()).unwrap_err();
+        assert_eq!(err, AuthError::BadToken(Schemes::BEARER), "{wrong}");
+        assert_eq!(err.status(), 401);
+        assert_eq!(
+            err.challenge().as_deref(),
+            Some(r#"Bearer realm="capme", error="invalid_token""#)
+        );
+        assert!(!err.to_string().contains(&wrong), "{err}");
+    }
+
+    let missing = auth.check(&HeaderMap::new(), peer()).unwrap_err();
+    assert_eq!(missing, AuthError::MissingCredentials(Schemes::BEARER));
+    assert_eq!(missing.challenge().as_deref(), Some(BEARER_CHALLENGE));
+    assert!(missing.to_string().contains("bearer token"), "{missing}");
+
+    // Basic credentials, or no token, are malformed for a tokens-only server.
+    let basic = basic_headers(&format!("so-manager:{TOKEN}"));
+    for headers in [
+        basic,
+        authorization("Bearer"),
+        authorization("Bearer   "),
+        authorization(&format!("Bearer {TOKEN} {TOKEN}")),
+    ] {
+        let err = auth.check(&headers, peer()).unwrap_err();
+        assert!(
+            matches!(err, AuthError::MalformedCredentials(Schemes::BEARER, _)),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.challenge().as_deref(),
+            Some(r#"Bearer realm="capme", error="invalid_request""#)
+        );
+        assert!(!err.to_string().contains(TOKEN), "{err}");
+    }
+    let err = auth.check(&basic_headers("a:b"), peer()).unwrap_err();
+    assert!(err.to_string().contains("only the Bearer scheme"), "{err}");
+}
+
+#[test]
+fn users_and_tokens_together_each_scheme_against_its_file() {
+    let (_du, users) = users_file(format!(
+        "alice:{}\n",
+        bcrypt_hash(bcrypt::Version::TwoB, SECRET)
+    ));
+    let (_dt, tokens) = tokens_file(format!(
+        "# peers\nso-manager\t{}\nalice {}\n",
+        hash_token(TOKEN),
+        hash_token("alice-token")
+    ));
+    let auth = Auth::with_options(
+        &AuthOptions {
+            users: Some(&users),
+            tokens: Some(&tokens),
+            ..Default::default()
+        },
+        &[addr("0.0.0.0:8080")],
+    )
+    .unwrap();
+    let Auth::Credentials(c) = &auth else {
+        panic!("{auth:?}")
+    };
+    assert_eq!(c.schemes(), Schemes::BOTH);
+    let both = format!("{BASIC_CHALLENGE}, {BEARER_CHALLENGE}");
+
+    let name = |h: &HeaderMap| auth.check(h, peer()).map(|u| u.name);
+    assert_eq!(
+        name(&basic_headers(&format!("alice:{SECRET}"))).unwrap(),
+        "alice"
+    );
+    assert_eq!(name(&bearer(TOKEN)).unwrap(), "so-manager");
+    assert_eq!(name(&bearer("alice-token")).unwrap(), "alice");
+    // A token is not a password, nor a password a token.
+    assert_eq!(
+        name(&basic_headers(&format!("so-manager:{TOKEN}"))),
+        Err(AuthError::BadCredentials(Schemes::BOTH))
+    );
+    assert_eq!(
+        name(&bearer(SECRET)),
+        Err(AuthError::BadToken(Schemes::BOTH))
+    );
+    let missing = auth.check(&HeaderMap::new(), peer()).unwrap_err();
+    assert_eq!(missing.challenge(), Some(both.clone()));
+    assert!(
+        missing
+            .to_string()
+            .contains("basic credentials or a bearer token"),
+        "{missing}"
+    );
+    let wrong = auth
+        .check(&basic_headers("alice:wrong"), peer())
+        .unwrap_err();
+    assert_eq!(wrong.challenge(), Some(both));
+    let digest = auth
+        .check(&authorization("Digest username=\"alice\""), peer())
+        .unwrap_err();
+    assert!(digest.to_string().contains("Basic and Bearer"), "{digest}");
+
+    let s = auth.to_string();
+    assert!(
+        s.starts_with("HTTP basic, 1 user from ") && s.contains("; bearer, 2 tokens from "),
+        "{s}"
+    );
+    assert!(!s.contains("sha256"), "{s}");
+    assert!(!format!("{auth:?}").contains("sha256"));
+}
+
+fn tokens_malformed(text: impl AsRef<[u8]>) -> ConfigError {
+    let (_d, path) = tokens_file(text);
+    TokensFile::load(&path).unwrap_err()
+}
+
+#[test]
+fn malformed_tokens_file_lines_are_errors_naming_file_and_line() {
+    let good = hash_token(TOKEN);
+    let cases: Vec<(String, usize, &str)> = vec![
+        (
+            "# c\n\nalice\n".to_string(),
+            3,
+            "expected `NAME sha256:HEX`",
+        ),
+        (
+            format!("alice {good} extra\n"),
+            1,
+            "expected `NAME sha256:HEX`",
+        ),
+        (format!("alice:{good}\n"), 1, "expected `NAME sha256:HEX`"),
+        (
+            format!("a:b {good}\n"),
+            1,
+            "invalid token name: contains `:`",
+        ),
+        (
+            format!("{} {good}\n", "x".repeat(65)),
+            1,
+            "invalid token name: longer than 64",
+        ),
+        // Unknown formats: a plain token pasted, argon2, bcrypt, another digest, a short or
+        // non-hex SHA-256, upper-case prefix.
+        (format!("ok {good}\nalice {TOKEN}\n"), 2, "is not `sha256:`"),
+        (
+            format!("alice {}\n", argon2_hash(Algorithm::Argon2id, TOKEN)),
+            1,
+            "is not `sha256:`",
+        ),
+        (
+            format!("alice {}\n", bcrypt_hash(bcrypt::Version::TwoB, TOKEN)),
+            1,
+            "is not `sha256:`",
+        ),
+        (
+            format!("alice md5:{}\n", &good[7..39]),
+            1,
+            "is not `sha256:`",
+        ),
+        (format!("alice {}\n", &good[..70]), 1, "is not `sha256:`"),
+        (format!("alice {}0\n", good), 1, "is not `sha256:`"),
+        (
+            format!("alice sha256:{}\n", "g".repeat(64)),
+            1,
+            "is not `sha256:`",
+        ),
+        (
+            format!("alice SHA256:{}\n", &good[7..]),
+            1,
+            "is not `sha256:`",
+        ),
+        (
+            format!("alice {good}\n# again\nalice {}\n", hash_token("other")),
+            3,
+            "token \"alice\" is already defined on line 1",
+        ),
+        (
+            format!("alice {good}\nbob {good}\n"),
+            2,
+            "same hash as the token on line 1",
+        ),
+    ];
+    for (text, line, reason) in cases {
+        let err = tokens_malformed(&text);
+        let ConfigError::Malformed {
+            line: l, reason: r, ..
+        } = &err
+        else {
+            panic!("{text}: {err:?}")
+        };
+        assert_eq!(*l, line, "{text}: {err}");
+        assert!(r.contains(reason), "{text}: {err}");
+        let msg = err.to_string();
+        assert!(msg.contains(&format!("tokens, line {line}:")), "{msg}");
+        // Neither a token nor a hash is repeated.
+        assert!(!msg.contains(TOKEN) && !msg.contains(&good[7..]), "{msg}");
+    }
+    let err = tokens_malformed(b"alice \xff\n");
+    assert!(err.to_string().contains("line 1: not UTF-8"), "{err}");
+}
+
+#[test]
+fn tokens_file_comments_blank_lines_whitespace_and_crlf() {
+    let (_d, path) = tokens_file(format!(
+        "# tokens\r\n\r\n   so-manager    {}   \r\n\t# indented comment\n\tb\t{}",
+        hash_token(TOKEN),
+        hash_token("b").to_uppercase().replace("SHA256:", "sha256:")
+    ));
+    let file = TokensFile::load(&path).unwrap();
+    assert_eq!(file.names(), ["b", "so-manager"]);
+    assert_eq!(file.verify(TOKEN), Some("so-manager"));
+    assert_eq!(file.verify("b"), Some("b"));
+    assert_eq!(file.verify("c"), None);
+}
+
+#[test]
+fn tokens_file_must_exist_be_regular_and_name_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    fn opts(p: &Path) -> AuthOptions<'_> {
+        AuthOptions {
+            tokens: Some(p),
+            ..AuthOptions::default()
+        }
+    }
+    let missing = dir.path().join("nope");
+    let err = Auth::with_options(&opts(&missing), &[]).unwrap_err();
+    assert!(matches!(err, ConfigError::Io { .. }) && err.to_string().contains("nope"));
+    let err = Auth::with_options(&opts(dir.path()), &[]).unwrap_err();
+    assert!(err.to_string().contains("a directory"), "{err}");
+    let (_d, empty) = tokens_file("# nothing yet\n");
+    let err = Auth::with_options(&opts(&empty), &[]).unwrap_err();
+    assert!(matches!(err, ConfigError::NoTokens { .. }));
+    assert!(err.to_string().contains("--add-token"), "{err}");
+}
+
+#[test]
+fn add_token_replaces_keeping_other_lines_and_the_old_token_stops_working() {
+    let (dir, path) = tokens_file(format!(
+        "# capme tokens\nso-manager {}\n\n# the other manager\nso-backup {}\n",
+        hash_token("old"),
+        hash_token("backup")
+    ));
+    let new = add_token(&path, "so-manager").unwrap();
+    let text = fs::read_to_string(&path).unwrap();
+    assert_eq!(
+        text,
+        format!(
+            "# capme tokens\nso-manager {}\n\n# the other manager\nso-backup {}\n",
+            hash_token(&new),
+            hash_token("backup")
+        )
+    );
+    let file = TokensFile::load(&path).unwrap();
+    assert_eq!(file.verify(&new), Some("so-manager"));
+    assert_eq!(file.verify("old"), None);
+    assert_eq!(file.verify("backup"), Some("so-backup"));
+    let third = add_token(&path, "third").unwrap();
+    let file = TokensFile::load(&path).unwrap();
+    assert_eq!(file.names(), ["so-backup", "so-manager", "third"]);
+    assert_eq!(file.verify(&third), Some("third"));
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn add_token_refuses_bad_names_malformed_files_and_what_is_not_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens");
+    for bad in ["", "a b", "a:b"] {
+        let err = add_token(&path, bad).unwrap_err();
+        assert!(matches!(err, ConfigError::InvalidName { .. }), "{err:?}");
+    }
+    assert!(!path.exists());
+    let err = add_token(dir.path(), "x").unwrap_err();
+    assert!(err.to_string().contains("a directory"), "{err}");
+
+    let (_d, bad) = tokens_file(format!("alice {TOKEN}\n"));
+    let err = add_token(&bad, "bob").unwrap_err();
+    assert!(err.to_string().contains("line 1"), "{err}");
+    assert_eq!(
+        fs::read_to_string(&bad).unwrap(),
+        format!("alice {TOKEN}\n")
+    );
+
+    #[cfg(unix)]
+    {
+        let target = dir.path().join("target");
+        fs::write(&target, "").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let err = add_token(&link, "x").unwrap_err();
+        assert!(err.to_string().contains("a symbolic link"), "{err}");
+        assert_eq!(fs::read_to_string(&target).unwrap(), "");
+    }
+}
+
+#[test]
+fn tokens_combine_with_users_only() {
+    let (_du, users) = users_file(format!(
+        "alice:{}\n",
+        bcrypt_hash(bcrypt::Version::TwoB, "x")
+    ));
+    let (_dt, tokens) = tokens_file(format!("t {}\n", hash_token(TOKEN)));
+    let lo = [addr("127.0.0.1:8080")];
+    for (o, named) in [
+        (
+            AuthOptions {
+                tokens: Some(&tokens),
+                trusted_header: Some("X-User"),
+                ..Default::default()
+            },
+            "--tokens and --trusted-header exclude one another",
+        ),
+        (
+            AuthOptions {
+                tokens: Some(&tokens),
+                insecure_no_auth: true,
+                ..Default::default()
+            },
+            "--tokens and --insecure-no-auth exclude one another",
+        ),
+        (
+            AuthOptions {
+                users: Some(&users),
+                tokens: Some(&tokens),
+                trusted_header: Some("X-User"),
+                insecure_no_auth: true,
+            },
+            "--users, --tokens, --trusted-header and --insecure-no-auth exclude one another",
+        ),
+    ] {
+        let err = Auth::with_options(&o, &lo).unwrap_err();
+        assert!(matches!(err, ConfigError::Options(_)));
+        assert!(err.to_string().contains(named), "{err}");
+        assert!(
+            err.to_string()
+                .contains("--users FILE and/or --tokens FILE"),
+            "{err}"
+        );
+    }
+    let err = Auth::with_options(&AuthOptions::default(), &lo).unwrap_err();
+    assert!(err.to_string().contains("--tokens FILE"), "{err}");
+    let only = Auth::with_options(
+        &AuthOptions {
+            tokens: Some(&tokens),
+            ..Default::default()
+        },
+        &lo,
+    )
+    .unwrap();
+    assert_eq!(
+        only.to_string(),
+        format!("bearer, 1 token from {}", tokens.display())
+    );
+}
+
+#[test]
+fn the_documented_tokens_file_is_valid() {
+    let source = include_str!("lib.rs");
+    let marker = "//! # The tokens file";
+    let from = source.find(marker).unwrap();
+    let start = from + source[from..].find("//! ```text\n").unwrap() + "//! ```text\n".len();
+    let end = start + source[start..].find("//! ```\n").unwrap();
+    let text: String = source[start..end]
+        .lines()
+        .map(|l| format!("{}\n", l.trim_start_matches("//!").trim_start()))
+        .collect();
+    let (_d, path) = tokens_file(&text);
+    let file = TokensFile::load(&path).unwrap();
+    assert_eq!(file.names(), ["so-manager"]);
+    assert_eq!(file.verify(TOKEN), Some("so-manager"));
 }

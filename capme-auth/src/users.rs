@@ -273,7 +273,7 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<Line>, ConfigError> {
     Ok(lines)
 }
 
-fn kind_of(meta: &fs::Metadata) -> &'static str {
+pub(crate) fn kind_of(meta: &fs::Metadata) -> &'static str {
     let t = meta.file_type();
     if t.is_symlink() {
         "a symbolic link"
@@ -348,18 +348,18 @@ pub fn add_user(path: &Path, name: &str, password: &str) -> Result<(), ConfigErr
         }
         text.push('\n');
     }
-    write_atomically(path, text.as_bytes()).map_err(io)
+    write_atomically(path, text.as_bytes(), ".capme-users.").map_err(io)
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+/// Writes `bytes` to `path` through a temporary file (mode 0600, named `prefix...`) in the same
+/// directory, renamed over it.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8], prefix: &str) -> io::Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
     // tempfile creates the file 0600 on Unix; set it anyway, whatever the umask.
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".capme-users.")
-        .tempfile_in(dir)?;
+    let mut tmp = tempfile::Builder::new().prefix(prefix).tempfile_in(dir)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

@@ -1,8 +1,8 @@
 //! Who may ask: the one call the server makes per request (on the blocking pool, since a
 //! password check costs tens of milliseconds).
 //!
-//! [`capme_auth::Auth`] (HTTP basic against a users file, a trusted proxy header, or anonymous
-//! on loopback only) is the server's authenticator; [`AllowLoopback`] and [`TrustedHeader`]
+//! [`capme_auth::Auth`] (HTTP basic against a users file and/or bearer tokens against a tokens
+//! file, a trusted proxy header, or anonymous on loopback only) is the server's authenticator; [`AllowLoopback`] and [`TrustedHeader`]
 //! are simpler ones for embedding and tests.
 
 use http::HeaderMap;
@@ -31,8 +31,8 @@ impl Authenticator for AllowLoopback {
             Err((
                 403,
                 format!(
-                    "{} is not a loopback peer; configure authentication (--users or \
-                     --trusted-header) to serve other hosts",
+                    "{} is not a loopback peer; configure authentication (--users, --tokens \
+                     or --trusted-header) to serve other hosts",
                     peer.ip()
                 ),
                 None,

@@ -929,8 +929,9 @@ fn with_warning(mut s: Summary, w: Option<String>) -> Summary {
 
 async fn metrics_text(State(app): State<Arc<App>>) -> Response {
     let mut text = app.metrics.render();
-    if let Some(c) = app.store.listing_cache() {
-        text += &metrics::listing_cache(c);
+    match app.store.listing_cache() {
+        Some(c) => text += &metrics::listing_cache(c),
+        None => text += metrics::NO_LISTING_CACHE,
     }
     (
         [(

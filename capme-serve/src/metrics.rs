@@ -178,6 +178,12 @@ pub fn listing_cache(c: &capme_core::store::cache::ListingCache) -> String {
     )
 }
 
+/// The listing cache's gauge when there is none (`--no-watch`, or inotify not available at
+/// start): `capme_listing_cache_enabled 0`, so that a dashboard sees it off rather than missing.
+pub const NO_LISTING_CACHE: &str =
+    "# HELP capme_listing_cache_enabled 1 while the listing is kept current with inotify.\n\
+     # TYPE capme_listing_cache_enabled gauge\ncapme_listing_cache_enabled 0\n";
+
 /// A label value escaped as the format asks (`\`, `"`, newline).
 fn label(v: &str) -> String {
     v.replace('\\', "\\\\")

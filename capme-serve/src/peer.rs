@@ -33,8 +33,8 @@ pub enum Credential {
         /// The password.
         password: String,
     },
-    /// `Authorization: Bearer TOKEN`, for a peer behind a reverse proxy that checks tokens
-    /// (`capme serve` itself checks basic credentials, or a trusted header).
+    /// `Authorization: Bearer TOKEN`: checked by the peer against its `--tokens` file (made by
+    /// `capme serve --tokens FILE --add-token NAME`), or by a reverse proxy in front of it.
     Bearer(String),
 }
 

@@ -507,3 +507,91 @@ fn an_archive_inside_the_store_is_refused_at_start() {
     let e = rt.block_on(capme_serve::Server::bind(c)).err().unwrap();
     assert!(e.to_string().contains("inside store root"), "{e}");
 }
+
+/// `--users` and `--tokens` together, through capme-auth: each scheme against its file, the
+/// challenge offering both, and a token counting as the user it is named after.
+#[test]
+fn bearer_tokens_and_basic_users_together() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let (users, tokens) = (dir.path().join("users"), dir.path().join("tokens"));
+    capme_auth::add_user(&users, "alice", "pw").unwrap();
+    let token = capme_auth::add_token(&tokens, "alice").unwrap();
+    let robot = capme_auth::add_token(&tokens, "robot").unwrap();
+    let auth = capme_auth::Auth::with_options(
+        &capme_auth::AuthOptions {
+            users: Some(&users),
+            tokens: Some(&tokens),
+            ..Default::default()
+        },
+        &[],
+    )
+    .unwrap();
+    let mut c = config();
+    c.auth = std::sync::Arc::new(auth);
+    c.max_concurrent = 1;
+    c.extraction_delay = Duration::from_millis(600);
+    let s = TestServer::start(c);
+    let url = format!("{}/api/v1/summary?{TCP_V4}", s.base);
+    let with = |value: String| {
+        let url = url.clone();
+        move || match ureq::get(&url).set("Authorization", &value).call() {
+            Ok(r) => (r.status(), r.into_string().unwrap()),
+            Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap()),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("alice:pw")
+    );
+
+    let r = s.get(&format!("/api/v1/summary?{TCP_V4}"));
+    assert_eq!(r.status, 401);
+    assert_eq!(
+        r.challenge.as_deref(),
+        Some(r#"Basic realm="capme", charset="UTF-8", Bearer realm="capme""#)
+    );
+    let (status, body) = with(format!("Bearer {robot}"))();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["packets"],
+        13
+    );
+    assert_eq!(with(basic.clone())().0, 200);
+    let bad = ureq::get(&url)
+        .set("Authorization", &format!("Bearer {robot}x"))
+        .call()
+        .unwrap_err();
+    let ureq::Error::Status(401, bad) = bad else {
+        panic!("{bad}")
+    };
+    assert_eq!(
+        bad.header("www-authenticate"),
+        Some(
+            r#"Basic realm="capme", charset="UTF-8", Bearer realm="capme", error="invalid_token""#
+        )
+    );
+    assert!(!bad.into_string().unwrap().contains(&robot));
+
+    // The token named alice and the user alice are one user for --max-concurrent 1: of two
+    // requests running at once (each holds its slot 600 ms), one is refused, naming alice.
+    let start = std::sync::Arc::new(std::sync::Barrier::new(2));
+    let both: Vec<_> = [format!("Bearer {token}"), basic]
+        .into_iter()
+        .map(|value| {
+            let (start, request) = (start.clone(), with(value));
+            std::thread::spawn(move || {
+                start.wait();
+                request()
+            })
+        })
+        .collect();
+    let mut answers: Vec<(u16, String)> = both.into_iter().map(|t| t.join().unwrap()).collect();
+    answers.sort();
+    assert_eq!((answers[0].0, answers[1].0), (200, 429), "{answers:?}");
+    assert!(
+        answers[1].1.contains("user alice has 1 requests running"),
+        "{answers:?}"
+    );
+}

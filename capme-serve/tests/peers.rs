@@ -359,6 +359,78 @@ fn peers_send_basic_credentials_from_the_file_and_a_refusal_is_named() {
     );
 }
 
+/// The issue's setup without a proxy: bravo runs with a tokens file (`--tokens`), alpha
+/// sends bravo's token from its `--peer-credentials` file (`bravo bearer TOKEN`).
+#[test]
+fn peers_send_bearer_tokens_from_the_file_to_a_server_with_a_tokens_file() {
+    let t = three();
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens");
+    let token = capme_auth::add_token(&tokens, "alpha").unwrap();
+    let auth = capme_auth::Auth::with_options(
+        &capme_auth::AuthOptions {
+            tokens: Some(&tokens),
+            ..Default::default()
+        },
+        &[],
+    )
+    .unwrap();
+    let mut cb = ServeConfig::new(
+        Store::open([&t.b]).unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+        auth,
+    );
+    cb.log = false;
+    let sb = TestServer::start(cb);
+    let anonymous = sb.get(&format!("/api/v1/summary?{FLOW}"));
+    assert_eq!(anonymous.status, 401);
+    assert_eq!(
+        anonymous.challenge.as_deref(),
+        Some(r#"Bearer realm="capme""#)
+    );
+
+    let creds = dir.path().join("peer-credentials");
+    std::fs::write(
+        &creds,
+        format!("# name scheme secret\nbravo bearer {token}\n"),
+    )
+    .unwrap();
+    let (mut map, _) = capme_serve::peer::read_credentials(&creds, &["bravo"]).unwrap();
+    let mut ca = config(&t.a);
+    let mut pb = peer("bravo", &sb);
+    pb.credential = map.remove("bravo");
+    assert_eq!(pb.credential, Some(Credential::Bearer(token.clone())));
+    ca.peers = vec![pb];
+    let sa = TestServer::start(ca);
+    let r = sa.get(&format!("/api/v1/pcap?{FLOW}"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(parse(&r.body), local(&[&t.a, &t.b]));
+    let p = sa.get(&format!("/api/v1/pcap?{FLOW}&sensor=bravo"));
+    assert_eq!(p.status, 200, "{}", p.text());
+    assert_eq!(parse(&p.body), local(&[&t.b]));
+
+    // A token bravo does not know (say, replaced by a new --add-token): named, not fatal.
+    let mut ca = config(&t.a);
+    let mut pb = peer("bravo", &sb);
+    pb.credential = Some(Credential::Bearer(format!("{token}x")));
+    ca.peers = vec![pb];
+    let sa = TestServer::start(ca);
+    let s = sa.get(&format!("/api/v1/summary?{FLOW}"));
+    assert_eq!(s.status, 200, "{}", s.text());
+    let s = s.json();
+    assert_eq!(s["packets"], PER_STORE);
+    let warning = s["warning_messages"][0].as_str().unwrap();
+    assert!(warning.contains("HTTP 401"), "{s}");
+    assert!(!warning.contains(&token), "{s}");
+    let p = sa.get(&format!("/api/v1/summary?{FLOW}&sensor=bravo"));
+    assert_eq!(p.status, 502, "{}", p.text());
+    assert!(
+        p.text().contains("refused this server's credentials"),
+        "{}",
+        p.text()
+    );
+}
+
 #[test]
 fn peer_names_must_not_be_local_sensors_nor_repeat() {
     let t = three();

@@ -172,6 +172,15 @@ fn answers_stay_exact_while_the_store_changes_under_the_server() {
 }
 
 /// With the watch off, answers are the same (every request lists the store).
+/// /metrics of a server without a listing cache: the gauge says 0 (a dashboard sees the
+/// cache off rather than missing), and there is nothing to count.
+fn no_cache_in_metrics(s: &TestServer) {
+    let m = s.get("/metrics").text();
+    assert!(m.contains("\ncapme_listing_cache_enabled 0\n"), "{m}");
+    assert!(!m.contains("capme_listing_cache_hits_total"), "{m}");
+    assert!(!m.contains("capme_listing_cache_dirs"), "{m}");
+}
+
 #[test]
 fn without_the_watch_nothing_is_kept() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
@@ -186,7 +195,7 @@ fn without_the_watch_nothing_is_kept() {
     check(&s, &root, "no watch");
     write(&file(&root, "2023-11-14", T + 10), T + 10, 5, 2);
     check(&s, &root, "no watch, file added");
-    assert!(!s.get("/metrics").text().contains("capme_listing_cache"));
+    no_cache_in_metrics(&s);
 }
 
 /// When the watch cannot start (here: its private marker directory cannot be made, TMPDIR
@@ -207,7 +216,7 @@ fn a_watch_that_cannot_start_falls_back_to_listing_the_store() {
         Some(v) => std::env::set_var("TMPDIR", v),
         None => std::env::remove_var("TMPDIR"),
     }
-    assert!(!s.get("/metrics").text().contains("capme_listing_cache"));
+    no_cache_in_metrics(&s);
     check(&s, &root, "fallback");
     write(&file(&root, "2023-11-14", T + 10), T + 10, 5, 2);
     check(&s, &root, "fallback, file added");
