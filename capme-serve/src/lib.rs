@@ -669,7 +669,7 @@ async fn gate(
 // Parameters.
 
 /// The parameters of every flow query, named as the CLI's flags.
-const FLOW_PARAMS: [&str; 14] = [
+pub(crate) const FLOW_PARAMS: [&str; 14] = [
     "sip",
     "spt",
     "dip",
@@ -687,25 +687,8 @@ const FLOW_PARAMS: [&str; 14] = [
     "local",
 ];
 
-/// Every parameter of any endpoint (a proxied request passes them all on; the peer checks).
-const ALL_PARAMS: [&str; 16] = [
-    "sip",
-    "spt",
-    "dip",
-    "dpt",
-    "proto",
-    "community_id",
-    "url",
-    "zeek_uid",
-    "stime",
-    "etime",
-    "pad",
-    "whole_flow",
-    "sensor",
-    "local",
-    "style",
-    "maxtx",
-];
+/// The parameters the transcript endpoint takes besides [`FLOW_PARAMS`].
+const TRANSCRIPT_PARAMS: [&str; 2] = ["style", "maxtx"];
 
 /// The one parameter that may be repeated: each `sensor=NAME` adds a sensor (a comma is part
 /// of a name, as on disk).
@@ -1065,7 +1048,9 @@ async fn proxy(
     raw: Option<String>,
 ) -> Result<Response, ApiError> {
     let client = client(app)?;
-    let fwd = forward_query(raw.as_deref().unwrap_or(""), &ALL_PARAMS);
+    // Every parameter of any endpoint: a proxied request passes them all on; the peer checks.
+    let all = [FLOW_PARAMS.as_slice(), &TRANSCRIPT_PARAMS].concat();
+    let fwd = forward_query(raw.as_deref().unwrap_or(""), &all);
     let (head_tx, head_rx) = tokio::sync::oneshot::channel();
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(stream::DEPTH);
     let p = peer.clone();
@@ -1291,11 +1276,7 @@ async fn transcript(
     State(app): State<Arc<App>>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let allowed: Vec<&str> = FLOW_PARAMS
-        .iter()
-        .chain(&["style", "maxtx"])
-        .copied()
-        .collect();
+    let allowed = [FLOW_PARAMS.as_slice(), &TRANSCRIPT_PARAMS].concat();
     let p = params(raw.as_deref(), &allowed)?;
     let opts = transcript_options(&p, Style::Plain)?;
     let style = opts.style;

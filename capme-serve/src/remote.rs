@@ -268,28 +268,10 @@ impl<W: Write> Read for Ending<W> {
 
 /// The query field a server's 400 names, as the `&'static str` capme-core's error holds.
 fn static_field(f: &str) -> &'static str {
-    const FIELDS: [&str; 18] = [
-        "sip",
-        "spt",
-        "dip",
-        "dpt",
-        "proto",
-        "community_id",
-        "url",
-        "zeek_uid",
-        "stime",
-        "etime",
-        "pad",
-        "whole_flow",
-        "sensor",
-        "window",
-        "max_bytes",
-        "max_packets",
-        "query",
-        "local",
-    ];
-    FIELDS
+    // Besides the query's own parameters, the limits and the query as a whole.
+    crate::FLOW_PARAMS
         .iter()
+        .chain(&["window", "max_bytes", "max_packets", "query"])
         .find(|k| **k == f)
         .copied()
         .unwrap_or("remote")
