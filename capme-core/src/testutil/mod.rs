@@ -5,6 +5,7 @@
 //! the stable API.
 
 pub mod capture;
+pub mod encap;
 pub mod packet;
 pub mod rng;
 

@@ -9,7 +9,9 @@
 //! Unknown EtherTypes, link types and protocols are values (`Unknown(n)`), not errors.
 //!
 //! The hot path is [`decode()`]: from a link type and the captured bytes to addresses, protocol,
-//! ports (or ICMP type/code) and fragment information, without allocating.
+//! ports (or ICMP type/code) and fragment information, without allocating. [`layers()`] adds
+//! the IP layers inside tunnels (GRE, ERSPAN, VXLAN, GENEVE, IP in IP), for packets that are
+//! tunnel candidates ([`is_tunnel_candidate`]).
 //!
 //! | layer | views |
 //! |---|---|
@@ -17,9 +19,11 @@
 //! | shim | [`VlanTag`], [`MplsLabel`] |
 //! | network | [`Ipv4Packet`], [`Ipv6Packet`], [`Ipv6ExtHeader`], [`Ipv6FragmentHeader`] |
 //! | transport | [`PortsHeader`], [`IcmpHeader`], [`TcpHeader`], [`UdpHeader`]; [`Proto`] (the IP protocol number) |
+//! | tunnel | [`GreHeader`], [`ErspanIIHeader`], [`ErspanIIIHeader`], [`VxlanHeader`], [`GeneveHeader`]; [`layers()`] walks them |
 
 pub mod decode;
 pub mod ethernet;
+pub mod gre;
 pub mod ipv4;
 pub mod ipv6;
 pub mod link;
@@ -28,12 +32,15 @@ pub mod proto;
 pub mod sll;
 pub mod transport;
 pub mod vlan;
+pub mod vxlan;
 
 pub use decode::{
-    decode, decode_ip, network_layer, skip_ipv6_extensions, Decoded, Fragment, IpDatagram,
-    NetworkLayer,
+    decode, decode_ip, decode_network, is_tunnel_candidate, layers, network_layer,
+    skip_ipv6_extensions, Decoded, Encap, Encaps, Fragment, IpDatagram, IpLayer, IpLayers,
+    NetworkLayer, MAX_INNER_LAYERS,
 };
 pub use ethernet::{EtherType, EtherTypeTail, EthernetFrame};
+pub use gre::{ErspanIIHeader, ErspanIIIHeader, GreHeader};
 pub use ipv4::Ipv4Packet;
 pub use ipv6::{Ipv6ExtHeader, Ipv6FragmentHeader, Ipv6Packet};
 pub use link::{AddressFamily, LinkType, NullHeader};
@@ -42,6 +49,7 @@ pub use proto::Proto;
 pub use sll::{Sll2Header, SllHeader};
 pub use transport::{IcmpHeader, PortsHeader, TcpHeader, UdpHeader};
 pub use vlan::VlanTag;
+pub use vxlan::{GeneveHeader, VxlanHeader};
 
 use std::ops::Range;
 

@@ -3,8 +3,9 @@
 //! Link layer ([`network_layer`]): Ethernet, Linux SLL/SLL2, raw IP, BSD NULL/LOOP; VLAN tags
 //! (0x8100, 0x88A8, 0x9100) to any depth and MPLS label stacks. Network layer: IPv4 (options,
 //! fragments) and IPv6 (hop-by-hop, routing, destination options, AH and fragment headers).
-//! Transport: ports of TCP, UDP, SCTP and UDP-Lite, type and code of ICMP and ICMPv6. Tunnels
-//! (GRE, IP in IP, ...) are not entered: the outer IP pair is the flow. ESP (50) and No Next
+//! Transport: ports of TCP, UDP, SCTP and UDP-Lite, type and code of ICMP and ICMPv6. [`decode`]
+//! does not enter tunnels: the outer IP packet is its flow; [`layers`] decodes the IP layers
+//! inside GRE, ERSPAN, VXLAN, GENEVE and IP-in-IP tunnels (module `layers`). ESP (50) and No Next
 //! Header (59) end an IPv6 chain; so does the Mobility header (135), which is the upper layer of
 //! its packets (RFC 6275 has it followed by nothing) and is the protocol Zeek reports for them.
 //!
@@ -90,7 +91,13 @@ const IP_VERSION_6: u8 = 6;
 /// `Decoded` with `ports: None`. An IPv6 atomic fragment (offset 0, no more fragments) is not a
 /// fragment: `frag` is `None`.
 pub fn decode(linktype: u32, data: &[u8]) -> Option<Decoded> {
-    match network_layer(linktype, data)? {
+    decode_network(network_layer(linktype, data)?)
+}
+
+/// [`decode`] of an IP packet already found under the link layer ([`network_layer`]).
+#[inline]
+pub fn decode_network(ip: NetworkLayer<'_>) -> Option<Decoded> {
+    match ip {
         NetworkLayer::Ipv4(bytes) => decode_ipv4(bytes),
         NetworkLayer::Ipv6(bytes) => decode_ipv6(bytes),
     }
@@ -101,7 +108,12 @@ pub fn decode(linktype: u32, data: &[u8]) -> Option<Decoded> {
 /// are cut short. Transport headers are left to [`TcpHeader`](super::TcpHeader) and
 /// [`UdpHeader`](super::UdpHeader); fragments to the caller's reassembly.
 pub fn decode_ip(linktype: u32, data: &[u8]) -> Option<IpDatagram<'_>> {
-    match network_layer(linktype, data)? {
+    datagram(network_layer(linktype, data)?)
+}
+
+/// [`decode_ip`] of an IP packet already found under the link layer.
+fn datagram(ip: NetworkLayer<'_>) -> Option<IpDatagram<'_>> {
+    match ip {
         NetworkLayer::Ipv4(bytes) => {
             let ip = Ipv4Packet::new_checked(bytes)?;
             Some(IpDatagram {
@@ -331,5 +343,8 @@ fn transport_ports(proto: Proto, bytes: &[u8]) -> Option<(u16, u16)> {
     }
 }
 
+mod layers;
 #[cfg(test)]
 mod tests;
+
+pub use layers::{is_tunnel_candidate, layers, Encap, Encaps, IpLayer, IpLayers, MAX_INNER_LAYERS};
