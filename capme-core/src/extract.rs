@@ -235,7 +235,7 @@ impl Store {
                     break;
                 }
                 searches += 1;
-                let found = self.edge_packet(&Query::new(query.flow.clone(), probe), forward)?;
+                let found = self.edge_packet(&query.with_window(probe), forward)?;
                 match found {
                     Some(t) if forward => w.end = t,
                     Some(t) => w.start = t,
@@ -248,7 +248,7 @@ impl Store {
             }
         }
         Ok(Grown {
-            query: Query::new(query.flow.clone(), w),
+            query: query.with_window(w),
             searches,
             limited,
         })

@@ -79,6 +79,8 @@ pub(crate) struct FileReport {
 #[derive(Clone)]
 pub(crate) struct ScanSpec {
     pub flow: FlowSpec,
+    /// The packet layers the flow is matched at.
+    pub layer: crate::query::Layer,
     pub window: TimeWindow,
     /// Records later than this count toward the early stop.
     pub late_limit: Timestamp,
@@ -357,7 +359,7 @@ fn scan_records(
     let send = |e: Event| tx.send(e, stop);
     let path: Arc<Path> = Arc::from(file.path.as_path());
     let mut ifaces: Vec<Arc<Interface>> = Vec::new();
-    let mut matcher = Matcher::new(spec.flow.clone());
+    let mut matcher = Matcher::with_layer(spec.flow.clone(), spec.layer);
     // The first record looks at the flags too, so a search cancelled before it starts (or a
     // small file) stops at once.
     let (mut late_run, mut since_check) = (0u32, CANCEL_CHECK_RECORDS - 1);
