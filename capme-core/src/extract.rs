@@ -5,10 +5,12 @@ use crate::index::{self, IndexReport};
 use crate::query::{FlowSpec, Query};
 use crate::search::{ScanOptions, Search};
 use crate::sink::archive::{verify_cached, ArchiveDirs, CacheRecord};
+use crate::sink::Decapsulator;
 use crate::sink::{FileSink, Sink};
 use crate::store::{last_record_ts, Plan, Store, PLAN_MARGIN_NS};
 use crate::time::{TimeWindow, Timestamp};
 use crate::transcript::{Transcript, TranscriptBuilder, TranscriptOptions};
+use crate::wire::{is_tunnel_candidate, layers, network_layer, Encap};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -82,6 +84,58 @@ pub struct Summary {
     /// complete and valid up to the limit, and a warning says which limit it was. (Last, so
     /// that the keys before it keep their order.)
     pub truncated: bool,
+    /// How many of the packets written were tunnel packets, and through which tunnels.
+    pub encapsulated: Encapsulated,
+}
+
+/// The tunnel packets among an extraction's packets (the `encapsulated` key of `--json`):
+/// `{"packets": N, "by": {"vxlan": n, "gre": m, ...}}`.
+///
+/// `packets` counts the packets written that have at least one inner IP layer
+/// ([`crate::wire::layers`]), whichever layer matched; `by` counts, per kind of encapsulation
+/// ([`Encap::name`]: `gre`, `erspan1`, `erspan2`, `erspan3`, `vxlan`, `geneve`, `ipip`, `6in4`,
+/// `4in6`, `6in6`, `pppoe`), the packets that cross it at least once. A nested packet
+/// counts once in `packets` and once under each kind it crosses, so the `by` counts may add up
+/// to more than `packets`. Kinds no packet crossed are absent.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Encapsulated {
+    /// Tunnel packets written.
+    pub packets: u64,
+    /// Per kind of encapsulation, the packets that cross it.
+    pub by: std::collections::BTreeMap<String, u64>,
+}
+
+impl Encapsulated {
+    /// Counts one packet (its link type and bytes) if it is a tunnel packet.
+    pub fn count(&mut self, linktype: u32, data: &[u8]) {
+        let Some(ip) = network_layer(linktype, data) else {
+            return;
+        };
+        if !is_tunnel_candidate(ip) {
+            return;
+        }
+        let encaps = layers(linktype, data).encaps();
+        if encaps.is_empty() {
+            return;
+        }
+        self.packets += 1;
+        for e in encaps.iter() {
+            *self.by.entry(e.name().to_string()).or_default() += 1;
+        }
+    }
+
+    /// `12 packets (vxlan 10, gre 2)`, or `None` when no packet was a tunnel packet.
+    pub fn describe(&self) -> Option<String> {
+        if self.packets == 0 {
+            return None;
+        }
+        let by: Vec<String> = Encap::ALL
+            .iter()
+            .filter_map(|e| self.by.get(e.name()).map(|n| format!("{} {n}", e.name())))
+            .collect();
+        let s = if self.packets == 1 { "" } else { "s" };
+        Some(format!("{} packet{s} ({})", self.packets, by.join(", ")))
+    }
 }
 
 impl Summary {
@@ -284,9 +338,18 @@ impl Store {
         let mut sum = Summary::default();
         let limits = self.limits();
         let mut capped: Option<String> = None;
+        let mut decap = query.decapsulate.then(Decapsulator::new);
+        let mut encapsulated = Encapsulated::default();
         sink.begin()?;
         for p in search.by_ref() {
             let p = p?;
+            // The packet as stored (a cheap clone), for the summary's tunnel counts.
+            let (linktype, stored) = (p.iface.linktype, p.data.clone());
+            // The limits and the summary's bytes are those of what is written.
+            let p = match &mut decap {
+                Some(d) => d.packet(p),
+                None => p,
+            };
             // A packet more than a limit allows: the result is truncated; the search stops
             // here (dropping it stops its threads) and the sink gets nothing more.
             if sum.packets >= limits.max_packets {
@@ -317,6 +380,7 @@ impl Store {
                 break;
             }
             sum.saw(p.ts, p.data.len());
+            encapsulated.count(linktype, &stored);
             if !sink.packet(&p)? {
                 break;
             }
@@ -356,6 +420,7 @@ impl Store {
             });
         }
         sink.finish()?;
+        sum.encapsulated = encapsulated;
         sum.community_id = community_id_of(query, stats.matched_key);
         sum.seal(started);
         Ok(sum)
@@ -429,7 +494,8 @@ impl Store {
     /// grow). An archive that does not verify is rebuilt, and the summary's warnings say why.
     ///
     /// Directories below `dir` are created one by one and never followed when they are
-    /// symbolic links; a failed extraction removes the (empty) directories it created.
+    /// symbolic links; a failed extraction removes the (empty) directories it created. A
+    /// query with [`Query::decapsulate`] is refused: an archive keeps packets as captured.
     pub fn extract_to_archive(
         &self,
         query: &Query,
@@ -438,6 +504,15 @@ impl Store {
     ) -> Result<Summary> {
         let started = Instant::now();
         let dir = dir.as_ref();
+        if query.decapsulate {
+            // An archive holds the flow's packets as captured (its cache is verified by
+            // matching them again).
+            return Err(Error::invalid(
+                "decapsulate",
+                "true",
+                "an archive keeps the packets as captured; write decapsulated packets with -o",
+            ));
+        }
         self.refuse_inside_store("archive", dir)?;
         self.check_window(&query.window)?;
         let plan = self.plan(&query.window)?;

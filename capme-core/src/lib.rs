@@ -70,7 +70,7 @@ pub mod wire;
 pub mod testutil;
 
 pub use error::{Error, ErrorKind, Result};
-pub use extract::{Grown, Summary};
+pub use extract::{Encapsulated, Grown, Summary};
 pub use flow::{CommunityId, Endpoint, FlowKey, Proto};
 pub use packet::Packet;
 pub use pivot::QuerySpec;

@@ -206,6 +206,10 @@ pub struct Query {
     pub window: TimeWindow,
     /// The IP layers the flow is matched at ([`Layer::Any`] unless set).
     pub layer: Layer,
+    /// Write each tunnel packet as its innermost frame (the CLI's `--decapsulate`; see
+    /// [`crate::sink::decap`]). Extractions only: [`crate::Store::search`] yields the
+    /// packets as stored.
+    pub decapsulate: bool,
 }
 
 impl Query {
@@ -215,7 +219,14 @@ impl Query {
             flow,
             window,
             layer: Layer::Any,
+            decapsulate: false,
         }
+    }
+
+    /// The same query, its tunnel packets written as their innermost frames or not.
+    pub fn with_decapsulate(mut self, yes: bool) -> Query {
+        self.decapsulate = yes;
+        self
     }
 
     /// The same query matched at `layer`.
@@ -224,12 +235,13 @@ impl Query {
         self
     }
 
-    /// The same flow and layer over another window.
+    /// The same flow, layer and output over another window.
     pub fn with_window(&self, window: TimeWindow) -> Query {
         Query {
             flow: self.flow.clone(),
             window,
             layer: self.layer,
+            decapsulate: self.decapsulate,
         }
     }
 
@@ -382,7 +394,11 @@ impl fmt::Display for Query {
         match self.layer {
             Layer::Any => Ok(()),
             l => write!(f, " (layer {})", l.name()),
+        }?;
+        if self.decapsulate {
+            f.write_str(" (decapsulated)")?;
         }
+        Ok(())
     }
 }
 
