@@ -314,6 +314,37 @@ fn decapsulate_writes_the_innermost_frames() {
     assert_eq!(o.status.code(), Some(2));
 }
 
+/// An archive of an inner flow, served again from the cache, reports the same tunnel counts;
+/// a query restricted to a layer has an archive of its own.
+#[test]
+fn archive_cache_keeps_the_counts_and_layers_apart() {
+    let (dir, st) = store();
+    let c = st.cases.iter().find(|c| c.name == "geneve").unwrap();
+    // A window that ends before the store's newest packet (else the archive is not served).
+    let mut q = inner_args(&st, c);
+    *q.last_mut().unwrap() = (st.start + 100).to_string();
+    let arch = dir.path().join("archive");
+    std::fs::create_dir(&arch).unwrap();
+    let run = |layer: &str| {
+        let mut args: Vec<&str> = vec!["extract", "--store", s(&st.root), "--archive", s(&arch)];
+        args.extend(q.iter().map(String::as_str));
+        args.extend(["--json", "--layer", layer]);
+        json(&capme(&args))
+    };
+    let first = run("any");
+    let again = run("any");
+    assert_eq!(
+        (first["cached"].as_bool(), again["cached"].as_bool()),
+        (Some(false), Some(true))
+    );
+    assert_eq!(again["encapsulated"], first["encapsulated"]);
+    assert_eq!(again["encapsulated"]["packets"], c.tunnelled);
+    let inner = run("inner");
+    assert_eq!(inner["cached"], false, "another layer, another archive");
+    assert_eq!(inner["packets"], c.tunnelled);
+    assert_ne!(inner["output"], first["output"]);
+}
+
 /// The human summary says how many packets were tunnelled and by what; a bad --layer is an
 /// invalid query naming the field.
 #[test]

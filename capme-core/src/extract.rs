@@ -703,7 +703,23 @@ fn is_regular_file(path: &Path) -> Result<bool> {
 
 /// The summary of a verified cached archive: everything from its record, no rescan.
 fn summary_of_record(rec: CacheRecord, path: PathBuf, started: Instant) -> Summary {
+    // The record predates the tunnel counts: they are counted from the (verified) archive.
+    let mut encapsulated = Encapsulated::default();
+    let mut warnings = Vec::new();
+    let counted = crate::capture::CaptureReader::open(&path).and_then(|mut r| {
+        while let Some((record, iface)) = r.next_with_interface()? {
+            encapsulated.count(iface.linktype, record.data);
+        }
+        Ok(())
+    });
+    if let Err(e) = counted {
+        warnings.push(format!(
+            "the archive's tunnel packets could not be counted: {e}"
+        ));
+    }
     let mut sum = Summary {
+        encapsulated,
+        warning_messages: warnings,
         packets: rec.packets,
         bytes: rec.bytes,
         first_ts_ns: rec.first_ts_ns,
