@@ -345,6 +345,35 @@ fn archive_cache_keeps_the_counts_and_layers_apart() {
     assert_ne!(inner["output"], first["output"]);
 }
 
+/// A transcript of an inner flow is the inner connection's conversation, whatever tunnel
+/// carries it.
+#[test]
+fn transcripts_of_inner_flows() {
+    let (_dir, st) = store();
+    for name in [
+        "vxlan",
+        "gre",
+        "erspan3",
+        "6in4",
+        "vxlan-in-gre",
+        "pppoe-in-vxlan",
+    ] {
+        let c = st.cases.iter().find(|c| c.name == name).unwrap();
+        let q = inner_args(&st, c);
+        let mut args: Vec<&str> = vec!["transcript", "--store", s(&st.root), "--layer", "inner"];
+        args.extend(q.iter().map(String::as_str));
+        let o = capme(&args);
+        assert!(o.status.success(), "{name}: {}", common::stderr(&o));
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            text.contains("GET / HTTP/1.1")
+                && text.contains("HTTP/1.1 200 OK")
+                && text.contains("hello"),
+            "{name}: {text}"
+        );
+    }
+}
+
 /// The human summary says how many packets were tunnelled and by what; a bad --layer is an
 /// invalid query naming the field.
 #[test]

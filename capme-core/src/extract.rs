@@ -2,7 +2,10 @@
 
 use crate::error::{Error, Result};
 use crate::index::{self, IndexReport};
+use crate::packet::Packet;
+use crate::query::Layer;
 use crate::query::{FlowSpec, Query};
+use crate::search::{Matcher, Verdict};
 use crate::search::{ScanOptions, Search};
 use crate::sink::archive::{verify_cached, ArchiveDirs, CacheRecord};
 use crate::sink::Decapsulator;
@@ -189,6 +192,56 @@ fn community_id_of(query: &Query, found: Option<crate::flow::FlowKey>) -> Option
     match &query.flow {
         FlowSpec::CommunityId { id, .. } => Some(id.to_base64()),
         FlowSpec::Tuple { .. } => found.map(|k| k.community_id(0).to_base64()),
+    }
+}
+
+/// Hands a sink each packet as the frame of the IP layer at which the query's flow matched:
+/// a transcript decodes a packet's outermost IP layer, so a tunnel packet that matched through
+/// an inner layer is given as that layer's frame (other packets pass unchanged).
+struct MatchedLayer<'a, S: Sink + ?Sized> {
+    sink: &'a mut S,
+    matcher: Matcher,
+    frames: Decapsulator,
+}
+
+impl<'a, S: Sink + ?Sized> MatchedLayer<'a, S> {
+    fn new(sink: &'a mut S, query: &Query) -> Self {
+        MatchedLayer {
+            sink,
+            matcher: Matcher::with_layer(query.flow.clone(), query.layer),
+            frames: Decapsulator::new(),
+        }
+    }
+}
+
+impl<S: Sink + ?Sized> Sink for MatchedLayer<'_, S> {
+    fn begin(&mut self) -> Result<()> {
+        self.sink.begin()
+    }
+
+    fn packet(&mut self, p: &Packet) -> Result<bool> {
+        let all = layers(p.iface.linktype, &p.data);
+        if all.len() < 2 {
+            return self.sink.packet(p);
+        }
+        // The first layer that matches, as the search's matcher decided (outermost first).
+        let skip = usize::from(self.matcher.layer() == Layer::Inner);
+        let at = all
+            .iter()
+            .enumerate()
+            .skip(skip)
+            .find(|(_, l)| self.matcher.check_decoded(&l.decoded) != Verdict::NoMatch)
+            .map_or(0, |(i, _)| i);
+        if at == 0 {
+            return self.sink.packet(p);
+        }
+        // Its IP packet: the transcript needs no link layer (and knows none inside tunnels).
+        let framed = self.frames.layer_ip(p.clone(), at);
+        self.sink.packet(&framed)
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.sink.finish()
     }
 }
 
@@ -432,7 +485,7 @@ impl Store {
     /// and byte limits apply, and the search's warnings are in [`Transcript::warnings`].
     pub fn transcript(&self, query: &Query, opts: &TranscriptOptions) -> Result<Transcript> {
         let mut builder = TranscriptBuilder::new(opts);
-        let sum = self.extract(query, &mut builder)?;
+        let sum = self.extract(query, &mut MatchedLayer::new(&mut builder, query))?;
         let mut t = builder.build();
         t.warnings = sum.warning_messages;
         Ok(t)

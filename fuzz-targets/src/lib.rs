@@ -231,6 +231,11 @@ fn check_layers(linktype: u32, bytes: &[u8]) {
             l.frame.is_empty() || (outer.start <= r.start && r.end <= outer.end),
             "layer {i}'s frame is outside the one before"
         );
+        let ip = l.ip.as_ptr_range();
+        assert!(
+            l.ip.is_empty() || (r.start <= ip.start && ip.end <= r.end),
+            "layer {i}'s IP packet is outside its frame"
+        );
         outer = r;
         if i > 0 {
             assert!(!l.encaps.is_empty(), "inner layer without encapsulation");

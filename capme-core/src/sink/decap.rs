@@ -33,21 +33,52 @@ impl Decapsulator {
     /// `p` as its innermost layer's frame, or `p` itself when it is not a tunnel packet.
     pub fn packet(&mut self, p: Packet) -> Packet {
         let all = layers(p.iface.linktype, &p.data);
-        let Some(inner) = all.innermost().filter(|_| all.len() > 1) else {
-            return p;
-        };
-        let base = p.data.as_ptr() as usize;
-        let start = (inner.frame.as_ptr() as usize).saturating_sub(base);
-        let end = start + inner.frame.len();
-        if end > p.data.len() {
+        let span = all
+            .innermost()
+            .filter(|_| all.len() > 1)
+            .map(|l| span(&p.data, l));
+        match span {
+            Some(s) => self.cut(p, s),
+            None => p,
+        }
+    }
+
+    /// `p` as the frame of its IP layer `i` ([`crate::wire::layers`]; 0, the outermost, or a
+    /// layer the packet does not have: `p` itself).
+    pub fn layer(&mut self, p: Packet, i: usize) -> Packet {
+        let all = layers(p.iface.linktype, &p.data);
+        let span = all.get(i).filter(|_| i > 0).map(|l| span(&p.data, l));
+        match span {
+            Some(s) => self.cut(p, s),
+            None => p,
+        }
+    }
+
+    /// `p` as the IP packet of its layer `i` (link type 101, raw IP; 0, or a layer the packet
+    /// does not have: `p` itself).
+    pub fn layer_ip(&mut self, p: Packet, i: usize) -> Packet {
+        let all = layers(p.iface.linktype, &p.data);
+        let span = all.get(i).filter(|_| i > 0).map(|l| {
+            let start = (l.ip.as_ptr() as usize).saturating_sub(p.data.as_ptr() as usize);
+            (start, start + l.ip.len(), crate::wire::LinkType::RAW)
+        });
+        match span {
+            Some(s) => self.cut(p, s),
+            None => p,
+        }
+    }
+
+    /// `p` cut to `data[start..end]` of link type `linktype`.
+    fn cut(&mut self, p: Packet, (start, end, linktype): (usize, usize, u32)) -> Packet {
+        if start > end || end > p.data.len() {
             return p; // cannot happen: a frame is a part of the packet
         }
         let orig_len = if end < p.data.len() {
-            inner.frame.len() as u32
+            (end - start) as u32
         } else {
             p.orig_len.saturating_sub(start as u32)
         };
-        let iface = self.interface(&p.iface, inner.linktype);
+        let iface = self.interface(&p.iface, linktype);
         Packet {
             data: p.data.slice(start..end),
             orig_len,
@@ -71,6 +102,12 @@ impl Decapsulator {
         self.ifaces.push((of.clone(), linktype, i.clone()));
         i
     }
+}
+
+/// Where a layer's frame lies in the packet's bytes: `(start, end, link type)`.
+fn span(data: &[u8], l: &crate::wire::IpLayer<'_>) -> (usize, usize, u32) {
+    let start = (l.frame.as_ptr() as usize).saturating_sub(data.as_ptr() as usize);
+    (start, start + l.frame.len(), l.linktype)
 }
 
 #[cfg(test)]
@@ -133,6 +170,15 @@ mod tests {
         let nested = encapsulate(&v, a, b, Wrap::GreTeb { key: None });
         let out = d.packet(packet(nested.clone(), nested.len() as u32));
         assert_eq!(&out.data[..], &inner[..]);
+        // Layer 1 of the nested packet: the VXLAN packet inside the GRE bridging.
+        let out = d.layer(packet(nested.clone(), nested.len() as u32), 1);
+        assert_eq!((&out.data[..], out.iface.linktype), (&v[..], 1));
+        let out = d.layer_ip(packet(nested.clone(), nested.len() as u32), 2);
+        assert_eq!((&out.data[..], out.iface.linktype), (ip_of(&inner), 101));
+        let out = d.layer(packet(nested.clone(), 7000), 0);
+        assert_eq!((&out.data[..], out.orig_len), (&nested[..], 7000));
+        let out = d.layer(packet(nested.clone(), 7000), 9);
+        assert_eq!(&out.data[..], &nested[..]);
         let plain = packet(inner.clone(), 4000);
         let iface = plain.iface.clone();
         let out = d.packet(plain);

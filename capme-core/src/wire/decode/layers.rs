@@ -158,6 +158,8 @@ pub struct IpLayer<'a> {
     /// The link type of `frame`: the capture's for the outermost layer, else
     /// [`LinkType::ETHERNET`] or [`LinkType::RAW`].
     pub linktype: u32,
+    /// The IP packet itself (its header first, to the end of `frame`).
+    pub ip: &'a [u8],
 }
 
 /// The IP layers of a packet, outermost first (see [`layers`]). Empty when the packet is not
@@ -222,6 +224,9 @@ pub fn layers(linktype: u32, data: &[u8]) -> IpLayers<'_> {
             encaps,
             frame,
             linktype: frame_type,
+            ip: match ip {
+                NetworkLayer::Ipv4(b) | NetworkLayer::Ipv6(b) => b,
+            },
         });
         if out.len() > MAX_INNER_LAYERS {
             break;
@@ -516,6 +521,7 @@ mod tests {
                     } else {
                         assert_eq!((i.frame, i.linktype), (&inner[..], LinkType::ETHERNET));
                     }
+                    assert!(i.ip.starts_with(ip_of(&inner)), "{wrap:?}");
                     assert!(is_tunnel_candidate(network_layer(1, &pkt).unwrap()));
                     assert_eq!(l.innermost(), Some(i));
                     assert_eq!(l.encaps(), Encaps::of(e));
