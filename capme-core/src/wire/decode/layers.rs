@@ -246,34 +246,36 @@ pub fn layers(linktype: u32, data: &[u8]) -> IpLayers<'_> {
 #[inline]
 pub fn is_tunnel_candidate(ip: NetworkLayer<'_>) -> bool {
     const IPV4_PROTO: usize = 9;
-    const IPV4_FLAGS_OFFSET: crate::wire::Field = 6..8;
-    const IPV4_OFFSET_MASK: u16 = 0x1fff;
     const IPV6_NEXT_HEADER: usize = 6;
     const IPV6_LEN: usize = 40;
-    const DST_PORT_AT: usize = 2;
-    let udp_to_tunnel = |udp_at: usize, b: &[u8]| {
-        matches!(
-            read_u16(b, udp_at + DST_PORT_AT..udp_at + DST_PORT_AT + 2),
-            VXLAN_PORT | GENEVE_PORT
-        )
-    };
     match ip {
-        NetworkLayer::Ipv4(b) => match read_u8(b, IPV4_PROTO) {
-            IPPROTO_IPIP | IPPROTO_IPV6 | IPPROTO_GRE => true,
-            IPPROTO_UDP => {
-                let ihl = usize::from(read_u8(b, 0) & 0x0f) * 4;
-                read_u16(b, IPV4_FLAGS_OFFSET) & IPV4_OFFSET_MASK == 0 && udp_to_tunnel(ihl, b)
+        NetworkLayer::Ipv4(b) => match b.get(IPV4_PROTO) {
+            Some(&IPPROTO_UDP) => {
+                // A later fragment's "port" is payload: the walk does not enter it anyway.
+                let ihl = usize::from(b[0] & 0x0f) * 4;
+                udp_to_tunnel(b, ihl)
             }
-            _ => false,
+            Some(&p) => matches!(p, IPPROTO_IPIP | IPPROTO_IPV6 | IPPROTO_GRE),
+            None => false,
         },
-        NetworkLayer::Ipv6(b) => match read_u8(b, IPV6_NEXT_HEADER) {
-            IPPROTO_IPIP | IPPROTO_IPV6 | IPPROTO_GRE => true,
-            IPPROTO_UDP => udp_to_tunnel(IPV6_LEN, b),
+        NetworkLayer::Ipv6(b) => match b.get(IPV6_NEXT_HEADER) {
+            Some(&IPPROTO_UDP) => udp_to_tunnel(b, IPV6_LEN),
             // Hop-by-hop, routing, fragment, AH, destination options: the walk decides.
-            0 | 43 | 44 | 51 | 60 => true,
-            _ => false,
+            Some(&p) => matches!(
+                p,
+                IPPROTO_IPIP | IPPROTO_IPV6 | IPPROTO_GRE | 0 | 43 | 44 | 51 | 60
+            ),
+            None => false,
         },
     }
+}
+
+/// Whether the UDP header at `udp_at` goes to the VXLAN or GENEVE port.
+#[inline]
+fn udp_to_tunnel(b: &[u8], udp_at: usize) -> bool {
+    const VXLAN: [u8; 2] = VXLAN_PORT.to_be_bytes();
+    const GENEVE: [u8; 2] = GENEVE_PORT.to_be_bytes();
+    matches!(b.get(udp_at + 2..udp_at + 4), Some(&[x, y]) if [x, y] == VXLAN || [x, y] == GENEVE)
 }
 
 const IPPROTO_IPIP: u8 = 4;

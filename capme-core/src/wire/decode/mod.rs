@@ -91,7 +91,10 @@ const IP_VERSION_6: u8 = 6;
 /// `Decoded` with `ports: None`. An IPv6 atomic fragment (offset 0, no more fragments) is not a
 /// fragment: `frag` is `None`.
 pub fn decode(linktype: u32, data: &[u8]) -> Option<Decoded> {
-    decode_network(network_layer(linktype, data)?)
+    match network_layer(linktype, data)? {
+        NetworkLayer::Ipv4(bytes) => decode_ipv4(bytes),
+        NetworkLayer::Ipv6(bytes) => decode_ipv6(bytes),
+    }
 }
 
 /// [`decode`] of an IP packet already found under the link layer ([`network_layer`]).
@@ -263,6 +266,7 @@ fn by_family(family: AddressFamily, bytes: &[u8]) -> Option<NetworkLayer<'_>> {
     }
 }
 
+#[inline]
 fn decode_ipv4(bytes: &[u8]) -> Option<Decoded> {
     let ip = Ipv4Packet::new_checked(bytes)?;
     let proto = ip.protocol();
@@ -285,6 +289,7 @@ fn decode_ipv4(bytes: &[u8]) -> Option<Decoded> {
     })
 }
 
+#[inline]
 fn decode_ipv6(bytes: &[u8]) -> Option<Decoded> {
     let ip = Ipv6Packet::new_checked(bytes)?;
     let mut decoded = Decoded {
