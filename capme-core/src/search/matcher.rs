@@ -111,6 +111,17 @@ pub struct Matcher {
     descend: bool,
 }
 
+/// What the pre-filter says of a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pre {
+    /// Certainly not part of the flow.
+    Reject,
+    /// Its outer addresses are not the flow's, but it is a tunnel candidate.
+    TunnelOnly,
+    /// Its outer addresses may be the flow's: the full match decides.
+    Outer,
+}
+
 /// The raw address pairs a packet of the flow can carry (either direction).
 #[derive(Debug, Default)]
 struct AddrFilter {
@@ -142,9 +153,24 @@ impl AddrFilter {
         f
     }
 
-    /// `false` when the record (its IP packet found under the link layer) certainly does not
-    /// belong to the flow's outer layer; `true` when the full match must decide (including
-    /// headers too short to read, which the decode rejects).
+    /// [`Pre::Outer`] when the record's outer addresses may be the flow's (including headers
+    /// too short to read, which the decode rejects), else [`Pre::TunnelOnly`] when `descend`
+    /// and the record is a tunnel candidate, else [`Pre::Reject`].
+    #[inline]
+    fn classify(&self, linktype: u32, data: &[u8], descend: bool) -> Pre {
+        let Some(ip) = network_layer(linktype, data) else {
+            return Pre::Reject;
+        };
+        if self.may_match_ip(ip) {
+            Pre::Outer
+        } else if descend && is_tunnel_candidate(ip) {
+            Pre::TunnelOnly
+        } else {
+            Pre::Reject
+        }
+    }
+
+    /// `false` when the IP packet certainly does not belong to the flow's outer layer.
     #[inline]
     fn may_match_ip(&self, ip: NetworkLayer<'_>) -> bool {
         fn pair<const N: usize>(ip: &[u8], at: usize, pairs: &[([u8; N], [u8; N])]) -> bool {
@@ -199,27 +225,28 @@ impl Matcher {
     /// Classifies one record.
     pub fn check(&mut self, linktype: u32, data: &[u8]) -> Verdict {
         // The hot path: most records of a store fail the address pre-filter and are not
-        // tunnel candidates.
-        // Taken apart at once: copying the returned enum whole into another stack slot made
-        // a store-forwarding stall that cost a third of the hot path.
-        let (v6, bytes) = match network_layer(linktype, data) {
-            Some(NetworkLayer::Ipv4(b)) => (false, b),
-            Some(NetworkLayer::Ipv6(b)) => (true, b),
-            None => return Verdict::NoMatch,
-        };
-        let ip = if v6 {
-            NetworkLayer::Ipv6(bytes)
-        } else {
-            NetworkLayer::Ipv4(bytes)
-        };
+        // tunnel candidates. Its shape (one match on the network layer, where each arm reads
+        // the bytes it needs) matters: copying that enum around cost a third of it.
         let outer_may = match &self.prefilter {
-            Some(f) => f.may_match_ip(ip),
+            Some(f) => match f.classify(linktype, data, self.descend) {
+                Pre::Reject => return Verdict::NoMatch,
+                Pre::TunnelOnly => return self.check_layers(linktype, data, false),
+                Pre::Outer => true,
+            },
             None => true,
+        };
+        self.check_passed(linktype, data, outer_may)
+    }
+
+    /// [`check`](Self::check) of a record whose outer addresses may be the flow's.
+    fn check_passed(&mut self, linktype: u32, data: &[u8], outer_may: bool) -> Verdict {
+        let Some(ip) = network_layer(linktype, data) else {
+            return Verdict::NoMatch;
         };
         if self.descend && is_tunnel_candidate(ip) {
             return self.check_layers(linktype, data, outer_may);
         }
-        if !outer_may || self.layer == Layer::Inner {
+        if self.layer == Layer::Inner {
             return Verdict::NoMatch;
         }
         match decode_network(ip) {
@@ -231,6 +258,7 @@ impl Matcher {
     /// Classifies a tunnel candidate layer by layer: the first layer that matches decides; a
     /// pending fragment is reported only when no layer matches.
     #[cold]
+    #[inline(never)]
     fn check_layers(&mut self, linktype: u32, data: &[u8], outer_may: bool) -> Verdict {
         let all = layers(linktype, data);
         let skip = usize::from(self.layer == Layer::Inner || !outer_may);
