@@ -111,17 +111,6 @@ pub struct Matcher {
     descend: bool,
 }
 
-/// What the pre-filter says of a record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Pre {
-    /// Certainly not part of the flow.
-    Reject,
-    /// Its outer addresses are not the flow's, but it is a tunnel candidate.
-    TunnelOnly,
-    /// Its outer addresses may be the flow's: the full match decides.
-    Outer,
-}
-
 /// The raw address pairs a packet of the flow can carry (either direction).
 #[derive(Debug, Default)]
 struct AddrFilter {
@@ -153,20 +142,27 @@ impl AddrFilter {
         f
     }
 
-    /// [`Pre::Outer`] when the record's outer addresses may be the flow's (including headers
-    /// too short to read, which the decode rejects), else [`Pre::TunnelOnly`] when `descend`
-    /// and the record is a tunnel candidate, else [`Pre::Reject`].
+    /// `false` when the record certainly does not belong to the flow: its outer addresses are
+    /// not the flow's and (when `descend`) it is no tunnel candidate; `true` when the full
+    /// match must decide (including headers too short to read, which the decode rejects).
     #[inline]
-    fn classify(&self, linktype: u32, data: &[u8], descend: bool) -> Pre {
-        let Some(ip) = network_layer(linktype, data) else {
-            return Pre::Reject;
-        };
-        if self.may_match_ip(ip) {
-            Pre::Outer
-        } else if descend && is_tunnel_candidate(ip) {
-            Pre::TunnelOnly
-        } else {
-            Pre::Reject
+    fn may_match(&self, linktype: u32, data: &[u8], descend: bool) -> bool {
+        fn pair<const N: usize>(ip: &[u8], at: usize, pairs: &[([u8; N], [u8; N])]) -> bool {
+            let (Some(s), Some(d)) = (ip.get(at..at + N), ip.get(at + N..at + 2 * N)) else {
+                return true;
+            };
+            pairs
+                .iter()
+                .any(|(a, b)| (s == a && d == b) || (s == b && d == a))
+        }
+        match network_layer(linktype, data) {
+            None => false,
+            Some(NetworkLayer::Ipv4(ip)) => {
+                pair(ip, 12, &self.v4) || (descend && is_tunnel_candidate(NetworkLayer::Ipv4(ip)))
+            }
+            Some(NetworkLayer::Ipv6(ip)) => {
+                pair(ip, 8, &self.v6) || (descend && is_tunnel_candidate(NetworkLayer::Ipv6(ip)))
+            }
         }
     }
 
@@ -224,26 +220,24 @@ impl Matcher {
 
     /// Classifies one record.
     pub fn check(&mut self, linktype: u32, data: &[u8]) -> Verdict {
-        // The hot path: most records of a store fail the address pre-filter and are not
-        // tunnel candidates. Its shape (one match on the network layer, where each arm reads
-        // the bytes it needs) matters: copying that enum around cost a third of it.
-        let outer_may = match &self.prefilter {
-            Some(f) => match f.classify(linktype, data, self.descend) {
-                Pre::Reject => return Verdict::NoMatch,
-                Pre::TunnelOnly => return self.check_layers(linktype, data, false),
-                Pre::Outer => true,
-            },
-            None => true,
-        };
-        self.check_passed(linktype, data, outer_may)
+        // The hot path: most records of a store fail the pre-filter. Its shape (one match on
+        // the network layer, each arm reading what it needs) is the one it had before tunnels:
+        // other shapes measured 15-25 % slower on plain traffic.
+        if let Some(f) = &self.prefilter {
+            if !f.may_match(linktype, data, self.descend) {
+                return Verdict::NoMatch;
+            }
+        }
+        self.check_passed(linktype, data)
     }
 
-    /// [`check`](Self::check) of a record whose outer addresses may be the flow's.
-    fn check_passed(&mut self, linktype: u32, data: &[u8], outer_may: bool) -> Verdict {
+    /// [`check`](Self::check) of a record that passed the pre-filter.
+    fn check_passed(&mut self, linktype: u32, data: &[u8]) -> Verdict {
         let Some(ip) = network_layer(linktype, data) else {
             return Verdict::NoMatch;
         };
         if self.descend && is_tunnel_candidate(ip) {
+            let outer_may = self.prefilter.as_ref().is_none_or(|f| f.may_match_ip(ip));
             return self.check_layers(linktype, data, outer_may);
         }
         if self.layer == Layer::Inner {
