@@ -6,12 +6,13 @@ only), the Community ID test captures (capme-core/tests/data/community-id/pcaps)
 big-endian / nanosecond / pcapng conversions made here, hand-made pcapng files with the
 features the reader knows (two sections of both byte orders, if_tsresol, if_tsoffset, PB, SPB,
 unknown blocks), the packets of those captures for the decoder, indexes that `capme index`
-builds over a small store in a temporary directory, and query strings. Files named
-`found-*` (inputs that fuzzing runs found, minimised) are left alone, and so are the decoder's
-`link-*` seeds of the other link types, which
-`cargo test -p capme-fuzz-targets --test link_seeds -- --ignored` writes.
+builds over a small store in a temporary directory, tunnel packets of the generator's tunnel
+store (gen-tunnels), and query strings. Files named `found-*` (inputs that fuzzing runs
+found, minimised) are left alone, and so are the decoder's `link-*` seeds of the other link
+types, which `cargo test -p capme-fuzz-targets --test link_seeds -- --ignored` writes.
 
-Usage: python3 fuzz/make-seeds.py [path/to/capme]   (default: target/debug/capme)
+Usage: python3 fuzz/make-seeds.py [path/to/capme]   (default: target/debug/capme; the
+capme-gen binary gen-tunnels is taken from the same directory)
 """
 import glob, gzip, os, shutil, struct, subprocess, sys, tempfile
 
@@ -143,6 +144,20 @@ def main():
                       b"\x09" + et + b"\0\0" + b"\0\0\0\1" + b"\0\1\0\6" + pkt[6:12] + b"\0\0" + ip)
                 fam = 2 if et == b"\x08\x00" else 10
                 write("decoder", f"{name}-{i}.null", b"\x00" + struct.pack("<I", fam) + ip)
+
+    # Tunnel packets (GRE, ERSPAN, VXLAN, GENEVE, IP in IP, PPPoE in VXLAN, nested) from the
+    # generator's tunnel store: the first tunnelled packet of each case (a case's plain copies
+    # come first, then 8 tunnelled packets).
+    gen_tunnels = os.path.join(os.path.dirname(CAPME), "gen-tunnels")
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([gen_tunnels, tmp], check=True, stdout=subprocess.DEVNULL)
+        pkts = []
+        for p in sorted(glob.glob(os.path.join(tmp, "*/dailylogs/*/snort.log.*"))):
+            pkts += [r[3] for r in records(open(p, "rb").read())[3]]
+        tunnels = [pk for pk in pkts if pk[23:24] in (b"\x2f", b"\x04", b"\x29", b"\x11")
+                   or pk[20:21] in (b"\x2f", b"\x04", b"\x29", b"\x11")]
+        for i, pk in enumerate(tunnels[::8][:40]):
+            write("decoder", f"tunnel-{i}.eth", b"\x01" + pk)
 
     # Hand-made pcapng: what the reader knows beyond one little-endian section.
     _, _, lt, recs = records(captures["cid-tcp"])

@@ -1,7 +1,7 @@
 //! The `capme` command line: parses arguments, calls capme-core, prints. No logic of its own.
 
 use capme_core::extract::WHOLE_FLOW_STEP;
-use capme_core::{Error, ErrorKind, Query, QuerySpec, Store, Summary, TimeWindow};
+use capme_core::{Error, ErrorKind, Layer, Query, QuerySpec, Store, Summary, TimeWindow};
 use clap::{Args, Parser, Subcommand};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -292,6 +292,16 @@ struct QueryArgs {
     /// at a rotation; stops at --max-window (with a warning).
     #[arg(long = "whole-flow")]
     whole_flow: bool,
+    /// Which IP layers of a packet the flow is matched at: any (the outermost or any layer
+    /// inside a GRE, ERSPAN, VXLAN, GENEVE or IP-in-IP tunnel, up to 4 deep), outer (tunnels
+    /// are not entered) or inner (only through a tunnel).
+    #[arg(
+        long,
+        value_name = "LAYER",
+        default_value = "any",
+        allow_hyphen_values = true
+    )]
+    layer: String,
 }
 
 impl QueryArgs {
@@ -312,6 +322,7 @@ impl QueryArgs {
             pad: self.pad.as_deref(),
         }
         .parse()
+        .and_then(|q| Ok(q.with_layer(Layer::parse("layer", &self.layer)?)))
     }
 
     /// `query` as it runs on `store`: its window grown with --whole-flow. The second value is
@@ -405,6 +416,11 @@ struct ExtractArgs {
     /// tool opens.
     #[arg(long, value_name = "FORMAT", conflicts_with = "archive")]
     compress: Option<CompressArg>,
+    /// Write each tunnel packet as its innermost frame: the inner Ethernet frame (VXLAN,
+    /// GENEVE, GRE bridging, ERSPAN; link type 1) or IP packet (IP in IP, GRE; raw IP, 101),
+    /// pcapng when link types mix. Other packets are written unchanged. Not with --archive.
+    #[arg(long, conflicts_with = "archive")]
+    decapsulate: bool,
     #[command(flatten)]
     search: SearchArgs,
 }
@@ -629,7 +645,7 @@ fn extract(a: ExtractArgs) -> Result<(), Error> {
     // The query is parsed before the store is opened, so a bad query is exit 2 whatever the
     // store.
     let query = match a.query.query() {
-        Ok(q) => q,
+        Ok(q) => q.with_decapsulate(a.decapsulate),
         Err(e) => {
             // A Zeek uid in no log is exit 1 like an empty result: --json prints its summary.
             if let (true, Some(s)) = (a.json, capme_core::Summary::of_no_packets(&e)) {
@@ -998,7 +1014,7 @@ impl Drop for Progress {
     }
 }
 
-/// The human summary, five lines at most, each ending in a newline.
+/// The human summary, six lines at most, each ending in a newline.
 fn human_summary(s: &Summary) -> String {
     let out = s
         .output
@@ -1022,6 +1038,9 @@ fn human_summary(s: &Summary) -> String {
     }
     if s.truncated {
         text += "  truncated at a limit: more packets matched (see the warning)\n";
+    }
+    if let Some(e) = s.encapsulated.describe() {
+        text += &format!("  encapsulated {e}\n");
     }
     text += &format!(
         "  scanned {}, {} through their index ({} read) in {} ms{}\n",

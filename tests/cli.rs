@@ -958,7 +958,8 @@ fn max_packets_and_max_bytes_cap_the_result_and_say_truncated() {
             "warning_messages",
             "first_ts_ns",
             "last_ts_ns",
-            "truncated"
+            "truncated",
+            "encapsulated"
         ]
     );
     let full = records(&all_path);

@@ -2,13 +2,18 @@
 
 use crate::error::{Error, Result};
 use crate::index::{self, IndexReport};
+use crate::packet::Packet;
+use crate::query::Layer;
 use crate::query::{FlowSpec, Query};
+use crate::search::{Matcher, Verdict};
 use crate::search::{ScanOptions, Search};
 use crate::sink::archive::{verify_cached, ArchiveDirs, CacheRecord};
+use crate::sink::Decapsulator;
 use crate::sink::{FileSink, Sink};
 use crate::store::{last_record_ts, Plan, Store, PLAN_MARGIN_NS};
 use crate::time::{TimeWindow, Timestamp};
 use crate::transcript::{Transcript, TranscriptBuilder, TranscriptOptions};
+use crate::wire::{is_tunnel_candidate, layers, network_layer, Encap};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -82,6 +87,58 @@ pub struct Summary {
     /// complete and valid up to the limit, and a warning says which limit it was. (Last, so
     /// that the keys before it keep their order.)
     pub truncated: bool,
+    /// How many of the packets written were tunnel packets, and through which tunnels.
+    pub encapsulated: Encapsulated,
+}
+
+/// The tunnel packets among an extraction's packets (the `encapsulated` key of `--json`):
+/// `{"packets": N, "by": {"vxlan": n, "gre": m, ...}}`.
+///
+/// `packets` counts the packets written that have at least one inner IP layer
+/// ([`crate::wire::layers`]), whichever layer matched; `by` counts, per kind of encapsulation
+/// ([`Encap::name`]: `gre`, `erspan1`, `erspan2`, `erspan3`, `vxlan`, `geneve`, `ipip`, `6in4`,
+/// `4in6`, `6in6`, `pppoe`), the packets that cross it at least once. A nested packet
+/// counts once in `packets` and once under each kind it crosses, so the `by` counts may add up
+/// to more than `packets`. Kinds no packet crossed are absent.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Encapsulated {
+    /// Tunnel packets written.
+    pub packets: u64,
+    /// Per kind of encapsulation, the packets that cross it.
+    pub by: std::collections::BTreeMap<String, u64>,
+}
+
+impl Encapsulated {
+    /// Counts one packet (its link type and bytes) if it is a tunnel packet.
+    pub fn count(&mut self, linktype: u32, data: &[u8]) {
+        let Some(ip) = network_layer(linktype, data) else {
+            return;
+        };
+        if !is_tunnel_candidate(ip) {
+            return;
+        }
+        let encaps = layers(linktype, data).encaps();
+        if encaps.is_empty() {
+            return;
+        }
+        self.packets += 1;
+        for e in encaps.iter() {
+            *self.by.entry(e.name().to_string()).or_default() += 1;
+        }
+    }
+
+    /// `12 packets (vxlan 10, gre 2)`, or `None` when no packet was a tunnel packet.
+    pub fn describe(&self) -> Option<String> {
+        if self.packets == 0 {
+            return None;
+        }
+        let by: Vec<String> = Encap::ALL
+            .iter()
+            .filter_map(|e| self.by.get(e.name()).map(|n| format!("{} {n}", e.name())))
+            .collect();
+        let s = if self.packets == 1 { "" } else { "s" };
+        Some(format!("{} packet{s} ({})", self.packets, by.join(", ")))
+    }
 }
 
 impl Summary {
@@ -135,6 +192,56 @@ fn community_id_of(query: &Query, found: Option<crate::flow::FlowKey>) -> Option
     match &query.flow {
         FlowSpec::CommunityId { id, .. } => Some(id.to_base64()),
         FlowSpec::Tuple { .. } => found.map(|k| k.community_id(0).to_base64()),
+    }
+}
+
+/// Hands a sink each packet as the frame of the IP layer at which the query's flow matched:
+/// a transcript decodes a packet's outermost IP layer, so a tunnel packet that matched through
+/// an inner layer is given as that layer's frame (other packets pass unchanged).
+struct MatchedLayer<'a, S: Sink + ?Sized> {
+    sink: &'a mut S,
+    matcher: Matcher,
+    frames: Decapsulator,
+}
+
+impl<'a, S: Sink + ?Sized> MatchedLayer<'a, S> {
+    fn new(sink: &'a mut S, query: &Query) -> Self {
+        MatchedLayer {
+            sink,
+            matcher: Matcher::with_layer(query.flow.clone(), query.layer),
+            frames: Decapsulator::new(),
+        }
+    }
+}
+
+impl<S: Sink + ?Sized> Sink for MatchedLayer<'_, S> {
+    fn begin(&mut self) -> Result<()> {
+        self.sink.begin()
+    }
+
+    fn packet(&mut self, p: &Packet) -> Result<bool> {
+        let all = layers(p.iface.linktype, &p.data);
+        if all.len() < 2 {
+            return self.sink.packet(p);
+        }
+        // The first layer that matches, as the search's matcher decided (outermost first).
+        let skip = usize::from(self.matcher.layer() == Layer::Inner);
+        let at = all
+            .iter()
+            .enumerate()
+            .skip(skip)
+            .find(|(_, l)| self.matcher.check_decoded(&l.decoded) != Verdict::NoMatch)
+            .map_or(0, |(i, _)| i);
+        if at == 0 {
+            return self.sink.packet(p);
+        }
+        // Its IP packet: the transcript needs no link layer (and knows none inside tunnels).
+        let framed = self.frames.layer_ip(p.clone(), at);
+        self.sink.packet(&framed)
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.sink.finish()
     }
 }
 
@@ -250,7 +357,7 @@ impl Store {
                     break;
                 }
                 searches += 1;
-                let found = self.edge_packet(&Query::new(query.flow.clone(), probe), forward)?;
+                let found = self.edge_packet(&query.with_window(probe), forward)?;
                 match found {
                     Some(t) if forward => w.end = t,
                     Some(t) => w.start = t,
@@ -263,7 +370,7 @@ impl Store {
             }
         }
         Ok(Grown {
-            query: Query::new(query.flow.clone(), w),
+            query: query.with_window(w),
             searches,
             limited,
         })
@@ -299,9 +406,18 @@ impl Store {
         let mut sum = Summary::default();
         let limits = self.limits();
         let mut capped: Option<String> = None;
+        let mut decap = query.decapsulate.then(Decapsulator::new);
+        let mut encapsulated = Encapsulated::default();
         sink.begin()?;
         for p in search.by_ref() {
             let p = p?;
+            // The packet as stored (a cheap clone), for the summary's tunnel counts.
+            let (linktype, stored) = (p.iface.linktype, p.data.clone());
+            // The limits and the summary's bytes are those of what is written.
+            let p = match &mut decap {
+                Some(d) => d.packet(p),
+                None => p,
+            };
             // A packet more than a limit allows: the result is truncated; the search stops
             // here (dropping it stops its threads) and the sink gets nothing more.
             if sum.packets >= limits.max_packets {
@@ -332,6 +448,7 @@ impl Store {
                 break;
             }
             sum.saw(p.ts, p.data.len());
+            encapsulated.count(linktype, &stored);
             if !sink.packet(&p)? {
                 break;
             }
@@ -371,6 +488,7 @@ impl Store {
             });
         }
         sink.finish()?;
+        sum.encapsulated = encapsulated;
         sum.community_id = community_id_of(query, stats.matched_key);
         sum.seal(started);
         Ok(sum)
@@ -382,7 +500,7 @@ impl Store {
     /// and byte limits apply, and the search's warnings are in [`Transcript::warnings`].
     pub fn transcript(&self, query: &Query, opts: &TranscriptOptions) -> Result<Transcript> {
         let mut builder = TranscriptBuilder::new(opts);
-        let sum = self.extract(query, &mut builder)?;
+        let sum = self.extract(query, &mut MatchedLayer::new(&mut builder, query))?;
         let mut t = builder.build();
         t.warnings = sum.warning_messages;
         Ok(t)
@@ -473,7 +591,8 @@ impl Store {
     /// grow). An archive that does not verify is rebuilt, and the summary's warnings say why.
     ///
     /// Directories below `dir` are created one by one and never followed when they are
-    /// symbolic links; a failed extraction removes the (empty) directories it created.
+    /// symbolic links; a failed extraction removes the (empty) directories it created. A
+    /// query with [`Query::decapsulate`] is refused: an archive keeps packets as captured.
     pub fn extract_to_archive(
         &self,
         query: &Query,
@@ -482,6 +601,15 @@ impl Store {
     ) -> Result<Summary> {
         let started = Instant::now();
         let dir = dir.as_ref();
+        if query.decapsulate {
+            // An archive holds the flow's packets as captured (its cache is verified by
+            // matching them again).
+            return Err(Error::invalid(
+                "decapsulate",
+                "true",
+                "an archive keeps the packets as captured; write decapsulated packets with -o",
+            ));
+        }
         self.refuse_inside_store("archive", dir)?;
         self.check_window(&query.window)?;
         let plan = self.plan(&query.window)?;
@@ -672,7 +800,23 @@ fn is_regular_file(path: &Path) -> Result<bool> {
 
 /// The summary of a verified cached archive: everything from its record, no rescan.
 fn summary_of_record(rec: CacheRecord, path: PathBuf, started: Instant) -> Summary {
+    // The record predates the tunnel counts: they are counted from the (verified) archive.
+    let mut encapsulated = Encapsulated::default();
+    let mut warnings = Vec::new();
+    let counted = crate::capture::CaptureReader::open(&path).and_then(|mut r| {
+        while let Some((record, iface)) = r.next_with_interface()? {
+            encapsulated.count(iface.linktype, record.data);
+        }
+        Ok(())
+    });
+    if let Err(e) = counted {
+        warnings.push(format!(
+            "the archive's tunnel packets could not be counted: {e}"
+        ));
+    }
     let mut sum = Summary {
+        encapsulated,
+        warning_messages: warnings,
         packets: rec.packets,
         bytes: rec.bytes,
         first_ts_ns: rec.first_ts_ns,

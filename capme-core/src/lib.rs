@@ -70,11 +70,11 @@ pub mod wire;
 pub mod testutil;
 
 pub use error::{Error, ErrorKind, Result};
-pub use extract::{Grown, Summary};
+pub use extract::{Encapsulated, Grown, Summary};
 pub use flow::{CommunityId, Endpoint, FlowKey, Proto};
 pub use packet::Packet;
 pub use pivot::QuerySpec;
-pub use query::{tuple_community_id, FlowSpec, Query, QueryText};
+pub use query::{tuple_community_id, FlowSpec, Layer, Query, QueryText};
 pub use search::{ScanOptions, Search};
 pub use sink::{FileSink, Sink};
 pub use store::Store;

@@ -152,6 +152,42 @@ impl fmt::Display for FlowSpec {
     }
 }
 
+/// Which IP layers of a packet a query's flow is compared with (the CLI's `--layer`). A
+/// tunnel packet (GRE, ERSPAN, VXLAN, GENEVE, IP in IP; see [`crate::wire::layers`]) has an
+/// outer IP layer and one inner layer per tunnel; any other packet has only its outer layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Layer {
+    /// The outermost layer or any inner layer (the default).
+    #[default]
+    Any,
+    /// The outermost IP layer only: tunnels are not entered (capme's behaviour before
+    /// tunnels were decoded).
+    Outer,
+    /// Inner layers only: a packet matches only through a tunnel.
+    Inner,
+}
+
+impl Layer {
+    /// `any`, `outer` or `inner`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Layer::Any => "any",
+            Layer::Outer => "outer",
+            Layer::Inner => "inner",
+        }
+    }
+
+    /// Parses `any`, `outer` or `inner` (any case); `field` names the field in the error.
+    pub fn parse(field: &'static str, text: &str) -> Result<Layer> {
+        match text.to_ascii_lowercase().as_str() {
+            "any" => Ok(Layer::Any),
+            "outer" => Ok(Layer::Outer),
+            "inner" => Ok(Layer::Inner),
+            _ => Err(Error::invalid(field, text, "expected any, outer or inner")),
+        }
+    }
+}
+
 /// A flow and a time window.
 ///
 /// ```
@@ -168,21 +204,51 @@ pub struct Query {
     pub flow: FlowSpec,
     /// The window.
     pub window: TimeWindow,
+    /// The IP layers the flow is matched at ([`Layer::Any`] unless set).
+    pub layer: Layer,
+    /// Write each tunnel packet as its innermost frame (the CLI's `--decapsulate`; see
+    /// [`crate::sink::decap`]). Extractions only: [`crate::Store::search`] yields the
+    /// packets as stored.
+    pub decapsulate: bool,
 }
 
 impl Query {
-    /// A query for `flow` within `window`.
+    /// A query for `flow` within `window`, at any layer.
     pub fn new(flow: FlowSpec, window: TimeWindow) -> Query {
-        Query { flow, window }
+        Query {
+            flow,
+            window,
+            layer: Layer::Any,
+            decapsulate: false,
+        }
+    }
+
+    /// The same query, its tunnel packets written as their innermost frames or not.
+    pub fn with_decapsulate(mut self, yes: bool) -> Query {
+        self.decapsulate = yes;
+        self
+    }
+
+    /// The same query matched at `layer`.
+    pub fn with_layer(mut self, layer: Layer) -> Query {
+        self.layer = layer;
+        self
+    }
+
+    /// The same flow, layer and output over another window.
+    pub fn with_window(&self, window: TimeWindow) -> Query {
+        Query {
+            flow: self.flow.clone(),
+            window,
+            layer: self.layer,
+            decapsulate: self.decapsulate,
+        }
     }
 
     /// The same flow over the window widened by `pad` on both sides ([`TimeWindow::padded`]):
     /// what `--pad SECONDS` does to every query form.
     pub fn padded(&self, pad: Duration) -> Query {
-        Query {
-            flow: self.flow.clone(),
-            window: self.window.padded(pad),
-        }
+        self.with_window(self.window.padded(pad))
     }
 }
 
@@ -324,7 +390,15 @@ pub fn tuple_community_id(
 
 impl fmt::Display for Query {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} between {}", self.flow, self.window)
+        write!(f, "{} between {}", self.flow, self.window)?;
+        match self.layer {
+            Layer::Any => Ok(()),
+            l => write!(f, " (layer {})", l.name()),
+        }?;
+        if self.decapsulate {
+            f.write_str(" (decapsulated)")?;
+        }
+        Ok(())
     }
 }
 

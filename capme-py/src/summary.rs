@@ -14,7 +14,8 @@ use pyo3::types::{PyBool, PyDict, PyList, PyString};
 /// What an extraction did. The attributes are exactly the CLI's ``--json`` fields:
 /// ``packets``, ``bytes``, ``first_ts``, ``last_ts``, ``output``, ``community_id``,
 /// ``files_scanned``, ``files_indexed``, ``bytes_read``, ``elapsed_ms``, ``cached``,
-/// ``warnings``, ``warning_messages``, ``first_ts_ns``, ``last_ts_ns``, ``truncated``.
+/// ``warnings``, ``warning_messages``, ``first_ts_ns``, ``last_ts_ns``, ``truncated``,
+/// ``encapsulated``.
 /// ``as_dict()`` returns
 /// exactly the object ``capme extract --json`` prints.
 #[pyclass(module = "capme", frozen)]
@@ -97,6 +98,7 @@ impl Summary {
             first_ts_ns,
             last_ts_ns,
             truncated,
+            encapsulated: _, // read from `json` by the `encapsulated` getter
         } = inner;
         Ok(Summary {
             packets,
@@ -162,6 +164,18 @@ impl Summary {
     /// ``capme extract --json``.
     fn as_dict(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         json_to_py(py, &serde_json::Value::Object(self.json.clone()))
+    }
+
+    /// The tunnel packets written: ``{"packets": N, "by": {"vxlan": n, ...}}`` (see the
+    /// README's ``encapsulated``).
+    #[getter]
+    fn encapsulated(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        json_to_py(
+            py,
+            self.json
+                .get("encapsulated")
+                .unwrap_or(&serde_json::Value::Null),
+        )
     }
 
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {

@@ -16,7 +16,7 @@ use crate::ApiError;
 use axum::http::StatusCode;
 use capme_core::capture::{CaptureReader, Interface};
 use capme_core::store::limits::Limits;
-use capme_core::{Error, Packet, Query, Sink, Store, Summary, Timestamp};
+use capme_core::{Encapsulated, Error, Packet, Query, Sink, Store, Summary, Timestamp};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::path::Path;
@@ -49,7 +49,7 @@ impl Source {
 #[derive(Debug)]
 pub(crate) enum Outcome {
     /// Its summary (counts of files read, warnings; packets as it sent them).
-    Done(Summary),
+    Done(Box<Summary>),
     /// It matched nothing (404); its warnings.
     Empty(Vec<String>),
     /// It failed: the message names the source.
@@ -112,7 +112,7 @@ fn start(
 /// The outcome of the local store's extraction.
 pub(crate) fn local_outcome(r: capme_core::Result<Summary>) -> Outcome {
     match r {
-        Ok(s) => Outcome::Done(s),
+        Ok(s) => Outcome::Done(Box::new(s)),
         Err(e) => match Summary::of_no_packets(&e) {
             Some(s) => Outcome::Empty(s.warning_messages),
             None => Outcome::Failed(format!("local store: {e}")),
@@ -175,7 +175,7 @@ fn read_peer(client: &Client, p: &Peer, fwd: &str, tx: &SyncSender<Item>) -> Out
         sum.packets += 1;
         if tx.send(Item::Packet(packet)).is_err() {
             // The merge stopped (a limit, an error, the client went away).
-            return Outcome::Done(sum);
+            return Outcome::Done(Box::new(sum));
         }
     }
     // A stream the peer wrote is never damaged; if it is, the merge says so.
@@ -189,7 +189,7 @@ fn read_peer(client: &Client, p: &Peer, fwd: &str, tx: &SyncSender<Item>) -> Out
             reader.trailing_bytes()
         ));
     }
-    Outcome::Done(sum)
+    Outcome::Done(Box::new(sum))
 }
 
 /// What a merge did: its summary (counts and timestamps of what the sink got; files read and
@@ -292,7 +292,7 @@ pub(crate) fn merge_into(
             ));
             break;
         }
-        saw(&mut sum, p.ts, p.data.len());
+        saw(&mut sum, p.ts, p.iface.linktype, &p.data);
         sent[i] += 1;
         if !sink.packet(&p)? {
             break;
@@ -419,10 +419,11 @@ fn community_id(query: &Query) -> Option<String> {
 }
 
 /// Counts one packet into a summary, as the core's extraction does.
-pub(crate) fn saw(sum: &mut Summary, ts: Timestamp, caplen: usize) {
+pub(crate) fn saw(sum: &mut Summary, ts: Timestamp, linktype: u32, data: &[u8]) {
     let ns = ts.as_nanos();
     sum.packets += 1;
-    sum.bytes += caplen as u64;
+    sum.bytes += data.len() as u64;
+    sum.encapsulated.count(linktype, data);
     sum.first_ts_ns = Some(sum.first_ts_ns.map_or(ns, |f| f.min(ns)));
     sum.last_ts_ns = Some(sum.last_ts_ns.map_or(ns, |l| l.max(ns)));
 }
@@ -452,6 +453,7 @@ pub(crate) fn summary_of_json(v: &serde_json::Value) -> Summary {
             .and_then(|x| x.as_str())
             .map(str::to_string),
         truncated: v.get("truncated").and_then(|x| x.as_bool()) == Some(true),
+        encapsulated: encapsulated_of_json(v.get("encapsulated")),
         warning_messages: v
             .get("warning_messages")
             .and_then(|x| x.as_array())
@@ -467,6 +469,25 @@ pub(crate) fn summary_of_json(v: &serde_json::Value) -> Summary {
     s.last_ts = s.last_ts_ns.map(|n| Timestamp(n).as_secs_f64());
     s.warnings = s.warning_messages.len() as u64;
     s
+}
+
+/// The `encapsulated` key of a peer's summary (absent or malformed: none).
+fn encapsulated_of_json(v: Option<&serde_json::Value>) -> Encapsulated {
+    let Some(v) = v else {
+        return Encapsulated::default();
+    };
+    Encapsulated {
+        packets: v.get("packets").and_then(|x| x.as_u64()).unwrap_or(0),
+        by: v
+            .get("by")
+            .and_then(|b| b.as_object())
+            .map(|b| {
+                b.iter()
+                    .filter_map(|(k, n)| Some((k.clone(), n.as_u64()?)))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
 }
 
 /// Sums the summaries of several sources (`/api/v1/summary` fanned out): counts added, the
@@ -498,6 +519,12 @@ pub(crate) fn combine(
             Outcome::Done(s) => {
                 sum.packets = sum.packets.saturating_add(s.packets);
                 sum.bytes = sum.bytes.saturating_add(s.bytes);
+                let e = &mut sum.encapsulated;
+                e.packets = e.packets.saturating_add(s.encapsulated.packets);
+                for (kind, n) in &s.encapsulated.by {
+                    let at = e.by.entry(kind.clone()).or_default();
+                    *at = at.saturating_add(*n);
+                }
                 for ns in [s.first_ts_ns, s.last_ts_ns].into_iter().flatten() {
                     sum.first_ts_ns = Some(sum.first_ts_ns.map_or(ns, |f| f.min(ns)));
                     sum.last_ts_ns = Some(sum.last_ts_ns.map_or(ns, |l| l.max(ns)));
@@ -556,8 +583,8 @@ mod tests {
         let s = combine(
             &query(),
             vec![
-                (peer("a"), Outcome::Done(a)),
-                (peer("b"), Outcome::Done(b)),
+                (peer("a"), Outcome::Done(Box::new(a))),
+                (peer("b"), Outcome::Done(Box::new(b))),
                 (
                     peer("c"),
                     Outcome::Failed("peer c (http://c:1): down".into()),

@@ -1228,7 +1228,7 @@ fn peer_summary(client: &peer::Client, p: &Peer, fwd: &str) -> Outcome {
             match read.and_then(|_| {
                 serde_json::from_slice::<serde_json::Value>(&body).map_err(|e| e.to_string())
             }) {
-                Ok(v) => Outcome::Done(fanout::summary_of_json(&v)),
+                Ok(v) => Outcome::Done(Box::new(fanout::summary_of_json(&v))),
                 Err(e) => Outcome::Failed(format!("{}: unreadable summary: {e}", p.label())),
             }
         }

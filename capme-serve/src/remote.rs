@@ -179,8 +179,8 @@ impl Remote {
         };
         let mut reader = CaptureReader::from_read(Box::new(rest), label.clone())?;
         let mut sum = Summary::default();
-        while let Some(rec) = reader.next_record()? {
-            saw(&mut sum, rec.ts, rec.data.len());
+        while let Some((rec, iface)) = reader.next_with_interface()? {
+            saw(&mut sum, rec.ts, iface.linktype, rec.data);
         }
         for d in reader.damage() {
             warnings.push(d.warning(&label));

@@ -257,7 +257,7 @@ pub const LINKTYPES: &[u32] = &[
 
 /// Packet decoder: the first byte picks a link type from [`LINKTYPES`], the rest is the packet.
 /// Checks that `decode` finds an IP packet only where `network_layer` does, that the network
-/// layer lies inside the packet, and that a decoded 5-tuple's flow key and Community ID are
+/// layer lies inside the packet, the tunnel walk's invariants ([`check_layers`]), and that a decoded 5-tuple's flow key and Community ID are
 /// the same in both directions.
 pub fn decoder(data: &[u8]) {
     let Some((&pick, bytes)) = data.split_first() else {
@@ -272,6 +272,7 @@ pub fn decoder(data: &[u8]) {
             "network layer outside the packet"
         );
     }
+    check_layers(linktype, bytes);
     let Some(d) = wire::decode(linktype, bytes) else {
         return;
     };
@@ -289,6 +290,49 @@ pub fn decoder(data: &[u8]) {
         let reverse = FlowKey::new(d.proto, Endpoint::new(d.dst, dp), Endpoint::new(d.src, sp));
         assert_eq!(key, reverse, "flow key depends on direction");
         assert_eq!(reverse.community_id(0), id);
+    }
+}
+
+/// The tunnel walk ([`wire::layers`]): its outermost layer is `decode`'s, every layer's frame
+/// lies inside the packet (each inside the one before), at most `1 + MAX_INNER_LAYERS`
+/// layers, inner frames are Ethernet or raw IP, and a packet with inner layers is a tunnel
+/// candidate (the matcher's pre-filter relies on it).
+fn check_layers(linktype: u32, bytes: &[u8]) {
+    let all = wire::layers(linktype, bytes);
+    assert!(all.len() <= 1 + wire::MAX_INNER_LAYERS);
+    assert_eq!(
+        all.get(0).map(|l| l.decoded),
+        wire::decode(linktype, bytes),
+        "outermost layer differs from decode"
+    );
+    let mut outer = bytes.as_ptr_range();
+    for (i, l) in all.iter().enumerate() {
+        let r = l.frame.as_ptr_range();
+        assert!(
+            l.frame.is_empty() || (outer.start <= r.start && r.end <= outer.end),
+            "layer {i}'s frame is outside the one before"
+        );
+        let ip = l.ip.as_ptr_range();
+        assert!(
+            l.ip.is_empty() || (r.start <= ip.start && ip.end <= r.end),
+            "layer {i}'s IP packet is outside its frame"
+        );
+        outer = r;
+        if i > 0 {
+            assert!(!l.encaps.is_empty(), "inner layer without encapsulation");
+            assert!(
+                matches!(l.linktype, 1 | 101),
+                "inner link type {}",
+                l.linktype
+            );
+        }
+    }
+    if all.len() > 1 {
+        let ip = wire::network_layer(linktype, bytes).expect("layers without a network layer");
+        assert!(
+            wire::is_tunnel_candidate(ip),
+            "inner layers in a non-candidate"
+        );
     }
 }
 

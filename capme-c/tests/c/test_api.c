@@ -505,10 +505,9 @@ static void test_limits(const char *store_dir, const char *tmp) {
                       strstr(capme_summary_warning(sum, 0), "truncated at max_packets = 5") != NULL,
                   "warning names the limit");
             const char *json = capme_summary_json(sum);
-            const char *tail = "\"truncated\":true}";
-            CHECK(strlen(json) > strlen(tail) &&
-                      strcmp(json + strlen(json) - strlen(tail), tail) == 0,
-                  "JSON ends with truncated: %s", json);
+            /* The CLI's key order: truncated, then the tunnel counts added after it. */
+            CHECK(strstr(json, "\"truncated\":true,\"encapsulated\":{\"packets\":0,") != NULL,
+                  "JSON has truncated, then encapsulated: %s", json);
             printf("L %s\n", json);
         }
         capme_summary_free(sum);

@@ -3,7 +3,7 @@
 use super::format::{
     mtime_ns, push_varint, sum32, Block, FileIndex, FlowEntry, ANY_CID_BIT, BLOCK_BYTES,
 };
-use super::keys::packet_hash;
+use super::keys::packet_hashes;
 use crate::capture::compress::FrameLog;
 use crate::capture::CaptureReader;
 use crate::error::{Error, Result};
@@ -45,10 +45,12 @@ impl FileIndex {
         let mut blocks: Vec<Block> = Vec::new();
         let mut lists: HashMap<u32, ListBuilder> = HashMap::new();
         let mut damage_seen = 0u64;
+        let mut hashes: Vec<(u32, Option<FlowKey>)> = Vec::new();
         loop {
-            let (ts, hash) = match r.next_with_interface() {
+            let ts = match r.next_with_interface() {
                 Ok(Some((rec, iface))) => {
-                    (rec.ts.as_nanos(), packet_hash(iface.linktype, rec.data))
+                    packet_hashes(iface.linktype, rec.data, &mut hashes);
+                    rec.ts.as_nanos()
                 }
                 Ok(None) => break,
                 Err(e @ Error::Format { .. }) => {
@@ -74,7 +76,9 @@ impl FileIndex {
                     max_ts: ts,
                 }),
             }
-            if let Some((h, key)) = hash {
+            // One entry per IP layer's hash (a tunnel packet is listed under its inner flows
+            // too); `packet_hashes` never repeats a hash, so a list never repeats a record.
+            for &(h, key) in &hashes {
                 let l = lists.entry(h).or_default();
                 match (&l.key, key) {
                     (None, Some(k)) if l.bytes.is_empty() => l.key = Some(k),
@@ -105,11 +109,11 @@ impl FileIndex {
             .copied()
             .filter(|&(_, e)| e <= indexed_len)
             .collect();
-        let mut hashes: Vec<u32> = lists.keys().copied().collect();
-        hashes.sort_unstable();
-        let mut flows = Vec::with_capacity(hashes.len());
+        let mut sorted: Vec<u32> = lists.keys().copied().collect();
+        sorted.sort_unstable();
+        let mut flows = Vec::with_capacity(sorted.len());
         let mut all = Vec::new();
-        for h in hashes {
+        for h in sorted {
             let l = &lists[&h];
             if l.bytes.len() >= ANY_CID_BIT as usize {
                 return Ok(None); // a list of over 2 GB: not indexed (the file is scanned)

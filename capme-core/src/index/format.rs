@@ -14,7 +14,9 @@ pub const BLOCK_BYTES: u64 = 1 << 20;
 /// between are read too and rejected by the matcher).
 pub const COALESCE_GAP: u64 = 16 << 10;
 pub(super) const MAGIC: &[u8; 8] = b"CAPMEIX2";
-/// 3: the header grew to 72 bytes for the compressed-file fields (compression, frame table).
+/// 3: the header grew to 72 bytes for the compressed-file fields (compression, frame table),
+/// and tunnel packets are also listed under their inner layers' keys (an index of version 2
+/// lacks both, so it is not used: the file is scanned until the index is rebuilt).
 pub(super) const VERSION: u32 = 3;
 pub(super) const HEADER_LEN: usize = 72;
 pub(super) const BLOCK_LEN: usize = 32;

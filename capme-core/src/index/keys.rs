@@ -3,7 +3,7 @@
 
 use crate::flow::FlowKey;
 use crate::hash::fnv1a_64;
-use crate::wire::{decode, Proto};
+use crate::wire::{decode_network, is_tunnel_candidate, layers, network_layer, Decoded, Proto};
 use std::net::IpAddr;
 
 /// Hashes up to 40 bytes built on the stack (no allocation per packet).
@@ -56,20 +56,55 @@ pub fn pair_hash(proto: Proto, a: IpAddr, b: IpAddr) -> u32 {
     v.hash()
 }
 
-/// The canonical key of a packet that carries one (see [`FlowKey::of_decoded`]).
-pub(crate) fn packet_key(linktype: u32, data: &[u8]) -> Option<FlowKey> {
-    FlowKey::of_decoded(&decode(linktype, data)?)
+/// The canonical keys of a packet's IP layers that carry one (see [`FlowKey::of_decoded`]):
+/// the outer layer's, and for a tunnel packet each inner layer's, pushed to `out` (cleared
+/// first).
+pub(crate) fn packet_keys(linktype: u32, data: &[u8], out: &mut Vec<FlowKey>) {
+    out.clear();
+    for_each_layer(linktype, data, |d| {
+        if let Some(k) = FlowKey::of_decoded(d) {
+            if !out.contains(&k) {
+                out.push(k);
+            }
+        }
+    });
 }
 
-/// The hash a packet is indexed under, with its key (none for a non-first fragment, which is
-/// filed under its address pair), if it can belong to any flow.
-pub(super) fn packet_hash(linktype: u32, data: &[u8]) -> Option<(u32, Option<FlowKey>)> {
-    let d = decode(linktype, data)?;
-    if d.frag.is_some_and(|f| f.offset != 0) {
-        return Some((pair_hash(d.proto, d.src, d.dst), None));
+/// Calls `f` with the decode of every IP layer of a packet: the outer layer, and the inner
+/// layers of a tunnel candidate ([`crate::wire::layers`]).
+fn for_each_layer(linktype: u32, data: &[u8], mut f: impl FnMut(&Decoded)) {
+    let Some(ip) = network_layer(linktype, data) else {
+        return;
+    };
+    if !is_tunnel_candidate(ip) {
+        if let Some(d) = decode_network(ip) {
+            f(&d);
+        }
+        return;
     }
-    let key = FlowKey::of_decoded(&d)?;
-    Some((key_hash(&key), Some(key)))
+    for l in layers(linktype, data).iter() {
+        f(&l.decoded);
+    }
+}
+
+/// The hashes a packet is indexed under, with their keys (none for a non-first fragment,
+/// which is filed under its address pair), one per IP layer that can belong to a flow (the
+/// outer layer and, for a tunnel packet, every inner layer), without repeats; pushed to `out`
+/// (cleared first).
+pub(super) fn packet_hashes(linktype: u32, data: &[u8], out: &mut Vec<(u32, Option<FlowKey>)>) {
+    out.clear();
+    for_each_layer(linktype, data, |d| {
+        let h = if d.frag.is_some_and(|f| f.offset != 0) {
+            Some((pair_hash(d.proto, d.src, d.dst), None))
+        } else {
+            FlowKey::of_decoded(d).map(|key| (key_hash(&key), Some(key)))
+        };
+        if let Some(h) = h {
+            if !out.iter().any(|(x, _)| *x == h.0) {
+                out.push(h);
+            }
+        }
+    });
 }
 
 /// The index hashes of flow keys and of their address pairs (where their non-first fragments

@@ -16,7 +16,9 @@
 //!   from the records themselves). Non-first IP
 //!   fragments carry no ports, so they are entered under the hash of their `(protocol, address
 //!   pair)`; a query looks up its keys' hashes *and* its address pairs' hashes. VLAN/QinQ/MPLS
-//!   packets are entered under their decoded key like any other.
+//!   packets are entered under their decoded key like any other; a tunnel packet (GRE,
+//!   ERSPAN, VXLAN, GENEVE, IP in IP: [`crate::wire::layers`]) under the key of each of its IP
+//!   layers, outer and inner, so that a query for an inner flow finds it.
 //!
 //! A query takes the union of its hashes' record lists, keeps the records inside blocks whose
 //! time range meets the window (with the reorder slack), coalesces neighbours into a few large

@@ -1,7 +1,7 @@
 //! Answering a query from an index: which byte ranges of a capture file to read, and a
 //! reader over them ([`open_reader`]), which the search feeds to the same matcher as a scan.
 
-use super::keys::{hashes_of_keys, packet_key};
+use super::keys::{hashes_of_keys, packet_keys};
 use super::{Freshness, IndexView, COALESCE_GAP};
 use crate::capture::compress::CompressedRanges;
 use crate::capture::CaptureReader;
@@ -149,8 +149,10 @@ fn cid_records(
     let mut r = indexed_reader(idx, file.clone(), ranges, path).map_err(|e| e.to_string())?;
     let mut seen: HashSet<FlowKey> = HashSet::new();
     let mut keys: Vec<FlowKey> = Vec::new();
+    let mut layer_keys: Vec<FlowKey> = Vec::new();
     while let Ok(Some((rec, iface))) = r.next_with_interface() {
-        if let Some(k) = packet_key(iface.linktype, rec.data) {
+        packet_keys(iface.linktype, rec.data, &mut layer_keys);
+        for &k in &layer_keys {
             if seen.insert(k) && k.community_id(0) == *id {
                 keys.push(k);
             }

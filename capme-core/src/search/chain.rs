@@ -113,6 +113,7 @@ impl ChainScan {
             parallel: parallel.max(1),
             spec: ScanSpec {
                 flow: query.flow.clone(),
+                layer: query.layer,
                 window: query.window,
                 late_limit: query.window.end.saturating_add_nanos(REORDER_SLACK_NS),
                 from: query.window.start.saturating_add_nanos(-REORDER_SLACK_NS),

@@ -17,10 +17,24 @@
 //! would turn into addresses, so it rejects only what the full match would reject. A Community
 //! ID query gets its pre-filter once it has matched a packet (all packets with that ID share
 //! its addresses).
+//!
+//! ## Tunnels
+//! A query at [`Layer::Any`] (the default) or [`Layer::Inner`] also compares the flow with the
+//! inner IP layers of tunnel packets ([`crate::wire::layers`]: GRE, ERSPAN, VXLAN, GENEVE, IP
+//! in IP, up to four deep). Only packets that [`is_tunnel_candidate`] accepts (IP protocol 4,
+//! 41 or 47, UDP to port 4789 or 6081) are walked, so plain traffic pays one or two more
+//! header reads when its addresses are not the flow's, and nothing else. The first layer
+//! whose key matches (outermost first) decides; with [`Layer::Inner`] the outermost layer is
+//! skipped, with [`Layer::Outer`] tunnels are never entered. Fragments of an inner IP packet
+//! are tracked by their inner identity like plain fragments. The later fragments of a
+//! fragmented *outer* packet carry no inner headers: they belong to the flow only through the
+//! outer layer (a query for the inner flow gets the first fragment alone).
 
 use crate::flow::{FlowKey, Proto};
-use crate::query::FlowSpec;
-use crate::wire::{decode, network_layer, Decoded, NetworkLayer};
+use crate::query::{FlowSpec, Layer};
+use crate::wire::{
+    decode_network, is_tunnel_candidate, layers, network_layer, Decoded, NetworkLayer,
+};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
 
@@ -92,6 +106,9 @@ pub struct Matcher {
     cid_cache: HashMap<FlowKey, bool>,
     matched_key: Option<FlowKey>,
     prefilter: Option<AddrFilter>,
+    layer: Layer,
+    /// Tunnels are entered (the layer is not [`Layer::Outer`]).
+    descend: bool,
 }
 
 /// The raw address pairs a packet of the flow can carry (either direction).
@@ -125,10 +142,11 @@ impl AddrFilter {
         f
     }
 
-    /// `false` when the record certainly does not belong to the flow; `true` when the full
+    /// `false` when the record certainly does not belong to the flow: its outer addresses are
+    /// not the flow's and (when `descend`) it is no tunnel candidate; `true` when the full
     /// match must decide (including headers too short to read, which the decode rejects).
     #[inline]
-    fn may_match(&self, linktype: u32, data: &[u8]) -> bool {
+    fn may_match(&self, linktype: u32, data: &[u8], descend: bool) -> bool {
         fn pair<const N: usize>(ip: &[u8], at: usize, pairs: &[([u8; N], [u8; N])]) -> bool {
             let (Some(s), Some(d)) = (ip.get(at..at + N), ip.get(at + N..at + 2 * N)) else {
                 return true;
@@ -139,15 +157,41 @@ impl AddrFilter {
         }
         match network_layer(linktype, data) {
             None => false,
-            Some(NetworkLayer::Ipv4(ip)) => pair(ip, 12, &self.v4),
-            Some(NetworkLayer::Ipv6(ip)) => pair(ip, 8, &self.v6),
+            Some(NetworkLayer::Ipv4(ip)) => {
+                pair(ip, 12, &self.v4) || (descend && is_tunnel_candidate(NetworkLayer::Ipv4(ip)))
+            }
+            Some(NetworkLayer::Ipv6(ip)) => {
+                pair(ip, 8, &self.v6) || (descend && is_tunnel_candidate(NetworkLayer::Ipv6(ip)))
+            }
+        }
+    }
+
+    /// `false` when the IP packet certainly does not belong to the flow's outer layer.
+    #[inline]
+    fn may_match_ip(&self, ip: NetworkLayer<'_>) -> bool {
+        fn pair<const N: usize>(ip: &[u8], at: usize, pairs: &[([u8; N], [u8; N])]) -> bool {
+            let (Some(s), Some(d)) = (ip.get(at..at + N), ip.get(at + N..at + 2 * N)) else {
+                return true;
+            };
+            pairs
+                .iter()
+                .any(|(a, b)| (s == a && d == b) || (s == b && d == a))
+        }
+        match ip {
+            NetworkLayer::Ipv4(ip) => pair(ip, 12, &self.v4),
+            NetworkLayer::Ipv6(ip) => pair(ip, 8, &self.v6),
         }
     }
 }
 
 impl Matcher {
-    /// A matcher for a flow.
+    /// A matcher for a flow, at any layer ([`Layer::Any`]).
     pub fn new(spec: FlowSpec) -> Matcher {
+        Matcher::with_layer(spec, Layer::Any)
+    }
+
+    /// A matcher for a flow at the given layers of a packet.
+    pub fn with_layer(spec: FlowSpec, layer: Layer) -> Matcher {
         let prefilter = match &spec {
             FlowSpec::Tuple { keys, .. } => Some(AddrFilter::of(keys)),
             FlowSpec::CommunityId { .. } => None,
@@ -158,7 +202,14 @@ impl Matcher {
             frags: FragSet::default(),
             cid_cache: HashMap::new(),
             matched_key: None,
+            layer,
+            descend: layer != Layer::Outer,
         }
+    }
+
+    /// The layers this matcher compares the flow with.
+    pub fn layer(&self) -> Layer {
+        self.layer
     }
 
     /// The key of the first packet that matched (for a Community ID or proto-less query, the
@@ -169,15 +220,53 @@ impl Matcher {
 
     /// Classifies one record.
     pub fn check(&mut self, linktype: u32, data: &[u8]) -> Verdict {
+        // The hot path: most records of a store fail the pre-filter. Its shape (one match on
+        // the network layer, each arm reading what it needs) is the one it had before tunnels:
+        // other shapes measured 15-25 % slower on plain traffic.
         if let Some(f) = &self.prefilter {
-            if !f.may_match(linktype, data) {
+            if !f.may_match(linktype, data, self.descend) {
                 return Verdict::NoMatch;
             }
         }
-        match decode(linktype, data) {
+        self.check_passed(linktype, data)
+    }
+
+    /// [`check`](Self::check) of a record that passed the pre-filter.
+    fn check_passed(&mut self, linktype: u32, data: &[u8]) -> Verdict {
+        let Some(ip) = network_layer(linktype, data) else {
+            return Verdict::NoMatch;
+        };
+        if self.descend && is_tunnel_candidate(ip) {
+            let outer_may = self.prefilter.as_ref().is_none_or(|f| f.may_match_ip(ip));
+            return self.check_layers(linktype, data, outer_may);
+        }
+        if self.layer == Layer::Inner {
+            return Verdict::NoMatch;
+        }
+        match decode_network(ip) {
             Some(d) => self.check_decoded(&d),
             None => Verdict::NoMatch,
         }
+    }
+
+    /// Classifies a tunnel candidate layer by layer: the first layer that matches decides; a
+    /// pending fragment is reported only when no layer matches.
+    #[cold]
+    #[inline(never)]
+    fn check_layers(&mut self, linktype: u32, data: &[u8], outer_may: bool) -> Verdict {
+        let all = layers(linktype, data);
+        let skip = usize::from(self.layer == Layer::Inner || !outer_may);
+        let mut pending = None;
+        for l in all.iter().skip(skip) {
+            match self.check_decoded(&l.decoded) {
+                Verdict::NoMatch => {}
+                Verdict::Pending(id) => {
+                    pending.get_or_insert(id);
+                }
+                m @ Verdict::Match { .. } => return m,
+            }
+        }
+        pending.map_or(Verdict::NoMatch, Verdict::Pending)
     }
 
     /// Classifies an already decoded packet.
@@ -402,5 +491,148 @@ mod tests {
         assert!(m.prefilter.is_none());
         assert_eq!(verdicts(&mut m), want);
         assert!(m.prefilter.is_some());
+    }
+
+    /// A flow seen plain and inside every tunnel: `any` matches both, `inner` only the
+    /// tunnelled copies, `outer` only the plain ones; the tunnels' own flow (outer addresses)
+    /// matches at `any` and `outer`. The pre-filter changes no verdict.
+    #[test]
+    fn layers_select_outer_and_inner_flows() {
+        use crate::testutil::encap::{encapsulate, pppoe, Wrap};
+        use crate::testutil::packet::PacketBuilder;
+        let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
+        let plain = PacketBuilder::ethernet([2; 6], [3; 6])
+            .ip(ip("10.0.0.1"), ip("10.0.0.2"))
+            .udp(5000, 53)
+            .build();
+        let reply = PacketBuilder::ethernet([3; 6], [2; 6])
+            .ip(ip("10.0.0.2"), ip("10.0.0.1"))
+            .udp(53, 5000)
+            .build();
+        let (o1, o2) = (ip("192.0.2.1"), ip("192.0.2.2"));
+        let wraps = [
+            Wrap::Gre {
+                key: Some(1),
+                seq: Some(2),
+                checksum: false,
+            },
+            Wrap::GreTeb { key: None },
+            Wrap::Erspan2 { session: 1, seq: 1 },
+            Wrap::Erspan3 {
+                session: 2,
+                platform: true,
+            },
+            Wrap::Vxlan { vni: 5 },
+            Wrap::Geneve {
+                vni: 5,
+                option_words: 2,
+                ethernet: true,
+            },
+            Wrap::IpInIp,
+        ];
+        let mut tunnelled: Vec<Vec<u8>> = wraps
+            .iter()
+            .map(|&w| encapsulate(&reply, o1, o2, w))
+            .collect();
+        // Nested two deep, and PPPoE inside VXLAN.
+        tunnelled.push(encapsulate(
+            &encapsulate(&plain, ip("198.51.100.1"), ip("198.51.100.2"), Wrap::IpInIp),
+            o1,
+            o2,
+            Wrap::Vxlan { vni: 9 },
+        ));
+        tunnelled.push(encapsulate(
+            &pppoe(&plain, 3),
+            o1,
+            o2,
+            Wrap::Vxlan { vni: 9 },
+        ));
+        // Another inner flow in the same tunnel: never a match for the UDP flow.
+        let other = PacketBuilder::ethernet([2; 6], [3; 6])
+            .ip(ip("10.0.0.1"), ip("10.0.0.2"))
+            .udp(5001, 53)
+            .build();
+        let other_t = encapsulate(&other, o1, o2, Wrap::Vxlan { vni: 5 });
+        let all: Vec<&[u8]> = [&plain[..], &reply[..], &other[..], &other_t[..]]
+            .into_iter()
+            .chain(tunnelled.iter().map(|p| &p[..]))
+            .collect();
+        let verdicts = |spec: FlowSpec, layer: Layer, prefilter: bool| -> Vec<bool> {
+            let mut m = Matcher::with_layer(spec, layer);
+            if !prefilter {
+                m.prefilter = None;
+            }
+            all.iter()
+                .map(|p| m.check(1, p) != Verdict::NoMatch)
+                .collect()
+        };
+        let n = tunnelled.len();
+        let want = |plain: bool, inner: bool| -> Vec<bool> {
+            let mut v = vec![plain, plain, false, false];
+            v.resize(4 + n, inner);
+            v
+        };
+        for prefilter in [true, false] {
+            assert_eq!(verdicts(spec(), Layer::Any, prefilter), want(true, true));
+            assert_eq!(verdicts(spec(), Layer::Inner, prefilter), want(false, true));
+            assert_eq!(verdicts(spec(), Layer::Outer, prefilter), want(true, false));
+        }
+        // The GRE tunnel's own flow (protocol 47 between the outer addresses).
+        let gre = FlowSpec::parse_tuple("192.0.2.1", None, "192.0.2.2", None, Some("47")).unwrap();
+        let gre_hits = |layer| {
+            let mut m = Matcher::with_layer(gre.clone(), layer);
+            tunnelled
+                .iter()
+                .filter(|p| m.check(1, p) != Verdict::NoMatch)
+                .count()
+        };
+        assert_eq!(gre_hits(Layer::Any), 4);
+        assert_eq!(gre_hits(Layer::Outer), 4);
+        assert_eq!(gre_hits(Layer::Inner), 0);
+        // A Community ID query finds the inner flow, and its pre-filter then keeps finding it.
+        let key = FlowKey::new(
+            Proto::UDP,
+            Endpoint::new(ip("10.0.0.1"), 5000),
+            Endpoint::new(ip("10.0.0.2"), 53),
+        );
+        let cid = FlowSpec::CommunityId {
+            id: key.community_id(0),
+            seed: 0,
+        };
+        let mut m = Matcher::with_layer(cid, Layer::Inner);
+        let hits: Vec<bool> = all
+            .iter()
+            .map(|p| m.check(1, p) != Verdict::NoMatch)
+            .collect();
+        assert_eq!(hits, want(false, true));
+        assert_eq!(m.matched_key(), Some(key));
+    }
+
+    /// Later fragments of an inner IP packet follow its first fragment, each in its own
+    /// tunnel packet; a later fragment seen first is pending.
+    #[test]
+    fn inner_fragments_follow_their_first() {
+        use crate::testutil::encap::{encapsulate, Wrap};
+        use crate::testutil::packet::PacketBuilder;
+        let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
+        let frags = PacketBuilder::ethernet([2; 6], [3; 6])
+            .ip(ip("10.0.0.1"), ip("10.0.0.2"))
+            .id(99)
+            .udp(5000, 53)
+            .payload(&[1; 3000])
+            .fragments(3);
+        let wrapped: Vec<Vec<u8>> = frags
+            .iter()
+            .map(|f| encapsulate(f, ip("192.0.2.1"), ip("192.0.2.2"), Wrap::Vxlan { vni: 1 }))
+            .collect();
+        let mut m = Matcher::with_layer(spec(), Layer::Inner);
+        assert!(matches!(m.check(1, &wrapped[2]), Verdict::Pending(id) if id.id == 99));
+        assert!(
+            matches!(m.check(1, &wrapped[0]), Verdict::Match { frag: Some(id) } if id.id == 99)
+        );
+        assert_eq!(m.check(1, &wrapped[1]), Verdict::Match { frag: None });
+        // At the outer layer, none of them.
+        let mut m = Matcher::with_layer(spec(), Layer::Outer);
+        assert!(wrapped.iter().all(|p| m.check(1, p) == Verdict::NoMatch));
     }
 }

@@ -121,6 +121,8 @@ impl Unsupported {
 #[derive(Clone)]
 pub(crate) struct ScanSpec {
     pub flow: FlowSpec,
+    /// The packet layers the flow is matched at.
+    pub layer: crate::query::Layer,
     pub window: TimeWindow,
     /// Records later than this count toward the early stop.
     pub late_limit: Timestamp,
@@ -403,7 +405,7 @@ fn scan_records(
     };
     let mut known_link: Option<u32> = None;
     let mut ifaces: Vec<Arc<Interface>> = Vec::new();
-    let mut matcher = Matcher::new(spec.flow.clone());
+    let mut matcher = Matcher::with_layer(spec.flow.clone(), spec.layer);
     // The first record looks at the flags too, so a search cancelled before it starts (or a
     // small file) stops at once.
     let (mut late_run, mut since_check) = (0u32, CANCEL_CHECK_RECORDS - 1);

@@ -85,7 +85,13 @@ pub fn archive_name(query: &Query) -> String {
             }
         }
     };
-    format!("{flow}_{}.pcap", window_part(&query.window))
+    // A query restricted to a layer has its own archive (its packets differ).
+    let layer = match query.layer {
+        crate::query::Layer::Any => "",
+        crate::query::Layer::Outer => "_outer",
+        crate::query::Layer::Inner => "_inner",
+    };
+    format!("{flow}_{}{layer}.pcap", window_part(&query.window))
 }
 
 /// Longest sensor directory name written as the plain `+`-joined list.
@@ -369,7 +375,7 @@ pub(crate) struct Contents {
 /// Reads capture bytes completely (an error for a cut or corrupt file).
 pub(crate) fn contents_of(bytes: Vec<u8>, path: &Path, query: &Query) -> Result<Contents> {
     let mut r = CaptureReader::from_read(Box::new(std::io::Cursor::new(bytes)), path.into())?;
-    let mut m = Matcher::new(query.flow.clone());
+    let mut m = Matcher::with_layer(query.flow.clone(), query.layer);
     let mut c = Contents {
         packets: 0,
         bytes: 0,

@@ -7,10 +7,12 @@
 //! from a [`crate::search::Search`] iterator instead of pushing them into a sink.
 
 pub mod archive;
+pub mod decap;
 pub mod file;
 pub mod pcap;
 pub mod pcapng;
 
+pub use decap::Decapsulator;
 pub use file::{check_output, write_file_atomically, FileSink};
 pub use pcap::PcapFileWriter;
 pub use pcapng::PcapngFileWriter;

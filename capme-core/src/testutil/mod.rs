@@ -6,6 +6,7 @@
 
 pub mod capture;
 pub mod compress;
+pub mod encap;
 pub mod link;
 pub mod packet;
 pub mod rng;

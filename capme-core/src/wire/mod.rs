@@ -9,7 +9,9 @@
 //! Unknown EtherTypes, link types and protocols are values (`Unknown(n)`), not errors.
 //!
 //! The hot path is [`decode()`]: from a link type and the captured bytes to addresses, protocol,
-//! ports (or ICMP type/code) and fragment information, without allocating.
+//! ports (or ICMP type/code) and fragment information, without allocating. [`layers()`] adds
+//! the IP layers inside tunnels (GRE, ERSPAN, VXLAN, GENEVE, IP in IP), for packets that are
+//! tunnel candidates ([`is_tunnel_candidate`]).
 //!
 //! | layer | views |
 //! |---|---|
@@ -17,10 +19,12 @@
 //! | shim | [`VlanTag`], [`MplsLabel`], [`PppoeHeader`], [`LlcSnapHeader`], [`MacsecHeader`], [`NshHeader`] |
 //! | network | [`Ipv4Packet`], [`Ipv6Packet`], [`Ipv6ExtHeader`], [`Ipv6FragmentHeader`] |
 //! | transport | [`PortsHeader`], [`IcmpHeader`], [`TcpHeader`], [`UdpHeader`]; [`Proto`] (the IP protocol number) |
+//! | tunnel | [`GreHeader`], [`ErspanIIHeader`], [`ErspanIIIHeader`], [`VxlanHeader`], [`GeneveHeader`]; [`layers()`] walks them |
 
 pub mod decode;
 pub mod erf;
 pub mod ethernet;
+pub mod gre;
 pub mod hdlc;
 pub mod ieee80211;
 pub mod ipoib;
@@ -40,13 +44,16 @@ pub mod radiotap;
 pub mod sll;
 pub mod transport;
 pub mod vlan;
+pub mod vxlan;
 
 pub use decode::{
-    decode, decode_ip, network_layer, skip_ipv6_extensions, Decoded, Fragment, IpDatagram,
-    NetworkLayer,
+    decode, decode_ip, decode_network, is_tunnel_candidate, layers, network_layer,
+    skip_ipv6_extensions, Decoded, Encap, Encaps, Fragment, IpDatagram, IpLayer, IpLayers,
+    NetworkLayer, MAX_INNER_LAYERS,
 };
 pub use erf::{ErfBody, ErfRecord};
 pub use ethernet::{EtherType, EtherTypeTail, EthernetFrame};
+pub use gre::{ErspanIIHeader, ErspanIIIHeader, GreHeader};
 pub use hdlc::CiscoHdlcHeader;
 pub use ieee80211::Ieee80211Frame;
 pub use ipoib::IpoibHeader;
@@ -66,6 +73,7 @@ pub use radiotap::{AvsHeader, PrismHeader, RadiotapHeader};
 pub use sll::{Sll2Header, SllHeader};
 pub use transport::{IcmpHeader, PortsHeader, TcpHeader, UdpHeader};
 pub use vlan::VlanTag;
+pub use vxlan::{GeneveHeader, VxlanHeader};
 
 use std::ops::Range;
 

@@ -154,6 +154,9 @@ class Summary:
     @property
     def truncated(self) -> bool:
         """True when the result stopped at ``max_packets`` or ``max_bytes``."""
+    @property
+    def encapsulated(self) -> Dict[str, Any]:
+        """The tunnel packets written: ``{"packets": N, "by": {"vxlan": n, ...}}``."""
     def as_dict(self) -> Dict[str, Any]:
         """The object ``capme extract --json`` prints."""
     def __eq__(self, other: object, /) -> bool: ...

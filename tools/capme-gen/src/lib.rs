@@ -54,6 +54,7 @@ mod manifest;
 mod named;
 pub mod scale;
 mod traffic;
+pub mod tunnels;
 mod writer;
 
 use crate::manifest::{manifest, write_json};

@@ -3,8 +3,9 @@
 //! Link layer ([`network_layer`]): the link types listed below, then after an EtherType VLAN tags
 //! (0x8100, 0x88A8, 0x9100) to any depth and MPLS label stacks. Network layer: IPv4 (options,
 //! fragments) and IPv6 (hop-by-hop, routing, destination options, AH and fragment headers).
-//! Transport: ports of TCP, UDP, SCTP and UDP-Lite, type and code of ICMP and ICMPv6. Tunnels
-//! (GRE, IP in IP, ...) are not entered: the outer IP pair is the flow. ESP (50) and No Next
+//! Transport: ports of TCP, UDP, SCTP and UDP-Lite, type and code of ICMP and ICMPv6. [`decode`]
+//! does not enter tunnels: the outer IP packet is its flow; [`layers`] decodes the IP layers
+//! inside GRE, ERSPAN, VXLAN, GENEVE and IP-in-IP tunnels (module `layers`). ESP (50) and No Next
 //! Header (59) end an IPv6 chain; so does the Mobility header (135), which is the upper layer of
 //! its packets (RFC 6275 has it followed by nothing) and is the protocol Zeek reports for them.
 //!
@@ -106,12 +107,26 @@ pub fn decode(linktype: u32, data: &[u8]) -> Option<Decoded> {
     }
 }
 
+/// [`decode`] of an IP packet already found under the link layer ([`network_layer`]).
+#[inline]
+pub fn decode_network(ip: NetworkLayer<'_>) -> Option<Decoded> {
+    match ip {
+        NetworkLayer::Ipv4(bytes) => decode_ipv4(bytes),
+        NetworkLayer::Ipv6(bytes) => decode_ipv6(bytes),
+    }
+}
+
 /// The full decode's first step: addresses, protocol, fragment information and the bytes after
 /// the IP headers of a packet of the given link type. `None` when it is not IP or its headers
 /// are cut short. Transport headers are left to [`TcpHeader`](super::TcpHeader) and
 /// [`UdpHeader`](super::UdpHeader); fragments to the caller's reassembly.
 pub fn decode_ip(linktype: u32, data: &[u8]) -> Option<IpDatagram<'_>> {
-    match network_layer(linktype, data)? {
+    datagram(network_layer(linktype, data)?)
+}
+
+/// [`decode_ip`] of an IP packet already found under the link layer.
+fn datagram(ip: NetworkLayer<'_>) -> Option<IpDatagram<'_>> {
+    match ip {
         NetworkLayer::Ipv4(bytes) => {
             let ip = Ipv4Packet::new_checked(bytes)?;
             Some(IpDatagram {
@@ -282,6 +297,7 @@ fn by_family(family: AddressFamily, bytes: &[u8]) -> Option<NetworkLayer<'_>> {
     }
 }
 
+#[inline]
 fn decode_ipv4(bytes: &[u8]) -> Option<Decoded> {
     let ip = Ipv4Packet::new_checked(bytes)?;
     let proto = ip.protocol();
@@ -304,6 +320,7 @@ fn decode_ipv4(bytes: &[u8]) -> Option<Decoded> {
     })
 }
 
+#[inline]
 fn decode_ipv6(bytes: &[u8]) -> Option<Decoded> {
     let ip = Ipv6Packet::new_checked(bytes)?;
     let mut decoded = Decoded {
@@ -362,8 +379,11 @@ fn transport_ports(proto: Proto, bytes: &[u8]) -> Option<(u16, u16)> {
     }
 }
 
+mod layers;
 #[cfg(test)]
 mod link_tests;
 mod links;
 #[cfg(test)]
 mod tests;
+
+pub use layers::{is_tunnel_candidate, layers, Encap, Encaps, IpLayer, IpLayers, MAX_INNER_LAYERS};
