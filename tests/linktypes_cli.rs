@@ -49,6 +49,39 @@ fn a_ppp_flow_is_extracted_and_an_undecodable_link_type_is_warned_once() {
     std::fs::create_dir_all(user_path.parent().unwrap()).unwrap();
     user.write(&user_path).unwrap();
     let out = tmp.path().join("flow.pcap");
+    let index = tmp.path().join("index");
+    let store = tmp.path().join("store");
+    let extract = |indexed: bool| {
+        let mut args = vec![
+            "extract",
+            "--store",
+            s(&store),
+            "--sip",
+            "10.0.0.1",
+            "--spt",
+            "5000",
+            "--dip",
+            "10.0.0.2",
+            "--dpt",
+            "53",
+            "--proto",
+            "udp",
+            "--stime",
+            "1700000000",
+            "--etime",
+            "1700000003",
+            "-o",
+            s(&out),
+            "--force",
+            "--json",
+            "--index-dir",
+            s(&index),
+        ];
+        if !indexed {
+            args.push("--no-index");
+        }
+        capme(&args)
+    };
     let o = capme(&[
         "extract",
         "--store",
@@ -93,4 +126,23 @@ fn a_ppp_flow_is_extracted_and_an_undecodable_link_type_is_warned_once() {
         got.push(rec.data.to_vec());
     }
     assert_eq!(got, want);
+
+    // Answered from the index, the file of the unknown link type is not read at all: its
+    // index counted the records, and the same warning says so.
+    let i = capme(&[
+        "index",
+        "--store",
+        s(&tmp.path().join("store")),
+        "--index-dir",
+        s(&index),
+    ]);
+    assert!(i.status.success(), "{}", stderr(&i));
+    for indexed in [true, false] {
+        let o = extract(indexed);
+        let v = json(&o);
+        assert_eq!(v["packets"], 2);
+        assert_eq!(v["files_indexed"], if indexed { 2 } else { 0 }, "{v}");
+        assert_eq!(v["warning_messages"], serde_json::json!([warning]), "{v}");
+        assert_eq!(stderr(&o).matches("link type 147").count(), 1);
+    }
 }

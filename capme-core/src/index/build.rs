@@ -8,6 +8,7 @@ use crate::capture::compress::FrameLog;
 use crate::capture::CaptureReader;
 use crate::error::{Error, Result};
 use crate::flow::FlowKey;
+use crate::wire::LinkType;
 use std::collections::HashMap;
 use std::fs;
 use std::path::Path;
@@ -46,9 +47,25 @@ impl FileIndex {
         let mut lists: HashMap<u32, ListBuilder> = HashMap::new();
         let mut damage_seen = 0u64;
         let mut hashes: Vec<(u32, Option<FlowKey>)> = Vec::new();
+        // Records of link types the decoder does not know (listed under no flow), as a scan
+        // counts them.
+        let mut unsupported: Vec<(u32, u64)> = Vec::new();
+        let mut known_link: Option<u32> = None;
         loop {
             let ts = match r.next_with_interface() {
                 Ok(Some((rec, iface))) => {
+                    if known_link != Some(iface.linktype) {
+                        if let LinkType::Unknown(n) = LinkType::from(iface.linktype) {
+                            let full = unsupported.len() >= usize::from(u16::MAX);
+                            match unsupported.iter_mut().find(|(l, _)| *l == n) {
+                                Some((_, c)) => *c += 1,
+                                None if !full => unsupported.push((n, 1)),
+                                None => {}
+                            }
+                        } else {
+                            known_link = Some(iface.linktype);
+                        }
+                    }
                     packet_hashes(iface.linktype, rec.data, &mut hashes);
                     rec.ts.as_nanos()
                 }
@@ -144,6 +161,7 @@ impl FileIndex {
             blocks,
             structure,
             flows,
+            unsupported,
             lists: all,
         }))
     }

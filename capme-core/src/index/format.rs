@@ -23,6 +23,7 @@ pub(super) const BLOCK_LEN: usize = 32;
 pub(super) const FLOW_LEN: usize = 14;
 pub(super) const STRUCT_LEN: usize = 16;
 pub(super) const FRAME_LEN: usize = 16;
+pub(super) const UNSUPPORTED_LEN: usize = 12;
 
 /// One block of a capture file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +82,10 @@ pub struct FileIndex {
     /// A compressed file's frame starts (sorted; empty for a plain file), where a query may
     /// start decoding.
     pub frames: Vec<FrameStart>,
+    /// Records of link types the decoder does not know, `(link type, records)` in the order
+    /// first seen: listed under no flow, so a query answered from the index says so, as a
+    /// scan does.
+    pub unsupported: Vec<(u32, u64)>,
     pub(super) lists: Vec<u8>,
 }
 
@@ -142,6 +147,7 @@ pub(super) struct Meta {
     pub(super) lists_len: u64,
     pub(super) compression: Option<Compression>,
     pub(super) frames: Vec<FrameStart>,
+    pub(super) unsupported: Vec<(u32, u64)>,
 }
 
 pub(super) fn meta_bytes(m: &Meta) -> Vec<u8> {
@@ -150,7 +156,8 @@ pub(super) fn meta_bytes(m: &Meta) -> Vec<u8> {
             + m.blocks.len() * BLOCK_LEN
             + m.structure.len() * STRUCT_LEN
             + m.flows.len() * FLOW_LEN
-            + m.frames.len() * FRAME_LEN,
+            + m.frames.len() * FRAME_LEN
+            + m.unsupported.len() * UNSUPPORTED_LEN,
     );
     v.extend_from_slice(MAGIC);
     v.extend_from_slice(&VERSION.to_le_bytes());
@@ -164,7 +171,10 @@ pub(super) fn meta_bytes(m: &Meta) -> Vec<u8> {
     v.extend_from_slice(&[0; 8]); // the checksum, below
     v.extend_from_slice(&(m.frames.len() as u32).to_le_bytes());
     v.push(m.compression.map_or(0, Compression::code));
-    v.extend_from_slice(&[0; 3]);
+    // At most u16::MAX link types (a pcapng file names at most that many kinds in practice;
+    // the builder stops counting new ones there).
+    v.extend_from_slice(&(m.unsupported.len().min(usize::from(u16::MAX)) as u16).to_le_bytes());
+    v.push(0);
     for b in &m.blocks {
         v.extend_from_slice(&b.offset.to_le_bytes());
         v.extend_from_slice(&b.len.to_le_bytes());
@@ -184,6 +194,10 @@ pub(super) fn meta_bytes(m: &Meta) -> Vec<u8> {
     for f in &m.frames {
         v.extend_from_slice(&f.compressed.to_le_bytes());
         v.extend_from_slice(&f.offset.to_le_bytes());
+    }
+    for &(lt, n) in m.unsupported.iter().take(usize::from(u16::MAX)) {
+        v.extend_from_slice(&lt.to_le_bytes());
+        v.extend_from_slice(&n.to_le_bytes());
     }
     let sum = meta_sum(&v);
     v[56..64].copy_from_slice(&sum.to_le_bytes());
@@ -221,7 +235,13 @@ pub(super) fn parse_header(h: &[u8]) -> std::result::Result<usize, String> {
         u32_at(h, 44) as usize,
     );
     let nfr = u32_at(h, 64) as usize;
-    Ok(nb * BLOCK_LEN + ns * STRUCT_LEN + nf * FLOW_LEN + nfr * FRAME_LEN)
+    let nun = unsupported_count(h);
+    Ok(nb * BLOCK_LEN + ns * STRUCT_LEN + nf * FLOW_LEN + nfr * FRAME_LEN + nun * UNSUPPORTED_LEN)
+}
+
+/// The number of entries of the unsupported link types' table (header bytes 69..71).
+fn unsupported_count(h: &[u8]) -> usize {
+    usize::from(u16::from_le_bytes([h[69], h[70]]))
 }
 
 /// Parses header + tables (`v` holds exactly them); checks the checksum and every offset.
@@ -308,6 +328,23 @@ pub(super) fn parse_meta(v: &[u8]) -> std::result::Result<Meta, String> {
         }
         frames.push(f);
     }
+    let nun = unsupported_count(v);
+    let mut unsupported: Vec<(u32, u64)> = Vec::with_capacity(nun);
+    for i in 0..nun {
+        let o = HEADER_LEN
+            + nb * BLOCK_LEN
+            + ns * STRUCT_LEN
+            + nf * FLOW_LEN
+            + nfr * FRAME_LEN
+            + i * UNSUPPORTED_LEN;
+        let (lt, n) = (u32_at(v, o), u64_at(v, o + 4));
+        if unsupported.iter().any(|&(l, _)| l == lt) {
+            return Err(format!(
+                "link type {lt} named twice in the unsupported table"
+            ));
+        }
+        unsupported.push((lt, n));
+    }
     Ok(Meta {
         capture_size: u64_at(v, 16),
         capture_mtime_ns: u64_at(v, 24) as i64,
@@ -318,6 +355,7 @@ pub(super) fn parse_meta(v: &[u8]) -> std::result::Result<Meta, String> {
         lists_len,
         compression,
         frames,
+        unsupported,
     })
 }
 
@@ -363,6 +401,7 @@ impl FileIndex {
             lists_len: self.lists.len() as u64,
             compression: self.compression,
             frames: self.frames.clone(),
+            unsupported: self.unsupported.clone(),
         }
     }
 
@@ -431,6 +470,7 @@ impl FileIndex {
             flows: m.flows,
             compression: m.compression,
             frames: m.frames,
+            unsupported: m.unsupported,
             lists: lists.to_vec(),
         })
     }

@@ -42,12 +42,15 @@
 //! capture mtime ns i64, indexed length u64 (end of the last whole record indexed), block count
 //! u32, flow count u32, record-lists length u64, checksum u64 (of the header's first 56 bytes,
 //! its last 8 and the tables), frame count u32, compression u8 (0 none, 1 gzip, 2 zstd, 3 lz4),
-//! 3 zero bytes. Version 3 added the last 8 bytes and the frame table.
+//! unsupported count u16, 1 zero byte. Version 3 added the last 8 bytes, the frame table and
+//! the unsupported table.
 //! Blocks: `offset u64, len u64, min_ts i64, max_ts i64`. Structure: `start u64, end u64`.
 //! Flows, sorted by hash:
 //! `hash u32, len u32 (top bit: several keys share the list), checksum u32, Community ID tag
 //! u16`. Frames (compressed capture files only), sorted: `compressed offset u64, decompressed
-//! offset u64`. The lists follow in the flows' order, each `len` bytes. A
+//! offset u64`. Unsupported (records of link types the decoder does not know, listed under no
+//! flow; a query answered from the index warns about them as a scan does): `link type u32,
+//! records u64`. The lists follow in the flows' order, each `len` bytes. A
 //! list is, per record, `gap` (offset minus the previous record's end, the first from 0) and
 //! `len` as LEB128. Written to a temporary file and renamed.
 //!

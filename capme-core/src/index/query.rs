@@ -45,7 +45,9 @@ impl Lookup {
 ///
 /// `None` when there is no usable index (missing or stale; for a corrupt one a warning saying
 /// why is pushed to `warnings`): the caller scans the file. `Some(Err)` when the capture file
-/// itself cannot be opened.
+/// itself cannot be opened. With a usable index, `unsupported` gets the index's count of
+/// records of link types the decoder does not know (`(link type, records)`), which no reader
+/// of the selected records sees: the caller warns about them as a scan would.
 pub fn open_reader(
     capture: &Path,
     index: &Path,
@@ -53,6 +55,7 @@ pub fn open_reader(
     from: Timestamp,
     to: Timestamp,
     warnings: &mut Vec<String>,
+    unsupported: &mut Vec<(u32, u64)>,
 ) -> Option<Result<CaptureReader>> {
     let mut unusable = |why: String| {
         warnings.push(format!("{}: index not used: {why}", index.display()));
@@ -93,6 +96,7 @@ pub fn open_reader(
         Ok(r) => r,
         Err(why) => return unusable(why),
     };
+    unsupported.extend_from_slice(idx.unsupported());
     let mut ranges = select_ranges(&records, &blocks, COALESCE_GAP);
     if fresh == Freshness::Growing {
         ranges.push((idx.indexed_len(), meta.len()));

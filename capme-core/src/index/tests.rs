@@ -41,6 +41,7 @@ fn sample() -> FileIndex {
         flows,
         compression: None,
         frames: vec![],
+        unsupported: vec![(147, 3), (999, 1)],
         lists: all,
     }
 }

@@ -71,6 +71,12 @@ impl IndexView {
         self.meta.compression
     }
 
+    /// Records of link types the decoder does not know, `(link type, records)`: the index
+    /// lists them under no flow.
+    pub fn unsupported(&self) -> &[(u32, u64)] {
+        &self.meta.unsupported
+    }
+
     /// A compressed capture file's frame starts, where decoding may start.
     pub fn frames(&self) -> &[crate::capture::compress::FrameStart] {
         &self.meta.frames

@@ -251,6 +251,7 @@ pub(crate) fn scan_file(
     let mut report = FileReport {
         ..Default::default()
     };
+    let mut unsupported = Vec::new();
     let indexed = match (&spec.lookup, &file.index) {
         (Some(l), Some(ip)) => index::open_reader(
             &file.path,
@@ -259,10 +260,18 @@ pub(crate) fn scan_file(
             spec.from,
             spec.late_limit,
             &mut report.warnings,
+            &mut unsupported,
         ),
         _ => None,
     };
     report.indexed = indexed.is_some();
+    // Records of unknown link types the index counted: the indexed read never sees them.
+    if indexed.is_some() && !unsupported.is_empty() {
+        report.unsupported = Some(Unsupported {
+            path: Arc::from(file.path.as_path()),
+            counts: unsupported,
+        });
+    }
     let first = Segment {
         seq: segment_seq(file_seq, 0),
         rx: rx0,
@@ -399,10 +408,11 @@ fn scan_records(
     let path: Arc<Path> = Arc::from(file.path.as_path());
     // Records of link types the decoder does not know, warned once each per file (the
     // segments of a split file are added up by the chain).
-    let mut unsupported = Unsupported {
+    // (A file read through its index starts with the index's counts.)
+    let mut unsupported = report.unsupported.take().unwrap_or(Unsupported {
         path: path.clone(),
         counts: Vec::new(),
-    };
+    });
     let mut known_link: Option<u32> = None;
     let mut ifaces: Vec<Arc<Interface>> = Vec::new();
     let mut matcher = Matcher::with_layer(spec.flow.clone(), spec.layer);
