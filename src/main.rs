@@ -864,6 +864,13 @@ fn extract_remote(a: &ExtractArgs, url: &str) -> Result<(), Error> {
     if q.whole_flow {
         params.push(("whole_flow".into(), "1".into()));
     }
+    // The layer as parsed (a bad one was refused above); the server's default is any.
+    if parsed.layer != Layer::Any {
+        params.push(("layer".into(), parsed.layer.name().into()));
+    }
+    if a.decapsulate {
+        params.push(("decapsulate".into(), "1".into()));
+    }
     for s in &a.sensors.sensor {
         params.push(("sensor".into(), s.clone()));
     }
