@@ -291,4 +291,20 @@ fn remote_extract_forwards_layer_and_decapsulate() {
     let o = capme(&args);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("layer"), "{}", stderr(&o));
+    // --compress is not silently dropped over --remote: refused, naming it, nothing written.
+    let gz = dir.path().join("remote-gz.pcap");
+    let mut args: Vec<&str> = vec![
+        "extract",
+        "--remote",
+        &url,
+        "-o",
+        s(&gz),
+        "--compress",
+        "gzip",
+    ];
+    args.extend(q.iter().map(String::as_str));
+    let o = capme(&args);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("compress"), "{}", stderr(&o));
+    assert!(!gz.exists() && !dir.path().join("remote-gz.pcap.gz").exists());
 }
