@@ -801,6 +801,15 @@ fn extract_remote(a: &ExtractArgs, url: &str) -> Result<(), Error> {
              server's own settings apply to --remote",
         ));
     }
+    // The server sends plain captures; writing them compressed is not done here yet, and a
+    // plain file under the name asked for compressed output would be a silent surprise.
+    if let Some(c) = a.compress {
+        return Err(Error::invalid(
+            "compress",
+            c.format().name(),
+            "--compress applies to a local store; not with --remote",
+        ));
+    }
     let peer = capme_serve::peer::Peer::parse(&format!("remote={url}"))
         .map_err(|e| Error::invalid("remote", url, e))?;
     // The query is parsed here first (exit 2 before any request). A Zeek uid is looked up
@@ -863,6 +872,13 @@ fn extract_remote(a: &ExtractArgs, url: &str) -> Result<(), Error> {
     };
     if q.whole_flow {
         params.push(("whole_flow".into(), "1".into()));
+    }
+    // The layer as parsed (a bad one was refused above); the server's default is any.
+    if parsed.layer != Layer::Any {
+        params.push(("layer".into(), parsed.layer.name().into()));
+    }
+    if a.decapsulate {
+        params.push(("decapsulate".into(), "1".into()));
     }
     for s in &a.sensors.sensor {
         params.push(("sensor".into(), s.clone()));

@@ -75,7 +75,9 @@ typedef struct capme_options capme_options;
 //
 // Created by one of the `capme_query_new_*()` functions, freed by `capme_query_free()`. It has
 // no parent, and searches and summaries made from it do not borrow it (it may be freed while
-// they live). Thread-safety: it is immutable; several threads may use it at once.
+// they live). Thread-safety: only `capme_query_set_layer()` and `capme_query_set_decapsulate()`
+// change it, and must not run while another call uses it; otherwise several threads may use it
+// at once.
 typedef struct capme_query capme_query;
 
 // A running search: an iterator over the matched packets of a query, in timestamp order.
@@ -425,6 +427,29 @@ enum capme_status capme_query_new_zeek_uid(const char *uid, const char *logs, co
 // `query` is NULL or a live query; `start_ns` and `end_ns` are NULL or valid for a write.
 bool capme_query_window_ns(const struct capme_query *query, int64_t *start_ns, int64_t *end_ns);
 
+// Matches `query`'s flow at `layer` (the CLI's `--layer`): "any" (the default: the outermost
+// IP layer or any layer inside a GRE, ERSPAN, VXLAN, GENEVE or IP-in-IP tunnel), "outer"
+// (tunnels are not entered) or "inner" (only through a tunnel), in any case. Another value is
+// CAPME_INVALID (message `invalid layer "x": expected any, outer or inner`) and the query is
+// unchanged; a NULL argument is CAPME_NULL. A query grown by `capme_store_grow_window()`
+// keeps its layer.
+//
+// # Safety
+// `query` is NULL or a live query no other call uses meanwhile; `layer` is NULL or a valid
+// NUL-terminated string.
+enum capme_status capme_query_set_layer(struct capme_query *query, const char *layer);
+
+// `yes` true: an extraction of `query` writes each tunnel packet as its innermost frame (the
+// CLI's `--decapsulate`: the inner Ethernet frame of VXLAN, GENEVE, GRE bridging or ERSPAN,
+// link type 1, or the inner IP packet of IP in IP or GRE, raw IP 101; pcapng when link types
+// mix); other packets are written unchanged. Not with `capme_extract_to_archive()`, which
+// refuses it (CAPME_INVALID naming `decapsulate`): an archive keeps packets as captured.
+// Searches (`capme_search_new()`) and transcripts yield the packets as captured either way.
+//
+// # Safety
+// `query` is NULL or a live query no other call uses meanwhile.
+enum capme_status capme_query_set_decapsulate(struct capme_query *query, bool yes);
+
 // The CLI's `--whole-flow`: a new query over `query`'s window grown while packets of the flow
 // keep appearing in `store`, i.e. the smallest window containing `query`'s such that no packet
 // of the flow lies within 60 s outside it (one search of at most 60 s per step, forward then
@@ -495,6 +520,17 @@ enum capme_status capme_extract_to_file(const struct capme_store *store, const s
 // # Safety
 // As `capme_extract_to_file()`.
 enum capme_status capme_extract_to_file_replacing(const struct capme_store *store, const struct capme_query *query, const char *path, struct capme_summary **out);
+
+// As `capme_extract_to_file()` (or `capme_extract_to_file_replacing()` when `replace`), the
+// capture compressed in `format`, "zstd", "gzip" or "lz4" (any case; the CLI's `extract
+// --compress`), its name given the format's suffix (`.zst`, `.gz`, `.lz4`) unless `path` ends
+// in it: `flow.pcap` with "zstd" writes `flow.pcap.zst`. `capme_summary_output()` is the name
+// written. Another format is CAPME_INVALID (message `invalid compress "x": expected zstd,
+// gzip or lz4`) and nothing is written.
+//
+// # Safety
+// As `capme_extract_to_file()`; `format` is NULL or a valid NUL-terminated string.
+enum capme_status capme_extract_to_compressed_file(const struct capme_store *store, const struct capme_query *query, const char *path, const char *format, bool replace, struct capme_summary **out);
 
 // Extracts into a CapMe-like archive under `dir`
 // (`DIR/YYYY-MM-DD/<sensor>/<flow>_<stime>-<etime>.pcap`). An existing archive of the same flow

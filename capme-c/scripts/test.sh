@@ -7,7 +7,8 @@
 #   2. make install PREFIX=<tmp>: the installed header, libcapme and capme.pc build and run
 #      the example examples/c/minimal.c through pkg-config (15 packets, 3776 bytes);
 #   3. the Tcl extension: built (stubs, static library), exports only Capme_Init, its
-#      tcltest suite (tcl/tests/all.tcl) passes, and the example examples/tcl/agent.tcl
+#      tcltest suite (tcl/tests/all.tcl, with gen-tunnels' store for tunnels.test) passes,
+#      and the example examples/tcl/agent.tcl
 #      extracts the README's flow into an archive (15 packets; cached the second time; exit
 #      codes 2 and 1 for an invalid address and an empty window).
 # The sample store examples/data/store is only read: every output goes to a temp dir.
@@ -101,7 +102,15 @@ if make -s -C "$here" tcl PROFILE="$profile" >"$tmp/tcl.log" 2>&1; then
     else
         fail "cargo build --bin capme (for the CLI message comparison)"
     fi
-    if env CAPME_TCL_DIR="$tcldir" "${cli_env[@]}" tclsh "$here/tcl/tests/all.tcl" >"$tmp/tcl-tests.log" 2>&1; then
+    # The tunnel store of tcl/tests/tunnels.test (gen-tunnels writes it and prints its cases).
+    tunnel_env=()
+    if (cd "$root" && cargo build -q "${cargo_flags[@]}" -p capme-gen --bin gen-tunnels) >/dev/null 2>&1 &&
+        "$out/gen-tunnels" "$tmp/tunnels" >"$tmp/tunnel-cases.jsonl"; then
+        tunnel_env=(CAPME_TUNNEL_STORE="$tmp/tunnels" CAPME_TUNNEL_CASES="$tmp/tunnel-cases.jsonl")
+    else
+        fail "gen-tunnels (the tunnel store of the Tcl suite)"
+    fi
+    if env CAPME_TCL_DIR="$tcldir" "${cli_env[@]}" "${tunnel_env[@]}" tclsh "$here/tcl/tests/all.tcl" >"$tmp/tcl-tests.log" 2>&1; then
         pass "$(tail -n 1 "$tmp/tcl-tests.log") ($(grep 'all.tcl:' "$tmp/tcl-tests.log" | tr -s '\t' ' '))"
     else
         cat "$tmp/tcl-tests.log"

@@ -18,8 +18,8 @@
 use capme_core::extract::WHOLE_FLOW_STEP;
 use capme_core::transcript::{Direction, Style, Transcript, TranscriptOptions};
 use capme_core::{
-    tuple_community_id, Error, ErrorKind, Packet, Query, QuerySpec, QueryText, Search, Store,
-    Summary, TimeWindow, Timestamp,
+    tuple_community_id, Error, ErrorKind, Layer, Packet, Query, QuerySpec, QueryText, Search,
+    Store, Summary, TimeWindow, Timestamp,
 };
 use std::cell::RefCell;
 use std::ffi::{c_char, c_int, CStr, CString, OsStr};
@@ -106,7 +106,9 @@ pub struct capme_options {
 ///
 /// Created by one of the `capme_query_new_*()` functions, freed by `capme_query_free()`. It has
 /// no parent, and searches and summaries made from it do not borrow it (it may be freed while
-/// they live). Thread-safety: it is immutable; several threads may use it at once.
+/// they live). Thread-safety: only `capme_query_set_layer()` and `capme_query_set_decapsulate()`
+/// change it, and must not run while another call uses it; otherwise several threads may use it
+/// at once.
 pub struct capme_query {
     query: Query,
 }
@@ -1214,6 +1216,56 @@ pub unsafe extern "C" fn capme_query_window_ns(
     })
 }
 
+/// Matches `query`'s flow at `layer` (the CLI's `--layer`): "any" (the default: the outermost
+/// IP layer or any layer inside a GRE, ERSPAN, VXLAN, GENEVE or IP-in-IP tunnel), "outer"
+/// (tunnels are not entered) or "inner" (only through a tunnel), in any case. Another value is
+/// CAPME_INVALID (message `invalid layer "x": expected any, outer or inner`) and the query is
+/// unchanged; a NULL argument is CAPME_NULL. A query grown by `capme_store_grow_window()`
+/// keeps its layer.
+///
+/// # Safety
+/// `query` is NULL or a live query no other call uses meanwhile; `layer` is NULL or a valid
+/// NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn capme_query_set_layer(
+    query: *mut capme_query,
+    layer: *const c_char,
+) -> capme_status {
+    guard(|| {
+        // SAFETY: per the contract.
+        let (q, l) = unsafe {
+            (
+                handle_mut(query, "query")?,
+                opt_text(layer, "layer")?.ok_or(Fail::Null("layer"))?,
+            )
+        };
+        q.query.layer = Layer::parse("layer", l)?;
+        Ok(capme_status::CAPME_OK)
+    })
+}
+
+/// `yes` true: an extraction of `query` writes each tunnel packet as its innermost frame (the
+/// CLI's `--decapsulate`: the inner Ethernet frame of VXLAN, GENEVE, GRE bridging or ERSPAN,
+/// link type 1, or the inner IP packet of IP in IP or GRE, raw IP 101; pcapng when link types
+/// mix); other packets are written unchanged. Not with `capme_extract_to_archive()`, which
+/// refuses it (CAPME_INVALID naming `decapsulate`): an archive keeps packets as captured.
+/// Searches (`capme_search_new()`) and transcripts yield the packets as captured either way.
+///
+/// # Safety
+/// `query` is NULL or a live query no other call uses meanwhile.
+#[no_mangle]
+pub unsafe extern "C" fn capme_query_set_decapsulate(
+    query: *mut capme_query,
+    yes: bool,
+) -> capme_status {
+    guard(|| {
+        // SAFETY: per the contract.
+        let q = unsafe { handle_mut(query, "query")? };
+        q.query.decapsulate = yes;
+        Ok(capme_status::CAPME_OK)
+    })
+}
+
 /// The CLI's `--whole-flow`: a new query over `query`'s window grown while packets of the flow
 /// keep appearing in `store`, i.e. the smallest window containing `query`'s such that no packet
 /// of the flow lies within 60 s outside it (one search of at most 60 s per step, forward then
@@ -1465,6 +1517,45 @@ unsafe fn extract_file(
         } else {
             s.store.extract_to_file(&q.query, p)?
         };
+        // SAFETY: checked by clear_out.
+        unsafe { *out = Box::into_raw(new_summary(sum)) };
+        Ok(capme_status::CAPME_OK)
+    })
+}
+
+/// As `capme_extract_to_file()` (or `capme_extract_to_file_replacing()` when `replace`), the
+/// capture compressed in `format`, "zstd", "gzip" or "lz4" (any case; the CLI's `extract
+/// --compress`), its name given the format's suffix (`.zst`, `.gz`, `.lz4`) unless `path` ends
+/// in it: `flow.pcap` with "zstd" writes `flow.pcap.zst`. `capme_summary_output()` is the name
+/// written. Another format is CAPME_INVALID (message `invalid compress "x": expected zstd,
+/// gzip or lz4`) and nothing is written.
+///
+/// # Safety
+/// As `capme_extract_to_file()`; `format` is NULL or a valid NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn capme_extract_to_compressed_file(
+    store: *const capme_store,
+    query: *const capme_query,
+    path: *const c_char,
+    format: *const c_char,
+    replace: bool,
+    out: *mut *mut capme_summary,
+) -> capme_status {
+    guard(|| {
+        // SAFETY: per the contract.
+        let (s, q, p, f) = unsafe {
+            clear_out(out, "out")?;
+            (
+                handle(store, "store")?,
+                handle(query, "query")?,
+                path_arg(path, "path")?,
+                opt_text(format, "compress")?.ok_or(Fail::Null("format"))?,
+            )
+        };
+        let format = capme_core::capture::Compression::parse("compress", f)?;
+        let sum = s
+            .store
+            .extract_to_compressed_file(&q.query, p, format, replace)?;
         // SAFETY: checked by clear_out.
         unsafe { *out = Box::into_raw(new_summary(sum)) };
         Ok(capme_status::CAPME_OK)

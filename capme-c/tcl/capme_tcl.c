@@ -10,7 +10,8 @@
  *   capme::store NAME -store DIR ?-store DIR ...? ?-threads N? ?-indexdir DIR? ?-noindex BOOL?
  *                ?-maxpackets N? ?-maxbytes N? ?-maxwindow SECS? ?-sensor NAME ...?
  *                ?-nocatalogue BOOL?
- *   NAME extract QUERY (-out FILE | -archive DIR) ?-force BOOL?     -> the summary dict
+ *   NAME extract QUERY (-out FILE | -archive DIR) ?-force BOOL? ?-decapsulate BOOL?
+ *                ?-compress zstd|gzip|lz4?                          -> the summary dict
  *   NAME packets QUERY ?-var VARNAME? SCRIPT                         streams, as `db eval`
  *   NAME transcript QUERY ?-style capme|plain|json? ?-maxtx N?       -> text, or json segments
  *   NAME cancel                                                      stops a running packets
@@ -19,8 +20,8 @@
  *
  * QUERY is -sip IP -spt PORT -dip IP -dpt PORT ?-proto PROTO? or -communityid ID, with
  * -stime TIME -etime TIME; or -url URL (a CapMe or SOC link; -stime/-etime replace its window);
- * or -zeek-uid UID -zeek-logs DIR; and ?-pad SECS? ?-whole-flow BOOL? (the CLI's --pad and
- * --whole-flow). capme::extract, capme::packets, capme::transcript (capme.tcl),
+ * or -zeek-uid UID -zeek-logs DIR; and ?-pad SECS? ?-whole-flow BOOL? ?-layer any|outer|inner?
+ * (the CLI's --pad, --whole-flow and --layer). capme::extract, capme::packets, capme::transcript (capme.tcl),
  * capme::sguil::rawDataRequest and capme::sguil::xscript (sguil.tcl) are procs over the handle.
  *
  * Options are `-option value` pairs looked up with Tcl_GetIndexFromObj in NULL-terminated
@@ -45,7 +46,7 @@ typedef int Tcl_Size; /* Tcl 8.6 before 8.6.14 */
 #define QUERY_USAGE                                                                              \
     "((-sip IP -spt PORT -dip IP -dpt PORT ?-proto PROTO? | -communityid ID) -stime TIME "       \
     "-etime TIME | -url URL ?-stime TIME -etime TIME? | -zeek-uid UID -zeek-logs DIR) "          \
-    "?-pad SECS? ?-whole-flow BOOL?"
+    "?-pad SECS? ?-whole-flow BOOL? ?-layer any|outer|inner?"
 
 /* Every option any command knows; each command has its own name table mapped onto these. */
 enum CapmeOpt {
@@ -53,7 +54,7 @@ enum CapmeOpt {
     OPT_OUT, OPT_ARCHIVE, OPT_FORCE, OPT_SEED, OPT_NOBASE64, OPT_THREADS, OPT_INDEXDIR,
     OPT_NOINDEX, OPT_VAR, OPT_MAXPACKETS, OPT_MAXBYTES, OPT_MAXWINDOW, OPT_URL, OPT_ZEEKUID,
     OPT_ZEEKLOGS, OPT_PAD, OPT_WHOLEFLOW, OPT_STYLE, OPT_MAXTX, OPT_SENSOR, OPT_NOCATALOGUE,
-    OPT_COUNT
+    OPT_LAYER, OPT_DECAPSULATE, OPT_COMPRESS, OPT_COUNT
 };
 
 typedef struct CapmeOpts {
@@ -164,7 +165,7 @@ static int OptBool(Tcl_Interp *interp, const CapmeOpts *o, int id, int *out) {
 /*
  * Builds the query from the query options: a 5-tuple (-sip/-spt/-dip/-dpt/-proto) or
  * -communityid with -stime/-etime, -url (CapMe or SOC link; -stime/-etime replace its window)
- * or -zeek-uid with -zeek-logs, and -pad. For the 5-tuple and Community ID forms which options
+ * or -zeek-uid with -zeek-logs, -pad, and -layer (capme_query_set_layer). For the 5-tuple and Community ID forms which options
  * are present is checked here (usage errors, as before the other forms existed); everything
  * else, and every value, goes to capme_query_new_fields(), i.e. capme-core's QuerySpec (the
  * CLI's one entry point), with the CLI's messages naming the field. -whole-flow is applied
@@ -218,6 +219,13 @@ static int BuildQuery(Tcl_Interp *interp, const CapmeOpts *o, capme_query **q) {
     }
     st = capme_query_new_fields(names, values, n, q);
     Tcl_DStringFree(&logs);
+    if (st == CAPME_OK && o->value[OPT_LAYER]) {
+        st = capme_query_set_layer(*q, OptStr(o, OPT_LAYER));
+        if (st != CAPME_OK) {
+            capme_query_free(*q);
+            *q = NULL;
+        }
+    }
     return st == CAPME_OK ? TCL_OK : CapmeStatusError(interp, st);
 }
 
@@ -323,10 +331,10 @@ static Tcl_Obj *PacketDict(const capme_packet *p) {
 /* The names of the query options and their ids, a prefix of each subcommand's table. */
 #define QUERY_NAMES                                                                              \
     "-sip", "-spt", "-dip", "-dpt", "-proto", "-communityid", "-stime", "-etime", "-url",        \
-        "-zeek-uid", "-zeek-logs", "-pad", "-whole-flow"
+        "-zeek-uid", "-zeek-logs", "-pad", "-whole-flow", "-layer"
 #define QUERY_IDS                                                                                \
     OPT_SIP, OPT_SPT, OPT_DIP, OPT_DPT, OPT_PROTO, OPT_CID, OPT_STIME, OPT_ETIME, OPT_URL,       \
-        OPT_ZEEKUID, OPT_ZEEKLOGS, OPT_PAD, OPT_WHOLEFLOW
+        OPT_ZEEKUID, OPT_ZEEKLOGS, OPT_PAD, OPT_WHOLEFLOW, OPT_LAYER
 
 /* Starts an extract/packets call: the first (not nested) one clears the store's cancel flag, so
  * that `NAME cancel` stops what runs now, not what runs next; a call nested in a packets script
@@ -350,27 +358,34 @@ static void HandleLeave(CapmeHandle *h) {
 }
 
 /*
- * NAME extract QUERY (-out FILE | -archive DIR) ?-force BOOL?
+ * NAME extract QUERY (-out FILE | -archive DIR) ?-force BOOL? ?-decapsulate BOOL?
+ *                    ?-compress zstd|gzip|lz4?
  *
  * Writes the flow's packets to the new file FILE (pcap; pcapng when the inputs differ or FILE
  * ends in .pcapng; an existing regular file is replaced only when -force is true) or into the
  * archive under DIR (an existing archive file is returned without scanning unless -force is
- * true) and returns the summary dict (SummaryDict).
+ * true) and returns the summary dict (SummaryDict). -decapsulate true writes each tunnel packet
+ * as its innermost frame (the CLI's --decapsulate; not with -archive). -compress compresses
+ * FILE, adding the format's suffix (.zst, .gz, .lz4) unless FILE has it (the CLI's --compress;
+ * the dict's output is the name written; not with -archive).
  */
 static int HandleExtract(CapmeHandle *h, Tcl_Interp *interp, int objc, Tcl_Obj *const objv[]) {
-    static const char *const names[] = {QUERY_NAMES, "-out", "-archive", "-force", NULL};
-    static const int ids[] = {QUERY_IDS, OPT_OUT, OPT_ARCHIVE, OPT_FORCE};
+    static const char *const names[] = {QUERY_NAMES, "-out", "-archive", "-force",
+                                        "-decapsulate", "-compress", NULL};
+    static const int ids[] = {QUERY_IDS, OPT_OUT, OPT_ARCHIVE, OPT_FORCE, OPT_DECAPSULATE,
+                              OPT_COMPRESS};
     CapmeOpts o;
     capme_query *q = NULL;
     capme_summary *sum = NULL;
     capme_status st;
     Tcl_DString ds;
     const char *path;
-    int force = 0, rc = TCL_ERROR;
+    int force = 0, decap = 0, rc = TCL_ERROR;
 
     if (objc < 3) {
         return CapmeWrongNumArgs(interp, 2, objv,
-                                 QUERY_USAGE " (-out FILE | -archive DIR) ?-force BOOL?");
+                                 QUERY_USAGE " (-out FILE | -archive DIR) ?-force BOOL? "
+                                             "?-decapsulate BOOL? ?-compress zstd|gzip|lz4?");
     }
     OptsInit(&o);
     Tcl_DStringInit(&ds);
@@ -381,7 +396,18 @@ static int HandleExtract(CapmeHandle *h, Tcl_Interp *interp, int objc, Tcl_Obj *
         goto done;
     }
     if (OptBool(interp, &o, OPT_FORCE, &force) != TCL_OK) goto done;
+    if (OptBool(interp, &o, OPT_DECAPSULATE, &decap) != TCL_OK) goto done;
+    if (o.value[OPT_COMPRESS] && o.value[OPT_ARCHIVE]) {
+        CapmeUsageError(interp, Tcl_NewStringObj("-compress cannot be used with -archive (an "
+                                                 "archive keeps plain pcap files)", -1));
+        goto done;
+    }
     if (BuildQuery(interp, &o, &q) != TCL_OK) goto done;
+    st = capme_query_set_decapsulate(q, decap != 0);
+    if (st != CAPME_OK) {
+        CapmeStatusError(interp, st);
+        goto done;
+    }
     path = Tcl_TranslateFileName(
         interp, Tcl_GetString(o.value[OPT_OUT] ? o.value[OPT_OUT] : o.value[OPT_ARCHIVE]), &ds);
     if (!path) {
@@ -395,6 +421,9 @@ static int HandleExtract(CapmeHandle *h, Tcl_Interp *interp, int objc, Tcl_Obj *
     }
     if (o.value[OPT_ARCHIVE]) {
         st = capme_extract_to_archive(h->store, q, path, force != 0, &sum);
+    } else if (o.value[OPT_COMPRESS]) {
+        st = capme_extract_to_compressed_file(h->store, q, path, OptStr(&o, OPT_COMPRESS),
+                                              force != 0, &sum);
     } else if (force) {
         st = capme_extract_to_file_replacing(h->store, q, path, &sum);
     } else {

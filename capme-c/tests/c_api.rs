@@ -6,8 +6,9 @@
 //! is set, as `capme-c/scripts/test.sh` does after installing it.
 
 use capme_core::{
-    Endpoint, FlowKey, FlowSpec, Proto, Query, QueryText, Store, TimeWindow, Timestamp,
+    Endpoint, FlowKey, FlowSpec, Layer, Proto, Query, QueryText, Store, TimeWindow, Timestamp,
 };
+use capme_gen::tunnels::{tunnel_store, Case, TunnelStore};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -177,11 +178,88 @@ fn run(bin: &Path, tmp: &Path, big: &Path, wrapper: Option<&[&str]>) -> Output {
         }
         None => Command::new(bin),
     };
+    let st = tunnels(tmp);
+    let c = tunnel_case(&st);
+    let (ca, cp, sa, sp) = c.inner;
     cmd.arg(sample_store())
         .arg(tmp)
         .arg(big)
-        .arg(index_dir(tmp));
+        .arg(index_dir(tmp))
+        .arg(&st.root)
+        .args([
+            ca.to_string(),
+            cp.to_string(),
+            sa.to_string(),
+            sp.to_string(),
+        ])
+        .args([st.start.to_string(), st.end.to_string()]);
     cmd.output().expect("run the C test program")
+}
+
+/// The generator's tunnel store under `tmp/tunnels` (for the tunnel options of the C API).
+fn tunnels(tmp: &Path) -> TunnelStore {
+    tunnel_store(&tmp.join("tunnels")).expect("the tunnel store")
+}
+
+/// The case the C program queries: an inner flow seen plain and inside VXLAN.
+fn tunnel_case(st: &TunnelStore) -> &Case {
+    let c = st
+        .cases
+        .iter()
+        .find(|c| c.name == "vxlan")
+        .expect("a vxlan case");
+    assert!(c.plain > 0 && c.tunnelled > 0);
+    c
+}
+
+/// The files the C program wrote with the tunnel options are, byte for byte, capme-core's
+/// extractions with the same layer, decapsulation and (once decompressed) output.
+fn check_tunnels(out: &str, tmp: &Path) {
+    let st = tunnels(&tmp.join("check"));
+    let c = tunnel_case(&st);
+    let (ca, cp, sa, sp) = c.inner;
+    let flow = FlowSpec::parse_tuple(
+        &ca.to_string(),
+        Some(&cp.to_string()),
+        &sa.to_string(),
+        Some(&sp.to_string()),
+        Some("tcp"),
+    )
+    .unwrap();
+    let query = Query::new(
+        flow,
+        TimeWindow::parse(&st.start.to_string(), &st.end.to_string()).unwrap(),
+    );
+    let store = Store::open([&st.root]).unwrap();
+    let rust = |q: &Query, name: &str| -> Vec<u8> {
+        let path = tmp.join(format!("rust-{name}"));
+        store.extract_to_file(q, &path).unwrap();
+        std::fs::read(path).unwrap()
+    };
+    let counts = [c.plain + c.tunnelled, c.plain, c.tunnelled];
+    for (i, layer) in [Layer::Any, Layer::Outer, Layer::Inner]
+        .into_iter()
+        .enumerate()
+    {
+        let want = rust(&query.clone().with_layer(layer), &format!("layer-{i}.pcap"));
+        let got = std::fs::read(tmp.join(format!("c-layer-{i}.pcap"))).unwrap();
+        assert_eq!(got, want, "layer {layer:?}");
+        let line = format!("TUN {} {}", ["any", "outer", "INNER"][i], counts[i]);
+        assert!(out.lines().any(|l| l == line), "{line} in\n{out}");
+    }
+    let want = rust(&query.clone().with_decapsulate(true), "decap.pcap");
+    assert_eq!(std::fs::read(tmp.join("c-decap.pcap")).unwrap(), want);
+    let plain = rust(&query, "plain.pcap");
+    let zst = std::fs::read(tmp.join("c-zstd.pcap.zst")).unwrap();
+    assert_eq!(zstd::decode_all(&zst[..]).unwrap(), plain, "zstd output");
+    let gz = std::fs::read(tmp.join("c-gzip.pcap.gz")).unwrap();
+    let mut unzipped = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::MultiGzDecoder::new(&gz[..]),
+        &mut unzipped,
+    )
+    .unwrap();
+    assert_eq!(unzipped, plain, "gzip output");
 }
 
 fn stdout_ok(o: &Output, what: &str) -> String {
@@ -556,6 +634,7 @@ fn c_programs_match_the_rust_api() {
         let o = run(bin, &run_dir, &big, None);
         let out = stdout_ok(&o, &bin.display().to_string());
         check_against_rust(&out, &run_dir, &big);
+        check_tunnels(&out, &run_dir);
         assert!(out.contains(&format!("V {}", env!("CARGO_PKG_VERSION"))));
     }
 }
@@ -615,6 +694,7 @@ fn valgrind_reports_no_leak_and_no_error() {
     eprintln!("valgrind: {}", summary.join(" | "));
     let out = stdout_ok(&o, "test_api under valgrind");
     check_against_rust(&out, tmp.path(), &big);
+    check_tunnels(&out, tmp.path());
     assert!(
         stderr.contains("ERROR SUMMARY: 0 errors from 0 contexts"),
         "valgrind found errors:\n{stderr}"

@@ -198,14 +198,17 @@ fn community_id_of(query: &Query, found: Option<crate::flow::FlowKey>) -> Option
 /// Hands a sink each packet as the frame of the IP layer at which the query's flow matched:
 /// a transcript decodes a packet's outermost IP layer, so a tunnel packet that matched through
 /// an inner layer is given as that layer's frame (other packets pass unchanged).
-struct MatchedLayer<'a, S: Sink + ?Sized> {
+/// [`Store::transcript`] wraps its builder in it; a front end that feeds a
+/// [`crate::transcript::TranscriptBuilder`] itself (the server's, over several stores) must too.
+pub struct MatchedLayer<'a, S: Sink + ?Sized> {
     sink: &'a mut S,
     matcher: Matcher,
     frames: Decapsulator,
 }
 
 impl<'a, S: Sink + ?Sized> MatchedLayer<'a, S> {
-    fn new(sink: &'a mut S, query: &Query) -> Self {
+    /// `sink` given the packets of `query`'s search at the layer its flow matched.
+    pub fn new(sink: &'a mut S, query: &Query) -> Self {
         MatchedLayer {
             sink,
             matcher: Matcher::with_layer(query.flow.clone(), query.layer),

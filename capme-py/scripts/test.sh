@@ -50,7 +50,7 @@ echo "== capme CLI and a large generated store (for the GIL and Ctrl-C tests)"
 cargo build --release --bin capme
 # The generator is the tools crate capme-gen (built on its own: it enables capme-core's test
 # builders, which the CLI above must not be built with).
-cargo build --release -p capme-gen --bin gen-store
+cargo build --release -p capme-gen --bin gen-store --bin gen-tunnels
 rm -rf "$work/big"
 target_dir="$(cargo metadata --format-version 1 --no-deps | "$bpy" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
 "$target_dir/release/gen-store" --out "$work/big" --target-bytes 200000000 >/dev/null
@@ -100,7 +100,7 @@ export CAPME_SPLUNK_DIST="$work/splunk-dist"
 echo "== pytest"
 set +e
 (cd capme-py/tests && CAPME_CLI="$target_dir/release/capme" CAPME_BIG_STORE="$work/big" \
-    "$tpy" -m pytest -p no:cacheprovider -ra "$@" .)
+    CAPME_GEN_TUNNELS="$target_dir/release/gen-tunnels" "$tpy" -m pytest -p no:cacheprovider -ra "$@" .)
 status=$?
 set -e
 if [ "$status" -eq 5 ]; then
@@ -119,7 +119,7 @@ for extra in ${CAPME_PY_EXTRA_PYTHONS:-}; do
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$wheel" pytest
     set +e
     (cd capme-py/tests && CAPME_CLI="$target_dir/release/capme" CAPME_BIG_STORE="$work/big" \
-        "$venv/bin/python" -m pytest -p no:cacheprovider -ra "$@" .)
+        CAPME_GEN_TUNNELS="$target_dir/release/gen-tunnels" "$venv/bin/python" -m pytest -p no:cacheprovider -ra "$@" .)
     status=$?
     set -e
     if [ "$status" -ne 0 ]; then

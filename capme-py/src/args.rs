@@ -9,7 +9,7 @@
 use crate::errors::{to_py_err, IntoPyResult};
 use capme_core::extract::WHOLE_FLOW_STEP;
 use capme_core::{
-    tuple_community_id, CommunityId, Error, FlowKey, FlowSpec, Query, QuerySpec, QueryText,
+    tuple_community_id, CommunityId, Error, FlowKey, FlowSpec, Layer, Query, QuerySpec, QueryText,
     Store as CoreStore,
 };
 use pyo3::exceptions::PyTypeError;
@@ -174,7 +174,7 @@ impl TupleArgs<'_, '_> {
 
 /// A query's arguments as `Store.search`/`Store.extract`/`Store.transcript` receive them:
 /// one flow form (a 5-tuple, `community_id`, `url` or `zeek_uid` with `zeek_logs`), a window,
-/// a `pad` and `whole_flow`.
+/// a `pad`, `whole_flow`, the `layer` matched and (extract only) `decapsulate`.
 pub(crate) struct QueryArgs<'a, 'py> {
     pub tuple: TupleArgs<'a, 'py>,
     pub community_id: Arg<'a, 'py>,
@@ -185,6 +185,10 @@ pub(crate) struct QueryArgs<'a, 'py> {
     pub etime: Arg<'a, 'py>,
     pub pad: Arg<'a, 'py>,
     pub whole_flow: bool,
+    /// `"any"`, `"outer"` or `"inner"` (the CLI's `--layer`; `None` is `"any"`).
+    pub layer: Arg<'a, 'py>,
+    /// Tunnel packets as their innermost frame (the CLI's `--decapsulate`).
+    pub decapsulate: bool,
 }
 
 /// A pad: seconds as an `int` (its digits), a `float` (its `repr`), a `str` (unchanged) or a
@@ -232,13 +236,15 @@ pub(crate) struct QueryInput {
     etime: Option<String>,
     pad: Option<String>,
     whole_flow: bool,
+    layer: Option<String>,
+    decapsulate: bool,
 }
 
 impl QueryInput {
     /// The query, parsed by capme-core's one entry point [`QuerySpec::parse`] (reads Zeek logs
     /// for a `zeek_uid`: run it with the GIL released).
     pub(crate) fn parse(&self) -> capme_core::Result<Query> {
-        QuerySpec {
+        let query = QuerySpec {
             sip: self.sip.as_deref(),
             spt: self.spt.as_deref(),
             dip: self.dip.as_deref(),
@@ -252,7 +258,12 @@ impl QueryInput {
             etime: self.etime.as_deref(),
             pad: self.pad.as_deref(),
         }
-        .parse()
+        .parse()?;
+        let query = match &self.layer {
+            Some(l) => query.with_layer(Layer::parse("layer", l)?),
+            None => query,
+        };
+        Ok(query.with_decapsulate(self.decapsulate))
     }
 
     /// The query as it runs on `store`: parsed, and with `whole_flow` its window grown by
@@ -294,6 +305,7 @@ impl QueryArgs<'_, '_> {
         let stime = time("stime", self.stime)?;
         let etime = time("etime", self.etime)?;
         let pad = opt_text("pad", self.pad, pad_text)?;
+        let layer = opt_text("layer", self.layer, str_text)?;
         // With another flow form, tuple fields are passed on as given (the parser rejects the
         // combination, naming the field); without one, the addresses are required.
         let t = if community_id.is_some() || pivot {
@@ -316,6 +328,8 @@ impl QueryArgs<'_, '_> {
             etime,
             pad,
             whole_flow: self.whole_flow,
+            layer,
+            decapsulate: self.decapsulate,
         })
     }
 }

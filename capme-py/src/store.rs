@@ -8,14 +8,15 @@
 use crate::args::{
     int_or_str_text, opt_path_arg, path_arg, path_str, type_name, QueryArgs, TupleArgs,
 };
-use crate::errors::IntoPyResult;
+use crate::errors::{to_py_err, IntoPyResult};
 use crate::search::SearchIter;
 use crate::summary::Summary;
 use crate::transcript::SegmentIterator;
 use crate::work::run_interruptible;
+use capme_core::capture::Compression;
 use capme_core::store::limits::parse_count;
 use capme_core::transcript::{Style, TranscriptOptions, DEFAULT_MAXTX};
-use capme_core::Store as CoreStore;
+use capme_core::{Error, Store as CoreStore};
 use pyo3::exceptions::{PyRuntimeWarning, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::PyString;
@@ -188,7 +189,7 @@ impl Store {
         self.index_dir.as_deref().map(path_str)
     }
 
-    /// search(sip, spt, dip, dpt, stime, etime, proto=None, *, community_id=None, url=None, zeek_uid=None, zeek_logs=None, pad=None, whole_flow=False)
+    /// search(sip, spt, dip, dpt, stime, etime, proto=None, *, community_id=None, url=None, zeek_uid=None, zeek_logs=None, pad=None, whole_flow=False, layer=None)
     /// --
     ///
     /// The packets of one flow in a time window, as a lazy iterator of ``Packet`` in timestamp
@@ -203,11 +204,14 @@ impl Store {
     /// 2 for a window taken from a Zeek record or a SOC URL's time); ``whole_flow=True``
     /// extends it while packets of the flow keep appearing within 60 s of its edges (as the
     /// CLI's ``--whole-flow``; a warning in ``warning_messages`` when it stops at
-    /// ``max_window``).
+    /// ``max_window``). ``layer`` is the IP layer the flow is matched at, as the CLI's
+    /// ``--layer``: ``"any"`` (None: the outermost or any layer inside a GRE, ERSPAN, VXLAN,
+    /// GENEVE or IP-in-IP tunnel), ``"outer"`` (tunnels are not entered) or ``"inner"`` (only
+    /// through a tunnel); another value raises ``InvalidQuery`` naming ``layer``.
     ///
     /// Invalid arguments raise ``InvalidQuery`` (or ``TypeError``) here, not at the first
     /// iteration; the capture files are read as the iterator is consumed.
-    #[pyo3(signature = (sip=None, spt=None, dip=None, dpt=None, stime=None, etime=None, proto=None, *, community_id=None, url=None, zeek_uid=None, zeek_logs=None, pad=None, whole_flow=false))]
+    #[pyo3(signature = (sip=None, spt=None, dip=None, dpt=None, stime=None, etime=None, proto=None, *, community_id=None, url=None, zeek_uid=None, zeek_logs=None, pad=None, whole_flow=false, layer=None))]
     #[allow(clippy::too_many_arguments)]
     fn search(
         &self,
@@ -225,6 +229,7 @@ impl Store {
         zeek_logs: Option<&Bound<'_, PyAny>>,
         pad: Option<&Bound<'_, PyAny>>,
         whole_flow: bool,
+        layer: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<SearchIter> {
         let input = QueryArgs {
             tuple: TupleArgs {
@@ -242,6 +247,8 @@ impl Store {
             etime,
             pad,
             whole_flow,
+            layer,
+            decapsulate: false,
         }
         .input("search")?;
         let (store, cancel) = self.with_cancel();
@@ -257,7 +264,7 @@ impl Store {
         ))
     }
 
-    /// extract(sip, spt, dip, dpt, stime, etime, proto=None, *, community_id=None, url=None, zeek_uid=None, zeek_logs=None, pad=None, whole_flow=False, out=None, archive=None, force=False)
+    /// extract(sip, spt, dip, dpt, stime, etime, proto=None, *, community_id=None, url=None, zeek_uid=None, zeek_logs=None, pad=None, whole_flow=False, layer=None, decapsulate=False, compress=None, out=None, archive=None, force=False)
     /// --
     ///
     /// Extracts one flow's packets in a time window, as ``capme extract`` does, and returns a
@@ -267,11 +274,16 @@ impl Store {
     /// FIFO, socket or link, never a path inside a store root) or ``archive=DIR`` (the
     /// CapMe-like archive ``DIR/YYYY-MM-DD/<sensor>/<flow>_<window>.pcap``; an existing
     /// complete archive is returned without scanning unless ``force=True``). The flow, times,
-    /// ``pad`` and ``whole_flow`` are as for ``search``.
+    /// ``pad``, ``whole_flow`` and ``layer`` are as for ``search``. ``decapsulate=True`` writes
+    /// each tunnel packet as its innermost frame (the CLI's ``--decapsulate``; not with
+    /// ``archive=``). ``compress="zstd"|"gzip"|"lz4"`` compresses the ``out=`` file, adding
+    /// the suffix (``.zst``, ``.gz``, ``.lz4``) unless it has it, as ``--compress`` does (the
+    /// summary's ``output`` is the name written; not with ``archive=``); another value raises
+    /// ``InvalidQuery`` naming ``compress``.
     ///
     /// Raises ``NoPackets`` when nothing matched (no file is left), ``InvalidQuery`` for bad
     /// arguments, ``StoreError`` for store and I/O errors, ``KeyboardInterrupt`` on Ctrl-C.
-    #[pyo3(signature = (sip=None, spt=None, dip=None, dpt=None, stime=None, etime=None, proto=None, *, community_id=None, url=None, zeek_uid=None, zeek_logs=None, pad=None, whole_flow=false, out=None, archive=None, force=false))]
+    #[pyo3(signature = (sip=None, spt=None, dip=None, dpt=None, stime=None, etime=None, proto=None, *, community_id=None, url=None, zeek_uid=None, zeek_logs=None, pad=None, whole_flow=false, layer=None, decapsulate=false, compress=None, out=None, archive=None, force=false))]
     #[allow(clippy::too_many_arguments)]
     fn extract(
         &self,
@@ -289,6 +301,9 @@ impl Store {
         zeek_logs: Option<&Bound<'_, PyAny>>,
         pad: Option<&Bound<'_, PyAny>>,
         whole_flow: bool,
+        layer: Option<&Bound<'_, PyAny>>,
+        decapsulate: bool,
+        compress: Option<&Bound<'_, PyAny>>,
         out: Option<&Bound<'_, PyAny>>,
         archive: Option<&Bound<'_, PyAny>>,
         force: bool,
@@ -311,8 +326,30 @@ impl Store {
             etime,
             pad,
             whole_flow,
+            layer,
+            decapsulate,
         }
         .input("extract")?;
+        // The CLI's --compress values; not with an archive (which keeps plain pcaps).
+        let compress = match compress.filter(|c| !c.is_none()) {
+            None => None,
+            Some(c) => {
+                let name: String = c.extract().map_err(|_| {
+                    PyTypeError::new_err(format!("compress must be a str, not {}", type_name(c)))
+                })?;
+                Some(Compression::parse("compress", &name).py(py)?)
+            }
+        };
+        if let (Some(c), Some(_)) = (compress, &archive) {
+            return Err(to_py_err(
+                py,
+                &Error::invalid(
+                    "compress",
+                    c.name(),
+                    "an archive keeps plain pcap files; give out= to compress",
+                ),
+            ));
+        }
         let target = match (out, archive) {
             (Some(file), None) => Target::File(file),
             (None, Some(dir)) => Target::Archive(dir),
@@ -326,8 +363,11 @@ impl Store {
         let r = run_interruptible(py, &cancel, || {
             let (query, warning) = input.resolve(&store)?;
             let mut sum = match &target {
-                Target::File(file) if force => store.extract_to_file_replacing(&query, file),
-                Target::File(file) => store.extract_to_file(&query, file),
+                Target::File(file) => match compress {
+                    Some(c) => store.extract_to_compressed_file(&query, file, c, force),
+                    None if force => store.extract_to_file_replacing(&query, file),
+                    None => store.extract_to_file(&query, file),
+                },
                 Target::Archive(dir) => store.extract_to_archive(&query, dir, force),
             }?;
             // As the CLI's --json: the growing's warning after the search's.
@@ -340,13 +380,13 @@ impl Store {
         Summary::new(r.py(py)?)
     }
 
-    /// transcript(sip, spt, dip, dpt, stime, etime, proto=None, *, community_id=None, url=None, zeek_uid=None, zeek_logs=None, pad=None, whole_flow=False, style='plain', maxtx=500000, out=None, force=False)
+    /// transcript(sip, spt, dip, dpt, stime, etime, proto=None, *, community_id=None, url=None, zeek_uid=None, zeek_logs=None, pad=None, whole_flow=False, layer=None, style='plain', maxtx=500000, out=None, force=False)
     /// --
     ///
     /// The transcript of one flow's payload, as ``capme transcript`` makes it: TCP reassembled
     /// per direction (holes shown as missing bytes), UDP one block per datagram, IP fragments
-    /// reassembled, HTTP/1.x decoded in the text styles. The flow, times, ``pad`` and
-    /// ``whole_flow`` are as for ``search``.
+    /// reassembled, HTTP/1.x decoded in the text styles. The flow, times, ``pad``,
+    /// ``whole_flow`` and ``layer`` are as for ``search``.
     ///
     /// ``style``: ``"plain"`` (a readable conversation) or ``"capme"`` (CapMe's
     /// ``HDR:``/``SRC:``/``DST:`` layout) return the text (``str``); ``"json"`` returns a
@@ -363,7 +403,7 @@ impl Store {
     /// ``warning_messages``. Raises ``NoPackets`` when nothing matched (or a ``zeek_uid`` is in
     /// no log), ``InvalidQuery`` for bad arguments (a ``style`` other than capme, plain or
     /// json; ``maxtx`` < 1), ``StoreError`` for store and I/O errors.
-    #[pyo3(signature = (sip=None, spt=None, dip=None, dpt=None, stime=None, etime=None, proto=None, *, community_id=None, url=None, zeek_uid=None, zeek_logs=None, pad=None, whole_flow=false, style="plain", maxtx=DEFAULT_MAXTX as i64, out=None, force=false))]
+    #[pyo3(signature = (sip=None, spt=None, dip=None, dpt=None, stime=None, etime=None, proto=None, *, community_id=None, url=None, zeek_uid=None, zeek_logs=None, pad=None, whole_flow=false, layer=None, style="plain", maxtx=DEFAULT_MAXTX as i64, out=None, force=false))]
     #[allow(clippy::too_many_arguments)]
     fn transcript(
         &self,
@@ -381,6 +421,7 @@ impl Store {
         zeek_logs: Option<&Bound<'_, PyAny>>,
         pad: Option<&Bound<'_, PyAny>>,
         whole_flow: bool,
+        layer: Option<&Bound<'_, PyAny>>,
         style: &str,
         maxtx: i64,
         out: Option<&Bound<'_, PyAny>>,
@@ -403,6 +444,8 @@ impl Store {
             etime,
             pad,
             whole_flow,
+            layer,
+            decapsulate: false,
         }
         .input("transcript")?;
         // The CLI's parsers and messages: `invalid style "x": expected capme, plain or json`.

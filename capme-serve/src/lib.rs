@@ -34,11 +34,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
-use capme_core::extract::WHOLE_FLOW_STEP;
+use capme_core::extract::{MatchedLayer, WHOLE_FLOW_STEP};
 use capme_core::sink::archive::archive_name;
 use capme_core::transcript::{Style, TranscriptBuilder, TranscriptOptions};
 use capme_core::{Error, ErrorKind, Packet, Query, QuerySpec, Sink, Store, Summary, TimeWindow};
-use capme_core::{Result as CoreResult, Transcript};
+use capme_core::{Layer, Result as CoreResult, Transcript};
 use fanout::{Outcome, Source};
 use flight::Flights;
 use metrics::Metrics;
@@ -669,7 +669,7 @@ async fn gate(
 // Parameters.
 
 /// The parameters of every flow query, named as the CLI's flags.
-pub(crate) const FLOW_PARAMS: [&str; 14] = [
+pub(crate) const FLOW_PARAMS: [&str; 16] = [
     "sip",
     "spt",
     "dip",
@@ -682,6 +682,10 @@ pub(crate) const FLOW_PARAMS: [&str; 14] = [
     "etime",
     "pad",
     "whole_flow",
+    // The IP layer matched (`any`, `outer`, `inner`), as `capme extract --layer`.
+    "layer",
+    // Tunnel packets written as their innermost frame, as `capme extract --decapsulate`.
+    "decapsulate",
     "sensor",
     // Answer from this server's store only, never from its peers (what peers are sent).
     "local",
@@ -779,7 +783,11 @@ impl App {
             etime: get("etime"),
             pad: get("pad"),
         };
-        let query = spec.parse()?;
+        let mut query = spec.parse()?;
+        if let Some(l) = get("layer") {
+            query = query.with_layer(Layer::parse("layer", l)?);
+        }
+        query = query.with_decapsulate(flag(p, "decapsulate")?);
         if spec.url.is_some() || spec.zeek_uid.is_some() {
             self.metrics.pivots.fetch_add(1, Ordering::Relaxed);
         }
@@ -862,7 +870,8 @@ impl App {
                     app.pause();
                     app.metrics.extraction("transcript");
                     let mut b = TranscriptBuilder::new(&opts);
-                    let r = store.extract(&query, &mut b);
+                    // As the CLI's transcript: a tunnel packet as the layer its flow matched.
+                    let r = store.extract(&query, &mut MatchedLayer::new(&mut b, &query));
                     match &r {
                         Ok(s) => app.account(s),
                         Err(e) => app.account_error(e),
@@ -1319,7 +1328,7 @@ pub(crate) async fn transcript_fan(
             &fwd,
             &client,
             limits,
-            &mut b,
+            &mut MatchedLayer::new(&mut b, &r.query),
             &mut |_| {},
         )?;
         let mut t = b.build();
@@ -1531,7 +1540,10 @@ pub(crate) async fn pcap_fan(
 /// the archive when the server has one, else streamed as found.
 async fn pcap_of(app: Arc<App>, store: Store, query: Query) -> Result<Response, ApiError> {
     let name = archive_name(&query);
-    if app.archive.is_some() {
+    // An archive keeps packets as captured (the core refuses a decapsulating query there):
+    // a decapsulated capture is streamed, never archived, so that neither is served for the
+    // other (the single-flight key below holds the whole query, decapsulation included).
+    if app.archive.is_some() && !query.decapsulate {
         return archived(app, store, query, name).await;
     }
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Msg>(stream::DEPTH);
@@ -1622,7 +1634,13 @@ fn stream_rest(first: Bytes, rx: tokio::sync::mpsc::Receiver<Msg>) -> Body {
 fn stream_extract(store: &Store, query: &Query, fan: stream::Out) -> CoreResult<Summary> {
     store.check_window(&query.window)?;
     let plan = store.plan(&query.window)?;
-    let layout = stream::Layout::of_plan(&plan);
+    // Decapsulated packets may be of another link type than their files (raw IP from GRE or
+    // IP in IP): the files' headers say nothing of them, so a large result streams pcapng.
+    let layout = if query.decapsulate {
+        stream::Layout::Pcapng
+    } else {
+        stream::Layout::of_plan(&plan)
+    };
     let mut sink = ChannelSink::new(fan, layout);
     store.extract_planned(plan, query, &mut sink)
 }

@@ -15,7 +15,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use capme_core::transcript::{Style, TranscriptOptions, DEFAULT_MAXTX};
-use capme_core::{QuerySpec, Summary, Timestamp, Transcript};
+use capme_core::{Layer, QuerySpec, Summary, Timestamp, Transcript};
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -37,7 +37,9 @@ pub(crate) fn escape(s: &str) -> String {
 }
 
 /// The parameters of CapMe's that the download link carries on (and every `sensor`).
-const LINK_PARAMS: [&str; 7] = ["sip", "spt", "dip", "dpt", "proto", "stime", "etime"];
+const LINK_PARAMS: [&str; 8] = [
+    "sip", "spt", "dip", "dpt", "proto", "stime", "etime", "layer",
+];
 
 pub(crate) async fn capme(State(app): State<Arc<App>>, RawQuery(raw): RawQuery) -> Response {
     match page(app, raw.unwrap_or_default()).await {
@@ -74,13 +76,19 @@ async fn page(app: Arc<App>, raw: String) -> Result<Response, ApiError> {
             serde_urlencoded::to_string(rest).unwrap_or_default()
         )
     };
+    // `layer` (the server's, as on the API endpoints; the URL parser ignores it).
+    let layer = match one("layer") {
+        Some(l) => Layer::parse("layer", &l)?,
+        None => Layer::Any,
+    };
     let a = app.clone();
     let query = crate::blocking(move || {
         Ok(QuerySpec {
             url: Some(&url),
             ..Default::default()
         }
-        .parse()?)
+        .parse()?
+        .with_layer(layer))
     })
     .await?;
     app.metrics.pivots.fetch_add(1, Ordering::Relaxed);

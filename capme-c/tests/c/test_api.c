@@ -1150,9 +1150,111 @@ static void test_sensors(const char *root, const char *tmp, const char *index_di
     }
 }
 
+/* The tunnel options (issue 15) on a tunnel store: argv[5] the store, argv[6..11] an inner flow
+ * seen both plain and inside a tunnel (sip spt dip dpt stime etime). Writes c-layer-*.pcap,
+ * c-decap.pcap, c-zstd.pcap.zst and c-gzip.pcap.gz under tmp, which the Rust side compares
+ * with capme-core's extractions. */
+static void test_tunnels(char **a, const char *tmp) {
+    const char *roots[] = {a[5]};
+    capme_store *store = NULL;
+    capme_query *q = NULL;
+    capme_summary *sum = NULL;
+    char out[4096];
+    uint64_t n[3] = {0, 0, 0};
+    const char *layers[] = {"any", "outer", "INNER"};
+    capme_status st = capme_store_open(roots, 1, &store);
+    CHECK(st == CAPME_OK, "open the tunnel store");
+    if (!store) return;
+    st = capme_query_new_tuple(a[6], a[7], a[8], a[9], "tcp", a[10], a[11], &q);
+    CHECK(st == CAPME_OK, "tunnel query");
+    for (int i = 0; i < 3; i++) {
+        st = capme_query_set_layer(q, layers[i]);
+        CHECK(st == CAPME_OK, "set_layer %s", layers[i]);
+        snprintf(out, sizeof out, "%s/c-layer-%d.pcap", tmp, i);
+        sum = NULL;
+        st = capme_extract_to_file(store, q, out, &sum);
+        CHECK(st == CAPME_OK && sum != NULL, "extract at layer %s", layers[i]);
+        if (sum) {
+            n[i] = capme_summary_packets(sum);
+            printf("TUN %s %" PRIu64 "\n", layers[i], n[i]);
+            capme_summary_free(sum);
+        }
+    }
+    CHECK(n[1] > 0 && n[2] > 0 && n[0] == n[1] + n[2], "any %" PRIu64 " = outer %" PRIu64
+          " + inner %" PRIu64, n[0], n[1], n[2]);
+
+    /* A bad layer names the field and its value; the query keeps its layer (inner). */
+    st = capme_query_set_layer(q, "middle");
+    CHECK(st == CAPME_INVALID, "bad layer: %d", (int)st);
+    CHECK(strstr(capme_last_error(), "layer") && strstr(capme_last_error(), "middle"),
+          "message names layer: %s", capme_last_error());
+    CHECK(capme_query_set_layer(q, NULL) == CAPME_NULL, "NULL layer");
+    CHECK(capme_query_set_layer(NULL, "any") == CAPME_NULL, "NULL query");
+    CHECK(capme_query_set_decapsulate(NULL, true) == CAPME_NULL, "NULL query (decapsulate)");
+    sum = NULL;
+    snprintf(out, sizeof out, "%s/c-layer-kept.pcap", tmp);
+    st = capme_extract_to_file(store, q, out, &sum);
+    CHECK(st == CAPME_OK && sum && capme_summary_packets(sum) == n[2], "layer kept");
+    capme_summary_free(sum);
+
+    /* Decapsulated, at any layer. */
+    CHECK(capme_query_set_layer(q, "any") == CAPME_OK, "back to any");
+    CHECK(capme_query_set_decapsulate(q, true) == CAPME_OK, "set_decapsulate");
+    snprintf(out, sizeof out, "%s/c-decap.pcap", tmp);
+    sum = NULL;
+    st = capme_extract_to_file(store, q, out, &sum);
+    CHECK(st == CAPME_OK && sum && capme_summary_packets(sum) == n[0], "decapsulated");
+    capme_summary_free(sum);
+    snprintf(out, sizeof out, "%s/c-decap-archive", tmp);
+    sum = NULL;
+    st = capme_extract_to_archive(store, q, out, false, &sum);
+    CHECK(st == CAPME_INVALID && sum == NULL, "no decapsulated archive: %d", (int)st);
+    CHECK(strstr(capme_last_error(), "decapsulate") != NULL, "names decapsulate: %s",
+          capme_last_error());
+    CHECK(capme_query_set_decapsulate(q, false) == CAPME_OK, "unset decapsulate");
+
+    /* Compressed outputs: the suffix added, the summary's output the name written. */
+    const char *formats[] = {"zstd", "GZIP"};
+    const char *names[] = {"c-zstd.pcap", "c-gzip.pcap"};
+    const char *suffixes[] = {".zst", ".gz"};
+    for (int i = 0; i < 2; i++) {
+        char want[4200];
+        snprintf(out, sizeof out, "%s/%s", tmp, names[i]);
+        snprintf(want, sizeof want, "%s%s", out, suffixes[i]);
+        sum = NULL;
+        st = capme_extract_to_compressed_file(store, q, out, formats[i], false, &sum);
+        CHECK(st == CAPME_OK && sum != NULL, "compressed %s", formats[i]);
+        if (sum) {
+            CHECK(strcmp(capme_summary_output(sum), want) == 0, "output %s",
+                  capme_summary_output(sum));
+            CHECK(access(want, F_OK) == 0 && access(out, F_OK) != 0, "only %s written", want);
+            capme_summary_free(sum);
+        }
+        /* Existing now: refused unless replacing. */
+        sum = NULL;
+        st = capme_extract_to_compressed_file(store, q, out, formats[i], false, &sum);
+        CHECK(st == CAPME_INVALID && sum == NULL, "compressed exists: %d", (int)st);
+        st = capme_extract_to_compressed_file(store, q, out, formats[i], true, &sum);
+        CHECK(st == CAPME_OK && sum != NULL, "compressed replaced");
+        capme_summary_free(sum);
+    }
+    snprintf(out, sizeof out, "%s/c-bzip2.pcap", tmp);
+    sum = NULL;
+    st = capme_extract_to_compressed_file(store, q, out, "bzip2", false, &sum);
+    CHECK(st == CAPME_INVALID && sum == NULL, "bad format: %d", (int)st);
+    CHECK(strstr(capme_last_error(), "compress") && strstr(capme_last_error(), "bzip2"),
+          "message names compress: %s", capme_last_error());
+    CHECK(access(out, F_OK) != 0, "nothing written for a bad format");
+    st = capme_extract_to_compressed_file(store, q, out, NULL, false, &sum);
+    CHECK(st == CAPME_NULL, "NULL format");
+    capme_query_free(q);
+    capme_store_free(store);
+}
+
 int main(int argc, char **argv) {
-    if (argc != 5) {
-        fprintf(stderr, "usage: %s STORE_DIR TMP_DIR BIG_STORE_DIR INDEX_DIR\n", argv[0]);
+    if (argc != 12) {
+        fprintf(stderr, "usage: %s STORE_DIR TMP_DIR BIG_STORE_DIR INDEX_DIR TUNNEL_STORE_DIR "
+                        "SIP SPT DIP DPT STIME ETIME\n", argv[0]);
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1179,6 +1281,7 @@ int main(int argc, char **argv) {
     test_zeek(store, argv[2]);
     test_grow(store);
     test_sensors(argv[1], argv[2], argv[4]);
+    test_tunnels(argv, argv[2]);
     capme_store_free(store);
 
     /* Two roots, one with a truncated capture file: the extraction succeeds with a warning. */

@@ -58,6 +58,21 @@ impl Compression {
         }
     }
 
+    /// Parses an output compression's name, `zstd`, `gzip` or `lz4` (any case), as the
+    /// bindings take `capme extract --compress`'s value; `field` names the field in the error.
+    pub fn parse(field: &'static str, text: &str) -> crate::Result<Compression> {
+        match text.to_ascii_lowercase().as_str() {
+            "zstd" => Ok(Compression::Zstd),
+            "gzip" => Ok(Compression::Gzip),
+            "lz4" => Ok(Compression::Lz4),
+            _ => Err(crate::Error::invalid(
+                field,
+                text,
+                "expected zstd, gzip or lz4",
+            )),
+        }
+    }
+
     /// The file name suffix its tools write: `.gz`, `.zst`, `.lz4`.
     pub fn suffix(self) -> &'static str {
         match self {
@@ -661,6 +676,26 @@ mod tests {
     use crate::testutil::capture::{PcapBuilder, PcapngBuilder};
     use crate::testutil::compress::{compress, ALL};
     use std::path::Path;
+
+    #[test]
+    fn parse_names_the_field_and_value() {
+        assert_eq!(
+            Compression::parse("compress", "ZSTD").unwrap(),
+            Compression::Zstd
+        );
+        assert_eq!(
+            Compression::parse("compress", "gzip").unwrap(),
+            Compression::Gzip
+        );
+        assert_eq!(
+            Compression::parse("compress", "lz4").unwrap(),
+            Compression::Lz4
+        );
+        let e = Compression::parse("compress", "bzip2")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("compress") && e.contains("bzip2"), "{e}");
+    }
 
     /// A legacy pcap of `n` records of varied sizes, deterministic.
     fn pcap(n: u32) -> Vec<u8> {

@@ -30,6 +30,8 @@ _Port = Union[int, str, None]
 _Proto = Union[str, int, None]
 _Ip = Union[str, ipaddress.IPv4Address, ipaddress.IPv6Address]
 _Pad = Union[int, float, str, _dt.timedelta, None]
+_Layer = Optional[Literal["any", "outer", "inner"]]
+_Compress = Optional[Literal["zstd", "gzip", "lz4"]]
 
 @final
 class Packet:
@@ -198,6 +200,7 @@ class Store:
         zeek_logs: Optional[_Path] = None,
         pad: _Pad = None,
         whole_flow: bool = False,
+        layer: _Layer = None,
     ) -> SearchIterator:
         """Packets of a flow (5-tuple or ``community_id=``) in ``stime <= ts <= etime``."""
     def extract(
@@ -216,6 +219,9 @@ class Store:
         zeek_logs: Optional[_Path] = None,
         pad: _Pad = None,
         whole_flow: bool = False,
+        layer: _Layer = None,
+        decapsulate: bool = False,
+        compress: _Compress = None,
         out: Optional[_Path] = None,
         archive: Optional[_Path] = None,
         force: bool = False,
@@ -239,6 +245,7 @@ class Store:
         zeek_logs: Optional[_Path] = None,
         pad: _Pad = None,
         whole_flow: bool = False,
+        layer: _Layer = None,
         style: Literal["plain", "capme"] = "plain",
         maxtx: int = 500000,
         out: Optional[_Path] = None,
@@ -261,6 +268,7 @@ class Store:
         zeek_logs: Optional[_Path] = None,
         pad: _Pad = None,
         whole_flow: bool = False,
+        layer: _Layer = None,
         style: Literal["json"],
         maxtx: int = 500000,
         out: Optional[_Path] = None,
@@ -283,6 +291,7 @@ class Store:
         zeek_logs: Optional[_Path] = None,
         pad: _Pad = None,
         whole_flow: bool = False,
+        layer: _Layer = None,
         style: str = "plain",
         maxtx: int = 500000,
         out: Optional[_Path] = None,
