@@ -662,6 +662,30 @@ size_t capme_summary_warning_count(const struct capme_summary *summary);
 // `summary` is NULL or a live summary.
 const char *capme_summary_warning(const struct capme_summary *summary, size_t i);
 
+// How many of the packets written were tunnel packets (`encapsulated.packets` of the JSON):
+// packets with at least one inner IP layer (GRE, ERSPAN, VXLAN, GENEVE, IP in IP, PPPoE in a
+// tunnel). 0 when `summary` is NULL.
+//
+// # Safety
+// `summary` is NULL or a live summary.
+uint64_t capme_summary_encapsulated(const struct capme_summary *summary);
+
+// The number of kinds of encapsulation the tunnel packets crossed (the keys of
+// `encapsulated.by` in the JSON). 0 when `summary` is NULL.
+//
+// # Safety
+// `summary` is NULL or a live summary.
+size_t capme_summary_encapsulation_count(const struct capme_summary *summary);
+
+// Kind number `i` (0-based, in name order) of `encapsulated.by`: its name (`gre`, `erspan1`,
+// `erspan2`, `erspan3`, `vxlan`, `geneve`, `ipip`, `6in4`, `4in6`, `6in6`, `pppoe`), owned by
+// the summary, and in `*packets` (when not NULL) the packets that cross it. A nested packet
+// counts under each kind it crosses. NULL when `i` is out of range or `summary` is NULL.
+//
+// # Safety
+// `summary` is NULL or a live summary; `packets` is NULL or points to a writable `uint64_t`.
+const char *capme_summary_encapsulation(const struct capme_summary *summary, size_t i, uint64_t *packets);
+
 // Frees a summary and the strings its accessors returned. NULL is ignored. Call at most once
 // per summary.
 //

@@ -130,7 +130,7 @@ if make -s -C "$here" tcl PROFILE="$profile" >"$tmp/tcl.log" 2>&1; then
         && grep -qx 'cached false' "$tmp/agent1.txt" && grep -qx 'cached true' "$tmp/agent2.txt" \
         && [ -f "$(sed -n 's/^output //p' "$tmp/agent1.txt")" ] \
         && [ "$(sed -n 's/^output //p' "$tmp/agent1.txt")" = "$(sed -n 's/^output //p' "$tmp/agent2.txt")" ] \
-        && [ "$(cut -d' ' -f1 "$tmp/agent1.txt" | tr '\n' ' ')" = "packets bytes first_ts last_ts output community_id files_scanned files_indexed bytes_read elapsed_ms cached warnings warning_messages first_ts_ns last_ts_ns truncated " ] \
+        && [ "$(cut -d' ' -f1 "$tmp/agent1.txt" | tr '\n' ' ')" = "packets bytes first_ts last_ts output community_id files_scanned files_indexed bytes_read elapsed_ms cached warnings warning_messages first_ts_ns last_ts_ns truncated encapsulated " ] \
         && [ "$rc_bad" -eq 2 ] && grep -qx 'capme: invalid sip "nope": not an IPv4 or IPv6 address' "$tmp/agent-bad.txt" \
         && [ "$rc_none" -eq 1 ]; then
         pass "examples/tcl/agent.tcl: $(grep -E '^(packets|cached) ' "$tmp/agent1.txt" | tr '\n' ' ')then cached; exit codes 2 and 1"

@@ -141,6 +141,8 @@ pub struct capme_summary {
     output: Option<CString>,
     community_id: Option<CString>,
     warnings: Vec<CString>,
+    /// The kinds of `summary.encapsulated.by`, NUL-terminated, in its (sorted) order.
+    encaps: Vec<(CString, u64)>,
 }
 
 /// One matched packet, filled by `capme_search_next()`.
@@ -1441,12 +1443,19 @@ fn new_summary(summary: Summary) -> Box<capme_summary> {
         .iter()
         .map(|w| cstring_lossy(w.as_str()))
         .collect();
+    let encaps = summary
+        .encapsulated
+        .by
+        .iter()
+        .map(|(k, n)| (cstring_lossy(k.as_str()), *n))
+        .collect();
     Box::new(capme_summary {
         summary,
         json,
         output,
         community_id,
         warnings,
+        encaps,
     })
 }
 
@@ -1846,6 +1855,59 @@ pub unsafe extern "C" fn capme_summary_warning(
         unsafe { summary_ref(summary) }
             .and_then(|s| s.warnings.get(i))
             .map_or(std::ptr::null(), |c| c.as_ptr())
+    })
+}
+
+/// How many of the packets written were tunnel packets (`encapsulated.packets` of the JSON):
+/// packets with at least one inner IP layer (GRE, ERSPAN, VXLAN, GENEVE, IP in IP, PPPoE in a
+/// tunnel). 0 when `summary` is NULL.
+///
+/// # Safety
+/// `summary` is NULL or a live summary.
+#[no_mangle]
+pub unsafe extern "C" fn capme_summary_encapsulated(summary: *const capme_summary) -> u64 {
+    // SAFETY: per the contract.
+    guard_value(0, || {
+        unsafe { summary_ref(summary) }.map_or(0, |s| s.summary.encapsulated.packets)
+    })
+}
+
+/// The number of kinds of encapsulation the tunnel packets crossed (the keys of
+/// `encapsulated.by` in the JSON). 0 when `summary` is NULL.
+///
+/// # Safety
+/// `summary` is NULL or a live summary.
+#[no_mangle]
+pub unsafe extern "C" fn capme_summary_encapsulation_count(summary: *const capme_summary) -> usize {
+    // SAFETY: per the contract.
+    guard_value(0, || {
+        unsafe { summary_ref(summary) }.map_or(0, |s| s.encaps.len())
+    })
+}
+
+/// Kind number `i` (0-based, in name order) of `encapsulated.by`: its name (`gre`, `erspan1`,
+/// `erspan2`, `erspan3`, `vxlan`, `geneve`, `ipip`, `6in4`, `4in6`, `6in6`, `pppoe`), owned by
+/// the summary, and in `*packets` (when not NULL) the packets that cross it. A nested packet
+/// counts under each kind it crosses. NULL when `i` is out of range or `summary` is NULL.
+///
+/// # Safety
+/// `summary` is NULL or a live summary; `packets` is NULL or points to a writable `uint64_t`.
+#[no_mangle]
+pub unsafe extern "C" fn capme_summary_encapsulation(
+    summary: *const capme_summary,
+    i: usize,
+    packets: *mut u64,
+) -> *const c_char {
+    // SAFETY: per the contract.
+    guard_value(std::ptr::null(), || {
+        let Some((name, n)) = unsafe { summary_ref(summary) }.and_then(|s| s.encaps.get(i)) else {
+            return std::ptr::null();
+        };
+        if !packets.is_null() {
+            // SAFETY: per the contract, a writable u64.
+            unsafe { *packets = *n };
+        }
+        name.as_ptr()
     })
 }
 

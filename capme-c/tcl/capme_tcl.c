@@ -278,7 +278,7 @@ static Tcl_Obj *PathObj(const char *path) {
  * The summary as a dict with every key of `capme extract --json`, in its order, built from
  * the accessors: numbers as integers, first_ts/last_ts as the library's doubles, cached as
  * true/false (as the JSON writes it; Tcl reads both as booleans), an absent value (JSON null)
- * as "", warning_messages as a list.
+ * as "", warning_messages as a list, encapsulated as a dict {packets N by {KIND n ...}}.
  */
 static Tcl_Obj *SummaryDict(const capme_summary *s) {
     Tcl_Obj *d = Tcl_NewDictObj(), *warnings = Tcl_NewListObj(0, NULL);
@@ -311,6 +311,21 @@ static Tcl_Obj *SummaryDict(const capme_summary *s) {
     DictPut(d, "last_ts_ns",
             capme_summary_last_ts_ns(s, &ns) ? Tcl_NewWideIntObj((Tcl_WideInt)ns) : Tcl_NewObj());
     DictPut(d, "truncated", Tcl_NewStringObj(capme_summary_truncated(s) ? "true" : "false", -1));
+    {
+        /* encapsulated {packets N by {kind n ...}}, as the JSON's object. */
+        Tcl_Obj *enc = Tcl_NewDictObj(), *by = Tcl_NewDictObj();
+        size_t k, kinds = capme_summary_encapsulation_count(s);
+        uint64_t count = 0;
+        for (k = 0; k < kinds; k++) {
+            str = capme_summary_encapsulation(s, k, &count);
+            if (str) {
+                DictPut(by, str, Tcl_NewWideIntObj((Tcl_WideInt)count));
+            }
+        }
+        DictPut(enc, "packets", Tcl_NewWideIntObj((Tcl_WideInt)capme_summary_encapsulated(s)));
+        DictPut(enc, "by", by);
+        DictPut(d, "encapsulated", enc);
+    }
     return d;
 }
 

@@ -1160,6 +1160,7 @@ static void test_tunnels(char **a, const char *tmp) {
     capme_query *q = NULL;
     capme_summary *sum = NULL;
     char out[4096];
+    uint64_t enc[3] = {0, 0, 0};
     uint64_t n[3] = {0, 0, 0};
     const char *layers[] = {"any", "outer", "INNER"};
     capme_status st = capme_store_open(roots, 1, &store);
@@ -1177,11 +1178,28 @@ static void test_tunnels(char **a, const char *tmp) {
         if (sum) {
             n[i] = capme_summary_packets(sum);
             printf("TUN %s %" PRIu64 "\n", layers[i], n[i]);
+            /* The tunnel counts: every kind named, counted, and nothing past the last. */
+            enc[i] = capme_summary_encapsulated(sum);
+            size_t kinds = capme_summary_encapsulation_count(sum);
+            for (size_t k = 0; k < kinds; k++) {
+                uint64_t c = 0;
+                const char *kind = capme_summary_encapsulation(sum, k, &c);
+                CHECK(kind != NULL && *kind && c > 0 && c <= enc[i], "kind %zu: %s %" PRIu64,
+                      k, kind ? kind : "(null)", c);
+            }
+            CHECK(capme_summary_encapsulation(sum, kinds, NULL) == NULL, "kind out of range");
+            CHECK((kinds == 0) == (enc[i] == 0), "kinds %zu for %" PRIu64 " tunnel packets",
+                  kinds, enc[i]);
             capme_summary_free(sum);
         }
     }
     CHECK(n[1] > 0 && n[2] > 0 && n[0] == n[1] + n[2], "any %" PRIu64 " = outer %" PRIu64
           " + inner %" PRIu64, n[0], n[1], n[2]);
+    /* The plain copies are no tunnel packets; what matched inside a tunnel is. */
+    CHECK(enc[1] == 0 && enc[2] == n[2] && enc[0] == n[2], "encapsulated %" PRIu64 " %" PRIu64
+          " %" PRIu64, enc[0], enc[1], enc[2]);
+    CHECK(capme_summary_encapsulated(NULL) == 0 && capme_summary_encapsulation_count(NULL) == 0
+          && capme_summary_encapsulation(NULL, 0, NULL) == NULL, "NULL summary");
 
     /* A bad layer names the field and its value; the query keeps its layer (inner). */
     st = capme_query_set_layer(q, "middle");
