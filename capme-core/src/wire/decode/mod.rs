@@ -201,21 +201,39 @@ pub fn skip_ipv6_extensions(mut proto: Proto, mut bytes: &[u8]) -> Option<(Proto
 }
 
 /// Strips the link layer, VLAN tags and MPLS labels of a packet of the given link type.
+///
+/// The hot path: the matcher's pre-filter calls this for every record. The common link types
+/// (Ethernet, Linux cooked captures, raw IP) are tested first, on the link type's value; the
+/// other link types are decoded out of line ([`other_link`]), so that their number does not
+/// weigh on the common ones.
+#[inline]
 pub fn network_layer(linktype: u32, data: &[u8]) -> Option<NetworkLayer<'_>> {
-    match LinkType::from(linktype) {
-        LinkType::Ethernet => {
+    match linktype {
+        LinkType::ETHERNET => {
             let frame = EthernetFrame::new_checked(data)?;
             by_ethertype(frame.ethertype(), frame.payload())
         }
-        LinkType::LinuxSll => {
+        LinkType::LINUX_SLL => {
             let header = SllHeader::new_checked(data)?;
             by_ethertype(header.protocol(), header.payload())
         }
-        LinkType::LinuxSll2 => {
+        LinkType::LINUX_SLL2 => {
             let header = Sll2Header::new_checked(data)?;
             by_ethertype(header.protocol(), header.payload())
         }
-        LinkType::Raw => by_version_nibble(data),
+        LinkType::RAW | LinkType::DLT_RAW | LinkType::DLT_RAW_OPENBSD => by_version_nibble(data),
+        _ => other_link(linktype, data),
+    }
+}
+
+/// [`network_layer`] of the link types it does not handle inline.
+#[inline(never)]
+fn other_link(linktype: u32, data: &[u8]) -> Option<NetworkLayer<'_>> {
+    match LinkType::from(linktype) {
+        // Handled by network_layer; kept here so that this match stays exhaustive.
+        LinkType::Ethernet | LinkType::LinuxSll | LinkType::LinuxSll2 | LinkType::Raw => {
+            network_layer(linktype, data)
+        }
         LinkType::Ipv4 => Some(NetworkLayer::Ipv4(data)),
         LinkType::Ipv6 => Some(NetworkLayer::Ipv6(data)),
         LinkType::Null => {
@@ -247,7 +265,22 @@ pub fn network_layer(linktype: u32, data: &[u8]) -> Option<NetworkLayer<'_>> {
 /// the IP header. Every tag consumes [`VlanTag::HEADER_LEN`](super::EtherTypeTail::HEADER_LEN)
 /// bytes of `bytes` (a MACsec or NSH header at least 8), so the loop ends within
 /// `bytes.len() / 4` rounds.
-fn by_ethertype(mut ethertype: EtherType, mut bytes: &[u8]) -> Option<NetworkLayer<'_>> {
+///
+/// IPv4 and IPv6 right after the link layer are answered inline; tags and the rarer headers
+/// out of line ([`by_ethertype_tagged`]), so that their code (and the registers it saves)
+/// costs an untagged packet nothing.
+#[inline]
+fn by_ethertype(ethertype: EtherType, bytes: &[u8]) -> Option<NetworkLayer<'_>> {
+    match ethertype {
+        EtherType::Ipv4 => Some(NetworkLayer::Ipv4(bytes)),
+        EtherType::Ipv6 => Some(NetworkLayer::Ipv6(bytes)),
+        _ => by_ethertype_tagged(ethertype, bytes),
+    }
+}
+
+/// [`by_ethertype`] after a VLAN tag, MPLS label, PPPoE, MACsec or NSH EtherType (or any other).
+#[inline(never)]
+fn by_ethertype_tagged(mut ethertype: EtherType, mut bytes: &[u8]) -> Option<NetworkLayer<'_>> {
     loop {
         match ethertype {
             EtherType::Ipv4 => return Some(NetworkLayer::Ipv4(bytes)),
