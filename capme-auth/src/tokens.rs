@@ -21,7 +21,7 @@ use base64::Engine as _;
 use sha2::{Digest, Sha256};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
-use crate::users::{kind_of, name_rule, validate_name, write_atomically};
+use crate::users::{kind_of, name_rule, read_regular, validate_name, write_atomically};
 use crate::ConfigError;
 
 /// The prefix of a hash in the tokens file; 64 lower-case hexadecimal digits follow.
@@ -47,18 +47,7 @@ impl TokensFile {
     /// file, a path that is not a regular file (after following symbolic links) or a malformed
     /// line is an error naming the file (and the line).
     pub fn load(path: &Path) -> Result<TokensFile, ConfigError> {
-        let io = |source| ConfigError::Io {
-            path: path.to_owned(),
-            source,
-        };
-        let meta = fs::metadata(path).map_err(io)?;
-        if !meta.is_file() {
-            return Err(ConfigError::NotRegularFile {
-                path: path.to_owned(),
-                kind: kind_of(&meta),
-            });
-        }
-        let bytes = fs::read(path).map_err(io)?;
+        let bytes = read_regular(path)?;
         let tokens = parse(path, &bytes)?
             .into_iter()
             .filter_map(|line| match line {

@@ -122,18 +122,7 @@ impl UsersFile {
     /// file, a path that is not a regular file (after following symbolic links) or a malformed
     /// line is an error naming the file (and the line).
     pub fn load(path: &Path) -> Result<UsersFile, ConfigError> {
-        let io = |source| ConfigError::Io {
-            path: path.to_owned(),
-            source,
-        };
-        let meta = fs::metadata(path).map_err(io)?;
-        if !meta.is_file() {
-            return Err(ConfigError::NotRegularFile {
-                path: path.to_owned(),
-                kind: kind_of(&meta),
-            });
-        }
-        let bytes = fs::read(path).map_err(io)?;
+        let bytes = read_regular(path)?;
         let lines = parse(path, &bytes)?;
         let users = lines
             .into_iter()
@@ -271,6 +260,23 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<Line>, ConfigError> {
         lines.pop();
     }
     Ok(lines)
+}
+
+/// The bytes of the users or tokens file at `path`: an error naming it when it is missing,
+/// unreadable, or not a regular file (after following symbolic links).
+pub(crate) fn read_regular(path: &Path) -> Result<Vec<u8>, ConfigError> {
+    let io = |source| ConfigError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let meta = fs::metadata(path).map_err(io)?;
+    if !meta.is_file() {
+        return Err(ConfigError::NotRegularFile {
+            path: path.to_owned(),
+            kind: kind_of(&meta),
+        });
+    }
+    fs::read(path).map_err(io)
 }
 
 pub(crate) fn kind_of(meta: &fs::Metadata) -> &'static str {
