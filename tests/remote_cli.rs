@@ -5,51 +5,9 @@
 
 mod common;
 
-use common::{json, s, stderr, store, QINQ};
-use std::io::{BufRead, BufReader};
+use common::{bin, capme, json, s, serve, stderr, store, QINQ};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_capme")
-}
-
-/// Kills the server when the test ends, however it ends.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `capme serve --listen 127.0.0.1:0 ARGS` and returns it with its base URL (from its
-/// "listening on" line).
-fn serve(args: &[&str]) -> (Server, String) {
-    let mut child = Command::new(bin())
-        .args(["serve", "--listen", "127.0.0.1:0", "--insecure-no-auth"])
-        .args(args)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("the server's stderr ended before it listened")
-            .unwrap();
-        if let Some(url) = line.split("listening on ").nth(1) {
-            break url.trim().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    (Server(child), url)
-}
-
-fn capme(args: &[&str]) -> Output {
-    Command::new(bin()).args(args).output().unwrap()
-}
+use std::process::Command;
 
 /// The JSON summary without the fields that differ between any two runs.
 fn comparable(mut v: serde_json::Value) -> serde_json::Value {

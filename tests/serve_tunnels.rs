@@ -9,50 +9,9 @@
 mod common;
 
 use capme_gen::tunnels::{tunnel_store, Case, TunnelStore};
-use common::{json, s, stderr};
-use std::io::{BufRead, BufReader, Read};
+use common::{capme, json, s, serve, stderr};
+use std::io::Read;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_capme")
-}
-
-fn capme(args: &[&str]) -> Output {
-    Command::new(bin()).args(args).output().unwrap()
-}
-
-/// Kills the server when the test ends, however it ends.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `capme serve --listen 127.0.0.1:0 ARGS` and returns it with its base URL.
-fn serve(args: &[&str]) -> (Server, String) {
-    let mut child = Command::new(bin())
-        .args(["serve", "--listen", "127.0.0.1:0", "--insecure-no-auth"])
-        .args(args)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("the server's stderr ended before it listened")
-            .unwrap();
-        if let Some(url) = line.split("listening on ").nth(1) {
-            break url.trim().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    (Server(child), url)
-}
 
 /// GET `url`: status and body.
 fn get(url: &str) -> (u16, Vec<u8>) {

@@ -3,8 +3,52 @@
 #![allow(dead_code)]
 
 use serde_json::Value;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Child, Command, Output, Stdio};
+
+/// The capme binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_capme")
+}
+
+/// Runs `capme ARGS` to completion.
+pub fn capme(args: &[&str]) -> Output {
+    Command::new(bin()).args(args).output().unwrap()
+}
+
+/// A `capme serve` process, killed when the test ends, however it ends.
+pub struct Server(pub Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `capme serve --listen 127.0.0.1:0 --insecure-no-auth ARGS` and returns it with its
+/// base URL (from its "listening on" line); the rest of its stderr is drained.
+pub fn serve(args: &[&str]) -> (Server, String) {
+    let mut child = Command::new(bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--insecure-no-auth"])
+        .args(args)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let url = loop {
+        let line = lines
+            .next()
+            .expect("the server's stderr ended before it listened")
+            .unwrap();
+        if let Some(url) = line.split("listening on ").nth(1) {
+            break url.trim().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (Server(child), url)
+}
 
 /// The bundled sample store (read only: tests never write into it).
 pub fn store() -> PathBuf {
