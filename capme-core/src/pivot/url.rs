@@ -7,7 +7,7 @@
 //!   dip=IP&dpt=PORT&stime=EPOCH&etime=EPOCH` (as Squert, ELSA and Kibana linked to it;
 //!   `usr`, `pwd`, `filename`, `maxtx`, `xscript` are CapMe's own and ignored). CapMe checked
 //!   the addresses with PHP's `FILTER_VALIDATE_IP`, the ports as integers 0-65535 and the times
-//!   as integer epochs; here every field goes through the one parser ([`QueryText::parse`]),
+//!   as integer epochs; here every field goes through the one parser ([`QueryText::parse`](crate::query::QueryText::parse)),
 //!   which also takes IPv6 and fractional or RFC 3339 times. A `proto` parameter, which CapMe
 //!   did not have, is honoured when present (without it: TCP, UDP and SCTP).
 //! - **CapMe's Elasticsearch form**, `elastic.php?esid=ID` (or `index.php?esid=ID`): only the id

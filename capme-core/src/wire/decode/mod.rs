@@ -204,7 +204,7 @@ pub fn skip_ipv6_extensions(mut proto: Proto, mut bytes: &[u8]) -> Option<(Proto
 ///
 /// The hot path: the matcher's pre-filter calls this for every record. The common link types
 /// (Ethernet, Linux cooked captures, raw IP) are tested first, on the link type's value; the
-/// other link types are decoded out of line ([`other_link`]), so that their number does not
+/// other link types are decoded out of line (`other_link`), so that their number does not
 /// weigh on the common ones.
 #[inline]
 pub fn network_layer(linktype: u32, data: &[u8]) -> Option<NetworkLayer<'_>> {
