@@ -60,12 +60,12 @@ impl Compression {
 
     /// Parses an output compression's name, `zstd`, `gzip` or `lz4` (any case), as the
     /// bindings take `capme extract --compress`'s value; `field` names the field in the error.
-    pub fn parse(field: &'static str, text: &str) -> crate::Result<Compression> {
+    pub fn parse(field: &'static str, text: &str) -> crate::error::Result<Compression> {
         match text.to_ascii_lowercase().as_str() {
             "zstd" => Ok(Compression::Zstd),
             "gzip" => Ok(Compression::Gzip),
             "lz4" => Ok(Compression::Lz4),
-            _ => Err(crate::Error::invalid(
+            _ => Err(crate::error::Error::invalid(
                 field,
                 text,
                 "expected zstd, gzip or lz4",
@@ -728,7 +728,7 @@ mod tests {
     type Rec = (i64, Vec<u8>, usize, (u64, u64));
 
     /// Every record of a reader, with its decompressed byte range.
-    fn read_all(mut r: CaptureReader) -> (Vec<Rec>, Option<crate::Error>, CaptureReader) {
+    fn read_all(mut r: CaptureReader) -> (Vec<Rec>, Option<crate::error::Error>, CaptureReader) {
         let mut v = Vec::new();
         loop {
             match r.next_record() {
@@ -938,7 +938,7 @@ mod tests {
                 let (got2, err, _) = read_all(CaptureReader::open(&p).unwrap());
                 assert!(got2 == got, "{f} {what}");
                 match err {
-                    Some(crate::Error::Format { offset, reason, .. }) => {
+                    Some(crate::error::Error::Format { offset, reason, .. }) => {
                         assert!(offset >= third.offset, "{offset} {reason}");
                         assert!(reason.contains("compressed byte"), "{reason}");
                     }
@@ -949,7 +949,7 @@ mod tests {
             let mut head = data.clone();
             head[4..40].fill(0xff);
             match CaptureReader::open_resyncing(&write(tmp.path(), "h", &head)) {
-                Err(crate::Error::Format { .. }) => {}
+                Err(crate::error::Error::Format { .. }) => {}
                 r => panic!("{f}: {r:?}"),
             }
         }
