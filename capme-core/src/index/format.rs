@@ -314,6 +314,11 @@ pub(super) fn parse_meta(v: &[u8]) -> std::result::Result<Meta, String> {
     if start != lists_len {
         return Err("flow table does not account for the record lists".into());
     }
+    // The reserved byte after the unsupported count: zero, so that an accepted index is
+    // exactly what this capme writes.
+    if v[71] != 0 {
+        return Err("reserved header byte 71 is not zero".into());
+    }
     let compression = Compression::from_code(v[68])?;
     let nfr = u32_at(v, 64) as usize;
     let mut frames: Vec<FrameStart> = Vec::with_capacity(nfr);
