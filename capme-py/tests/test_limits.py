@@ -29,8 +29,10 @@ def test_max_packets_truncates_as_the_cli(sample_store, cli, tmp_path):
     want = json.loads(r.stdout)
     got = s.as_dict()
     assert list(got) == list(want)
-    assert list(got)[-1] == "truncated"
-    for k in ("packets", "bytes", "truncated", "warning_messages", "first_ts_ns", "last_ts_ns"):
+    # truncated, then the tunnel counts added after it (the CLI's key order).
+    assert list(got)[-2:] == ["truncated", "encapsulated"]
+    for k in ("packets", "bytes", "truncated", "warning_messages", "first_ts_ns", "last_ts_ns",
+              "encapsulated"):
         assert got[k] == want[k], k
     assert (tmp_path / "py.pcap").read_bytes() == (tmp_path / "cli.pcap").read_bytes()
 
